@@ -1,0 +1,50 @@
+# kvmbox: one non-recursive Makefile. `make` builds build/kvmbox; `make SAN=1` builds an
+# ASan+UBSan tree in build-san/; `make check` runs every test suite (tests/run.sh).
+CC ?= gcc
+SAN ?= 0
+O := $(if $(filter 1,$(SAN)),build-san,build)
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS_BASE := -std=gnu11 -g -O2 -Wall -Wextra -Wshadow -Wvla -Wno-unused-parameter \
+	-D_GNU_SOURCE -Isrc -DKVMBOX_VERSION='"0.1.0 ($(VERSION))"' -pthread -MMD -MP
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS += $(CFLAGS_BASE) $(if $(filter 1,$(SAN)),$(SANFLAGS) -O1)
+LDFLAGS += -pthread $(if $(filter 1,$(SAN)),$(SANFLAGS))
+LDLIBS +=
+
+LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+
+all: $(O)/kvmbox $(UNIT_BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/libkvmbox.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/kvmbox: $(O)/src/main.o $(O)/libkvmbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libkvmbox.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fragments for the bare-metal test guests, fuzzers and benchmarks live next to their sources.
+-include $(wildcard tests/*/*.mk bench/*.mk)
+
+check: all
+	tests/run.sh
+
+clean:
+	rm -rf build build-san
+
+format:
+	clang-format -i $$(find src tests bench -name '*.[ch]')
+
+.PHONY: all check clean format
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,51 @@
+/* One bus abstraction for port I/O and MMIO: sorted, non-overlapping ranges dispatched by address. */
+#ifndef KVMBOX_BUS_H
+#define KVMBOX_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * A device's register file. off is relative to the registered base; len is 1, 2, 4 or 8.
+ * Handlers run on vCPU threads (several at once on SMP): a device with state shared across
+ * threads locks it itself. data is little-endian, as the guest sees it.
+ */
+struct bus_ops {
+	void (*read)(void *dev, uint64_t off, void *data, unsigned len);
+	void (*write)(void *dev, uint64_t off, const void *data, unsigned len);
+};
+
+struct bus_range {
+	uint64_t base;
+	uint64_t len;
+	const struct bus_ops *ops;
+	void *dev;
+	const char *name;
+	uint64_t accesses; /* statistics; updated with relaxed atomics */
+};
+
+struct bus {
+	const char *name;
+	struct bus_range *ranges; /* sorted by base */
+	unsigned nranges;
+	unsigned cap;
+	uint8_t unclaimed_fill; /* byte returned for reads nobody claims: 0xff for PIO, 0 for MMIO */
+	uint64_t unclaimed_reads;
+	uint64_t unclaimed_writes;
+};
+
+void bus_init(struct bus *bus, const char *name, uint8_t unclaimed_fill);
+void bus_destroy(struct bus *bus);
+
+/* Rejects zero length, wrap-around and any overlap with an existing range (-EINVAL / -EBUSY). */
+int bus_add(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
+	    const char *name) __attribute__((warn_unused_result));
+
+/* Dispatch one access. Returns false when no device claims addr (reads are then filled). */
+bool bus_read(struct bus *bus, uint64_t addr, void *data, unsigned len);
+bool bus_write(struct bus *bus, uint64_t addr, const void *data, unsigned len);
+
+/* The range containing addr, or NULL. */
+const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
+
+#endif
