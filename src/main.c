@@ -1,7 +1,66 @@
-/* kvmbox entry point (placeholder until the VM core lands). */
+/* kvmbox entry point: parse -> open KVM -> build the VM -> run -> tear down. The only place that exits. */
+#include <errno.h>
 #include <stdio.h>
-int main(void)
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/term.h"
+#include "config.h"
+#include "console.h"
+#include "kvm.h"
+#include "log.h"
+#include "stats.h"
+#include "vcpu.h"
+#include "vm.h"
+
+int main(int argc, char **argv)
 {
-	puts("kvmbox " KVMBOX_VERSION);
-	return 0;
+	struct vm_config cfg;
+	struct kvm kvm;
+	struct vm vm;
+	char err[512];
+	int status, ret;
+
+	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "kvmbox: error: %s\n", err);
+		return VM_EXIT_BAD_INPUT;
+	}
+	if (cfg.action == CONFIG_ACTION_HELP) {
+		fputs(config_usage_text, stdout);
+		return 0;
+	}
+	if (cfg.action == CONFIG_ACTION_VERSION) {
+		puts("kvmbox " KVMBOX_VERSION);
+		return 0;
+	}
+	log_set_level(cfg.verbosity >= 2 ? LOG_DEBUG : cfg.verbosity == 1 ? LOG_INFO : LOG_WARN);
+
+	if (kvm_open(&kvm, "/dev/kvm", err, sizeof(err))) {
+		fprintf(stderr, "kvmbox: error: %s\n", err);
+		return VM_EXIT_BAD_INPUT;
+	}
+	/* Signals are blocked before any thread exists, so every thread inherits the mask. */
+	console_signals_block();
+	vcpu_signals_init();
+	ret = vm_create(&vm, &kvm, &cfg);
+	if (ret) {
+		kvm_close(&kvm);
+		/* Loader and size errors are the user's input; anything else is the host's. */
+		if (ret == -ENOEXEC || ret == -EINVAL || ret == -EFBIG || ret == -E2BIG ||
+		    ret == -ENOENT || ret == -EACCES)
+			return VM_EXIT_BAD_INPUT;
+		return VM_EXIT_HOST_ERROR;
+	}
+	if (isatty(STDIN_FILENO) && term_raw_enter(STDIN_FILENO))
+		log_warn("cannot put the terminal in raw mode; continuing");
+	if (vm_start(&vm) == 0)
+		console_run(&vm);
+	vm_join(&vm);
+	term_restore();
+	status = vm.exit_status;
+	if (cfg.stats)
+		stats_print(&vm, stderr);
+	vm_destroy(&vm);
+	kvm_close(&kvm);
+	return status;
 }

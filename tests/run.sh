@@ -1,2 +1,58 @@
 #!/usr/bin/env bash
-# placeholder
+# Runs every test suite and prints one closing line "N passed, N failed, N skipped".
+# Each test program prints lines "PASS name", "FAIL name[: why]" or "SKIP name[: why]";
+# a program that exits non-zero without printing FAIL counts as one failure.
+#   tests/run.sh              unit + guest + Linux integration tests
+#   tests/run.sh unit         only the unit tests (no /dev/kvm needed)
+#   O=build-san tests/run.sh  run against the sanitizer build
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export O=${O:-build}
+export KVMBOX=${KVMBOX:-$PWD/$O/kvmbox}
+suites=${*:-unit fuzz integration}
+passed=0 failed=0 skipped=0
+log_dir=$(mktemp -d /tmp/kvmbox-tests.XXXXXX)
+
+run_one() { # name, command...
+	local name=$1 out=$log_dir/$(basename "$1").log rc p f s
+	shift
+	local t0=$SECONDS
+	"$@" >"$out" 2>&1
+	rc=$?
+	p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out"); s=$(grep -c '^SKIP' "$out")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $name: exited with status $rc" >>"$out"
+		f=1
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	printf '%-40s %3d passed %3d failed %3d skipped  (%ds)\n' "$name" "$p" "$f" "$s" $((SECONDS - t0))
+	grep -E '^(FAIL|SKIP)' "$out" | sed 's/^/    /'
+	if [ "$f" -ne 0 ]; then
+		echo "    --- last lines of $out ---"
+		tail -n 25 "$out" | sed 's/^/    | /'
+	fi
+}
+
+for suite in $suites; do
+	case $suite in
+	unit)
+		for t in "$O"/tests/test_*; do
+			[ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
+		done ;;
+	fuzz)
+		# Replays the kept corpora and crash inputs of every fuzz target (regressions).
+		for t in "$O"/fuzz-replay/fuzz_*; do
+			[ -x "$t" ] && run_one "fuzz/$(basename "$t")" tests/fuzz/replay.sh "$t"
+		done ;;
+	fuzz-brief)
+		run_one "fuzz/brief-libfuzzer" tests/fuzz/run-brief.sh ;;
+	integration)
+		for t in tests/integration/test_*.sh; do
+			[ -x "$t" ] && run_one "integration/$(basename "$t" .sh)" "$t"
+		done ;;
+	*) echo "unknown suite $suite" >&2; exit 2 ;;
+	esac
+done
+echo "logs: $log_dir"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -26,14 +26,16 @@
 #define LAYOUT_4G 0x100000000ull
 
 /* Legacy ISA interrupt lines (GSI = ISA IRQ with the in-kernel irqchip). */
+#define LAYOUT_IRQ_KBD 1
 #define LAYOUT_IRQ_COM1 4
 #define LAYOUT_IRQ_SCI 9
+#define LAYOUT_IRQ_AUX 12
 
 /* Legacy I/O ports. */
 #define LAYOUT_PORT_I8042 0x60   /* 0x60 and 0x64 */
 #define LAYOUT_PORT_RTC 0x70     /* 0x70-0x71 */
 #define LAYOUT_PORT_DEBUG_EXIT 0xf4
 #define LAYOUT_PORT_COM1 0x3f8
-#define LAYOUT_PORT_ACPI_PM 0x600 /* PM1a event block (4 bytes), then PM1a control (2 bytes) */
+#define LAYOUT_PORT_ACPI_PM 0x600 /* 16 ports: PM1a event +0, control +4, timer +8, reset +12 */
 
 #endif

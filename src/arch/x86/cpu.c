@@ -1,0 +1,258 @@
+/* Sets up x86 vCPUs through KVM: CPUID, MSRs, LAPIC, and the register state each boot protocol wants. */
+#include "arch/x86/cpu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arch/x86/layout.h"
+#include "log.h"
+
+#define X86_CR0_PE 0x1ull
+#define X86_CR0_ET 0x10ull
+#define X86_CR0_PG 0x80000000ull
+#define X86_CR4_PAE 0x20ull
+#define X86_EFER_LME 0x100ull
+#define X86_EFER_LMA 0x400ull
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SYSCALL_MASK 0xc0000084
+#define MSR_KERNEL_GS_BASE 0xc0000102
+
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+/* GDT selectors: the Linux 64-bit boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18. */
+#define GDT_CODE64 2
+#define GDT_DATA 3
+#define GDT_CODE32 4
+#define GDT_TSS 5
+#define GDT_ENTRIES 6
+
+static uint64_t cpu_gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
+{
+	return ((uint64_t)(base & 0xff000000u) << 32) | ((uint64_t)(flags & 0xf0ffu) << 40) |
+	       ((uint64_t)(limit & 0x000f0000u) << 32) | ((uint64_t)(base & 0x00ffffffu) << 16) |
+	       (uint64_t)(limit & 0x0000ffffu);
+}
+
+/* flags = G DB L AVL in bits 12-15 (of the high nibble), P DPL S TYPE in bits 0-7. */
+static const uint16_t cpu_gdt_flags[GDT_ENTRIES] = {
+	[GDT_CODE64] = 0xa09b, /* G, L, present, code exec/read accessed */
+	[GDT_DATA] = 0xc093,   /* G, DB, present, data read/write accessed */
+	[GDT_CODE32] = 0xc09b, /* G, DB, present, code exec/read accessed */
+	[GDT_TSS] = 0x008b,    /* present, 32/64-bit busy TSS, byte granular */
+};
+
+static struct kvm_segment cpu_segment(unsigned index)
+{
+	uint16_t f = cpu_gdt_flags[index];
+
+	return (struct kvm_segment){
+		.base = 0,
+		.limit = index == GDT_TSS ? 0x67 : 0xffffffff,
+		.selector = (uint16_t)(index * 8),
+		.type = f & 0xf,
+		.present = (f >> 7) & 1,
+		.dpl = (f >> 5) & 3,
+		.db = (f >> 14) & 1,
+		.s = (f >> 4) & 1,
+		.l = (f >> 13) & 1,
+		.g = index == GDT_TSS ? 0 : (f >> 15) & 1,
+	};
+}
+
+int cpu_write_boot_tables(const struct guest_mem *gm)
+{
+	uint64_t gdt[GDT_ENTRIES] = { 0 };
+	uint64_t *pml4 = guest_mem_ptr(gm, LAYOUT_PML4, 4096);
+	uint64_t *pdpt = guest_mem_ptr(gm, LAYOUT_PDPT, 4096);
+	uint64_t *pd = guest_mem_ptr(gm, LAYOUT_PD, 4 * 4096);
+
+	if (!pml4 || !pdpt || !pd)
+		return -ENOMEM;
+	for (unsigned i = 0; i < GDT_ENTRIES; i++)
+		if (cpu_gdt_flags[i])
+			gdt[i] = cpu_gdt_entry(cpu_gdt_flags[i], 0, i == GDT_TSS ? 0x67 : 0xfffff);
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = LAYOUT_PDPT | 0x3; /* present, writable */
+	for (unsigned i = 0; i < 4; i++)
+		pdpt[i] = (LAYOUT_PD + i * 4096) | 0x3;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pd[i] = (i << 21) | 0x83; /* present, writable, 2 MiB page */
+	return guest_mem_write(gm, LAYOUT_GDT, gdt, sizeof(gdt));
+}
+
+struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd)
+{
+	for (unsigned nent = 128; nent <= 4096; nent *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+
+		if (!c)
+			return NULL;
+		c->nent = nent;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+static int cpu_set_msrs(int vcpu_fd)
+{
+	static const struct {
+		uint32_t index;
+		uint64_t data;
+	} boot_msrs[] = {
+		{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 },
+		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_CSTAR, 0 },
+		{ MSR_KERNEL_GS_BASE, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_LSTAR, 0 },
+		{ MSR_IA32_TSC, 0 },
+		{ MSR_IA32_MISC_ENABLE, 1 }, /* fast strings */
+		/* MTRRs enabled, default write-back: otherwise Linux maps all RAM uncached. */
+		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },
+	};
+	enum { N = sizeof(boot_msrs) / sizeof(boot_msrs[0]) };
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[N];
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = N;
+	for (unsigned i = 0; i < N; i++) {
+		m.e[i].index = boot_msrs[i].index;
+		m.e[i].data = boot_msrs[i].data;
+	}
+	if (ioctl(vcpu_fd, KVM_SET_MSRS, &m) != N)
+		return -EIO;
+	return 0;
+}
+
+static int cpu_set_lapic(int vcpu_fd)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t v;
+
+	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &lapic) < 0)
+		return -errno;
+	/* Virtual-wire mode as firmware leaves it: LINT0 = ExtINT (the PIC), LINT1 = NMI. */
+	memcpy(&v, &lapic.regs[APIC_LVT0], 4);
+	v = (v & ~0x700u & ~0x10000u) | (APIC_MODE_EXTINT << 8);
+	memcpy(&lapic.regs[APIC_LVT0], &v, 4);
+	memcpy(&v, &lapic.regs[APIC_LVT1], 4);
+	v = (v & ~0x700u & ~0x10000u) | (APIC_MODE_NMI << 8);
+	memcpy(&lapic.regs[APIC_LVT1], &v, 4);
+	if (ioctl(vcpu_fd, KVM_SET_LAPIC, &lapic) < 0)
+		return -errno;
+	return 0;
+}
+
+int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, unsigned ncpus,
+	     enum cpuid_template t)
+{
+	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	struct kvm_cpuid2 *c = malloc(size);
+	struct kvm_fpu fpu;
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, supported, size);
+	cpuid_apply(c, index, ncpus, t);
+	ret = ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+	free(c);
+	if (ret) {
+		log_error("KVM_SET_CPUID2 failed: %s", strerror(-ret));
+		return ret;
+	}
+	ret = cpu_set_msrs(vcpu_fd);
+	if (ret) {
+		log_error("KVM_SET_MSRS failed");
+		return ret;
+	}
+	memset(&fpu, 0, sizeof(fpu));
+	fpu.fcw = 0x37f;
+	fpu.mxcsr = 0x1f80;
+	if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0) {
+		log_error("KVM_SET_FPU failed: %s", strerror(errno));
+		return -errno;
+	}
+	ret = cpu_set_lapic(vcpu_fd);
+	if (ret)
+		log_error("setting up the local APIC failed: %s", strerror(-ret));
+	return ret;
+}
+
+int cpu_set_boot_state(int vcpu_fd, const struct boot_entry *entry)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct kvm_segment data = cpu_segment(GDT_DATA);
+	bool long_mode = entry->mode == BOOT_MODE_LINUX64;
+
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	sregs.gdt.base = LAYOUT_GDT;
+	sregs.gdt.limit = GDT_ENTRIES * 8 - 1;
+	sregs.idt.base = LAYOUT_IDT;
+	sregs.idt.limit = 0;
+	sregs.cs = cpu_segment(long_mode ? GDT_CODE64 : GDT_CODE32);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.tr = cpu_segment(GDT_TSS);
+	sregs.cr0 = X86_CR0_PE | X86_CR0_ET;
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (long_mode) {
+		sregs.cr3 = LAYOUT_PML4;
+		sregs.cr4 |= X86_CR4_PAE;
+		sregs.cr0 |= X86_CR0_PG;
+		sregs.efer |= X86_EFER_LME | X86_EFER_LMA;
+	}
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 2; /* bit 1 is reserved-one; interrupts off */
+	regs.rip = entry->rip;
+	regs.rsi = entry->rsi;
+	regs.rbx = entry->rbx;
+	regs.rax = entry->rax;
+	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+void cpu_dump(int vcpu_fd)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) {
+		log_error("cannot read vCPU registers: %s", strerror(errno));
+		return;
+	}
+	log_error("RIP=%016llx RFLAGS=%016llx RSP=%016llx", r.rip, r.rflags, r.rsp);
+	log_error("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx", r.rax, r.rbx, r.rcx, r.rdx);
+	log_error("RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx", r.rsi, r.rdi, r.rbp, r.r8);
+	log_error("R9 =%016llx R10=%016llx R11=%016llx R12=%016llx", r.r9, r.r10, r.r11, r.r12);
+	log_error("R13=%016llx R14=%016llx R15=%016llx", r.r13, r.r14, r.r15);
+	log_error("CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx EFER=%016llx", s.cr0, s.cr2,
+		  s.cr3, s.cr4, s.efer);
+	log_error("CS=%04x base=%016llx l=%u db=%u dpl=%u  SS=%04x", s.cs.selector, s.cs.base,
+		  s.cs.l, s.cs.db, s.cs.dpl, s.ss.selector);
+}

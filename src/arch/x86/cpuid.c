@@ -1,0 +1,177 @@
+/* Builds each vCPU's CPUID table from what KVM supports, plus the host profile for restricted backends. */
+#include "arch/x86/cpuid.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CPUID_1_ECX_CX16 (1u << 13)
+#define CPUID_1_ECX_XSAVE (1u << 26)
+#define CPUID_1_ECX_OSXSAVE (1u << 27)
+#define CPUID_1_ECX_AVX (1u << 28)
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_EDX_HTT (1u << 28)
+
+/* KVM paravirtual features (leaf 0x40000001 EAX) that work through hypercalls. */
+#define KVM_PV_UNHALT (1u << 7)
+#define KVM_PV_SEND_IPI (1u << 11)
+#define KVM_PV_SCHED_YIELD (1u << 13)
+
+int cpuid_template_parse(const char *name, bool restricted_backend, enum cpuid_template *out)
+{
+	if (!strcmp(name, "auto"))
+		*out = restricted_backend ? CPUID_TEMPLATE_PVM : CPUID_TEMPLATE_HOST;
+	else if (!strcmp(name, "host"))
+		*out = CPUID_TEMPLATE_HOST;
+	else if (!strcmp(name, "pvm"))
+		*out = CPUID_TEMPLATE_PVM;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *cpuid_template_name(enum cpuid_template t)
+{
+	return t == CPUID_TEMPLATE_PVM ? "pvm" : "host";
+}
+
+static unsigned cpuid_order(unsigned n)
+{
+	unsigned shift = 0;
+
+	while ((1u << shift) < n)
+		shift++;
+	return shift;
+}
+
+void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum cpuid_template t)
+{
+	unsigned core_shift = cpuid_order(ncpus);
+
+	for (unsigned i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			/* Initial APIC ID and logical processor count of the package. */
+			e->ebx = (e->ebx & 0x0000ffffu) | (index << 24) |
+				 ((ncpus > 255 ? 255 : ncpus) << 16);
+			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+			if (ncpus > 1)
+				e->edx |= CPUID_1_EDX_HTT;
+			else
+				e->edx &= ~CPUID_1_EDX_HTT;
+			if (t == CPUID_TEMPLATE_PVM) {
+				/*
+				 * kvm_pvm cannot emulate cmpxchg16b, and CX16 is the one bit it
+				 * lets us hide. XSAVE/AVX cannot be hidden (it ORs in the host's
+				 * bits) but we clear them anyway; Linux is told noxsave.
+				 */
+				e->ecx &= ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_XSAVE | CPUID_1_ECX_OSXSAVE |
+					    CPUID_1_ECX_AVX);
+			}
+			break;
+		case 4:
+			/* One package of ncpus single-threaded cores. */
+			e->eax = (e->eax & 0x3ffu) | ((ncpus - 1) << 26);
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = index; /* x2APIC ID */
+			if (e->index == 0) {
+				e->eax = 0;
+				e->ebx = 1;
+				e->ecx = 1u << 8; /* SMT level */
+			} else if (e->index == 1) {
+				e->eax = core_shift;
+				e->ebx = ncpus;
+				e->ecx = 1 | (2u << 8); /* core level */
+			} else {
+				e->eax = e->ebx = 0;
+				e->ecx = e->index;
+			}
+			break;
+		case 0x40000000:
+			/* KVM's signature; the max hypervisor leaf is what KVM reported. */
+			e->ebx = 0x4b4d564b; /* "KVMK" */
+			e->ecx = 0x564b4d56; /* "VMKV" */
+			e->edx = 0x4d;       /* "M\0\0\0" */
+			break;
+		case 0x40000001:
+			if (t == CPUID_TEMPLATE_PVM) {
+				/* A KVM hypercall (vmcall) never returns on kvm_pvm. */
+				e->eax &= ~(KVM_PV_UNHALT | KVM_PV_SEND_IPI | KVM_PV_SCHED_YIELD);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+const char *cpuid_linux_cmdline_extra(enum cpuid_template t)
+{
+	/*
+	 * kvm_pvm ORs the host's leaf 1/7 bits into what the guest sees, so XSAVE, POPCNT and SMAP
+	 * stay visible though it cannot emulate xsave/xrstor, popcnt or clac/stac in guest kernel
+	 * code. nopti/mitigations=off/nofsgsbase avoid slow paths of its shadow paging.
+	 */
+	if (t == CPUID_TEMPLATE_PVM)
+		return "noxsave clearcpuid=popcnt,smap nofsgsbase nopti mitigations=off";
+	return NULL;
+}
+
+/* Length of the key of the option starting at s ("key=value" or "key"). */
+static size_t cpuid_key_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] && s[n] != ' ' && s[n] != '=')
+		n++;
+	return n;
+}
+
+static int cpuid_has_key(const char *cmdline, const char *key, size_t keylen)
+{
+	const char *p = cmdline;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		if (cpuid_key_len(p) == keylen && !strncmp(p, key, keylen))
+			return 1;
+		while (*p && *p != ' ')
+			p++;
+	}
+	return 0;
+}
+
+char *cpuid_cmdline_merge(const char *user, const char *extra)
+{
+	size_t cap = strlen(user) + (extra ? strlen(extra) : 0) + 2;
+	char *out = malloc(cap);
+	const char *p = extra;
+
+	if (!out)
+		return NULL;
+	strcpy(out, user);
+	while (p && *p) {
+		size_t optlen, keylen;
+
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		optlen = strcspn(p, " ");
+		keylen = cpuid_key_len(p);
+		if (!cpuid_has_key(user, p, keylen)) {
+			if (*out)
+				strcat(out, " ");
+			strncat(out, p, optlen);
+		}
+		p += optlen;
+	}
+	return out;
+}

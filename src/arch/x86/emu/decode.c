@@ -1,0 +1,468 @@
+/* x86 instruction decoder: table-driven opcode lookup, operand/address size and ModRM addressing. */
+#include "arch/x86/emu/decode.h"
+
+#include <errno.h>
+#include <string.h>
+
+/*
+ * The opcode tables. A map entry either names an instruction (K_OP) or says what chooses among up
+ * to 16 entries of a node: the ModRM reg field (K_GROUP: 0-7 memory form, 8-15 register form), the
+ * ModRM rm field (K_RM, register form), the mandatory prefix (K_PREFIX), legacy vs VEX encoding
+ * (K_VEX) or REX.W/VEX.W (K_W). New instructions are new entries, not new code.
+ */
+enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
+
+#define F_MODRM (1u << 0) /* top-level entries: a ModRM byte follows the opcode */
+#define F_LOCK (1u << 1)  /* LOCK allowed (with a memory operand) */
+#define F_NP (1u << 2)    /* no 66/F2/F3 (VEX: pp = 0); otherwise a different, unknown instruction */
+#define F_MEM (1u << 3)   /* register form is #UD */
+#define F_IMM8 (1u << 4)
+#define F_IMMZ (1u << 5)  /* imm16/imm32 by operand size (sign-extended to 64) */
+
+struct emu_decode_entry {
+	uint8_t kind;
+	uint8_t flags;
+	uint16_t arg; /* K_OP: enum emu_op; others: node index */
+};
+
+#define OP(o, f) { K_OP, (f), (o) }
+
+enum {
+	N_0F01,
+	N_0F01_R1,
+	N_0FAE,
+	N_0FAE_LEGACY,
+	N_0FAE_VEX,
+	N_0FB8,
+	N_0FC7,
+	N_0FC7_1,
+	N_COUNT
+};
+
+static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
+	[N_0F01] = { [8 + 1] = { K_RM, 0, N_0F01_R1 } },
+	[N_0F01_R1] = { [2] = OP(EMU_OP_CLAC, F_NP), [3] = OP(EMU_OP_STAC, F_NP) },
+	[N_0FAE] = { [0] = { K_GROUP, 0, N_0FAE_LEGACY }, [1] = { K_GROUP, 0, N_0FAE_VEX } },
+	[N_0FAE_LEGACY] = { [2] = OP(EMU_OP_LDMXCSR, F_NP), [3] = OP(EMU_OP_STMXCSR, F_NP) },
+	[N_0FAE_VEX] = { [2] = OP(EMU_OP_VLDMXCSR, F_NP), [3] = OP(EMU_OP_VSTMXCSR, F_NP) },
+	[N_0FB8] = { [EMU_MANDATORY_F3] = OP(EMU_OP_POPCNT, 0) },
+	[N_0FC7] = { [1] = { K_W, 0, N_0FC7_1 }, [8 + 1] = { K_W, 0, N_0FC7_1 } },
+	[N_0FC7_1] = { OP(EMU_OP_CMPXCHG8B, F_LOCK | F_MEM), OP(EMU_OP_CMPXCHG16B, F_LOCK | F_MEM) },
+};
+
+static const struct emu_decode_entry emu_decode_map_legacy[256] = {
+	[0x9b] = OP(EMU_OP_FWAIT, 0),
+	[0xcc] = OP(EMU_OP_INT3, 0),
+};
+
+static const struct emu_decode_entry emu_decode_map_0f[256] = {
+	[0x01] = { K_GROUP, F_MODRM, N_0F01 },
+	[0xae] = { K_VEX, F_MODRM, N_0FAE },
+	[0xb8] = { K_PREFIX, F_MODRM, N_0FB8 },
+	[0xc7] = { K_GROUP, F_MODRM, N_0FC7 },
+};
+
+static const struct emu_decode_entry *const emu_decode_maps[] = {
+	[EMU_MAP_LEGACY] = emu_decode_map_legacy,
+	[EMU_MAP_0F] = emu_decode_map_0f,
+	[EMU_MAP_0F38] = NULL,
+	[EMU_MAP_0F3A] = NULL,
+};
+
+struct emu_decoder {
+	struct emu_insn *insn;
+	const struct emu_cpu *cpu;
+	const struct emu_ops *ops;
+	void *opaque;
+	struct emu_exception *exc;
+	unsigned have; /* valid bytes in insn->bytes */
+};
+
+/* Make n more bytes (from insn->len on) available, fetching only what is missing. */
+static int emu_decode_need(struct emu_decoder *d, unsigned n)
+{
+	const struct emu_cpu *cpu = d->cpu;
+	unsigned end = d->insn->len + n, cnt;
+	unsigned access = EMU_ACC_FETCH | (cpu->cpl == 3 ? EMU_ACC_USER : 0);
+	struct emu_pf pf;
+	uint64_t la;
+	int ret;
+
+	if (end > EMU_MAX_INSN_LEN)
+		return emu_raise(d->exc, EMU_X_GP, 0);
+	if (end <= d->have)
+		return 0;
+	cnt = end - d->have;
+	if (d->insn->code_size == 8) {
+		la = cpu->rip + d->have;
+		if (!emu_is_canonical(cpu, la) || !emu_is_canonical(cpu, la + cnt - 1))
+			return emu_raise(d->exc, EMU_X_GP, 0);
+	} else {
+		const struct emu_seg *cs = &cpu->seg[EMU_CS];
+		uint64_t off = (cpu->rip + d->have) & 0xffffffffull;
+
+		if (off + cnt - 1 > cs->limit)
+			return emu_raise(d->exc, EMU_X_GP, 0);
+		la = (cs->base + off) & 0xffffffffull;
+		/* A fetch that wraps the 4 GiB linear space: too odd to be worth emulating. */
+		if (la + cnt - 1 > 0xffffffffull)
+			return -ENOTSUP;
+	}
+	ret = d->ops->read(d->opaque, la, d->insn->bytes + d->have, cnt, access, &pf);
+	if (ret == EMU_MEM_FAULT) {
+		emu_raise(d->exc, EMU_X_PF, pf.error_code);
+		d->exc->cr2 = pf.addr;
+		return EMU_RAISED;
+	}
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	d->have = end;
+	return 0;
+}
+
+static int emu_decode_byte(struct emu_decoder *d, uint8_t *b)
+{
+	int ret = emu_decode_need(d, 1);
+
+	if (ret)
+		return ret;
+	*b = d->insn->bytes[d->insn->len++];
+	return 0;
+}
+
+/* n = 1, 2 or 4 little-endian bytes, sign-extended. */
+static int emu_decode_signed(struct emu_decoder *d, unsigned n, int64_t *v)
+{
+	const uint8_t *p;
+	int ret = emu_decode_need(d, n);
+
+	if (ret)
+		return ret;
+	p = d->insn->bytes + d->insn->len;
+	d->insn->len += n;
+	if (n == 1)
+		*v = (int8_t)p[0];
+	else if (n == 2)
+		*v = (int16_t)(p[0] | p[1] << 8);
+	else
+		*v = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			       (uint32_t)p[3] << 24);
+	return 0;
+}
+
+/* Record b if it is a legacy prefix; false if it is not one. */
+static bool emu_decode_prefix(struct emu_insn *insn, uint8_t b)
+{
+	static const int8_t segs[256] = {
+		[0x26] = EMU_ES + 1, [0x2e] = EMU_CS + 1, [0x36] = EMU_SS + 1,
+		[0x3e] = EMU_DS + 1, [0x64] = EMU_FS + 1, [0x65] = EMU_GS + 1,
+	};
+
+	switch (b) {
+	case 0xf0:
+		insn->lock = true;
+		return true;
+	case 0xf2:
+		insn->rep_f2 = true;
+		insn->last_rep = b;
+		return true;
+	case 0xf3:
+		insn->rep_f3 = true;
+		insn->last_rep = b;
+		return true;
+	case 0x66:
+		insn->opsize_prefix = true;
+		return true;
+	case 0x67:
+		insn->adsize_prefix = true;
+		return true;
+	default:
+		break;
+	}
+	if (!segs[b])
+		return false;
+	/* 64-bit mode ignores CS/DS/ES/SS overrides outright (they do not cancel an FS/GS one). */
+	if (insn->code_size != 8 || b == 0x64 || b == 0x65)
+		insn->seg_override = (int8_t)(segs[b] - 1);
+	return true;
+}
+
+/* Prefixes, REX, VEX and opcode bytes, up to the byte after the opcode. */
+static int emu_decode_opcode(struct emu_decoder *d)
+{
+	struct emu_insn *insn = d->insn;
+	bool real_or_v86 = !(d->cpu->cr0 & EMU_CR0_PE) || (d->cpu->rflags & EMU_RFLAGS_VM);
+	uint8_t b;
+	int ret;
+
+	for (;;) {
+		ret = emu_decode_byte(d, &b);
+		if (ret)
+			return ret;
+		if (insn->code_size == 8 && (b & 0xf0) == 0x40) {
+			insn->rex = b; /* of several REX bytes the last counts */
+			continue;
+		}
+		if (!emu_decode_prefix(insn, b))
+			break;
+		insn->rex = 0; /* REX counts only directly before the opcode */
+	}
+	if (insn->rex) {
+		insn->rex_w = insn->rex & 8;
+		insn->rex_r = insn->rex & 4;
+		insn->rex_x = insn->rex & 2;
+		insn->rex_b = insn->rex & 1;
+	}
+
+	if ((b == 0xc4 || b == 0xc5) && !real_or_v86) {
+		uint8_t p1, p2;
+
+		ret = emu_decode_need(d, 1);
+		if (ret)
+			return ret;
+		p1 = insn->bytes[insn->len];
+		/* Outside 64-bit mode this is LES/LDS unless the next byte looks like ModRM mod=3. */
+		if (insn->code_size != 8 && (p1 & 0xc0) != 0xc0)
+			goto legacy;
+		insn->len++;
+		if (insn->opsize_prefix || insn->rep_f2 || insn->rep_f3 || insn->lock || insn->rex)
+			return emu_raise(d->exc, EMU_X_UD, -1);
+		insn->vex = true;
+		insn->rex_r = !(p1 & 0x80);
+		if (b == 0xc5) {
+			p2 = p1;
+			insn->map = EMU_MAP_0F;
+		} else {
+			insn->rex_x = !(p1 & 0x40);
+			insn->rex_b = !(p1 & 0x20);
+			switch (p1 & 0x1f) {
+			case 1: insn->map = EMU_MAP_0F; break;
+			case 2: insn->map = EMU_MAP_0F38; break;
+			case 3: insn->map = EMU_MAP_0F3A; break;
+			default: return -ENOTSUP;
+			}
+			ret = emu_decode_byte(d, &p2);
+			if (ret)
+				return ret;
+			insn->rex_w = p2 & 0x80;
+		}
+		if (insn->code_size != 8) {
+			insn->rex_r = insn->rex_x = insn->rex_b = false;
+		}
+		insn->vex_vvvv = (uint8_t)(~p2 >> 3) & 15;
+		insn->vex_l = (p2 >> 2) & 1;
+		insn->vex_pp = p2 & 3;
+		insn->mandatory = (enum emu_mandatory)insn->vex_pp; /* pp: none, 66, F3, F2 */
+		return emu_decode_byte(d, &insn->opcode);
+	}
+legacy:
+	if (insn->last_rep)
+		insn->mandatory = insn->last_rep == 0xf3 ? EMU_MANDATORY_F3 : EMU_MANDATORY_F2;
+	else if (insn->opsize_prefix)
+		insn->mandatory = EMU_MANDATORY_66;
+	if (b != 0x0f) {
+		insn->map = EMU_MAP_LEGACY;
+		insn->opcode = b;
+		return 0;
+	}
+	ret = emu_decode_byte(d, &b);
+	if (ret)
+		return ret;
+	if (b == 0x38 || b == 0x3a) {
+		insn->map = b == 0x38 ? EMU_MAP_0F38 : EMU_MAP_0F3A;
+		return emu_decode_byte(d, &insn->opcode);
+	}
+	insn->map = EMU_MAP_0F;
+	insn->opcode = b;
+	return 0;
+}
+
+/* ModRM, SIB and displacement: the memory operand's shape (its address is computed at execute). */
+static int emu_decode_modrm(struct emu_decoder *d)
+{
+	struct emu_insn *insn = d->insn;
+	uint8_t rm;
+	int ret;
+
+	ret = emu_decode_byte(d, &insn->modrm);
+	if (ret)
+		return ret;
+	insn->has_modrm = true;
+	insn->mod = insn->modrm >> 6;
+	insn->reg = ((insn->modrm >> 3) & 7) | (insn->rex_r ? 8 : 0);
+	rm = insn->modrm & 7;
+	insn->rm = rm | (insn->rex_b ? 8 : 0);
+	insn->base = insn->index = EMU_NO_REG;
+	insn->scale = 1;
+	insn->seg = EMU_DS;
+	if (insn->mod == 3)
+		return 0;
+
+	if (insn->addr_size == 2) {
+		static const uint8_t base16[8] = { EMU_RBX, EMU_RBX, EMU_RBP, EMU_RBP,
+						   EMU_RSI, EMU_RDI, EMU_RBP, EMU_RBX };
+		static const uint8_t index16[8] = { EMU_RSI, EMU_RDI, EMU_RSI, EMU_RDI,
+						    EMU_NO_REG, EMU_NO_REG, EMU_NO_REG, EMU_NO_REG };
+
+		if (insn->mod == 0 && rm == 6) {
+			insn->disp_size = 2;
+		} else {
+			insn->base = base16[rm];
+			insn->index = index16[rm];
+			insn->disp_size = insn->mod == 1 ? 1 : insn->mod == 2 ? 2 : 0;
+			if (insn->base == EMU_RBP)
+				insn->seg = EMU_SS;
+		}
+	} else {
+		uint8_t base = rm;
+
+		if (rm == 4) {
+			ret = emu_decode_byte(d, &insn->sib);
+			if (ret)
+				return ret;
+			insn->has_sib = true;
+			insn->scale = (uint8_t)(1u << (insn->sib >> 6));
+			insn->index = ((insn->sib >> 3) & 7) | (insn->rex_x ? 8 : 0);
+			if (insn->index == EMU_RSP)
+				insn->index = EMU_NO_REG; /* index 100b means none; with REX.X it is R12 */
+			base = insn->sib & 7;
+		}
+		if (insn->mod == 0 && base == 5) {
+			/* No base: disp32, which without SIB in 64-bit mode is RIP-relative. */
+			insn->disp_size = 4;
+			insn->rip_relative = rm == 5 && insn->code_size == 8;
+		} else {
+			insn->base = base | (insn->rex_b ? 8 : 0);
+			insn->disp_size = insn->mod == 1 ? 1 : insn->mod == 2 ? 4 : 0;
+			if (insn->base == EMU_RSP || insn->base == EMU_RBP)
+				insn->seg = EMU_SS;
+		}
+	}
+	if (insn->disp_size) {
+		ret = emu_decode_signed(d, insn->disp_size, &insn->disp);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Walk the nodes down to an instruction; the ModRM byte has been read if the map entry wants it.
+ * On success *e is the instruction's entry and *mandatory_66 says whether 66 selected it.
+ */
+static int emu_decode_resolve(struct emu_decoder *d, struct emu_decode_entry *e, bool *mandatory_66)
+{
+	struct emu_insn *insn = d->insn;
+	bool vex_ok = false;
+
+	*mandatory_66 = false;
+	for (;;) {
+		unsigned sel;
+
+		switch (e->kind) {
+		case K_OP:
+			if (insn->vex != vex_ok)
+				return -ENOTSUP;
+			if ((e->flags & F_NP) && insn->mandatory != EMU_MANDATORY_NONE)
+				return -ENOTSUP;
+			insn->op = (enum emu_op)e->arg;
+			if ((e->flags & F_MEM) && !emu_insn_has_mem(insn))
+				return emu_raise(d->exc, EMU_X_UD, -1);
+			if (insn->lock && (!(e->flags & F_LOCK) || !emu_insn_has_mem(insn)))
+				return emu_raise(d->exc, EMU_X_UD, -1);
+			return 0;
+		case K_GROUP:
+			sel = ((insn->modrm >> 3) & 7) + (insn->mod == 3 ? 8 : 0);
+			break;
+		case K_RM:
+			if (insn->mod != 3)
+				return -ENOTSUP;
+			sel = insn->modrm & 7;
+			break;
+		case K_PREFIX:
+			sel = insn->mandatory;
+			*mandatory_66 = sel == EMU_MANDATORY_66;
+			insn->mandatory = EMU_MANDATORY_NONE; /* consumed as part of the opcode */
+			break;
+		case K_VEX:
+			sel = insn->vex;
+			vex_ok = insn->vex;
+			break;
+		case K_W:
+			sel = insn->rex_w;
+			break;
+		default:
+			return -ENOTSUP;
+		}
+		*e = emu_decode_nodes[e->arg][sel];
+	}
+}
+
+int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *bytes,
+	       unsigned nbytes, const struct emu_ops *ops, void *opaque, struct emu_exception *exc)
+{
+	struct emu_decoder d = { insn, cpu, ops, opaque, exc, 0 };
+	const struct emu_decode_entry *map;
+	struct emu_decode_entry e;
+	bool mandatory_66;
+	int ret;
+
+	memset(insn, 0, sizeof(*insn));
+	memset(exc, 0, sizeof(*exc));
+	insn->seg_override = -1;
+	insn->code_size = (uint8_t)emu_code_size(cpu);
+	d.have = nbytes < EMU_MAX_INSN_LEN ? nbytes : EMU_MAX_INSN_LEN;
+	if (d.have)
+		memcpy(insn->bytes, bytes, d.have);
+
+	ret = emu_decode_opcode(&d);
+	if (ret)
+		goto out;
+	if (insn->code_size == 8)
+		insn->addr_size = insn->adsize_prefix ? 4 : 8;
+	else
+		insn->addr_size = (insn->code_size == 2) != insn->adsize_prefix ? 2 : 4;
+	map = emu_decode_maps[insn->map];
+	e = map ? map[insn->opcode] : (struct emu_decode_entry){ K_NONE, 0, 0 };
+	if (e.kind == K_NONE) {
+		ret = -ENOTSUP;
+		goto out;
+	}
+	if (e.flags & F_MODRM) {
+		ret = emu_decode_modrm(&d);
+		if (ret)
+			goto out;
+	}
+	ret = emu_decode_resolve(&d, &e, &mandatory_66);
+	if (ret)
+		goto out;
+	/* Only the resolved entry knows whether 66 was an operand-size or a mandatory prefix. */
+	if (insn->rex_w && !insn->vex)
+		insn->op_size = 8;
+	else if (insn->opsize_prefix && !mandatory_66)
+		insn->op_size = insn->code_size == 2 ? 4 : 2;
+	else
+		insn->op_size = insn->code_size == 2 ? 2 : 4;
+	if (e.flags & F_IMM8)
+		insn->imm_size = 1;
+	else if (e.flags & F_IMMZ)
+		insn->imm_size = insn->op_size == 2 ? 2 : 4;
+	if (insn->imm_size) {
+		int64_t imm;
+
+		ret = emu_decode_signed(&d, insn->imm_size, &imm);
+		if (ret)
+			goto out;
+		insn->imm = (uint64_t)imm;
+	}
+	if (emu_insn_has_mem(insn) && insn->seg_override >= 0)
+		insn->seg = (uint8_t)insn->seg_override;
+out:
+	if (ret == EMU_RAISED) {
+		/* Real mode pushes no error codes. */
+		if (!(cpu->cr0 & EMU_CR0_PE))
+			exc->has_error_code = false;
+		return 0;
+	}
+	return ret;
+}

@@ -1,0 +1,496 @@
+/* x86 instruction emulator core: addressing, memory access with faults, and the instructions. */
+#include "arch/x86/emu/emu.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "arch/x86/emu/decode.h"
+
+#define EMU_MXCSR_MASK_DEFAULT 0xffbfu /* SDM: what a zero MXCSR_MASK in the FXSAVE image means */
+
+static const struct {
+	const char *name;
+	unsigned needs;
+} emu_op_info[EMU_OP_COUNT] = {
+	[EMU_OP_NONE] = { "(none)", 0 },
+	[EMU_OP_INT3] = { "int3", 0 },
+	[EMU_OP_FWAIT] = { "fwait", EMU_NEED_FPU },
+	[EMU_OP_POPCNT] = { "popcnt", 0 },
+	[EMU_OP_CLAC] = { "clac", 0 },
+	[EMU_OP_STAC] = { "stac", 0 },
+	[EMU_OP_LDMXCSR] = { "ldmxcsr", EMU_NEED_FPU },
+	[EMU_OP_STMXCSR] = { "stmxcsr", EMU_NEED_FPU },
+	[EMU_OP_VLDMXCSR] = { "vldmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0 },
+	[EMU_OP_VSTMXCSR] = { "vstmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0 },
+	[EMU_OP_CMPXCHG8B] = { "cmpxchg8b", 0 },
+	[EMU_OP_CMPXCHG16B] = { "cmpxchg16b", 0 },
+};
+
+const char *emu_op_name(enum emu_op op)
+{
+	return (unsigned)op < EMU_OP_COUNT && emu_op_info[op].name ? emu_op_info[op].name : "?";
+}
+
+unsigned emu_op_needs(enum emu_op op)
+{
+	return (unsigned)op < EMU_OP_COUNT ? emu_op_info[op].needs : 0;
+}
+
+unsigned emu_code_size(const struct emu_cpu *cpu)
+{
+	/* The same rule KVM's own emulator uses: real and virtual-8086 mode are 16-bit. */
+	if (!(cpu->cr0 & EMU_CR0_PE) || (cpu->rflags & EMU_RFLAGS_VM))
+		return 2;
+	if ((cpu->efer & EMU_EFER_LMA) && cpu->seg[EMU_CS].l)
+		return 8;
+	return cpu->seg[EMU_CS].db ? 4 : 2;
+}
+
+bool emu_is_canonical(const struct emu_cpu *cpu, uint64_t la)
+{
+	unsigned shift = (cpu->cr4 & EMU_CR4_LA57) ? 64 - 57 : 64 - 48;
+
+	return (uint64_t)((int64_t)(la << shift) >> shift) == la;
+}
+
+/* One instruction being executed. */
+struct emu_run {
+	struct emu_cpu *cpu;
+	const struct emu_insn *insn;
+	const struct emu_ops *ops;
+	void *opaque;
+	struct emu_exception *exc;
+	unsigned user; /* EMU_ACC_USER at CPL 3 */
+};
+
+static uint64_t emu_size_mask(unsigned size)
+{
+	return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+/* The memory operand's offset within its segment (RIP-relative counts from the next instruction). */
+static uint64_t emu_ea(const struct emu_cpu *cpu, const struct emu_insn *insn)
+{
+	uint64_t ea = (uint64_t)insn->disp;
+
+	if (insn->rip_relative)
+		ea += cpu->rip + insn->len;
+	if (insn->base != EMU_NO_REG)
+		ea += cpu->gpr[insn->base];
+	if (insn->index != EMU_NO_REG)
+		ea += cpu->gpr[insn->index] * insn->scale;
+	return ea & emu_size_mask(insn->addr_size);
+}
+
+/*
+ * Segmentation for a data access of len bytes at the memory operand: in 64-bit mode only FS/GS
+ * bases and the canonical check; elsewhere base, type and limit (no checks in real mode beyond the
+ * limit). Faults are #SS(0) for SS-relative accesses and #GP(0) otherwise.
+ */
+static int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
+{
+	const struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	const struct emu_seg *seg = &cpu->seg[insn->seg];
+	uint8_t vec = insn->seg == EMU_SS ? EMU_X_SS : EMU_X_GP;
+	uint64_t ea = emu_ea(cpu, insn), last = ea + len - 1;
+
+	if (insn->code_size == 8) {
+		*la = ea + (insn->seg == EMU_FS || insn->seg == EMU_GS ? seg->base : 0);
+		if (!emu_is_canonical(cpu, *la) || !emu_is_canonical(cpu, *la + len - 1))
+			return emu_raise(r->exc, vec, 0);
+		return 0;
+	}
+	if ((cpu->cr0 & EMU_CR0_PE) && !(cpu->rflags & EMU_RFLAGS_VM)) {
+		bool code = seg->type & 8, rw = seg->type & 2;
+
+		if (seg->unusable)
+			return emu_raise(r->exc, vec, 0);
+		if (code ? (write || !rw) : (write && !rw))
+			return emu_raise(r->exc, vec, 0);
+		if (!code && (seg->type & 4)) {
+			/* Expand-down: valid offsets are above the limit, up to 64K or 4G by the B bit. */
+			if (ea <= seg->limit || last > (seg->db ? 0xffffffffull : 0xffffull))
+				return emu_raise(r->exc, vec, 0);
+			goto limit_ok;
+		}
+	}
+	if (last > seg->limit)
+		return emu_raise(r->exc, vec, 0);
+limit_ok:
+	*la = (seg->base + ea) & 0xffffffffull;
+	/* An access that wraps the 4 GiB linear space: too odd to be worth emulating. */
+	if (*la + len - 1 > 0xffffffffull)
+		return -ENOTSUP;
+	return 0;
+}
+
+/* #AC(0): alignment checking applies at CPL 3 with CR0.AM and RFLAGS.AC. */
+static int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align)
+{
+	const struct emu_cpu *cpu = r->cpu;
+
+	if ((cpu->cr0 & EMU_CR0_AM) && (cpu->rflags & EMU_RFLAGS_AC) && cpu->cpl == 3 &&
+	    (la & (align - 1)))
+		return emu_raise(r->exc, EMU_X_AC, 0);
+	return 0;
+}
+
+static int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf)
+{
+	if (ret == EMU_MEM_FAULT) {
+		emu_raise(r->exc, EMU_X_PF, pf->error_code);
+		r->exc->cr2 = pf->addr;
+		return EMU_RAISED;
+	}
+	if (ret > 0)
+		return -EIO; /* a callback outside its contract */
+	return ret;
+}
+
+/* The memory operand: segmentation, alignment, then the access itself. */
+static int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align)
+{
+	struct emu_pf pf;
+	uint64_t la;
+	int ret;
+
+	ret = emu_linear(r, len, false, &la);
+	if (!ret)
+		ret = emu_check_alignment(r, la, align);
+	if (ret)
+		return ret;
+	return emu_mem_result(r, r->ops->read(r->opaque, la, dst, len, r->user, &pf), &pf);
+}
+
+static int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align)
+{
+	struct emu_pf pf;
+	uint64_t la;
+	int ret;
+
+	ret = emu_linear(r, len, true, &la);
+	if (!ret)
+		ret = emu_check_alignment(r, la, align);
+	if (ret)
+		return ret;
+	return emu_mem_result(
+		r, r->ops->write(r->opaque, la, src, len, r->user | EMU_ACC_WRITE, &pf), &pf);
+}
+
+static void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v)
+{
+	if (size == 8)
+		cpu->gpr[reg] = v;
+	else if (size == 4)
+		cpu->gpr[reg] = (uint32_t)v; /* 32-bit writes zero-extend */
+	else
+		cpu->gpr[reg] = (cpu->gpr[reg] & ~emu_size_mask(size)) | (v & emu_size_mask(size));
+}
+
+/* The instruction finished: move past it. Any successful instruction clears RFLAGS.RF. */
+static void emu_complete(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+
+	cpu->rip += r->insn->len;
+	if (r->insn->code_size != 8)
+		cpu->rip &= 0xffffffffull;
+	cpu->rflags &= ~EMU_RFLAGS_RF;
+}
+
+static int emu_int3(struct emu_run *r)
+{
+	/* A trap: the guest's handler sees RIP after the int3, as with a real one. */
+	emu_complete(r);
+	return emu_raise(r->exc, EMU_X_BP, -1);
+}
+
+static int emu_fwait(struct emu_run *r)
+{
+	const struct emu_cpu *cpu = r->cpu;
+
+	if ((cpu->cr0 & (EMU_CR0_MP | EMU_CR0_TS)) == (EMU_CR0_MP | EMU_CR0_TS))
+		return emu_raise(r->exc, EMU_X_NM, -1);
+	if (cpu->fsw & ~cpu->fcw & 0x3f) {
+		/* With CR0.NE clear the error goes out as FERR#/IRQ 13, which is not ours to model. */
+		if (!(cpu->cr0 & EMU_CR0_NE))
+			return -ENOTSUP;
+		return emu_raise(r->exc, EMU_X_MF, -1);
+	}
+	emu_complete(r);
+	return 0;
+}
+
+static int emu_popcnt(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	unsigned size = insn->op_size;
+	uint64_t src = 0;
+	int ret;
+
+	if (emu_insn_has_mem(insn)) {
+		uint8_t buf[8];
+
+		ret = emu_mem_read(r, buf, size, size);
+		if (ret)
+			return ret;
+		for (unsigned i = 0; i < size; i++)
+			src |= (uint64_t)buf[i] << (8 * i);
+	} else {
+		src = cpu->gpr[insn->rm] & emu_size_mask(size);
+	}
+	emu_set_gpr(cpu, insn->reg, size, (uint64_t)__builtin_popcountll(src));
+	cpu->rflags &= ~(EMU_RFLAGS_OF | EMU_RFLAGS_SF | EMU_RFLAGS_ZF | EMU_RFLAGS_AF |
+			 EMU_RFLAGS_CF | EMU_RFLAGS_PF);
+	if (!src)
+		cpu->rflags |= EMU_RFLAGS_ZF;
+	emu_complete(r);
+	return 0;
+}
+
+static int emu_clac_stac(struct emu_run *r, bool set)
+{
+	struct emu_cpu *cpu = r->cpu;
+
+	if (cpu->cpl > 0)
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	if (set)
+		cpu->rflags |= EMU_RFLAGS_AC;
+	else
+		cpu->rflags &= ~EMU_RFLAGS_AC;
+	emu_complete(r);
+	return 0;
+}
+
+/* The #UD and #NM checks of (V)LDMXCSR/(V)STMXCSR, which come before any memory access. */
+static int emu_mxcsr_checks(struct emu_run *r)
+{
+	const struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+
+	if (insn->vex) {
+		if (insn->vex_l || insn->vex_vvvv || !(cpu->cr4 & EMU_CR4_OSXSAVE) ||
+		    (cpu->xcr0 & EMU_XCR0_SSE_AVX) != EMU_XCR0_SSE_AVX)
+			return emu_raise(r->exc, EMU_X_UD, -1);
+	} else if ((cpu->cr0 & EMU_CR0_EM) || !(cpu->cr4 & EMU_CR4_OSFXSR)) {
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	}
+	if (cpu->cr0 & EMU_CR0_TS)
+		return emu_raise(r->exc, EMU_X_NM, -1);
+	return 0;
+}
+
+static int emu_ldmxcsr(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	uint32_t mask = cpu->mxcsr_mask ? cpu->mxcsr_mask : EMU_MXCSR_MASK_DEFAULT;
+	uint8_t buf[4];
+	uint32_t v;
+	int ret;
+
+	ret = emu_mxcsr_checks(r);
+	if (!ret)
+		ret = emu_mem_read(r, buf, 4, 4);
+	if (ret)
+		return ret;
+	v = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+	    (uint32_t)buf[3] << 24;
+	if (v & ~mask)
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	cpu->mxcsr = v;
+	emu_complete(r);
+	return 0;
+}
+
+static int emu_stmxcsr(struct emu_run *r)
+{
+	uint32_t v = r->cpu->mxcsr;
+	uint8_t buf[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	int ret;
+
+	ret = emu_mxcsr_checks(r);
+	if (!ret)
+		ret = emu_mem_write(r, buf, 4, 4);
+	if (ret)
+		return ret;
+	emu_complete(r);
+	return 0;
+}
+
+static void emu_put64(uint8_t *p, uint64_t v)
+{
+	for (unsigned i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t emu_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/*
+ * CMPXCHG8B/16B: compare rDX:rAX with the memory operand, store rCX:rBX if equal, else load it
+ * into rDX:rAX. The callback does the whole read-compare-write as one locked host instruction.
+ */
+static int emu_cmpxchg8b16b(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	bool wide = r->insn->op == EMU_OP_CMPXCHG16B;
+	unsigned len = wide ? 16 : 8;
+	uint8_t expected[16], desired[16];
+	struct emu_pf pf;
+	bool swapped = false;
+	uint64_t la;
+	int ret;
+
+	ret = emu_linear(r, len, true, &la);
+	if (ret)
+		return ret;
+	if (wide && (la & 15))
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	if (!wide) {
+		ret = emu_check_alignment(r, la, 8);
+		if (ret)
+			return ret;
+		emu_put64(expected, (uint32_t)cpu->gpr[EMU_RAX] |
+					    (uint64_t)(uint32_t)cpu->gpr[EMU_RDX] << 32);
+		emu_put64(desired, (uint32_t)cpu->gpr[EMU_RBX] |
+					   (uint64_t)(uint32_t)cpu->gpr[EMU_RCX] << 32);
+	} else {
+		emu_put64(expected, cpu->gpr[EMU_RAX]);
+		emu_put64(expected + 8, cpu->gpr[EMU_RDX]);
+		emu_put64(desired, cpu->gpr[EMU_RBX]);
+		emu_put64(desired + 8, cpu->gpr[EMU_RCX]);
+	}
+	ret = r->ops->cmpxchg(r->opaque, la, expected, desired, len, r->user | EMU_ACC_WRITE,
+			      &swapped, &pf);
+	ret = emu_mem_result(r, ret, &pf);
+	if (ret)
+		return ret;
+	if (swapped) {
+		cpu->rflags |= EMU_RFLAGS_ZF;
+	} else {
+		cpu->rflags &= ~EMU_RFLAGS_ZF;
+		if (wide) {
+			cpu->gpr[EMU_RAX] = emu_get64(expected);
+			cpu->gpr[EMU_RDX] = emu_get64(expected + 8);
+		} else {
+			uint64_t v = emu_get64(expected);
+
+			emu_set_gpr(cpu, EMU_RAX, 4, v);
+			emu_set_gpr(cpu, EMU_RDX, 4, v >> 32);
+		}
+	}
+	emu_complete(r);
+	return 0;
+}
+
+int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct emu_ops *ops,
+		void *opaque, struct emu_exception *exc)
+{
+	struct emu_run r = { cpu, insn, ops, opaque, exc, cpu->cpl == 3 ? EMU_ACC_USER : 0 };
+	bool single_step = cpu->rflags & EMU_RFLAGS_TF;
+	int ret;
+
+	memset(exc, 0, sizeof(*exc));
+	switch (insn->op) {
+	case EMU_OP_INT3:
+		ret = emu_int3(&r);
+		break;
+	case EMU_OP_FWAIT:
+		ret = emu_fwait(&r);
+		break;
+	case EMU_OP_POPCNT:
+		ret = emu_popcnt(&r);
+		break;
+	case EMU_OP_CLAC:
+	case EMU_OP_STAC:
+		ret = emu_clac_stac(&r, insn->op == EMU_OP_STAC);
+		break;
+	case EMU_OP_LDMXCSR:
+	case EMU_OP_VLDMXCSR:
+		ret = emu_ldmxcsr(&r);
+		break;
+	case EMU_OP_STMXCSR:
+	case EMU_OP_VSTMXCSR:
+		ret = emu_stmxcsr(&r);
+		break;
+	case EMU_OP_CMPXCHG8B:
+	case EMU_OP_CMPXCHG16B:
+		ret = emu_cmpxchg8b16b(&r);
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	if (ret < 0)
+		return ret;
+	/* Single-step: a #DB trap once the instruction has completed (int3's #BP supersedes it). */
+	if (!exc->valid && single_step) {
+		emu_raise(exc, EMU_X_DB, -1);
+		exc->dr6 = EMU_DR6_BS;
+	}
+	if (exc->valid && !(cpu->cr0 & EMU_CR0_PE))
+		exc->has_error_code = false; /* real mode pushes no error codes */
+	return 0;
+}
+
+int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const struct emu_ops *ops,
+	     void *opaque, struct emu_insn *insn, struct emu_exception *exc)
+{
+	struct emu_insn local;
+	int ret;
+
+	if (!insn)
+		insn = &local;
+	ret = emu_decode(insn, cpu, bytes, nbytes, ops, opaque, exc);
+	if (ret || exc->valid)
+		return ret;
+	return emu_execute(cpu, insn, ops, opaque, exc);
+}
+
+int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned len)
+{
+#if defined(__x86_64__)
+	uint64_t e[2] = { 0, 0 }, d[2] = { 0, 0 };
+	bool ok;
+
+	if (len != 8 && len != 16)
+		return -EINVAL;
+	memcpy(e, expected, len);
+	memcpy(d, desired, len);
+	/* Byte-array lvalues: the operand may be misaligned (cmpxchg8b), which the ISA allows. */
+	if (len == 8) {
+		uint32_t lo = (uint32_t)e[0], hi = (uint32_t)(e[0] >> 32);
+
+		__asm__ volatile("lock cmpxchg8b %[m]"
+				 : "=@ccz"(ok), [m] "+m"(*(volatile uint8_t(*)[8])host), "+a"(lo),
+				   "+d"(hi)
+				 : "b"((uint32_t)d[0]), "c"((uint32_t)(d[0] >> 32))
+				 : "memory");
+		e[0] = lo | (uint64_t)hi << 32;
+	} else {
+		if ((uintptr_t)host & 15)
+			return -EINVAL;
+		__asm__ volatile("lock cmpxchg16b %[m]"
+				 : "=@ccz"(ok), [m] "+m"(*(volatile uint8_t(*)[16])host),
+				   "+a"(e[0]), "+d"(e[1])
+				 : "b"(d[0]), "c"(d[1])
+				 : "memory");
+	}
+	if (!ok)
+		memcpy(expected, e, len);
+	return ok;
+#else
+	(void)host;
+	(void)expected;
+	(void)desired;
+	(void)len;
+	return -ENOTSUP;
+#endif
+}

@@ -1,0 +1,202 @@
+/* x86 instruction emulator core: CPU state, guest-virtual memory callbacks, entry points (no KVM). */
+#ifndef KVMBOX_X86_EMU_EMU_H
+#define KVMBOX_X86_EMU_EMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Architectural bits the emulator looks at (prefixed so they cannot clash with other headers). */
+#define EMU_CR0_PE (1ull << 0)
+#define EMU_CR0_MP (1ull << 1)
+#define EMU_CR0_EM (1ull << 2)
+#define EMU_CR0_TS (1ull << 3)
+#define EMU_CR0_NE (1ull << 5)
+#define EMU_CR0_WP (1ull << 16)
+#define EMU_CR0_AM (1ull << 18)
+#define EMU_CR0_PG (1ull << 31)
+#define EMU_CR4_PSE (1ull << 4)
+#define EMU_CR4_PAE (1ull << 5)
+#define EMU_CR4_OSFXSR (1ull << 9)
+#define EMU_CR4_LA57 (1ull << 12)
+#define EMU_CR4_OSXSAVE (1ull << 18)
+#define EMU_CR4_SMEP (1ull << 20)
+#define EMU_CR4_SMAP (1ull << 21)
+#define EMU_EFER_LME (1ull << 8)
+#define EMU_EFER_LMA (1ull << 10)
+#define EMU_EFER_NXE (1ull << 11)
+#define EMU_RFLAGS_CF (1ull << 0)
+#define EMU_RFLAGS_PF (1ull << 2)
+#define EMU_RFLAGS_AF (1ull << 4)
+#define EMU_RFLAGS_ZF (1ull << 6)
+#define EMU_RFLAGS_SF (1ull << 7)
+#define EMU_RFLAGS_TF (1ull << 8)
+#define EMU_RFLAGS_OF (1ull << 11)
+#define EMU_RFLAGS_RF (1ull << 16)
+#define EMU_RFLAGS_VM (1ull << 17)
+#define EMU_RFLAGS_AC (1ull << 18)
+#define EMU_XCR0_SSE_AVX 0x6ull
+#define EMU_DR6_BS (1ull << 14)
+
+/* Exception vectors the emulator raises. */
+enum emu_vector {
+	EMU_X_DB = 1,
+	EMU_X_BP = 3,
+	EMU_X_UD = 6,
+	EMU_X_NM = 7,
+	EMU_X_SS = 12,
+	EMU_X_GP = 13,
+	EMU_X_PF = 14,
+	EMU_X_MF = 16,
+	EMU_X_AC = 17,
+};
+
+#define EMU_MAX_INSN_LEN 15
+
+/* General-purpose registers in ModRM/REX encoding order. */
+enum emu_gpr {
+	EMU_RAX, EMU_RCX, EMU_RDX, EMU_RBX, EMU_RSP, EMU_RBP, EMU_RSI, EMU_RDI,
+	EMU_R8, EMU_R9, EMU_R10, EMU_R11, EMU_R12, EMU_R13, EMU_R14, EMU_R15,
+	EMU_NR_GPRS
+};
+
+/* Segment registers in the order of the ModRM sreg field. */
+enum emu_sreg { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NR_SREGS };
+
+/* The hidden (cached) part of a segment register, as KVM's struct kvm_segment has it. */
+struct emu_seg {
+	uint64_t base;
+	uint32_t limit; /* in bytes, granularity already applied */
+	uint16_t selector;
+	uint8_t type;   /* descriptor type field: bit 3 code, bit 2 expand-down/conforming, bit 1 W/R */
+	uint8_t dpl;
+	bool s, present, db, l, unusable;
+};
+
+/* Everything the emulator reads or changes. Plain data, so tests and fuzzers can build one. */
+struct emu_cpu {
+	uint64_t gpr[EMU_NR_GPRS];
+	uint64_t rip;
+	uint64_t rflags;
+	uint64_t cr0, cr4, efer;
+	uint64_t xcr0; /* only read by VEX-encoded instructions */
+	struct emu_seg seg[EMU_NR_SREGS];
+	uint8_t cpl;
+	uint32_t mxcsr;
+	uint32_t mxcsr_mask; /* bits LDMXCSR may set (FXSAVE's MXCSR_MASK); 0 means 0xffbf */
+	uint16_t fcw, fsw;   /* x87 control and status words, for fwait */
+};
+
+/* An exception for the caller to inject. Faults leave RIP at the instruction; traps advance it. */
+struct emu_exception {
+	bool valid;
+	uint8_t vector;
+	bool has_error_code;
+	uint32_t error_code;
+	uint64_t cr2; /* #PF: the faulting linear address */
+	uint64_t dr6; /* #DB: bits to set in DR6 */
+};
+
+/*
+ * Access flags handed to the memory callbacks. The values are the #PF error code bits, so a callback
+ * reporting a page fault builds its error code as (access | present-bit).
+ */
+#define EMU_ACC_WRITE (1u << 1)
+#define EMU_ACC_USER (1u << 2)
+#define EMU_ACC_FETCH (1u << 4)
+
+/* A memory callback's third kind of answer, besides 0 and a negative errno (cannot emulate). */
+#define EMU_MEM_FAULT 1
+
+struct emu_pf {
+	uint64_t addr;       /* becomes CR2: the first linear address in the page that faulted */
+	uint32_t error_code; /* #PF error code */
+};
+
+/*
+ * Guest memory by linear (virtual) address. Each returns 0, EMU_MEM_FAULT with *pf filled in, or a
+ * negative errno for what the emulator cannot do (e.g. the address is MMIO). Writes and cmpxchg
+ * are all-or-nothing: a fault on any page means no byte was changed. len is at most 16.
+ */
+struct emu_ops {
+	int (*read)(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
+		    struct emu_pf *pf);
+	int (*write)(void *opaque, uint64_t la, const void *src, unsigned len, unsigned access,
+		     struct emu_pf *pf);
+	/*
+	 * Atomic with respect to every other agent (len 8 or 16): if memory equals *expected, store
+	 * *desired and set *swapped; otherwise copy memory into *expected and clear *swapped. Either
+	 * way the access is a write (a locked read-modify-write), so a read-only page faults.
+	 */
+	int (*cmpxchg)(void *opaque, uint64_t la, void *expected, const void *desired, unsigned len,
+		       unsigned access, bool *swapped, struct emu_pf *pf);
+};
+
+/* What an instruction is. Names index stats; keep emu_op_name() in sync. */
+enum emu_op {
+	EMU_OP_NONE,
+	EMU_OP_INT3,
+	EMU_OP_FWAIT,
+	EMU_OP_POPCNT,
+	EMU_OP_CLAC,
+	EMU_OP_STAC,
+	EMU_OP_LDMXCSR,
+	EMU_OP_STMXCSR,
+	EMU_OP_VLDMXCSR,
+	EMU_OP_VSTMXCSR,
+	EMU_OP_CMPXCHG8B,
+	EMU_OP_CMPXCHG16B,
+	EMU_OP_COUNT
+};
+
+/* State beyond struct kvm_regs/kvm_sregs an instruction needs, so the glue fetches it only then. */
+#define EMU_NEED_FPU (1u << 0)  /* mxcsr, mxcsr_mask, fcw, fsw */
+#define EMU_NEED_XCR0 (1u << 1) /* xcr0 */
+
+struct emu_insn;
+
+const char *emu_op_name(enum emu_op op);
+unsigned emu_op_needs(enum emu_op op);
+
+/* 2, 4 or 8: the code size CS and the mode give (16-bit, 32-bit, 64-bit). */
+unsigned emu_code_size(const struct emu_cpu *cpu);
+/* Whether la is canonical for the paging mode (48 or 57 bits with CR4.LA57). */
+bool emu_is_canonical(const struct emu_cpu *cpu, uint64_t la);
+
+/*
+ * Execute a decoded instruction. Returns 0 when the instruction is done: then either the state has
+ * advanced past it, or exc->valid says which exception to inject (fault: state untouched; trap such
+ * as int3's #BP: RIP already past it). Negative errno (-ENOTSUP, or a callback's error) when it
+ * cannot be emulated; the state is untouched then, too.
+ */
+int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct emu_ops *ops,
+		void *opaque, struct emu_exception *exc) __attribute__((warn_unused_result));
+
+/*
+ * Decode then execute the instruction at RIP. bytes/nbytes: what is already known of it (KVM's exit
+ * carries up to 15 bytes); the rest is fetched through ops->read. insn may be NULL.
+ */
+int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const struct emu_ops *ops,
+	     void *opaque, struct emu_insn *insn, struct emu_exception *exc)
+	__attribute__((warn_unused_result));
+
+/*
+ * A locked compare-exchange of 8 or 16 bytes on host memory, for cmpxchg callbacks: 1 swapped,
+ * 0 not (then *expected holds memory's value), -EINVAL if len is unsupported or a 16-byte host
+ * pointer is not 16-byte aligned.
+ */
+int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned len)
+	__attribute__((warn_unused_result));
+
+/* Internal to the emulator: record an exception (error_code < 0: none) and return EMU_RAISED. */
+#define EMU_RAISED 1
+static inline int emu_raise(struct emu_exception *exc, uint8_t vector, int64_t error_code)
+{
+	*exc = (struct emu_exception){ .valid = true, .vector = vector };
+	if (error_code >= 0) {
+		exc->has_error_code = true;
+		exc->error_code = (uint32_t)error_code;
+	}
+	return EMU_RAISED;
+}
+
+#endif

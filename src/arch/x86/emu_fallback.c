@@ -1,0 +1,439 @@
+/* KVM glue for the x86 emulator: vCPU state in/out, guest memory by page walk, injection, stats. */
+#include "arch/x86/emu_fallback.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arch/x86/emu/decode.h"
+#include "arch/x86/emu/emu.h"
+#include "arch/x86/emu/mmu.h"
+#include "guest_mem.h"
+#include "log.h"
+
+#define EMU_FALLBACK_PAGE 4096u
+
+/* Process-wide like --stats itself; updated from every vCPU thread. */
+static uint64_t emu_fallback_counts[EMU_OP_COUNT];
+static uint64_t emu_fallback_unsupported;
+
+struct emu_fallback_ctx {
+	const struct guest_mem *gm;
+	struct emu_mmu mmu;
+};
+
+static void *emu_fallback_pt(void *opaque, uint64_t gpa, unsigned len)
+{
+	return guest_mem_ptr(opaque, gpa, len);
+}
+
+/*
+ * Host pointers for [la, la + len), one per page: every page is translated (and checked) before
+ * the caller touches any, which makes writes all-or-nothing like the CPU's.
+ */
+static int emu_fallback_map(struct emu_fallback_ctx *c, uint64_t la, unsigned len, unsigned access,
+			    uint8_t *host[2], unsigned part[2], unsigned *n, struct emu_pf *pf)
+{
+	unsigned off = 0;
+
+	*n = 0;
+	if (!len || len > 16)
+		return -EINVAL;
+	while (off < len) {
+		uint64_t page_left = EMU_FALLBACK_PAGE - ((la + off) & (EMU_FALLBACK_PAGE - 1));
+		unsigned chunk = len - off < page_left ? len - off : (unsigned)page_left;
+		uint64_t gpa;
+		int ret;
+
+		ret = emu_mmu_translate(&c->mmu, la + off, access, &gpa, pf);
+		if (ret == -EFAULT)
+			log_guest("emulator: paging structures for 0x%llx are not in guest RAM",
+				  (unsigned long long)(la + off));
+		if (ret)
+			return ret;
+		host[*n] = guest_mem_ptr(c->gm, gpa, chunk);
+		if (!host[*n]) {
+			log_guest("emulator: operand at 0x%llx (gpa 0x%llx) is not guest RAM",
+				  (unsigned long long)(la + off), (unsigned long long)gpa);
+			return -EFAULT;
+		}
+		part[(*n)++] = chunk;
+		off += chunk;
+	}
+	return 0;
+}
+
+static int emu_fallback_read(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
+			     struct emu_pf *pf)
+{
+	uint8_t *host[2], *d = dst;
+	unsigned part[2], n;
+	int ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
+
+	for (unsigned i = 0; !ret && i < n; d += part[i], i++)
+		memcpy(d, host[i], part[i]);
+	return ret;
+}
+
+static int emu_fallback_write(void *opaque, uint64_t la, const void *src, unsigned len,
+			      unsigned access, struct emu_pf *pf)
+{
+	uint8_t *host[2];
+	const uint8_t *s = src;
+	unsigned part[2], n;
+	int ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
+
+	for (unsigned i = 0; !ret && i < n; s += part[i], i++)
+		memcpy(host[i], s, part[i]);
+	return ret;
+}
+
+static int emu_fallback_cmpxchg(void *opaque, uint64_t la, void *expected, const void *desired,
+				unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
+{
+	uint8_t *host[2];
+	unsigned part[2], n;
+	int ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
+
+	if (ret)
+		return ret;
+	/* A page-split operand is atomic only if both pages are adjacent in host memory too. */
+	if (n == 2 && host[1] != host[0] + part[0]) {
+		log_guest("emulator: locked access at 0x%llx splits across discontiguous pages",
+			  (unsigned long long)la);
+		return -ENOTSUP;
+	}
+	ret = emu_host_cmpxchg(host[0], expected, desired, len);
+	if (ret < 0)
+		return ret;
+	*swapped = ret;
+	return 0;
+}
+
+static const struct emu_ops emu_fallback_ops = {
+	.read = emu_fallback_read,
+	.write = emu_fallback_write,
+	.cmpxchg = emu_fallback_cmpxchg,
+};
+
+static void emu_fallback_seg_in(struct emu_seg *d, const struct kvm_segment *s)
+{
+	*d = (struct emu_seg){
+		.base = s->base,
+		.limit = s->limit,
+		.selector = s->selector,
+		.type = s->type,
+		.dpl = s->dpl,
+		.s = s->s,
+		.present = s->present,
+		.db = s->db,
+		.l = s->l,
+		.unusable = s->unusable,
+	};
+}
+
+static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
+			      const struct kvm_sregs *s)
+{
+	const struct kvm_segment *segs[EMU_NR_SREGS] = { &s->es, &s->cs, &s->ss,
+							 &s->ds, &s->fs, &s->gs };
+	const uint64_t gprs[EMU_NR_GPRS] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp,
+					     r->rsi, r->rdi, r->r8,  r->r9,  r->r10, r->r11,
+					     r->r12, r->r13, r->r14, r->r15 };
+
+	memset(cpu, 0, sizeof(*cpu));
+	memcpy(cpu->gpr, gprs, sizeof(gprs));
+	cpu->rip = r->rip;
+	cpu->rflags = r->rflags;
+	cpu->cr0 = s->cr0;
+	cpu->cr4 = s->cr4;
+	cpu->efer = s->efer;
+	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
+		emu_fallback_seg_in(&cpu->seg[i], segs[i]);
+	/* As KVM defines it: SS.DPL in protected mode, 3 in virtual-8086 mode, 0 in real mode. */
+	if (!(s->cr0 & EMU_CR0_PE))
+		cpu->cpl = 0;
+	else if (r->rflags & EMU_RFLAGS_VM)
+		cpu->cpl = 3;
+	else
+		cpu->cpl = s->ss.dpl;
+}
+
+static void emu_fallback_store(struct kvm_regs *r, const struct emu_cpu *cpu)
+{
+	r->rax = cpu->gpr[EMU_RAX];
+	r->rcx = cpu->gpr[EMU_RCX];
+	r->rdx = cpu->gpr[EMU_RDX];
+	r->rbx = cpu->gpr[EMU_RBX];
+	r->rsp = cpu->gpr[EMU_RSP];
+	r->rbp = cpu->gpr[EMU_RBP];
+	r->rsi = cpu->gpr[EMU_RSI];
+	r->rdi = cpu->gpr[EMU_RDI];
+	r->r8 = cpu->gpr[EMU_R8];
+	r->r9 = cpu->gpr[EMU_R9];
+	r->r10 = cpu->gpr[EMU_R10];
+	r->r11 = cpu->gpr[EMU_R11];
+	r->r12 = cpu->gpr[EMU_R12];
+	r->r13 = cpu->gpr[EMU_R13];
+	r->r14 = cpu->gpr[EMU_R14];
+	r->r15 = cpu->gpr[EMU_R15];
+	r->rip = cpu->rip;
+	r->rflags = cpu->rflags;
+}
+
+/* The CPU's MXCSR_MASK (from FXSAVE): the guest runs on this very CPU, so it is the guest's too. */
+static uint32_t emu_fallback_mxcsr_mask(void)
+{
+	static uint32_t cached;
+	uint32_t mask = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+
+	if (!mask) {
+		uint8_t area[512] __attribute__((aligned(16)));
+
+		memset(area, 0, sizeof(area));
+		__asm__ volatile("fxsave %0" : "=m"(area));
+		memcpy(&mask, area + 28, sizeof(mask));
+		if (!mask)
+			mask = 0xffbf;
+		__atomic_store_n(&cached, mask, __ATOMIC_RELAXED);
+	}
+	return mask;
+}
+
+static unsigned emu_fallback_maxphyaddr(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid(0x80000008, &a, &b, &c, &d) && (a & 0xff) >= 32 && (a & 0xff) <= 52)
+		return a & 0xff;
+	return 36;
+}
+
+static void emu_fallback_dump_seg(const char *name, const struct kvm_segment *s)
+{
+	log_error("  %s=%04x base=%016llx limit=%08x type=%x s=%u dpl=%u p=%u db=%u l=%u g=%u%s",
+		  name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->s, s->dpl,
+		  s->present, s->db, s->l, s->g, s->unusable ? " unusable" : "");
+}
+
+/* Everything needed to see what the guest was doing: exit, bytes, registers. */
+static void emu_fallback_dump(int vcpu_fd, const struct kvm_run *run, const char *why,
+			      const uint8_t *bytes, unsigned nbytes, const struct emu_insn *insn)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	char hex[3 * EMU_MAX_INSN_LEN + 1] = "";
+
+	log_error("emulation failure: %s (exit reason %u, suberror %u)", why, run->exit_reason,
+		  run->internal.suberror);
+	for (unsigned i = 0; i < nbytes && i < EMU_MAX_INSN_LEN; i++)
+		snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x ", bytes[i]);
+	log_error("  instruction bytes from KVM (%u): %s", nbytes, nbytes ? hex : "none");
+	if (insn && insn->len) {
+		hex[0] = 0;
+		for (unsigned i = 0; i < insn->len; i++)
+			snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x ", insn->bytes[i]);
+		log_error("  decoded so far (%u): %s(map %u, opcode %02x)", insn->len, hex,
+			  insn->map, insn->opcode);
+	}
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) {
+		log_error("  cannot read vCPU registers: %s", strerror(errno));
+		return;
+	}
+	log_error("  RIP=%016llx RFLAGS=%016llx", r.rip, r.rflags);
+	log_error("  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx", r.rax, r.rbx, r.rcx, r.rdx);
+	log_error("  RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx", r.rsi, r.rdi, r.rbp, r.rsp);
+	log_error("  R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx", r.r8, r.r9, r.r10, r.r11);
+	log_error("  R12=%016llx R13=%016llx R14=%016llx R15=%016llx", r.r12, r.r13, r.r14, r.r15);
+	log_error("  CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx", s.cr0, s.cr2, s.cr3, s.cr4);
+	log_error("  EFER=%016llx", s.efer);
+	emu_fallback_dump_seg("CS", &s.cs);
+	emu_fallback_dump_seg("SS", &s.ss);
+}
+
+/* Deliver exc (if any) after the registers are written; KVM_SET_REGS drops pending exceptions. */
+static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
+			       const struct emu_exception *exc)
+{
+	struct kvm_vcpu_events ev;
+	bool completed = !exc->valid || exc->vector == EMU_X_BP || exc->vector == EMU_X_DB;
+	bool changed = false;
+
+	if (ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	/* Finishing the instruction ends an STI/MOV SS interrupt shadow, as on the real CPU. */
+	if (completed && ev.interrupt.shadow) {
+		ev.interrupt.shadow = 0;
+		ev.flags |= KVM_VCPUEVENT_VALID_SHADOW;
+		changed = true;
+	}
+	if (exc->valid) {
+		if (ev.exception.injected || ev.exception.pending) {
+			log_error("emulator: exception %u raised while exception %u is queued",
+				  exc->vector, ev.exception.nr);
+			return -EBUSY;
+		}
+		if (exc->vector == EMU_X_PF) {
+			sregs->cr2 = exc->cr2;
+			if (ioctl(vcpu_fd, KVM_SET_SREGS, sregs) < 0)
+				return -errno;
+		}
+		if (exc->dr6) {
+			struct kvm_debugregs dr;
+
+			if (ioctl(vcpu_fd, KVM_GET_DEBUGREGS, &dr) < 0)
+				return -errno;
+			dr.dr6 |= exc->dr6;
+			if (ioctl(vcpu_fd, KVM_SET_DEBUGREGS, &dr) < 0)
+				return -errno;
+		}
+		ev.exception.injected = 1;
+		ev.exception.pending = 0;
+		ev.exception.nr = exc->vector;
+		ev.exception.has_error_code = exc->has_error_code;
+		ev.exception.error_code = exc->error_code;
+		changed = true;
+	}
+	if (changed && ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm)
+{
+	struct emu_fallback_ctx ctx = { .gm = gm };
+	struct kvm_regs regs, new_regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct emu_cpu cpu;
+	struct emu_insn insn;
+	struct emu_exception exc;
+	const uint8_t *bytes = NULL;
+	unsigned nbytes = 0, needs;
+	const char *why = "cannot emulate";
+	int ret;
+
+	memset(&insn, 0, sizeof(insn));
+	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
+	    run->emulation_failure.suberror != KVM_INTERNAL_ERROR_EMULATION) {
+		ret = -EINVAL;
+		why = "not an emulation failure";
+		goto fail;
+	}
+	/* ndata counts the flags word and the two words holding insn_size and insn_bytes. */
+	if (run->emulation_failure.ndata >= 3 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		bytes = run->emulation_failure.insn_bytes;
+		nbytes = run->emulation_failure.insn_size;
+		if (nbytes > EMU_MAX_INSN_LEN)
+			nbytes = EMU_MAX_INSN_LEN;
+	}
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+		ret = -errno;
+		why = "cannot read vCPU state";
+		goto fail;
+	}
+	emu_fallback_load(&cpu, &regs, &sregs);
+	ctx.mmu = (struct emu_mmu){
+		.cr0 = sregs.cr0,
+		.cr3 = sregs.cr3,
+		.cr4 = sregs.cr4,
+		.efer = sregs.efer,
+		.rflags = regs.rflags,
+		.maxphyaddr = emu_fallback_maxphyaddr(),
+		.pt = emu_fallback_pt,
+		.opaque = (void *)gm,
+	};
+
+	ret = emu_decode(&insn, &cpu, bytes, nbytes, &emu_fallback_ops, &ctx, &exc);
+	if (ret) {
+		why = ret == -ENOTSUP ? "unknown instruction" : "cannot fetch instruction";
+		goto fail;
+	}
+	if (!exc.valid) {
+		needs = emu_op_needs(insn.op);
+		if (needs & EMU_NEED_FPU) {
+			if (ioctl(vcpu_fd, KVM_GET_FPU, &fpu) < 0) {
+				ret = -errno;
+				why = "KVM_GET_FPU failed";
+				goto fail;
+			}
+			cpu.mxcsr = fpu.mxcsr;
+			cpu.mxcsr_mask = emu_fallback_mxcsr_mask();
+			cpu.fcw = fpu.fcw;
+			cpu.fsw = fpu.fsw;
+		}
+		if (needs & EMU_NEED_XCR0) {
+			struct kvm_xcrs xcrs;
+
+			if (ioctl(vcpu_fd, KVM_GET_XCRS, &xcrs) < 0) {
+				ret = -errno;
+				why = "KVM_GET_XCRS failed";
+				goto fail;
+			}
+			for (unsigned i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+				if (xcrs.xcrs[i].xcr == 0)
+					cpu.xcr0 = xcrs.xcrs[i].value;
+		}
+		ret = emu_execute(&cpu, &insn, &emu_fallback_ops, &ctx, &exc);
+		if (ret) {
+			why = "cannot emulate";
+			goto fail;
+		}
+		new_regs = regs;
+		emu_fallback_store(&new_regs, &cpu);
+		if (memcmp(&new_regs, &regs, sizeof(regs)) &&
+		    ioctl(vcpu_fd, KVM_SET_REGS, &new_regs) < 0) {
+			ret = -errno;
+			why = "KVM_SET_REGS failed";
+			goto fail;
+		}
+		if ((needs & EMU_NEED_FPU) && cpu.mxcsr != fpu.mxcsr) {
+			fpu.mxcsr = cpu.mxcsr;
+			if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0) {
+				ret = -errno;
+				why = "KVM_SET_FPU failed";
+				goto fail;
+			}
+		}
+	}
+	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc);
+	if (ret) {
+		why = "cannot inject exception";
+		goto fail;
+	}
+	__atomic_add_fetch(&emu_fallback_counts[insn.op], 1, __ATOMIC_RELAXED);
+	return 0;
+fail:
+	__atomic_add_fetch(&emu_fallback_unsupported, 1, __ATOMIC_RELAXED);
+	emu_fallback_dump(vcpu_fd, run, why, bytes, nbytes, &insn);
+	log_error("  error: %s", strerror(-ret));
+	return ret;
+}
+
+void emu_fallback_stats(void (*fn)(void *opaque, const char *mnemonic, uint64_t count),
+			void *opaque)
+{
+	for (unsigned op = 0; op < EMU_OP_COUNT; op++) {
+		uint64_t n = __atomic_load_n(&emu_fallback_counts[op], __ATOMIC_RELAXED);
+
+		/* EMU_OP_NONE: faults raised while decoding (#GP past 15 bytes, #PF on fetch, #UD). */
+		if (n)
+			fn(opaque, op == EMU_OP_NONE ? "decode-fault" : emu_op_name(op), n);
+	}
+	fn(opaque, "unsupported", __atomic_load_n(&emu_fallback_unsupported, __ATOMIC_RELAXED));
+}
+
+static void emu_fallback_print_one(void *opaque, const char *mnemonic, uint64_t count)
+{
+	fprintf(opaque, " %s=%llu", mnemonic, (unsigned long long)count);
+}
+
+void emu_fallback_print_stats(FILE *out)
+{
+	fprintf(out, "  emulated in kvmbox:");
+	emu_fallback_stats(emu_fallback_print_one, out);
+	fprintf(out, "\n");
+}

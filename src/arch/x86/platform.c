@@ -1,0 +1,131 @@
+/* Creates the PC platform devices, wires their interrupts and power requests to the VM, registers them. */
+#include "arch/x86/platform.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "dev/acpi_pm.h"
+#include "dev/debug_exit.h"
+#include "dev/i8042.h"
+#include "dev/rtc.h"
+#include "dev/serial8250.h"
+#include "log.h"
+#include "vm.h"
+
+struct platform {
+	struct vm *vm;
+	struct power_sink power;
+	struct serial8250 com1;
+	struct rtc rtc;
+	struct i8042 i8042;
+	struct acpi_pm pm;
+	struct debug_exit debug_exit;
+	int com1_ready;
+};
+
+static void platform_power_event(void *opaque, enum power_event event, int status)
+{
+	struct platform *p = opaque;
+
+	switch (event) {
+	case POWER_OFF:
+		log_info("guest powered off");
+		vm_stop(p->vm, VM_EXIT_POWEROFF);
+		break;
+	case POWER_RESET:
+		log_info("guest requested a reset");
+		vm_stop(p->vm, VM_EXIT_REBOOT);
+		break;
+	case POWER_DEBUG_EXIT:
+		log_info("guest wrote the debug-exit port: status %d", status);
+		vm_stop(p->vm, status);
+		break;
+	}
+}
+
+static void platform_console_output(void *opaque, uint8_t byte)
+{
+	(void)opaque;
+	/* Unbuffered: the guest's output appears as it is written, and a closed stdout is ignored. */
+	if (write(STDOUT_FILENO, &byte, 1) < 0 && errno != EPIPE)
+		log_guest("console output failed: %s", strerror(errno));
+}
+
+size_t platform_console_input(struct platform *p, const uint8_t *buf, size_t len)
+{
+	return serial8250_rx(&p->com1, buf, len);
+}
+
+static int platform_register(struct vm *vm, uint64_t port, uint64_t len, const struct bus_ops *ops,
+			     void *dev, const char *name)
+{
+	int ret = bus_add(&vm->pio, port, len, ops, dev, name);
+
+	if (ret)
+		log_error("cannot register %s at port 0x%llx: %s", name, (unsigned long long)port,
+			  strerror(-ret));
+	return ret;
+}
+
+int platform_create(struct vm *vm)
+{
+	struct platform *p = calloc(1, sizeof(*p));
+	struct irq_line com1_irq = { vm_irq_line, vm, LAYOUT_IRQ_COM1 };
+	struct irq_line sci = { vm_irq_line, vm, LAYOUT_IRQ_SCI };
+	struct irq_line kbd_irq = { vm_irq_line, vm, LAYOUT_IRQ_KBD };
+	struct irq_line aux_irq = { vm_irq_line, vm, LAYOUT_IRQ_AUX };
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	vm->platform = p;
+	p->vm = vm;
+	p->power = (struct power_sink){ platform_power_event, p };
+
+	ret = serial8250_init(&p->com1, &com1_irq, platform_console_output, p);
+	if (ret)
+		return ret;
+	p->com1_ready = 1;
+	rtc_init(&p->rtc);
+	i8042_init(&p->i8042, &p->power);
+	/* Keyboard and mouse lines, so Linux's i8042 probe gets its interrupts and moves on. */
+	i8042_set_irqs(&p->i8042, &kbd_irq, &aux_irq);
+	acpi_pm_init(&p->pm, &sci, &p->power);
+	debug_exit_init(&p->debug_exit, &p->power);
+
+	ret = platform_register(vm, LAYOUT_PORT_COM1, SERIAL8250_NR_PORTS, &serial8250_bus_ops,
+				&p->com1, "com1");
+	if (!ret)
+		ret = platform_register(vm, LAYOUT_PORT_RTC, 2, &rtc_bus_ops, &p->rtc, "rtc");
+	if (!ret)
+		ret = platform_register(vm, I8042_PORT_DATA, 1, &i8042_data_ops, &p->i8042,
+					"i8042-data");
+	if (!ret)
+		ret = platform_register(vm, I8042_PORT_CMD, 1, &i8042_cmd_ops, &p->i8042,
+					"i8042-cmd");
+	if (!ret)
+		ret = platform_register(vm, LAYOUT_PORT_ACPI_PM, ACPI_PM_LEN, &acpi_pm_bus_ops,
+					&p->pm, "acpi-pm");
+	if (!ret)
+		ret = platform_register(vm, LAYOUT_PORT_DEBUG_EXIT, 4, &debug_exit_bus_ops,
+					&p->debug_exit, "debug-exit");
+	return ret;
+}
+
+void platform_destroy(struct vm *vm)
+{
+	struct platform *p = vm->platform;
+
+	if (!p)
+		return;
+	if (p->com1_ready)
+		serial8250_destroy(&p->com1);
+	acpi_pm_destroy(&p->pm);
+	rtc_destroy(&p->rtc);
+	i8042_destroy(&p->i8042);
+	free(p);
+	vm->platform = NULL;
+}

@@ -1,0 +1,175 @@
+/* ACPI PM1a event/control, PM timer and reset register: ACPI poweroff and reboot for the OS. */
+#include "dev/acpi_pm.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Enable bits with a status source here; the rest read as 0, as reserved bits do on hardware. */
+#define ACPI_PM_EN_MASK (ACPI_PM1_TMR | ACPI_PM1_PWRBTN)
+/* BM_RLD is plain read/write; GBL_RLS (SMI to the BIOS) and SLP_EN are write-only actions. */
+#define ACPI_PM_CNT_KEEP (ACPI_PM1_SLP_TYP_MASK | 0x0002)
+
+static uint64_t acpi_pm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t acpi_pm_timer(const struct acpi_pm *pm)
+{
+	uint64_t ns = acpi_pm_now_ns() - pm->tmr_start_ns;
+
+	/* Split so ns * HZ cannot overflow 64 bits however long the VM runs. */
+	return (uint32_t)(ns / 1000000000ull * ACPI_PM_TMR_HZ +
+			  ns % 1000000000ull * ACPI_PM_TMR_HZ / 1000000000ull);
+}
+
+void acpi_pm_init(struct acpi_pm *pm, const struct irq_line *sci, const struct power_sink *power)
+{
+	memset(pm, 0, sizeof(*pm));
+	pthread_mutex_init(&pm->lock, NULL);
+	if (sci)
+		pm->sci = *sci;
+	if (power)
+		pm->power = *power;
+	pm->tmr_start_ns = acpi_pm_now_ns();
+}
+
+void acpi_pm_destroy(struct acpi_pm *pm)
+{
+	pthread_mutex_destroy(&pm->lock);
+}
+
+/*
+ * The SCI is level-triggered (MADT override): it follows STS & EN. Called with the lock held so
+ * that two vCPUs cannot deliver their levels to the irqchip in the opposite order.
+ */
+static void acpi_pm_update_sci(struct acpi_pm *pm)
+{
+	int level = (pm->sts & pm->en & ACPI_PM_EN_MASK) != 0;
+
+	if (level != pm->sci_level) {
+		pm->sci_level = level;
+		irq_line_set(&pm->sci, level);
+	}
+}
+
+void acpi_pm_power_button(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sts |= ACPI_PM1_PWRBTN;
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static void acpi_pm_put(uint8_t *p, uint32_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Accesses are handled as bytes of a register image, so any offset and length (the guest picks
+ * both, and may straddle registers) has a defined meaning; bytes past the block read as 0xff
+ * like unclaimed ports and ignore writes.
+ */
+static bool acpi_pm_in_block(uint64_t off, unsigned i)
+{
+	return off < ACPI_PM_LEN && i < ACPI_PM_LEN - off;
+}
+
+static void acpi_pm_read(void *dev, uint64_t off, void *data, unsigned len)
+{
+	struct acpi_pm *pm = dev;
+	uint8_t regs[ACPI_PM_LEN] = {0};
+	uint8_t *out = data;
+
+	pthread_mutex_lock(&pm->lock);
+	acpi_pm_put(regs + ACPI_PM_STS, pm->sts, 2);
+	acpi_pm_put(regs + ACPI_PM_EN, pm->en, 2);
+	/* No SMI_CMD in the FADT: the OS finds ACPI mode already on, so SCI_EN must read as 1. */
+	acpi_pm_put(regs + ACPI_PM_CNT, pm->cnt | ACPI_PM1_SCI_EN, 2);
+	pthread_mutex_unlock(&pm->lock);
+	/* One clock sample per access, so a 32-bit read cannot tear between its bytes. */
+	acpi_pm_put(regs + ACPI_PM_TMR, acpi_pm_timer(pm), 4);
+
+	for (unsigned i = 0; i < len; i++)
+		out[i] = acpi_pm_in_block(off, i) ? regs[off + i] : 0xff;
+}
+
+/* A 16-bit register after a write that covered only some of its bytes (mask: bytes written). */
+static uint16_t acpi_pm_merge16(uint16_t cur, const uint8_t *val, unsigned reg, uint32_t written)
+{
+	for (unsigned b = 0; b < 2; b++) {
+		if (written & (1u << (reg + b))) {
+			cur &= (uint16_t) ~(0xffu << (8 * b));
+			cur |= (uint16_t)(val[reg + b] << (8 * b));
+		}
+	}
+	return cur;
+}
+
+static void acpi_pm_write(void *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct acpi_pm *pm = dev;
+	const uint8_t *in = data;
+	uint8_t val[ACPI_PM_LEN] = {0};
+	uint32_t written = 0;
+	bool poweroff = false, reset = false, bad_sleep = false;
+	unsigned slp_typ = 0;
+
+	for (unsigned i = 0; i < len; i++) {
+		if (acpi_pm_in_block(off, i)) {
+			val[off + i] = in[i];
+			written |= 1u << (off + i);
+		}
+	}
+	if (!written)
+		return;
+
+	pthread_mutex_lock(&pm->lock);
+	/* Write-1-to-clear: zeros (and bytes not written) leave status bits alone. */
+	pm->sts &= (uint16_t)~acpi_pm_merge16(0, val, ACPI_PM_STS, written);
+	pm->en = acpi_pm_merge16(pm->en, val, ACPI_PM_EN, written) & ACPI_PM_EN_MASK;
+	if (written & (3u << ACPI_PM_CNT)) {
+		uint16_t cnt = acpi_pm_merge16(pm->cnt, val, ACPI_PM_CNT, written);
+
+		pm->cnt = cnt & ACPI_PM_CNT_KEEP;
+		if (cnt & ACPI_PM1_SLP_EN) {
+			slp_typ = (cnt & ACPI_PM1_SLP_TYP_MASK) >> ACPI_PM1_SLP_TYP_SHIFT;
+			if (slp_typ == ACPI_PM_SLP_TYP_S5) {
+				poweroff = true;
+			} else {
+				/*
+				 * No S1-S4 here. Report an immediate wake, because the OS spins on
+				 * WAK_STS after entering a sleep state and would otherwise hang.
+				 */
+				pm->sts |= ACPI_PM1_WAK_STS;
+				bad_sleep = true;
+			}
+		}
+	}
+	if ((written & (1u << ACPI_PM_RESET)) && val[ACPI_PM_RESET] == ACPI_PM_RESET_VALUE)
+		reset = true;
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+
+	/* Unlocked: the VM's handler may stop vCPUs, and one could be waiting for this lock. */
+	if (poweroff)
+		power_request(&pm->power, POWER_OFF, 0);
+	if (reset)
+		power_request(&pm->power, POWER_RESET, 0);
+	if (bad_sleep)
+		log_guest("acpi_pm: ignoring sleep request with SLP_TYP %u (only S5 is supported)",
+			  slp_typ);
+}
+
+const struct bus_ops acpi_pm_bus_ops = {
+    .read = acpi_pm_read,
+    .write = acpi_pm_write,
+};

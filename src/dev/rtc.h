@@ -1,0 +1,44 @@
+/* MC146818 CMOS real-time clock and NVRAM at ports 0x70 (index) / 0x71 (data). */
+#ifndef KVMBOX_DEV_RTC_H
+#define KVMBOX_DEV_RTC_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "bus.h"
+
+#define RTC_NR_PORTS 2 /* register with bus_add(..., RTC_NR_PORTS, ...) at LAYOUT_PORT_RTC */
+#define RTC_CMOS_SIZE 128
+#define RTC_REG_CENTURY 0x32 /* point the ACPI FADT "century" field here */
+
+/*
+ * The clock is the host's UTC time plus a whole-second offset that guest writes of the time
+ * registers move. Not emulated: the IRQ 8 line, periodic and alarm interrupts (PF/AF never set),
+ * daylight-saving (B.DSE), divider effects (register A is storage), the extended bank at 0x72.
+ */
+struct rtc {
+	pthread_mutex_t lock;
+	void (*now)(void *opaque, struct timespec *ts);
+	void *now_opaque;
+	uint8_t index;
+	uint8_t cmos[RTC_CMOS_SIZE]; /* NVRAM, alarms, A and B; time registers are computed */
+	int64_t offset;		     /* guest time minus host time, seconds */
+	struct tm set_tm;	     /* the registers' contents while B.SET stops the clock */
+	int64_t uf_sec;		     /* host second of the last register C read: UF derivation */
+};
+
+void rtc_init(struct rtc *rtc);
+void rtc_destroy(struct rtc *rtc);
+
+/* Offset 0 = index (bit 7, the NMI mask, is ignored), offset 1 = data. */
+extern const struct bus_ops rtc_bus_ops;
+
+/* Replace the host clock (NULL restores CLOCK_REALTIME); for deterministic tests. */
+void rtc_set_clock(struct rtc *rtc, void (*now)(void *opaque, struct timespec *ts), void *opaque);
+
+/* Preset an NVRAM byte before boot; -EINVAL for clock/control registers or idx >= 128. */
+int rtc_nvram_set(struct rtc *rtc, unsigned idx, uint8_t val) __attribute__((warn_unused_result));
+
+#endif

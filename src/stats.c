@@ -1,0 +1,71 @@
+/* Prints the --stats report: exit counts by reason and device, KVM_RUN time vs handler time. */
+#include "stats.h"
+
+#include <linux/kvm.h>
+
+#include "arch/x86/emu_fallback.h"
+#include "vcpu.h"
+#include "vm.h"
+
+static const char *stats_exit_name(unsigned reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO: return "io";
+	case KVM_EXIT_MMIO: return "mmio";
+	case KVM_EXIT_HLT: return "hlt";
+	case KVM_EXIT_SHUTDOWN: return "shutdown";
+	case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
+	case KVM_EXIT_INTR: return "intr";
+	case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
+	case KVM_EXIT_SYSTEM_EVENT: return "system-event";
+	case KVM_EXIT_DEBUG: return "debug";
+	default: return NULL;
+	}
+}
+
+static void stats_print_bus(const struct bus *bus, FILE *out)
+{
+	fprintf(out, "  %s:", bus->name);
+	for (unsigned i = 0; i < bus->nranges; i++)
+		fprintf(out, " %s=%llu", bus->ranges[i].name ? bus->ranges[i].name : "?",
+			(unsigned long long)bus->ranges[i].accesses);
+	fprintf(out, " unclaimed-reads=%llu unclaimed-writes=%llu\n",
+		(unsigned long long)bus->unclaimed_reads, (unsigned long long)bus->unclaimed_writes);
+}
+
+void stats_print(const struct vm *vm, FILE *out)
+{
+	struct vcpu_stats total = { 0 };
+	double run_s, handler_s, busy;
+
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+
+		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+			total.exits[r] += s->exits[r];
+		total.run_ns += s->run_ns;
+		total.handler_ns += s->handler_ns;
+	}
+	run_s = (double)total.run_ns / 1e9;
+	handler_s = (double)total.handler_ns / 1e9;
+	busy = run_s + handler_s > 0 ? run_s + handler_s : 1;
+	fprintf(out, "kvmbox stats: %.3f s wall, %u vCPU(s)\n",
+		(double)(vm_now_ns() - vm->start_ns) / 1e9, vm->ncpus);
+	fprintf(out, "  vCPU time: in KVM_RUN %.3f s (%.1f%%), in kvmbox handlers %.3f s (%.1f%%)\n",
+		run_s, 100.0 * run_s / busy, handler_s, 100.0 * handler_s / busy);
+	fprintf(out, "  exits:");
+	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++) {
+		const char *name = stats_exit_name(r);
+
+		if (!total.exits[r])
+			continue;
+		if (name)
+			fprintf(out, " %s=%llu", name, (unsigned long long)total.exits[r]);
+		else
+			fprintf(out, " reason%u=%llu", r, (unsigned long long)total.exits[r]);
+	}
+	fprintf(out, "\n");
+	stats_print_bus(&vm->pio, out);
+	stats_print_bus(&vm->mmio, out);
+	emu_fallback_print_stats(out);
+}

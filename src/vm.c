@@ -1,0 +1,276 @@
+/* VM assembly in one explicit order, the stop protocol, and teardown in reverse. */
+#include "vm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/platform.h"
+#include "log.h"
+#include "vcpu.h"
+
+uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void vm_irq_line(void *opaque, unsigned gsi, int level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		log_guest("KVM_IRQ_LINE gsi %u failed: %s", gsi, strerror(errno));
+}
+
+static int vm_create_kvm_vm(struct vm *vm)
+{
+	do
+		vm->fd = ioctl(vm->kvm->fd, KVM_CREATE_VM, 0);
+	while (vm->fd < 0 && errno == EINTR);
+	if (vm->fd < 0) {
+		log_error("KVM_CREATE_VM failed: %s", strerror(errno));
+		return -errno;
+	}
+	/* Both must precede vCPU creation; they live in the top of the MMIO hole. */
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0) {
+		log_error("KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+		return -errno;
+	}
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+		log_error("KVM_SET_IDENTITY_MAP_ADDR failed: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		log_error("KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+		return -errno;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0) {
+		log_error("KVM_CREATE_PIT2 failed: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int vm_create_memory(struct vm *vm)
+{
+	int ret = guest_mem_alloc(&vm->mem, vm->cfg->memory, LAYOUT_MMIO_HOLE);
+
+	if (ret) {
+		log_error("cannot allocate %llu MiB of guest RAM: %s",
+			  (unsigned long long)(vm->cfg->memory >> 20), strerror(-ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+		const struct guest_mem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region kr = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		};
+
+		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
+			log_error("KVM_SET_USER_MEMORY_REGION failed: %s", strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int vm_load_guest(struct vm *vm)
+{
+	struct acpi_config acpi = { .ncpus = vm->ncpus };
+	struct boot_config boot;
+	const char *user = vm->cfg->cmdline ? vm->cfg->cmdline : CONFIG_DEFAULT_CMDLINE;
+	const char *extra = cpuid_linux_cmdline_extra(vm->cpu_template);
+	uint64_t rsdp = 0;
+	int ret;
+
+	ret = acpi_build(&vm->mem, &acpi, &rsdp);
+	if (ret) {
+		log_error("building ACPI tables failed: %s", strerror(-ret));
+		return ret;
+	}
+	vm->cmdline = cpuid_cmdline_merge(user, extra);
+	if (!vm->cmdline)
+		return -ENOMEM;
+	boot = (struct boot_config){
+		.kernel_path = vm->cfg->kernel,
+		.initrd_path = vm->cfg->initrd,
+		.cmdline = user,
+		.linux_cmdline = vm->cmdline,
+		.rsdp_gpa = rsdp,
+	};
+	ret = boot_load(&vm->mem, &boot, &vm->entry);
+	if (ret)
+		return ret;
+	if (extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
+		log_info("cpu template %s: Linux command line is now \"%s\"",
+			 cpuid_template_name(vm->cpu_template), vm->cmdline);
+	log_info("loaded %s, entry 0x%llx", vm->entry.format, (unsigned long long)vm->entry.rip);
+	ret = cpu_write_boot_tables(&vm->mem);
+	if (ret)
+		log_error("guest RAM too small for the boot page tables");
+	return ret;
+}
+
+static int vm_create_vcpus(struct vm *vm)
+{
+	int ret;
+
+	vm->cpuid = cpu_supported_cpuid(vm->kvm->fd);
+	if (!vm->cpuid) {
+		log_error("KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+		return -EIO;
+	}
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		ret = vcpu_create(&vm->vcpus[i], vm, i);
+		if (ret)
+			return ret;
+		ret = cpu_init(vm->vcpus[i].fd, vm->cpuid, i, vm->ncpus, vm->cpu_template);
+		if (ret)
+			return ret;
+	}
+	/* Application processors wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
+	ret = cpu_set_boot_state(vm->vcpus[0].fd, &vm->entry);
+	if (ret)
+		log_error("setting the boot vCPU's registers failed: %s", strerror(-ret));
+	return ret;
+}
+
+int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm = kvm;
+	vm->cfg = cfg;
+	vm->fd = -1;
+	vm->ncpus = cfg->cpus;
+	vm->start_ns = vm_now_ns();
+	bus_init(&vm->pio, "pio", 0xff);
+	bus_init(&vm->mmio, "mmio", 0x00);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return -errno;
+	if (vm->ncpus > kvm->max_vcpus) {
+		log_error("--cpus %u exceeds this host's KVM limit of %u vCPUs", vm->ncpus,
+			  kvm->max_vcpus);
+		ret = -EINVAL;
+		goto err;
+	}
+	ret = cpuid_template_parse(cfg->cpu_template, kvm->restricted_backend, &vm->cpu_template);
+	if (ret) {
+		log_error("unknown cpu template '%s'", cfg->cpu_template);
+		goto err;
+	}
+	log_info("KVM backend %s, cpu template %s", kvm->backend,
+		 cpuid_template_name(vm->cpu_template));
+
+	ret = vm_create_kvm_vm(vm);
+	if (ret)
+		goto err;
+	ret = vm_create_memory(vm);
+	if (ret)
+		goto err;
+	ret = platform_create(vm);
+	if (ret)
+		goto err;
+	ret = vm_load_guest(vm);
+	if (ret)
+		goto err;
+	ret = vm_create_vcpus(vm);
+	if (ret)
+		goto err;
+	return 0;
+
+err:
+	vm_destroy(vm);
+	return ret;
+}
+
+int vm_start(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		int ret = vcpu_start(&vm->vcpus[i]);
+
+		if (ret) {
+			vm_stop(vm, VM_EXIT_HOST_ERROR);
+			return ret;
+		}
+		vm->started++;
+	}
+	return 0;
+}
+
+bool vm_stopping(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE);
+}
+
+void vm_stop(struct vm *vm, int status)
+{
+	int expected = 0;
+	uint64_t one = 1;
+
+	if (!__atomic_compare_exchange_n(&vm->stopping, &expected, 1, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	vm->exit_status = status;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < vm->started; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+		log_debug("stop eventfd write failed");
+}
+
+void vm_join(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->started; i++)
+		vcpu_join(&vm->vcpus[i]);
+	vm->started = 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vm_join(vm);
+	if (vm->vcpus) {
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_destroy(&vm->vcpus[i]);
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	platform_destroy(vm);
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	free(vm->cmdline);
+	vm->cmdline = NULL;
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+	guest_mem_free(&vm->mem);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	vm->stop_fd = -1;
+}

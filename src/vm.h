@@ -1,0 +1,68 @@
+/* struct vm: one guest — its KVM fd, memory, buses, vCPUs and platform — and its lifecycle. */
+#ifndef KVMBOX_VM_H
+#define KVMBOX_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/x86/boot.h"
+#include "arch/x86/cpuid.h"
+#include "bus.h"
+#include "config.h"
+#include "guest_mem.h"
+#include "kvm.h"
+
+/* kvmbox's exit statuses (documented in --help and the README). */
+enum vm_exit_status {
+	VM_EXIT_POWEROFF = 0,
+	VM_EXIT_BAD_INPUT = 2,
+	VM_EXIT_REBOOT = 4,
+	VM_EXIT_TRIPLE_FAULT = 6,
+	VM_EXIT_INTERNAL = 8,   /* unhandled guest exit or instruction KVM and kvmbox cannot emulate */
+	VM_EXIT_HOST_ERROR = 10, /* a KVM or host call failed */
+};
+
+struct vcpu;
+struct platform;
+
+struct vm {
+	struct kvm *kvm;
+	const struct vm_config *cfg;
+	int fd;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct kvm_cpuid2 *cpuid; /* what KVM supports; each vCPU gets a rewritten copy */
+	enum cpuid_template cpu_template;
+	char *cmdline; /* the command line the guest gets */
+	struct boot_entry entry;
+	struct platform *platform;
+	struct vcpu *vcpus;
+	unsigned ncpus;
+	unsigned started; /* vCPU threads running */
+
+	int stop_fd;  /* eventfd: becomes readable when the VM stops */
+	int stopping; /* atomic: first vm_stop wins */
+	int exit_status;
+	uint64_t start_ns;
+};
+
+/* Build the whole VM, in order; on failure everything built so far is undone. */
+int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
+	__attribute__((warn_unused_result));
+/* Start one thread per vCPU. */
+int vm_start(struct vm *vm) __attribute__((warn_unused_result));
+/* Ask every vCPU to stop; the first status given is the one kvmbox exits with. Any thread. */
+void vm_stop(struct vm *vm, int status);
+bool vm_stopping(const struct vm *vm);
+/* Wait for the vCPU threads to finish (after vm_stop). */
+void vm_join(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Assert or deassert an interrupt line (GSI) through the in-kernel irqchip. */
+void vm_irq_line(void *vm, unsigned gsi, int level);
+
+/* Host monotonic clock in nanoseconds. */
+uint64_t vm_now_ns(void);
+
+#endif
