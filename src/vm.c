@@ -117,11 +117,10 @@ static int vm_load_guest(struct vm *vm)
 	};
 	ret = boot_load(&vm->mem, &boot, &vm->entry);
 	if (ret)
-		return ret;
+		return ret == -ENOMEM ? -E2BIG : ret; /* the kernel does not fit --memory: user input */
 	if (extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
 		log_info("cpu template %s: Linux command line is now \"%s\"",
 			 cpuid_template_name(vm->cpu_template), vm->cmdline);
-	log_info("loaded %s, entry 0x%llx", vm->entry.format, (unsigned long long)vm->entry.rip);
 	ret = cpu_write_boot_tables(&vm->mem);
 	if (ret)
 		log_error("guest RAM too small for the boot page tables");

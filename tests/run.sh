@@ -4,11 +4,10 @@
 # a program that exits non-zero without printing FAIL counts as one failure.
 #   tests/run.sh              unit + guest + Linux integration tests
 #   tests/run.sh unit         only the unit tests (no /dev/kvm needed)
-#   O=build-san tests/run.sh  run against the sanitizer build
+#   tests/run.sh san-unit san-integration   the same suites against the ASan+UBSan build (build-san)
+# Suites: unit, fuzz (replay kept inputs), fuzz-brief (short libFuzzer runs), integration; san-X.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export O=${O:-build}
-export KVMBOX=${KVMBOX:-$PWD/$O/kvmbox}
 suites=${*:-unit fuzz integration}
 passed=0 failed=0 skipped=0
 log_dir=$(mktemp -d /tmp/kvmbox-tests.XXXXXX)
@@ -35,20 +34,25 @@ run_one() { # name, command...
 
 for suite in $suites; do
 	case $suite in
+	san-*) export O=build-san suite=${suite#san-} tag=san/ ;;
+	*) export O=${BUILD_DIR:-build} tag= ;;
+	esac
+	export KVMBOX=$PWD/$O/kvmbox LOGDIR=$PWD/$O/test-logs/linux
+	case $suite in
 	unit)
 		for t in "$O"/tests/test_*; do
-			[ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
+			[ -x "$t" ] && run_one "${tag}unit/$(basename "$t")" "$t"
 		done ;;
 	fuzz)
 		# Replays the kept corpora and crash inputs of every fuzz target (regressions).
 		for t in "$O"/fuzz-replay/fuzz_*; do
-			[ -x "$t" ] && run_one "fuzz/$(basename "$t")" tests/fuzz/replay.sh "$t"
+			[ -x "$t" ] && run_one "${tag}fuzz/$(basename "$t")" tests/fuzz/replay.sh "$t"
 		done ;;
 	fuzz-brief)
 		run_one "fuzz/brief-libfuzzer" tests/fuzz/run-brief.sh ;;
 	integration)
 		for t in tests/integration/test_*.sh; do
-			[ -x "$t" ] && run_one "integration/$(basename "$t" .sh)" "$t"
+			[ -x "$t" ] && run_one "${tag}integration/$(basename "$t" .sh)" "$t"
 		done ;;
 	*) echo "unknown suite $suite" >&2; exit 2 ;;
 	esac

@@ -183,23 +183,40 @@ static void emu_fallback_store(struct kvm_regs *r, const struct emu_cpu *cpu)
 	r->rflags = cpu->rflags;
 }
 
-/* The CPU's MXCSR_MASK (from FXSAVE): the guest runs on this very CPU, so it is the guest's too. */
-static uint32_t emu_fallback_mxcsr_mask(void)
+/*
+ * x87/SSE control state through KVM_GET/SET_XSAVE, not KVM_GET/SET_FPU: those read and write the
+ * kernel's raw buffer, which under XSAVE's init optimisation holds stale values (measured here:
+ * MXCSR reads as 0 on a fresh vCPU, and a KVM_SET_FPU of MXCSR does not stick). The uABI XSAVE
+ * image has init values filled in and honours xstate_bv on the way back. kvmbox never asks for AMX
+ * permission, so the 4 KiB struct kvm_xsave holds the whole image.
+ */
+#define EMU_FALLBACK_XSAVE_FCW 0
+#define EMU_FALLBACK_XSAVE_FSW 2
+#define EMU_FALLBACK_XSAVE_MXCSR 24
+#define EMU_FALLBACK_XSAVE_MXCSR_MASK 28
+#define EMU_FALLBACK_XSAVE_XSTATE_BV 512
+#define EMU_FALLBACK_XFEATURE_SSE (1ull << 1)
+
+static void emu_fallback_fpu_in(struct emu_cpu *cpu, const struct kvm_xsave *xs)
 {
-	static uint32_t cached;
-	uint32_t mask = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	const uint8_t *p = (const uint8_t *)xs->region;
 
-	if (!mask) {
-		uint8_t area[512] __attribute__((aligned(16)));
+	memcpy(&cpu->fcw, p + EMU_FALLBACK_XSAVE_FCW, 2);
+	memcpy(&cpu->fsw, p + EMU_FALLBACK_XSAVE_FSW, 2);
+	memcpy(&cpu->mxcsr, p + EMU_FALLBACK_XSAVE_MXCSR, 4);
+	memcpy(&cpu->mxcsr_mask, p + EMU_FALLBACK_XSAVE_MXCSR_MASK, 4);
+}
 
-		memset(area, 0, sizeof(area));
-		__asm__ volatile("fxsave %0" : "=m"(area));
-		memcpy(&mask, area + 28, sizeof(mask));
-		if (!mask)
-			mask = 0xffbf;
-		__atomic_store_n(&cached, mask, __ATOMIC_RELAXED);
-	}
-	return mask;
+static void emu_fallback_mxcsr_out(struct kvm_xsave *xs, uint32_t mxcsr)
+{
+	uint8_t *p = (uint8_t *)xs->region;
+	uint64_t bv;
+
+	memcpy(p + EMU_FALLBACK_XSAVE_MXCSR, &mxcsr, 4);
+	/* KVM takes MXCSR from the image only when SSE (or FP/YMM) is marked present in it. */
+	memcpy(&bv, p + EMU_FALLBACK_XSAVE_XSTATE_BV, 8);
+	bv |= EMU_FALLBACK_XFEATURE_SSE;
+	memcpy(p + EMU_FALLBACK_XSAVE_XSTATE_BV, &bv, 8);
 }
 
 static unsigned emu_fallback_maxphyaddr(void)
@@ -306,12 +323,13 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 	struct emu_fallback_ctx ctx = { .gm = gm };
 	struct kvm_regs regs, new_regs;
 	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
+	struct kvm_xsave xsave;
 	struct emu_cpu cpu;
 	struct emu_insn insn;
 	struct emu_exception exc;
 	const uint8_t *bytes = NULL;
 	unsigned nbytes = 0, needs;
+	uint32_t old_mxcsr = 0;
 	const char *why = "cannot emulate";
 	int ret;
 
@@ -355,15 +373,13 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 	if (!exc.valid) {
 		needs = emu_op_needs(insn.op);
 		if (needs & EMU_NEED_FPU) {
-			if (ioctl(vcpu_fd, KVM_GET_FPU, &fpu) < 0) {
+			if (ioctl(vcpu_fd, KVM_GET_XSAVE, &xsave) < 0) {
 				ret = -errno;
-				why = "KVM_GET_FPU failed";
+				why = "KVM_GET_XSAVE failed";
 				goto fail;
 			}
-			cpu.mxcsr = fpu.mxcsr;
-			cpu.mxcsr_mask = emu_fallback_mxcsr_mask();
-			cpu.fcw = fpu.fcw;
-			cpu.fsw = fpu.fsw;
+			emu_fallback_fpu_in(&cpu, &xsave);
+			old_mxcsr = cpu.mxcsr;
 		}
 		if (needs & EMU_NEED_XCR0) {
 			struct kvm_xcrs xcrs;
@@ -390,11 +406,11 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 			why = "KVM_SET_REGS failed";
 			goto fail;
 		}
-		if ((needs & EMU_NEED_FPU) && cpu.mxcsr != fpu.mxcsr) {
-			fpu.mxcsr = cpu.mxcsr;
-			if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0) {
+		if ((needs & EMU_NEED_FPU) && cpu.mxcsr != old_mxcsr) {
+			emu_fallback_mxcsr_out(&xsave, cpu.mxcsr);
+			if (ioctl(vcpu_fd, KVM_SET_XSAVE, &xsave) < 0) {
 				ret = -errno;
-				why = "KVM_SET_FPU failed";
+				why = "KVM_SET_XSAVE failed";
 				goto fail;
 			}
 		}

@@ -149,6 +149,10 @@ static int emu_mmu_walk(const struct emu_mmu *mmu, struct emu_mmu_walk *w, uint6
 		emu_mmu_account(w, pte, rsvd);
 		if (level >= 4 && (pte & PTE_PS))
 			w->rsvd = true;
+		if (w->rsvd) {
+			*gpa = 0; /* the walk stops at the first entry with reserved bits set */
+			return 0;
+		}
 		if (level == 1 || (level <= 3 && (pte & PTE_PS))) {
 			uint64_t page = 1ull << shift;
 

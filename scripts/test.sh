@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's test command: install what the tests need, build kvmbox twice (plain, and
+# ASan+UBSan), then run every suite. The last line is "N passed, N failed, N skipped".
+#   scripts/test.sh            everything (about 15-25 minutes here, kernel build included)
+#   scripts/test.sh unit       one or more suites (see tests/run.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+make -j"$(nproc)"
+make -j"$(nproc)" SAN=1
+exec tests/run.sh ${*:-unit fuzz fuzz-brief integration san-unit san-fuzz san-integration}

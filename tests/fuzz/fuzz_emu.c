@@ -1,0 +1,207 @@
+/* libFuzzer target: arbitrary instruction bytes, CPU state and memory through the x86 emulator. */
+#include "arch/x86/emu/decode.h"
+#include "arch/x86/emu/emu.h"
+#include "arch/x86/emu/mmu.h"
+#include "guest_mem.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUZZ_MEM 0x10000u /* 64 KiB of RAM at 0; everything else is "MMIO" (-EFAULT) */
+
+struct fuzz_env {
+	struct guest_mem gm;
+	uint8_t *mem;
+	uint64_t fault_page; /* accesses touching this page fault */
+	bool use_mmu;        /* translate through the page walker, with guest page tables in mem */
+	struct emu_mmu mmu;
+};
+
+static struct fuzz_env env;
+
+static void *fuzz_pt(void *opaque, uint64_t gpa, unsigned len)
+{
+	return guest_mem_ptr(opaque, gpa, len);
+}
+
+/* Host pointer for [la, la+len) or a fault/error, one page at a time like the real glue. */
+static int fuzz_map(uint64_t la, unsigned len, unsigned access, uint8_t **host,
+		    struct emu_pf *pf)
+{
+	uint8_t *first = NULL;
+
+	if (!len || len > 16)
+		abort(); /* the emulator promised at most 16 bytes */
+	for (unsigned off = 0; off < len;) {
+		uint64_t a = la + off, gpa = a;
+		unsigned chunk = 4096 - (unsigned)(a & 4095);
+		uint8_t *p;
+		int ret;
+
+		if (chunk > len - off)
+			chunk = len - off;
+		if ((a & ~4095ull) == env.fault_page) {
+			pf->addr = a;
+			pf->error_code = access;
+			return EMU_MEM_FAULT;
+		}
+		if (env.use_mmu) {
+			ret = emu_mmu_translate(&env.mmu, a, access, &gpa, pf);
+			if (ret)
+				return ret;
+		}
+		p = guest_mem_ptr(&env.gm, gpa, chunk);
+		if (!p)
+			return -EFAULT;
+		if (!first)
+			first = p;
+		else if (p != first + off)
+			return -ENOTSUP; /* discontiguous: keep the test simple */
+		off += chunk;
+	}
+	*host = first;
+	return 0;
+}
+
+static int fuzz_read(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
+		     struct emu_pf *pf)
+{
+	uint8_t *p;
+	int ret = fuzz_map(la, len, access, &p, pf);
+
+	(void)opaque;
+	if (!ret)
+		memcpy(dst, p, len);
+	return ret;
+}
+
+static int fuzz_write(void *opaque, uint64_t la, const void *src, unsigned len, unsigned access,
+		      struct emu_pf *pf)
+{
+	uint8_t *p;
+	int ret = fuzz_map(la, len, access, &p, pf);
+
+	(void)opaque;
+	if (!(access & EMU_ACC_WRITE))
+		abort();
+	if (!ret)
+		memcpy(p, src, len);
+	return ret;
+}
+
+static int fuzz_cmpxchg(void *opaque, uint64_t la, void *expected, const void *desired,
+			unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
+{
+	uint8_t *p;
+	int ret = fuzz_map(la, len, access, &p, pf);
+
+	(void)opaque;
+	if (len != 8 && len != 16)
+		abort();
+	if (ret)
+		return ret;
+	ret = emu_host_cmpxchg(p, expected, desired, len);
+	if (ret < 0)
+		return ret;
+	*swapped = ret;
+	return 0;
+}
+
+static const struct emu_ops fuzz_ops = { fuzz_read, fuzz_write, fuzz_cmpxchg };
+
+static uint64_t fuzz_u64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/*
+ * Input: bytes 0-122 CPU state (registers, control bits, segments, paging), byte 123 how many
+ * instruction bytes the "exit" carries, 124-138 those bytes, then memory contents.
+ */
+#define FUZZ_INSN 124
+#define FUZZ_HDR (FUZZ_INSN + EMU_MAX_INSN_LEN)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct emu_cpu cpu, before;
+	struct emu_exception exc;
+	struct emu_insn insn;
+	uint8_t mode, nbytes;
+	int ret;
+
+	if (size < FUZZ_HDR)
+		return 0;
+	log_set_level(LOG_ERROR);
+	if (!env.mem) {
+		env.mem = aligned_alloc(4096, FUZZ_MEM);
+		if (!env.mem || guest_mem_add(&env.gm, 0, FUZZ_MEM, env.mem))
+			abort();
+	}
+	memset(env.mem, 0, FUZZ_MEM);
+	memcpy(env.mem, data + FUZZ_HDR,
+	       size - FUZZ_HDR < FUZZ_MEM ? size - FUZZ_HDR : FUZZ_MEM);
+
+	memset(&cpu, 0, sizeof(cpu));
+	for (unsigned i = 0; i < EMU_NR_GPRS; i++)
+		cpu.gpr[i] = data[i] & 0x80 ? fuzz_u64(data + 16 + (i & 7) * 8) : data[i] * 0x101ull;
+	mode = data[80];
+	cpu.rip = fuzz_u64(data + 81) & (mode & 0x80 ? ~0ull : 0xfff0);
+	cpu.rflags = 2 | (fuzz_u64(data + 89) & 0x3f7fd5);
+	cpu.cr0 = (mode & 1 ? EMU_CR0_PE : 0) | (mode & 2 ? EMU_CR0_PG : 0) |
+		  (data[97] & 0x2f) | (data[98] & 4 ? EMU_CR0_AM | EMU_CR0_WP : 0);
+	cpu.cr4 = (data[99] & 1 ? EMU_CR4_PAE : 0) | (data[99] & 2 ? EMU_CR4_OSFXSR : 0) |
+		  (data[99] & 4 ? EMU_CR4_LA57 : 0) | (data[99] & 8 ? EMU_CR4_OSXSAVE : 0) |
+		  (data[99] & 16 ? EMU_CR4_SMEP : 0) | (data[99] & 32 ? EMU_CR4_SMAP : 0) |
+		  (data[99] & 64 ? EMU_CR4_PSE : 0);
+	cpu.efer = (mode & 4 ? EMU_EFER_LMA | EMU_EFER_LME : 0) | (mode & 8 ? EMU_EFER_NXE : 0);
+	cpu.xcr0 = data[100] & 7;
+	cpu.cpl = data[101] & 3;
+	cpu.mxcsr = data[102] | (uint32_t)data[103] << 8;
+	cpu.mxcsr_mask = data[104] & 1 ? 0xffff : 0;
+	cpu.fcw = data[105] | 0x340;
+	cpu.fsw = data[106];
+	for (unsigned i = 0; i < EMU_NR_SREGS; i++) {
+		uint8_t s = data[107 + i];
+
+		cpu.seg[i] = (struct emu_seg){
+			.base = s & 0x80 ? (uint64_t)(s & 0x70) << 8 : 0,
+			.limit = s & 8 ? 0xffffffff : (s & 4 ? 0xffff : 0xfff),
+			.type = (uint8_t)((s & 3) | (i == EMU_CS ? 0xa : (s & 0x40) >> 4)),
+			.s = 1,
+			.present = 1,
+			.db = (s >> 4) & 1,
+			.l = i == EMU_CS && (s & 0x20),
+			.unusable = (s & 0xf3) == 0x03,
+		};
+	}
+	env.fault_page = data[113] & 0x80 ? (uint64_t)(data[113] & 0xf) << 12 : ~0ull;
+	env.use_mmu = data[114] & 1;
+	env.mmu = (struct emu_mmu){ .cr0 = cpu.cr0, .cr3 = fuzz_u64(data + 115) & 0xffff,
+				    .cr4 = cpu.cr4, .efer = cpu.efer, .rflags = cpu.rflags,
+				    .maxphyaddr = 36 + (data[114] >> 4),
+				    .pt = fuzz_pt, .opaque = &env.gm };
+	nbytes = data[123] % 16;
+
+	before = cpu;
+	ret = emu_step(&cpu, data + FUZZ_INSN, nbytes, &fuzz_ops, NULL, &insn, &exc);
+	if (ret > 0)
+		abort();
+	if (ret < 0 || (exc.valid && exc.vector != EMU_X_BP && exc.vector != EMU_X_DB)) {
+		/* Refusals and faults leave the CPU as it was. */
+		if (memcmp(&cpu, &before, sizeof(cpu)))
+			abort();
+		return 0;
+	}
+	if (insn.len < 1 || insn.len > EMU_MAX_INSN_LEN || insn.op == EMU_OP_NONE)
+		abort();
+	if (cpu.rip != ((before.rip + insn.len) & (insn.code_size == 8 ? ~0ull : 0xffffffffull)))
+		abort();
+	if (exc.valid && exc.vector == EMU_X_DB && !(before.rflags & EMU_RFLAGS_TF))
+		abort();
+	return 0;
+}
