@@ -7,8 +7,12 @@
 
 #include "log.h"
 
-/* Enable bits with a status source here; the rest read as 0, as reserved bits do on hardware. */
-#define ACPI_PM_EN_MASK (ACPI_PM1_TMR | ACPI_PM1_PWRBTN)
+/*
+ * Enable bits that exist here; the rest read as 0, as reserved bits do on hardware. GBL_EN has no
+ * source (no firmware shares the global lock) but must stick: ACPICA reads it back at boot and
+ * otherwise reports "No response from Global Lock hardware".
+ */
+#define ACPI_PM_EN_MASK (ACPI_PM1_TMR | ACPI_PM1_GBL | ACPI_PM1_PWRBTN)
 /* BM_RLD is plain read/write; GBL_RLS (SMI to the BIOS) and SLP_EN are write-only actions. */
 #define ACPI_PM_CNT_KEEP (ACPI_PM1_SLP_TYP_MASK | 0x0002)
 

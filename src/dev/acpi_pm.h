@@ -26,6 +26,7 @@
 
 /* PM1_STS / PM1_EN bits that exist here (ACPI 6.4, 4.8.4.1). */
 #define ACPI_PM1_TMR 0x0001	/* timer carry: never set, the timer raises no SCI */
+#define ACPI_PM1_GBL 0x0020	/* global lock release: enable only, nothing here sets the status */
 #define ACPI_PM1_PWRBTN 0x0100	/* fixed power button */
 #define ACPI_PM1_WAK_STS 0x8000 /* status only */
 

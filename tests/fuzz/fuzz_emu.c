@@ -148,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&cpu, 0, sizeof(cpu));
 	for (unsigned i = 0; i < EMU_NR_GPRS; i++)
-		cpu.gpr[i] = data[i] & 0x80 ? fuzz_u64(data + 16 + (i & 7) * 8) : data[i] * 0x101ull;
+		cpu.gpr[i] = data[i] & 0x80 ? fuzz_u64(data + 16 + (i & 7) * 8)
+					    : data[i] * 0x101ull;
 	mode = data[80];
 	cpu.rip = fuzz_u64(data + 81) & (mode & 0x80 ? ~0ull : 0xfff0);
 	cpu.rflags = 2 | (fuzz_u64(data + 89) & 0x3f7fd5);

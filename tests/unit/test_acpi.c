@@ -837,7 +837,7 @@ static void test_acpi_pm_status_and_sci(void)
 	CHECK_EQ(pm_read(&pm, ACPI_PM_STS, 2), ACPI_PM1_PWRBTN);
 	/* Only implemented enable bits stick. */
 	pm_write(&pm, ACPI_PM_EN, 0xffff, 2);
-	CHECK_EQ(pm_read(&pm, ACPI_PM_EN, 2), ACPI_PM1_PWRBTN | ACPI_PM1_TMR);
+	CHECK_EQ(pm_read(&pm, ACPI_PM_EN, 2), ACPI_PM1_PWRBTN | ACPI_PM1_GBL | ACPI_PM1_TMR);
 	/* One 32-bit write clears status and writes the enables together. */
 	pm_write(&pm, ACPI_PM_STS, 0x0000ffff, 4);
 	CHECK_EQ(pm_read(&pm, ACPI_PM_STS, 4), 0);

@@ -528,7 +528,7 @@ static void test_popcnt_faults(void)
 	struct emu_exception exc;
 
 	fake_reset();
-	/* Page fault on the operand: #PF with CR2 and the callback's error code; nothing changes. */
+	/* Page fault on the operand: #PF with CR2 and the callback's error code; no change. */
 	c = cpu64();
 	c.gpr[EMU_RBX] = 0x20000;
 	c.gpr[EMU_RAX] = 0x55;
@@ -897,8 +897,8 @@ static void test_vldmxcsr(void)
 	c.xcr0 = 7;
 	c.gpr[EMU_RAX] = 0x400;
 	put32(0x400, 0x1f00);
-	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xc5, 0xf8, 0xae, 0x10 }, 4, &fake_ops, NULL, &insn,
-			  &exc),
+	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xc5, 0xf8, 0xae, 0x10 }, 4, &fake_ops, NULL,
+			  &insn, &exc),
 		 0);
 	CHECK(!exc.valid);
 	CHECK_EQ(insn.op, EMU_OP_VLDMXCSR);
@@ -1139,7 +1139,9 @@ static void *race_thread(void *arg)
 			set_rdx_rax(&c, hi, lo);
 			c.gpr[EMU_RBX] = lo + 1;
 			c.gpr[EMU_RCX] = hi + (lo + 1 == 0);
-			if (emu_step(&c, insn, sizeof(insn), &fake_ops, NULL, NULL, &exc) || exc.valid)
+			if (emu_step(&c, insn, sizeof(insn), &fake_ops, NULL, NULL, &exc))
+				return (void *)1;
+			if (exc.valid)
 				return (void *)1;
 			if (c.rflags & EMU_RFLAGS_ZF)
 				break;
@@ -1258,12 +1260,12 @@ static void test_fetch(void)
 	CHECK_EQ(c.gpr[EMU_RAX], 8);
 	/* More bytes than the instruction: the rest is ignored. */
 	c = cpu64();
-	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xcc, 0x0f, 0x0b, 0x90 }, 4, &fake_ops, NULL, &insn,
-			  &exc),
+	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xcc, 0x0f, 0x0b, 0x90 }, 4, &fake_ops, NULL,
+			  &insn, &exc),
 		 0);
 	CHECK_EQ(insn.len, 1);
 
-	/* Instruction across a page boundary into a page that faults: #PF for a fetch, CR2 there. */
+	/* Instruction across a page boundary into a faulting page: #PF for a fetch, CR2 there. */
 	fake.fault_lo = 0x3000;
 	fake.fault_hi = 0x4000;
 	c = cpu64();

@@ -311,6 +311,7 @@ static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
 		ev.exception.nr = exc->vector;
 		ev.exception.has_error_code = exc->has_error_code;
 		ev.exception.error_code = exc->error_code;
+		ev.exception_has_payload = 0; /* CR2/DR6 were set above, the pre-payload way */
 		changed = true;
 	}
 	if (changed && ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
@@ -435,7 +436,7 @@ void emu_fallback_stats(void (*fn)(void *opaque, const char *mnemonic, uint64_t 
 	for (unsigned op = 0; op < EMU_OP_COUNT; op++) {
 		uint64_t n = __atomic_load_n(&emu_fallback_counts[op], __ATOMIC_RELAXED);
 
-		/* EMU_OP_NONE: faults raised while decoding (#GP past 15 bytes, #PF on fetch, #UD). */
+		/* EMU_OP_NONE: faults raised while decoding (#GP past 15 bytes, #PF, #UD). */
 		if (n)
 			fn(opaque, op == EMU_OP_NONE ? "decode-fault" : emu_op_name(op), n);
 	}

@@ -1,4 +1,4 @@
-/* Userspace emulation of instructions this host's KVM gives up on (KVM_INTERNAL_ERROR_EMULATION). */
+/* Userspace emulation of the instructions KVM gives up on (KVM_INTERNAL_ERROR_EMULATION). */
 #ifndef KVMBOX_X86_EMU_FALLBACK_H
 #define KVMBOX_X86_EMU_FALLBACK_H
 

@@ -1,4 +1,4 @@
-/* x86 instruction decoder: table-driven opcode lookup, operand/address size and ModRM addressing. */
+/* x86 instruction decoder: table-driven opcode lookup, operand/address sizes, ModRM addressing. */
 #include "arch/x86/emu/decode.h"
 
 #include <errno.h>
@@ -14,7 +14,7 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 
 #define F_MODRM (1u << 0) /* top-level entries: a ModRM byte follows the opcode */
 #define F_LOCK (1u << 1)  /* LOCK allowed (with a memory operand) */
-#define F_NP (1u << 2)    /* no 66/F2/F3 (VEX: pp = 0); otherwise a different, unknown instruction */
+#define F_NP (1u << 2)    /* no 66/F2/F3 (VEX: pp = 0); with one it is another instruction */
 #define F_MEM (1u << 3)   /* register form is #UD */
 #define F_IMM8 (1u << 4)
 #define F_IMMZ (1u << 5)  /* imm16/imm32 by operand size (sign-extended to 64) */
@@ -25,6 +25,7 @@ struct emu_decode_entry {
 	uint16_t arg; /* K_OP: enum emu_op; others: node index */
 };
 
+/* clang-format off */
 #define OP(o, f) { K_OP, (f), (o) }
 
 enum {
@@ -47,7 +48,8 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 	[N_0FAE_VEX] = { [2] = OP(EMU_OP_VLDMXCSR, F_NP), [3] = OP(EMU_OP_VSTMXCSR, F_NP) },
 	[N_0FB8] = { [EMU_MANDATORY_F3] = OP(EMU_OP_POPCNT, 0) },
 	[N_0FC7] = { [1] = { K_W, 0, N_0FC7_1 }, [8 + 1] = { K_W, 0, N_0FC7_1 } },
-	[N_0FC7_1] = { OP(EMU_OP_CMPXCHG8B, F_LOCK | F_MEM), OP(EMU_OP_CMPXCHG16B, F_LOCK | F_MEM) },
+	[N_0FC7_1] = { OP(EMU_OP_CMPXCHG8B, F_LOCK | F_MEM),
+		       OP(EMU_OP_CMPXCHG16B, F_LOCK | F_MEM) },
 };
 
 static const struct emu_decode_entry emu_decode_map_legacy[256] = {
@@ -68,6 +70,8 @@ static const struct emu_decode_entry *const emu_decode_maps[] = {
 	[EMU_MAP_0F38] = NULL,
 	[EMU_MAP_0F3A] = NULL,
 };
+
+/* clang-format on */
 
 struct emu_decoder {
 	struct emu_insn *insn;
@@ -181,7 +185,7 @@ static bool emu_decode_prefix(struct emu_insn *insn, uint8_t b)
 	}
 	if (!segs[b])
 		return false;
-	/* 64-bit mode ignores CS/DS/ES/SS overrides outright (they do not cancel an FS/GS one). */
+	/* 64-bit mode treats CS/DS/ES/SS overrides as no prefix at all (an FS/GS one stays). */
 	if (insn->code_size != 8 || b == 0x64 || b == 0x65)
 		insn->seg_override = (int8_t)(segs[b] - 1);
 	return true;
@@ -221,7 +225,7 @@ static int emu_decode_opcode(struct emu_decoder *d)
 		if (ret)
 			return ret;
 		p1 = insn->bytes[insn->len];
-		/* Outside 64-bit mode this is LES/LDS unless the next byte looks like ModRM mod=3. */
+		/* Outside 64-bit mode it is LES/LDS unless the next byte looks like ModRM mod=3. */
 		if (insn->code_size != 8 && (p1 & 0xc0) != 0xc0)
 			goto legacy;
 		insn->len++;
@@ -236,19 +240,25 @@ static int emu_decode_opcode(struct emu_decoder *d)
 			insn->rex_x = !(p1 & 0x40);
 			insn->rex_b = !(p1 & 0x20);
 			switch (p1 & 0x1f) {
-			case 1: insn->map = EMU_MAP_0F; break;
-			case 2: insn->map = EMU_MAP_0F38; break;
-			case 3: insn->map = EMU_MAP_0F3A; break;
-			default: return -ENOTSUP;
+			case 1:
+				insn->map = EMU_MAP_0F;
+				break;
+			case 2:
+				insn->map = EMU_MAP_0F38;
+				break;
+			case 3:
+				insn->map = EMU_MAP_0F3A;
+				break;
+			default:
+				return -ENOTSUP; /* reserved map: #UD on the CPU, unknown to us */
 			}
 			ret = emu_decode_byte(d, &p2);
 			if (ret)
 				return ret;
 			insn->rex_w = p2 & 0x80;
 		}
-		if (insn->code_size != 8) {
+		if (insn->code_size != 8)
 			insn->rex_r = insn->rex_x = insn->rex_b = false;
-		}
 		insn->vex_vvvv = (uint8_t)(~p2 >> 3) & 15;
 		insn->vex_l = (p2 >> 2) & 1;
 		insn->vex_pp = p2 & 3;
@@ -301,14 +311,14 @@ static int emu_decode_modrm(struct emu_decoder *d)
 	if (insn->addr_size == 2) {
 		static const uint8_t base16[8] = { EMU_RBX, EMU_RBX, EMU_RBP, EMU_RBP,
 						   EMU_RSI, EMU_RDI, EMU_RBP, EMU_RBX };
-		static const uint8_t index16[8] = { EMU_RSI, EMU_RDI, EMU_RSI, EMU_RDI,
-						    EMU_NO_REG, EMU_NO_REG, EMU_NO_REG, EMU_NO_REG };
+		/* rm 4-7 have no index register. */
+		static const uint8_t index16[4] = { EMU_RSI, EMU_RDI, EMU_RSI, EMU_RDI };
 
 		if (insn->mod == 0 && rm == 6) {
 			insn->disp_size = 2;
 		} else {
 			insn->base = base16[rm];
-			insn->index = index16[rm];
+			insn->index = rm < 4 ? index16[rm] : EMU_NO_REG;
 			insn->disp_size = insn->mod == 1 ? 1 : insn->mod == 2 ? 2 : 0;
 			if (insn->base == EMU_RBP)
 				insn->seg = EMU_SS;
@@ -323,8 +333,9 @@ static int emu_decode_modrm(struct emu_decoder *d)
 			insn->has_sib = true;
 			insn->scale = (uint8_t)(1u << (insn->sib >> 6));
 			insn->index = ((insn->sib >> 3) & 7) | (insn->rex_x ? 8 : 0);
+			/* Index 100b means none; with REX.X it is R12. */
 			if (insn->index == EMU_RSP)
-				insn->index = EMU_NO_REG; /* index 100b means none; with REX.X it is R12 */
+				insn->index = EMU_NO_REG;
 			base = insn->sib & 7;
 		}
 		if (insn->mod == 0 && base == 5) {

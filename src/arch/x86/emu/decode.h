@@ -39,7 +39,7 @@ struct emu_insn {
 	bool has_sib;
 	uint8_t sib;
 
-	/* Memory operand (has_modrm && mod != 3): seg:[base + index*scale + disp], or RIP-relative. */
+	/* Memory operand (mod != 3): seg:[base + index*scale + disp], or RIP-relative. */
 	uint8_t base, index, scale; /* EMU_NO_REG when absent */
 	bool rip_relative;
 	uint8_t seg;                /* enum emu_sreg that applies, after overrides */
@@ -57,9 +57,9 @@ static inline bool emu_insn_has_mem(const struct emu_insn *insn)
 
 /*
  * Decode the instruction at cpu's CS:RIP. bytes/nbytes: the bytes already known (from KVM's exit);
- * missing ones are fetched through ops->read (only as many as the instruction needs). Returns 0 with
- * insn filled, 0 with exc->valid (#GP past 15 bytes, #PF on fetch, #UD for an invalid LOCK/VEX
- * form), -ENOTSUP for an instruction it does not know, or a callback's negative errno.
+ * missing ones are fetched through ops->read (only as many as the instruction needs). Returns 0
+ * with insn filled, 0 with exc->valid (#GP past 15 bytes, #PF on fetch, #UD for an invalid
+ * LOCK/VEX form), -ENOTSUP for an instruction it does not know, or a callback's negative errno.
  */
 int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *bytes,
 	       unsigned nbytes, const struct emu_ops *ops, void *opaque, struct emu_exception *exc)

@@ -68,7 +68,7 @@ static uint64_t emu_size_mask(unsigned size)
 	return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
 }
 
-/* The memory operand's offset within its segment (RIP-relative counts from the next instruction). */
+/* The memory operand's offset in its segment (RIP-relative counts from the next instruction). */
 static uint64_t emu_ea(const struct emu_cpu *cpu, const struct emu_insn *insn)
 {
 	uint64_t ea = (uint64_t)insn->disp;
@@ -109,7 +109,7 @@ static int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
 		if (code ? (write || !rw) : (write && !rw))
 			return emu_raise(r->exc, vec, 0);
 		if (!code && (seg->type & 4)) {
-			/* Expand-down: valid offsets are above the limit, up to 64K or 4G by the B bit. */
+			/* Expand-down: valid offsets lie above the limit, up to 64K/4G by B. */
 			if (ea <= seg->limit || last > (seg->db ? 0xffffffffull : 0xffffull))
 				return emu_raise(r->exc, vec, 0);
 			goto limit_ok;
@@ -213,7 +213,7 @@ static int emu_fwait(struct emu_run *r)
 	if ((cpu->cr0 & (EMU_CR0_MP | EMU_CR0_TS)) == (EMU_CR0_MP | EMU_CR0_TS))
 		return emu_raise(r->exc, EMU_X_NM, -1);
 	if (cpu->fsw & ~cpu->fcw & 0x3f) {
-		/* With CR0.NE clear the error goes out as FERR#/IRQ 13, which is not ours to model. */
+		/* With CR0.NE clear the error goes out as FERR#/IRQ 13: not ours to model. */
 		if (!(cpu->cr0 & EMU_CR0_NE))
 			return -ENOTSUP;
 		return emu_raise(r->exc, EMU_X_MF, -1);

@@ -1,4 +1,4 @@
-/* x86 instruction emulator core: CPU state, guest-virtual memory callbacks, entry points (no KVM). */
+/* x86 instruction emulator core: CPU state, guest-virtual memory callbacks, entry points. */
 #ifndef KVMBOX_X86_EMU_EMU_H
 #define KVMBOX_X86_EMU_EMU_H
 
@@ -52,12 +52,15 @@ enum emu_vector {
 
 #define EMU_MAX_INSN_LEN 15
 
+/* clang-format off */
 /* General-purpose registers in ModRM/REX encoding order. */
 enum emu_gpr {
 	EMU_RAX, EMU_RCX, EMU_RDX, EMU_RBX, EMU_RSP, EMU_RBP, EMU_RSI, EMU_RDI,
 	EMU_R8, EMU_R9, EMU_R10, EMU_R11, EMU_R12, EMU_R13, EMU_R14, EMU_R15,
 	EMU_NR_GPRS
 };
+
+/* clang-format on */
 
 /* Segment registers in the order of the ModRM sreg field. */
 enum emu_sreg { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NR_SREGS };
@@ -67,7 +70,8 @@ struct emu_seg {
 	uint64_t base;
 	uint32_t limit; /* in bytes, granularity already applied */
 	uint16_t selector;
-	uint8_t type;   /* descriptor type field: bit 3 code, bit 2 expand-down/conforming, bit 1 W/R */
+	/* Descriptor type field: bit 3 code, bit 2 expand-down (data), bit 1 writable/readable. */
+	uint8_t type;
 	uint8_t dpl;
 	bool s, present, db, l, unusable;
 };
@@ -97,8 +101,8 @@ struct emu_exception {
 };
 
 /*
- * Access flags handed to the memory callbacks. The values are the #PF error code bits, so a callback
- * reporting a page fault builds its error code as (access | present-bit).
+ * Access flags handed to the memory callbacks. The values are the #PF error code bits, so a
+ * callback reporting a page fault builds its error code as (access | present-bit).
  */
 #define EMU_ACC_WRITE (1u << 1)
 #define EMU_ACC_USER (1u << 2)
@@ -123,9 +127,10 @@ struct emu_ops {
 	int (*write)(void *opaque, uint64_t la, const void *src, unsigned len, unsigned access,
 		     struct emu_pf *pf);
 	/*
-	 * Atomic with respect to every other agent (len 8 or 16): if memory equals *expected, store
-	 * *desired and set *swapped; otherwise copy memory into *expected and clear *swapped. Either
-	 * way the access is a write (a locked read-modify-write), so a read-only page faults.
+	 * Atomic with respect to every other agent (len 8 or 16): if memory equals *expected,
+	 * store *desired and set *swapped; otherwise copy memory into *expected and clear
+	 * *swapped. Either way the access is a write (a locked read-modify-write), so a read-only
+	 * page faults.
 	 */
 	int (*cmpxchg)(void *opaque, uint64_t la, void *expected, const void *desired, unsigned len,
 		       unsigned access, bool *swapped, struct emu_pf *pf);

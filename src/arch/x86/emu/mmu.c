@@ -34,7 +34,7 @@ static int emu_mmu_read(const struct emu_mmu *mmu, struct emu_mmu_walk *w, uint6
 	void *p = mmu->pt(mmu->opaque, gpa, size);
 	struct emu_mmu_entry *e = &w->e[w->n];
 
-	/* Entries are naturally aligned in guest memory; a host mapping that is not cannot be atomic. */
+	/* Entries are aligned in guest memory; a misaligned host copy could not be atomic. */
 	if (!p || ((uintptr_t)p & (size - 1)))
 		return -EFAULT;
 	if (size == 8)
@@ -96,7 +96,7 @@ static int emu_mmu_walk(const struct emu_mmu *mmu, struct emu_mmu_walk *w, uint6
 
 	w->rw = w->us = true;
 	if (!(mmu->cr4 & EMU_CR4_PAE)) {
-		/* 32-bit paging: 4-byte entries, optional 4 MiB pages (PSE-36 address bits 39:32). */
+		/* 32-bit paging: 4-byte entries, optional 4 MiB pages (PSE-36 bits 39:32). */
 		la &= 0xffffffffull;
 		ret = emu_mmu_read(mmu, w, (mmu->cr3 & 0xfffff000ull) + ((la >> 22) << 2), 4, &pte);
 		if (ret)
@@ -127,7 +127,7 @@ static int emu_mmu_walk(const struct emu_mmu *mmu, struct emu_mmu_walk *w, uint6
 		level = (mmu->cr4 & EMU_CR4_LA57) ? 5 : 4;
 		table = mmu->cr3 & frame;
 	} else {
-		/* PAE: the PDPTE has no R/W, U/S or NX bits; its reserved bits fault at CR3 load. */
+		/* PAE: the PDPTE has no R/W, U/S, NX; its reserved bits fault at CR3 load. */
 		la &= 0xffffffffull;
 		ret = emu_mmu_read(mmu, w, (mmu->cr3 & 0xffffffe0ull) + ((la >> 30) << 3), 8, &pte);
 		if (ret)
@@ -156,7 +156,7 @@ static int emu_mmu_walk(const struct emu_mmu *mmu, struct emu_mmu_walk *w, uint6
 		if (level == 1 || (level <= 3 && (pte & PTE_PS))) {
 			uint64_t page = 1ull << shift;
 
-			/* Large pages: the address bits below the page size must be zero, bar PAT (12). */
+			/* Large pages: address bits below the page size are 0, bar PAT. */
 			if (level > 1 && (pte & (page - 1) & ~0x1fffull & frame))
 				w->rsvd = true;
 			*gpa = (pte & frame & ~(page - 1)) | (la & (page - 1));
@@ -191,7 +191,7 @@ int emu_mmu_translate(const struct emu_mmu *mmu, uint64_t la, unsigned access, u
 		*gpa = (mmu->efer & EMU_EFER_LMA) ? la : la & 0xffffffffull;
 		return 0;
 	}
-	/* I/D is reported only where execute-disable can exist (NX in PAE/4-level paging, or SMEP). */
+	/* I/D is reported only where execute-disable exists (NX with PAE/4-level paging, SMEP). */
 	if ((access & EMU_ACC_FETCH) &&
 	    ((mmu->cr4 & EMU_CR4_SMEP) ||
 	     ((mmu->cr4 & EMU_CR4_PAE) && (mmu->efer & EMU_EFER_NXE))))

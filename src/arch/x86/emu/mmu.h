@@ -16,8 +16,8 @@ struct emu_mmu {
 	uint64_t cr0, cr3, cr4, efer, rflags; /* rflags: AC, for SMAP */
 	unsigned maxphyaddr;                  /* physical address bits; 0 means 52 */
 	/*
-	 * Host pointer to len bytes of guest physical memory holding paging structures, or NULL when
-	 * they are not RAM. Entries are updated in place (accessed/dirty bits) with atomic operations.
+	 * Host pointer to len bytes of guest physical memory holding paging structures, or NULL
+	 * when they are not RAM. Entries are updated in place (accessed/dirty bits), atomically.
 	 */
 	void *(*pt)(void *opaque, uint64_t gpa, unsigned len);
 	void *opaque;
