@@ -49,6 +49,9 @@ done
 poweroff -f
 INIT
 chmod 755 "$root/init"
+# A passwd entry gives root a home, which ash's \w shows as ~: the prompt reads "~ # ".
+echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+echo 'root:x:0:' >"$root/etc/group"
 chmod 1777 "$root/tmp"
 for overlay in "$@"; do cp -a "$overlay/." "$root/"; done
 

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 make -j"$(nproc)"
 make -j"$(nproc)" SAN=1
-exec tests/run.sh ${*:-unit fuzz fuzz-brief integration san-unit san-fuzz san-integration}
+exec tests/run.sh ${*:-lint unit fuzz fuzz-brief integration san-unit san-fuzz san-integration}

@@ -1,4 +1,5 @@
-/* Port-I/O and MMIO bus: overlap-rejecting registration, binary-search dispatch, access counters. */
+/* Port-I/O and MMIO bus: overlap-rejecting registration, binary-search dispatch, access counters.
+ */
 #include "bus.h"
 
 #include <errno.h>
@@ -46,9 +47,10 @@ int bus_add(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *
 		bus->ranges = r;
 		bus->cap = cap;
 	}
-	memmove(&bus->ranges[pos + 1], &bus->ranges[pos], (bus->nranges - pos) * sizeof(*bus->ranges));
-	bus->ranges[pos] = (struct bus_range){ .base = base, .len = len, .ops = ops, .dev = dev,
-					       .name = name };
+	memmove(&bus->ranges[pos + 1], &bus->ranges[pos],
+		(bus->nranges - pos) * sizeof(*bus->ranges));
+	bus->ranges[pos] =
+	    (struct bus_range){ .base = base, .len = len, .ops = ops, .dev = dev, .name = name };
 	bus->nranges++;
 	return 0;
 }
@@ -80,7 +82,8 @@ bool bus_read(struct bus *bus, uint64_t addr, void *data, unsigned len)
 {
 	struct bus_range *r = bus_lookup(bus, addr);
 
-	/* Filled before dispatch, so a handler that ignores part of the access leaks no stale bytes. */
+	/* Filled before dispatch, so a handler that ignores part of the access leaks no stale
+	 * bytes. */
 	memset(data, bus->unclaimed_fill, len);
 	if (!r) {
 		__atomic_fetch_add(&bus->unclaimed_reads, 1, __ATOMIC_RELAXED);

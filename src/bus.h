@@ -1,4 +1,5 @@
-/* One bus abstraction for port I/O and MMIO: sorted, non-overlapping ranges dispatched by address. */
+/* One bus abstraction for port I/O and MMIO: sorted, non-overlapping ranges dispatched by address.
+ */
 #ifndef KVMBOX_BUS_H
 #define KVMBOX_BUS_H
 
@@ -29,7 +30,8 @@ struct bus {
 	struct bus_range *ranges; /* sorted by base */
 	unsigned nranges;
 	unsigned cap;
-	uint8_t unclaimed_fill; /* byte returned for reads nobody claims: 0xff for PIO, 0 for MMIO */
+	uint8_t
+	    unclaimed_fill; /* byte returned for reads nobody claims: 0xff for PIO, 0 for MMIO */
 	uint64_t unclaimed_reads;
 	uint64_t unclaimed_writes;
 };

@@ -12,29 +12,29 @@
 #include <unistd.h>
 
 const char config_usage_text[] =
-	"Usage: kvmbox run --kernel FILE [options]\n"
-	"       kvmbox --help | --version\n"
-	"\n"
-	"Run a guest on Linux KVM. The guest's serial console (COM1) is on stdin/stdout.\n"
-	"\n"
-	"Options for run:\n"
-	"  --kernel FILE        bzImage, ELF vmlinux with a PVH note, or a Multiboot v1 kernel\n"
-	"  --initrd FILE        initial ramdisk (Linux) or first module (Multiboot)\n"
-	"  --cmdline STR        kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
-	"  --memory SIZE        guest RAM, e.g. 512M or 2G; a plain number is MiB (default 512M)\n"
-	"  --cpus N             number of vCPUs, 1-255 (default 1)\n"
-	"  --cpu-template NAME  auto (default), host (pass the host CPU through), or pvm\n"
-	"                       (profile for restricted software KVM backends such as kvm_pvm)\n"
-	"  --stats              print exit and timing statistics at exit\n"
-	"  -v, --verbose        more log output (repeat for debug)\n"
-	"\n"
-	"Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
-	"Exit status: 0 guest powered off (or Ctrl-A x), 2 bad input, 4 guest reboot,\n"
-	"6 triple fault, 8 unhandled guest exit or emulation failure, 10 host/KVM failure,\n"
-	"128+N killed by signal N, (v<<1)|1 when a test guest writes v to debug-exit port 0xf4.\n";
+    "Usage: kvmbox run --kernel FILE [options]\n"
+    "       kvmbox --help | --version\n"
+    "\n"
+    "Run a guest on Linux KVM. The guest's serial console (COM1) is on stdin/stdout.\n"
+    "\n"
+    "Options for run:\n"
+    "  --kernel FILE        bzImage, ELF vmlinux with a PVH note, or a Multiboot v1 kernel\n"
+    "  --initrd FILE        initial ramdisk (Linux) or first module (Multiboot)\n"
+    "  --cmdline STR        kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
+    "  --memory SIZE        guest RAM, e.g. 512M or 2G; a plain number is MiB (default 512M)\n"
+    "  --cpus N             number of vCPUs, 1-255 (default 1)\n"
+    "  --cpu-template NAME  auto (default), host (pass the host CPU through), or pvm\n"
+    "                       (profile for restricted software KVM backends such as kvm_pvm)\n"
+    "  --stats              print exit and timing statistics at exit\n"
+    "  -v, --verbose        more log output (repeat for debug)\n"
+    "\n"
+    "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
+    "Exit status: 0 guest powered off (or Ctrl-A x), 2 bad input, 4 guest reboot,\n"
+    "6 triple fault, 8 unhandled guest exit or emulation failure, 10 host/KVM failure,\n"
+    "128+N killed by signal N, (v<<1)|1 when a test guest writes v to debug-exit port 0xf4.\n";
 
 static int config_err(char *err, unsigned errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int config_err(char *err, unsigned errlen, const char *fmt, ...)
 {
@@ -59,12 +59,30 @@ int config_parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case '\0': break;
-	default: return -EINVAL;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (*end == 'i' || *end == 'b' || *end == 'B')
 		end += (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) ? 2 : 1;
@@ -80,7 +98,8 @@ static int config_check_file(const char *what, const char *path, char *err, unsi
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return config_err(err, errlen, "cannot open %s '%s': %s", what, path, strerror(errno));
+		return config_err(err, errlen, "cannot open %s '%s': %s", what, path,
+				  strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return config_err(err, errlen, "%s '%s' is not a regular file", what, path);
@@ -126,7 +145,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		return 0;
 	}
 	if (strcmp(argv[1], "run"))
-		return config_err(err, errlen, "unknown command '%s' (try 'kvmbox --help')", argv[1]);
+		return config_err(err, errlen, "unknown command '%s' (try 'kvmbox --help')",
+				  argv[1]);
 	cfg->action = CONFIG_ACTION_RUN;
 
 	char **av = argv + 1; /* getopt sees "run" as its program name */
@@ -136,16 +156,28 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	opterr = 0;
 	while ((c = getopt_long(ac, av, ":vh", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_KERNEL: cfg->kernel = optarg; break;
-		case OPT_INITRD: cfg->initrd = optarg; break;
-		case OPT_CMDLINE: cfg->cmdline = optarg; break;
-		case OPT_STATS: cfg->stats = true; break;
-		case 'v': cfg->verbosity++; break;
-		case 'h': cfg->action = CONFIG_ACTION_HELP; return 0;
+		case OPT_KERNEL:
+			cfg->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			cfg->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline = optarg;
+			break;
+		case OPT_STATS:
+			cfg->stats = true;
+			break;
+		case 'v':
+			cfg->verbosity++;
+			break;
+		case 'h':
+			cfg->action = CONFIG_ACTION_HELP;
+			return 0;
 		case OPT_MEMORY:
 			if (config_parse_size(optarg, &cfg->memory))
-				return config_err(err, errlen, "invalid --memory '%s' (e.g. 512M, 2G)",
-						  optarg);
+				return config_err(err, errlen,
+						  "invalid --memory '%s' (e.g. 512M, 2G)", optarg);
 			if (cfg->memory < CONFIG_MIN_MEMORY || cfg->memory > CONFIG_MAX_MEMORY)
 				return config_err(err, errlen,
 						  "--memory %s out of range (2M to 1T)", optarg);
@@ -160,15 +192,15 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 			cfg->cpus = (unsigned)n;
 			break;
 		case OPT_TEMPLATE:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "host") && strcmp(optarg, "pvm"))
+			if (strcmp(optarg, "auto") && strcmp(optarg, "host") &&
+			    strcmp(optarg, "pvm"))
 				return config_err(err, errlen,
 						  "unknown --cpu-template '%s' (auto, host, pvm)",
 						  optarg);
 			cfg->cpu_template = optarg;
 			break;
 		case ':':
-			return config_err(err, errlen, "option '%s' needs a value",
-					  av[optind - 1]);
+			return config_err(err, errlen, "option '%s' needs a value", av[optind - 1]);
 		default:
 			return config_err(err, errlen, "unknown option '%s' (try 'kvmbox --help')",
 					  av[optind - 1]);

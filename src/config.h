@@ -31,7 +31,7 @@ struct vm_config {
  * initrd files can be opened for reading.
  */
 int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsigned errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* "512M", "2G", "1048576K", plain number = MiB (QEMU's convention). -EINVAL on junk or overflow. */
 int config_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));

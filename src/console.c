@@ -98,7 +98,8 @@ int console_run(struct vm *vm)
 			}
 		}
 		if (sent < npending)
-			sent += platform_console_input(vm->platform, pending + sent, npending - sent);
+			sent +=
+			    platform_console_input(vm->platform, pending + sent, npending - sent);
 		if (fds[2].revents & (POLLIN | POLLHUP)) {
 			uint8_t buf[128];
 			ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
@@ -111,7 +112,7 @@ int console_run(struct vm *vm)
 			for (ssize_t i = 0; i < r; i++) {
 				size_t n;
 				enum console_action a =
-					console_escape_feed(&esc, buf[i], &pending[npending], &n);
+				    console_escape_feed(&esc, buf[i], &pending[npending], &n);
 
 				npending += n;
 				if (a == CONSOLE_QUIT) {

@@ -17,21 +17,22 @@ struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned nregions;
 	uint64_t ram_size; /* sum of region sizes */
-	void *mapping;     /* one anonymous mapping holding all regions (guest_mem_alloc) */
+	void *mapping;	   /* one anonymous mapping holding all regions (guest_mem_alloc) */
 	size_t mapping_size;
 };
 
 /*
- * Allocate ram_size bytes of guest RAM (anonymous, MAP_NORESERVE) placed from GPA 0, split around the
- * 32-bit MMIO hole [hole_start, 4 GiB): RAM above hole_start continues at 4 GiB.
+ * Allocate ram_size bytes of guest RAM (anonymous, MAP_NORESERVE) placed from GPA 0, split around
+ * the 32-bit MMIO hole [hole_start, 4 GiB): RAM above hole_start continues at 4 GiB.
  */
 int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void guest_mem_free(struct guest_mem *gm);
 
-/* Register caller-owned memory as guest RAM (unit tests and fuzzers use this with a plain buffer). */
+/* Register caller-owned memory as guest RAM (unit tests and fuzzers use this with a plain buffer).
+ */
 int guest_mem_add(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Host pointer to [gpa, gpa+len) if the whole range lies inside one RAM region, else NULL.
@@ -42,8 +43,8 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 /* Copy helpers: 0 or -EFAULT when any byte is outside guest RAM (nothing copied then). */
 int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -3,7 +3,8 @@
 #define KVMBOX_IRQ_H
 
 struct irq_line {
-	/* Drive the line: level 1 = asserted. The VM backs this with KVM_IRQ_LINE; tests with a fake. */
+	/* Drive the line: level 1 = asserted. The VM backs this with KVM_IRQ_LINE; tests with a
+	 * fake. */
 	void (*set)(void *opaque, unsigned gsi, int level);
 	void *opaque;
 	unsigned gsi;

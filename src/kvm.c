@@ -51,14 +51,16 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, unsigned errlen)
 		ret = -errno;
 		if (errno == ENOENT)
 			snprintf(err, errlen,
-				 "%s not found: KVM is not available (load kvm_intel or kvm_amd, or enable "
+				 "%s not found: KVM is not available (load kvm_intel or kvm_amd, "
+				 "or enable "
 				 "nested virtualization)",
 				 path);
 		else if (errno == EACCES || errno == EPERM)
-			snprintf(err, errlen,
-				 "permission denied opening %s: add your user to the 'kvm' group or run "
-				 "as root",
-				 path);
+			snprintf(
+			    err, errlen,
+			    "permission denied opening %s: add your user to the 'kvm' group or run "
+			    "as root",
+			    path);
 		else
 			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return ret;

@@ -60,7 +60,8 @@ bool log_ratelimit_ok(struct log_ratelimit *rl)
 		rl->printed = 0;
 		rl->suppressed = 0;
 		if (dropped && log_level_cur >= LOG_WARN)
-			fprintf(stderr, "\rkvmbox: warning: %u similar messages suppressed\r\n", dropped);
+			fprintf(stderr, "\rkvmbox: warning: %u similar messages suppressed\r\n",
+				dropped);
 	}
 	ok = rl->printed < LOG_RL_BURST;
 	if (ok)

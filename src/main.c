@@ -1,4 +1,5 @@
-/* kvmbox entry point: parse -> open KVM -> build the VM -> run -> tear down. The only place that exits. */
+/* kvmbox entry point: parse -> open KVM -> build the VM -> run -> tear down. The only place that
+ * exits. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

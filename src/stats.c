@@ -10,16 +10,26 @@
 static const char *stats_exit_name(unsigned reason)
 {
 	switch (reason) {
-	case KVM_EXIT_IO: return "io";
-	case KVM_EXIT_MMIO: return "mmio";
-	case KVM_EXIT_HLT: return "hlt";
-	case KVM_EXIT_SHUTDOWN: return "shutdown";
-	case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
-	case KVM_EXIT_INTR: return "intr";
-	case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
-	case KVM_EXIT_SYSTEM_EVENT: return "system-event";
-	case KVM_EXIT_DEBUG: return "debug";
-	default: return NULL;
+	case KVM_EXIT_IO:
+		return "io";
+	case KVM_EXIT_MMIO:
+		return "mmio";
+	case KVM_EXIT_HLT:
+		return "hlt";
+	case KVM_EXIT_SHUTDOWN:
+		return "shutdown";
+	case KVM_EXIT_FAIL_ENTRY:
+		return "fail-entry";
+	case KVM_EXIT_INTR:
+		return "intr";
+	case KVM_EXIT_INTERNAL_ERROR:
+		return "internal-error";
+	case KVM_EXIT_SYSTEM_EVENT:
+		return "system-event";
+	case KVM_EXIT_DEBUG:
+		return "debug";
+	default:
+		return NULL;
 	}
 }
 
@@ -30,7 +40,8 @@ static void stats_print_bus(const struct bus *bus, FILE *out)
 		fprintf(out, " %s=%llu", bus->ranges[i].name ? bus->ranges[i].name : "?",
 			(unsigned long long)bus->ranges[i].accesses);
 	fprintf(out, " unclaimed-reads=%llu unclaimed-writes=%llu\n",
-		(unsigned long long)bus->unclaimed_reads, (unsigned long long)bus->unclaimed_writes);
+		(unsigned long long)bus->unclaimed_reads,
+		(unsigned long long)bus->unclaimed_writes);
 }
 
 void stats_print(const struct vm *vm, FILE *out)
@@ -51,7 +62,8 @@ void stats_print(const struct vm *vm, FILE *out)
 	busy = run_s + handler_s > 0 ? run_s + handler_s : 1;
 	fprintf(out, "kvmbox stats: %.3f s wall, %u vCPU(s)\n",
 		(double)(vm_now_ns() - vm->start_ns) / 1e9, vm->ncpus);
-	fprintf(out, "  vCPU time: in KVM_RUN %.3f s (%.1f%%), in kvmbox handlers %.3f s (%.1f%%)\n",
+	fprintf(out,
+		"  vCPU time: in KVM_RUN %.3f s (%.1f%%), in kvmbox handlers %.3f s (%.1f%%)\n",
 		run_s, 100.0 * run_s / busy, handler_s, 100.0 * handler_s / busy);
 	fprintf(out, "  exits:");
 	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++) {

@@ -12,8 +12,8 @@ struct vm;
 
 struct vcpu_stats {
 	uint64_t exits[VCPU_EXIT_REASONS]; /* by KVM_EXIT_* reason */
-	uint64_t run_ns;                   /* inside KVM_RUN */
-	uint64_t handler_ns;               /* in kvmbox handling exits */
+	uint64_t run_ns;		   /* inside KVM_RUN */
+	uint64_t handler_ns;		   /* in kvmbox handling exits */
 };
 
 struct vcpu {
@@ -27,7 +27,7 @@ struct vcpu {
 };
 
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
 /* Make KVM_RUN return soon (immediate_exit + signal); the loop then sees the VM stopping. */
 void vcpu_kick(struct vcpu *vcpu);

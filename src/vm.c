@@ -117,7 +117,8 @@ static int vm_load_guest(struct vm *vm)
 	};
 	ret = boot_load(&vm->mem, &boot, &vm->entry);
 	if (ret)
-		return ret == -ENOMEM ? -E2BIG : ret; /* the kernel does not fit --memory: user input */
+		return ret == -ENOMEM ? -E2BIG
+				      : ret; /* the kernel does not fit --memory: user input */
 	if (extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
 		log_info("cpu template %s: Linux command line is now \"%s\"",
 			 cpuid_template_name(vm->cpu_template), vm->cmdline);

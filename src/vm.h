@@ -18,7 +18,8 @@ enum vm_exit_status {
 	VM_EXIT_BAD_INPUT = 2,
 	VM_EXIT_REBOOT = 4,
 	VM_EXIT_TRIPLE_FAULT = 6,
-	VM_EXIT_INTERNAL = 8,   /* unhandled guest exit or instruction KVM and kvmbox cannot emulate */
+	VM_EXIT_INTERNAL =
+	    8, /* unhandled guest exit or instruction KVM and kvmbox cannot emulate */
 	VM_EXIT_HOST_ERROR = 10, /* a KVM or host call failed */
 };
 
@@ -49,7 +50,7 @@ struct vm {
 
 /* Build the whole VM, in order; on failure everything built so far is undone. */
 int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Start one thread per vCPU. */
 int vm_start(struct vm *vm) __attribute__((warn_unused_result));
 /* Ask every vCPU to stop; the first status given is the one kvmbox exits with. Any thread. */

@@ -5,7 +5,7 @@
 #   tests/run.sh              unit + guest + Linux integration tests
 #   tests/run.sh unit         only the unit tests (no /dev/kvm needed)
 #   tests/run.sh san-unit san-integration   the same suites against the ASan+UBSan build (build-san)
-# Suites: unit, fuzz (replay kept inputs), fuzz-brief (short libFuzzer runs), integration; san-X.
+# Suites: lint, unit, fuzz (replay kept inputs), fuzz-brief (short libFuzzer runs), integration; san-X.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 suites=${*:-unit fuzz integration}
@@ -48,6 +48,8 @@ for suite in $suites; do
 		for t in "$O"/fuzz-replay/fuzz_*; do
 			[ -x "$t" ] && run_one "${tag}fuzz/$(basename "$t")" tests/fuzz/replay.sh "$t"
 		done ;;
+	lint)
+		run_one lint tests/lint.sh ;;
 	fuzz-brief)
 		run_one "fuzz/brief-libfuzzer" tests/fuzz/run-brief.sh ;;
 	integration)

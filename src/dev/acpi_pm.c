@@ -90,7 +90,7 @@ static bool acpi_pm_in_block(uint64_t off, unsigned i)
 static void acpi_pm_read(void *dev, uint64_t off, void *data, unsigned len)
 {
 	struct acpi_pm *pm = dev;
-	uint8_t regs[ACPI_PM_LEN] = {0};
+	uint8_t regs[ACPI_PM_LEN] = { 0 };
 	uint8_t *out = data;
 
 	pthread_mutex_lock(&pm->lock);
@@ -122,7 +122,7 @@ static void acpi_pm_write(void *dev, uint64_t off, const void *data, unsigned le
 {
 	struct acpi_pm *pm = dev;
 	const uint8_t *in = data;
-	uint8_t val[ACPI_PM_LEN] = {0};
+	uint8_t val[ACPI_PM_LEN] = { 0 };
 	uint32_t written = 0;
 	bool poweroff = false, reset = false, bad_sleep = false;
 	unsigned slp_typ = 0;
@@ -174,6 +174,6 @@ static void acpi_pm_write(void *dev, uint64_t off, const void *data, unsigned le
 }
 
 const struct bus_ops acpi_pm_bus_ops = {
-    .read = acpi_pm_read,
-    .write = acpi_pm_write,
+	.read = acpi_pm_read,
+	.write = acpi_pm_write,
 };

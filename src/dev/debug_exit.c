@@ -28,8 +28,8 @@ static void debug_exit_write(void *dev, uint64_t off, const void *data, unsigned
 }
 
 const struct bus_ops debug_exit_bus_ops = {
-    .read = debug_exit_read,
-    .write = debug_exit_write,
+	.read = debug_exit_read,
+	.write = debug_exit_write,
 };
 
 void debug_exit_init(struct debug_exit *d, const struct power_sink *power)

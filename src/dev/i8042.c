@@ -231,13 +231,13 @@ static void i8042_cmd_write(void *dev, uint64_t off, const void *data, unsigned 
 }
 
 const struct bus_ops i8042_data_ops = {
-    .read = i8042_data_read,
-    .write = i8042_data_write,
+	.read = i8042_data_read,
+	.write = i8042_data_write,
 };
 
 const struct bus_ops i8042_cmd_ops = {
-    .read = i8042_cmd_read,
-    .write = i8042_cmd_write,
+	.read = i8042_cmd_read,
+	.write = i8042_cmd_write,
 };
 
 void i8042_init(struct i8042 *k, const struct power_sink *power)
@@ -254,8 +254,8 @@ void i8042_init(struct i8042 *k, const struct power_sink *power)
 void i8042_set_irqs(struct i8042 *k, const struct irq_line *kbd, const struct irq_line *aux)
 {
 	pthread_mutex_lock(&k->lock);
-	k->kbd_irq = kbd ? *kbd : (struct irq_line){0};
-	k->aux_irq = aux ? *aux : (struct irq_line){0};
+	k->kbd_irq = kbd ? *kbd : (struct irq_line){ 0 };
+	k->aux_irq = aux ? *aux : (struct irq_line){ 0 };
 	k->kbd_level = k->aux_level = false;
 	i8042_update_irq(k);
 	pthread_mutex_unlock(&k->lock);

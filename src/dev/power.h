@@ -3,8 +3,8 @@
 #define KVMBOX_DEV_POWER_H
 
 enum power_event {
-	POWER_OFF,        /* ACPI S5: kvmbox exits 0 */
-	POWER_RESET,      /* i8042 reset / ACPI reset: kvmbox exits with its reboot status */
+	POWER_OFF,	  /* ACPI S5: kvmbox exits 0 */
+	POWER_RESET,	  /* i8042 reset / ACPI reset: kvmbox exits with its reboot status */
 	POWER_DEBUG_EXIT, /* isa-debug-exit style port: kvmbox exits with the given status */
 };
 

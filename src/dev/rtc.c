@@ -75,7 +75,7 @@ static int rtc_from_reg(const struct rtc *rtc, uint8_t v)
 
 static struct timespec rtc_host_now(struct rtc *rtc)
 {
-	struct timespec ts = {0};
+	struct timespec ts = { 0 };
 
 	rtc->now(rtc->now_opaque, &ts);
 	return ts;
@@ -319,8 +319,8 @@ static void rtc_bus_write(void *dev, uint64_t off, const void *data, unsigned le
 }
 
 const struct bus_ops rtc_bus_ops = {
-    .read = rtc_bus_read,
-    .write = rtc_bus_write,
+	.read = rtc_bus_read,
+	.write = rtc_bus_write,
 };
 
 void rtc_set_clock(struct rtc *rtc, void (*now)(void *opaque, struct timespec *ts), void *opaque)

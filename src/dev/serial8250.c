@@ -78,7 +78,7 @@ static unsigned serial8250_rx_capacity(const struct serial8250 *s)
 
 static unsigned serial8250_rx_trigger(const struct serial8250 *s)
 {
-	static const unsigned levels[4] = {1, 4, 8, 14};
+	static const unsigned levels[4] = { 1, 4, 8, 14 };
 
 	return levels[(s->fcr & UART_FCR_TRIGGER_MASK) >> 6];
 }
@@ -317,7 +317,7 @@ static void serial8250_run_deferred(struct serial8250 *s, const struct serial825
 static void serial8250_bus_read(void *dev, uint64_t off, void *data, unsigned len)
 {
 	struct serial8250 *s = dev;
-	struct serial8250_deferred later = {.tx = -1};
+	struct serial8250_deferred later = { .tx = -1 };
 	uint8_t *bytes = data;
 
 	pthread_mutex_lock(&s->lock);
@@ -331,7 +331,7 @@ static void serial8250_bus_read(void *dev, uint64_t off, void *data, unsigned le
 static void serial8250_bus_write(void *dev, uint64_t off, const void *data, unsigned len)
 {
 	struct serial8250 *s = dev;
-	struct serial8250_deferred later = {.tx = -1};
+	struct serial8250_deferred later = { .tx = -1 };
 	const uint8_t *bytes = data;
 
 	pthread_mutex_lock(&s->lock);
@@ -344,8 +344,8 @@ static void serial8250_bus_write(void *dev, uint64_t off, const void *data, unsi
 }
 
 const struct bus_ops serial8250_bus_ops = {
-    .read = serial8250_bus_read,
-    .write = serial8250_bus_write,
+	.read = serial8250_bus_read,
+	.write = serial8250_bus_write,
 };
 
 size_t serial8250_rx(struct serial8250 *s, const uint8_t *buf, size_t len)

@@ -57,9 +57,9 @@ static uint16_t fuzz_read16(struct acpi_pm *pm, uint64_t off)
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_state s = {0};
-	struct irq_line sci = {.set = fuzz_irq_set, .opaque = &s, .gsi = 9};
-	struct power_sink sink = {.event = fuzz_power, .opaque = &s};
+	struct fuzz_state s = { 0 };
+	struct irq_line sci = { .set = fuzz_irq_set, .opaque = &s, .gsi = 9 };
+	struct power_sink sink = { .event = fuzz_power, .opaque = &s };
 	struct acpi_pm pm;
 	uint8_t buf[32];
 

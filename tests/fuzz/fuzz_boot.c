@@ -29,10 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Options come from the size so every byte of the input is the kernel image itself. */
 	struct boot_config cfg = {
-	    .kernel_path = "fuzz-kernel",
-	    .initrd_path = (size & 1) ? "fuzz-initrd" : NULL,
-	    .cmdline = (size & 2) ? "console=ttyS0 root=/dev/vda" : NULL,
-	    .rsdp_gpa = (size & 4) ? LAYOUT_ACPI : 0,
+		.kernel_path = "fuzz-kernel",
+		.initrd_path = (size & 1) ? "fuzz-initrd" : NULL,
+		.cmdline = (size & 2) ? "console=ttyS0 root=/dev/vda" : NULL,
+		.rsdp_gpa = (size & 4) ? LAYOUT_ACPI : 0,
 	};
 	struct boot_entry entry;
 

@@ -15,7 +15,7 @@ struct fuzz_env {
 	struct guest_mem gm;
 	uint8_t *mem;
 	uint64_t fault_page; /* accesses touching this page fault */
-	bool use_mmu;        /* translate through the page walker, with guest page tables in mem */
+	bool use_mmu;	     /* translate through the page walker, with guest page tables in mem */
 	struct emu_mmu mmu;
 };
 
@@ -27,8 +27,7 @@ static void *fuzz_pt(void *opaque, uint64_t gpa, unsigned len)
 }
 
 /* Host pointer for [la, la+len) or a fault/error, one page at a time like the real glue. */
-static int fuzz_map(uint64_t la, unsigned len, unsigned access, uint8_t **host,
-		    struct emu_pf *pf)
+static int fuzz_map(uint64_t la, unsigned len, unsigned access, uint8_t **host, struct emu_pf *pf)
 {
 	uint8_t *first = NULL;
 
@@ -143,18 +142,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	memset(env.mem, 0, FUZZ_MEM);
-	memcpy(env.mem, data + FUZZ_HDR,
-	       size - FUZZ_HDR < FUZZ_MEM ? size - FUZZ_HDR : FUZZ_MEM);
+	memcpy(env.mem, data + FUZZ_HDR, size - FUZZ_HDR < FUZZ_MEM ? size - FUZZ_HDR : FUZZ_MEM);
 
 	memset(&cpu, 0, sizeof(cpu));
 	for (unsigned i = 0; i < EMU_NR_GPRS; i++)
-		cpu.gpr[i] = data[i] & 0x80 ? fuzz_u64(data + 16 + (i & 7) * 8)
-					    : data[i] * 0x101ull;
+		cpu.gpr[i] =
+		    data[i] & 0x80 ? fuzz_u64(data + 16 + (i & 7) * 8) : data[i] * 0x101ull;
 	mode = data[80];
 	cpu.rip = fuzz_u64(data + 81) & (mode & 0x80 ? ~0ull : 0xfff0);
 	cpu.rflags = 2 | (fuzz_u64(data + 89) & 0x3f7fd5);
-	cpu.cr0 = (mode & 1 ? EMU_CR0_PE : 0) | (mode & 2 ? EMU_CR0_PG : 0) |
-		  (data[97] & 0x2f) | (data[98] & 4 ? EMU_CR0_AM | EMU_CR0_WP : 0);
+	cpu.cr0 = (mode & 1 ? EMU_CR0_PE : 0) | (mode & 2 ? EMU_CR0_PG : 0) | (data[97] & 0x2f) |
+		  (data[98] & 4 ? EMU_CR0_AM | EMU_CR0_WP : 0);
 	cpu.cr4 = (data[99] & 1 ? EMU_CR4_PAE : 0) | (data[99] & 2 ? EMU_CR4_OSFXSR : 0) |
 		  (data[99] & 4 ? EMU_CR4_LA57 : 0) | (data[99] & 8 ? EMU_CR4_OSXSAVE : 0) |
 		  (data[99] & 16 ? EMU_CR4_SMEP : 0) | (data[99] & 32 ? EMU_CR4_SMAP : 0) |
@@ -182,10 +180,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	env.fault_page = data[113] & 0x80 ? (uint64_t)(data[113] & 0xf) << 12 : ~0ull;
 	env.use_mmu = data[114] & 1;
-	env.mmu = (struct emu_mmu){ .cr0 = cpu.cr0, .cr3 = fuzz_u64(data + 115) & 0xffff,
-				    .cr4 = cpu.cr4, .efer = cpu.efer, .rflags = cpu.rflags,
+	env.mmu = (struct emu_mmu){ .cr0 = cpu.cr0,
+				    .cr3 = fuzz_u64(data + 115) & 0xffff,
+				    .cr4 = cpu.cr4,
+				    .efer = cpu.efer,
+				    .rflags = cpu.rflags,
 				    .maxphyaddr = 36 + (data[114] >> 4),
-				    .pt = fuzz_pt, .opaque = &env.gm };
+				    .pt = fuzz_pt,
+				    .opaque = &env.gm };
 	nbytes = data[123] % 16;
 
 	before = cpu;

@@ -30,8 +30,8 @@ static bool fuzz_bcd_ok(uint8_t v)
 /* Each op is 3 bytes: kind/len selector, offset or index, value. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const unsigned lens[4] = {1, 2, 4, 8};
-	static const uint8_t time_regs[] = {0x00, 0x02, 0x06, 0x07, 0x08, 0x09, 0x32};
+	static const unsigned lens[4] = { 1, 2, 4, 8 };
+	static const uint8_t time_regs[] = { 0x00, 0x02, 0x06, 0x07, 0x08, 0x09, 0x32 };
 	struct rtc rtc;
 	uint8_t buf[8];
 

@@ -30,8 +30,8 @@ static void fuzz_ready(void *opaque)
 /* Each op is 3 bytes: kind/len selector, offset or count, value. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const unsigned lens[4] = {1, 2, 4, 8};
-	struct irq_line line = {.set = fuzz_irq_set};
+	static const unsigned lens[4] = { 1, 2, 4, 8 };
+	struct irq_line line = { .set = fuzz_irq_set };
 	struct serial8250 s;
 	uint8_t buf[32];
 

@@ -1,4 +1,5 @@
-/* Runs a libFuzzer target's entry point over files: the corpus and crash regressions as plain tests. */
+/* Runs a libFuzzer target's entry point over files: the corpus and crash regressions as plain
+ * tests. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int test_failed_ = 0;   /* failures in the current test */
+static int test_failed_ = 0; /* failures in the current test */
 static int test_total_fail_ = 0;
 
 #define CHECK(cond)                                                                                \
@@ -20,7 +20,7 @@ static int test_total_fail_ = 0;
 	do {                                                                                       \
 		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);     \
 		if (a_ != b_) {                                                                    \
-			fprintf(stderr, "  %s:%d: %s == %s failed: 0x%llx != 0x%llx\n", __FILE__, \
+			fprintf(stderr, "  %s:%d: %s == %s failed: 0x%llx != 0x%llx\n", __FILE__,  \
 				__LINE__, #a, #b, a_, b_);                                         \
 			test_failed_++;                                                            \
 		}                                                                                  \

@@ -241,15 +241,15 @@ static unsigned count_occurrences(const uint8_t *p, size_t len, const void *need
 static void check_dsdt(const uint8_t *d, unsigned ncpus)
 {
 	/* Name(_S5_, Package(4){5, 5, 0, 0}): SLP_TYP must be what acpi_pm treats as S5. */
-	static const uint8_t s5[] = {0x08, '_',
-				     'S',  '5',
-				     '_',  0x12,
-				     0x08, 0x04,
-				     0x0a, ACPI_PM_SLP_TYP_S5,
-				     0x0a, ACPI_PM_SLP_TYP_S5,
-				     0x00, 0x00};
-	static const uint8_t com1_hid[] = {0x0c, 0x41, 0xd0, 0x05, 0x01}; /* EisaId("PNP0501") */
-	static const uint8_t com1_io[] = {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08};
+	static const uint8_t s5[] = { 0x08, '_',
+				      'S',  '5',
+				      '_',  0x12,
+				      0x08, 0x04,
+				      0x0a, ACPI_PM_SLP_TYP_S5,
+				      0x0a, ACPI_PM_SLP_TYP_S5,
+				      0x00, 0x00 };
+	static const uint8_t com1_hid[] = { 0x0c, 0x41, 0xd0, 0x05, 0x01 }; /* EisaId("PNP0501") */
+	static const uint8_t com1_io[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08 };
 	uint32_t len = get32(d + 4);
 
 	CHECK_EQ(d[8], 2);
@@ -262,7 +262,7 @@ static void check_dsdt(const uint8_t *d, unsigned ncpus)
 static void check_build(unsigned ncpus)
 {
 	struct guest_mem gm;
-	struct acpi_config cfg = {.ncpus = ncpus};
+	struct acpi_config cfg = { .ncpus = ncpus };
 	struct tables t;
 	uint64_t rsdp = 0;
 
@@ -303,7 +303,7 @@ static void test_acpi_bad_config(void)
 {
 	static uint8_t high[0x1000];
 	struct guest_mem gm;
-	struct acpi_config cfg = {.ncpus = 0};
+	struct acpi_config cfg = { .ncpus = 0 };
 	uint64_t rsdp = 0x1234;
 
 	ram_setup(&gm);
@@ -474,7 +474,7 @@ static void iasl_check(unsigned ncpus)
 	char dir[] = "/tmp/kvmbox-acpi-XXXXXX";
 	char cmd[64];
 	struct guest_mem gm;
-	struct acpi_config cfg = {.ncpus = ncpus};
+	struct acpi_config cfg = { .ncpus = ncpus };
 	struct tables t;
 	uint64_t rsdp = 0;
 
@@ -512,13 +512,13 @@ static void test_aml_encodings(void)
 	uint8_t buf[64];
 	struct aml a;
 	static const uint8_t want[] = {
-	    0x00,						  /* Zero */
-	    0x01,						  /* One */
-	    0x0a, 0x02,						  /* Byte */
-	    0x0b, 0x00, 0x01,					  /* Word */
-	    0x0c, 0x78, 0x56, 0x34, 0x12,			  /* DWord */
-	    0x0e, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* QWord */
-	    0x0d, 'a',	'b',  0x00,				  /* String */
+		0x00,						      /* Zero */
+		0x01,						      /* One */
+		0x0a, 0x02,					      /* Byte */
+		0x0b, 0x00, 0x01,				      /* Word */
+		0x0c, 0x78, 0x56, 0x34, 0x12,			      /* DWord */
+		0x0e, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* QWord */
+		0x0d, 'a',  'b',  0x00,				      /* String */
 	};
 
 	aml_init(&a, buf, sizeof(buf));
@@ -539,11 +539,11 @@ static void test_aml_names(void)
 	uint8_t buf[64];
 	struct aml a;
 	static const uint8_t want[] = {
-	    0x08, 'A',	'_',  '_', '_',	 0x00,				       /* Name(A, 0) */
-	    0x08, 0x5c, '_',  'S', 'B',	 '_',  0x00,			       /* \_SB */
-	    0x08, 0x5c, 0x2e, '_', 'S',	 'B',  '_',  'P', 'C', 'I', '0', 0x00, /* \_SB.PCI0 */
-	    0x08, 0x5e, 0x2f, 3,   'A',	 '_',  '_',  '_', 'B', '_', '_', '_',
-	    'C',  '_',	'_',  '_', 0x00,
+		0x08, 'A',  '_',  '_', '_',  0x00,				   /* Name(A, 0) */
+		0x08, 0x5c, '_',  'S', 'B',  '_',  0x00,			   /* \_SB */
+		0x08, 0x5c, 0x2e, '_', 'S',  'B',  '_',	 'P', 'C', 'I', '0', 0x00, /* \_SB.PCI0 */
+		0x08, 0x5e, 0x2f, 3,   'A',  '_',  '_',	 '_', 'B', '_', '_', '_',
+		'C',  '_',  '_',  '_', 0x00,
 	};
 
 	aml_init(&a, buf, sizeof(buf));
@@ -559,7 +559,9 @@ static void test_aml_names(void)
 	CHECK_EQ(a.len, sizeof(want));
 	CHECK(memcmp(buf, want, sizeof(want)) == 0);
 
-	static const char *const bad[] = {"", "^", "ABCDE", "a", "1ABC", "A..B", "A.", ".A", "A-B"};
+	static const char *const bad[] = {
+		"", "^", "ABCDE", "a", "1ABC", "A..B", "A.", ".A", "A-B"
+	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		aml_init(&a, buf, sizeof(buf));
 		aml_name_decl(&a, bad[i]);
@@ -617,8 +619,8 @@ static void test_aml_resource(void)
 {
 	uint8_t buf[64];
 	struct aml a;
-	static const uint8_t want[] = {0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01, 0xf8, 0x03, 0xf8,
-				       0x03, 0x00, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00};
+	static const uint8_t want[] = { 0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01, 0xf8, 0x03, 0xf8,
+					0x03, 0x00, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00 };
 
 	aml_init(&a, buf, sizeof(buf));
 	aml_resource_begin(&a);
@@ -707,8 +709,8 @@ static void fake_power(void *opaque, enum power_event ev, int status)
 
 static void pm_setup(struct acpi_pm *pm, struct fake *f)
 {
-	struct irq_line sci = {.set = fake_irq_set, .opaque = f, .gsi = LAYOUT_IRQ_SCI};
-	struct power_sink sink = {.event = fake_power, .opaque = f};
+	struct irq_line sci = { .set = fake_irq_set, .opaque = f, .gsi = LAYOUT_IRQ_SCI };
+	struct power_sink sink = { .event = fake_power, .opaque = f };
 
 	memset(f, 0, sizeof(*f));
 	acpi_pm_init(pm, &sci, &sink);
@@ -716,7 +718,7 @@ static void pm_setup(struct acpi_pm *pm, struct fake *f)
 
 static uint32_t pm_read(struct acpi_pm *pm, uint64_t off, unsigned len)
 {
-	uint8_t b[4] = {0};
+	uint8_t b[4] = { 0 };
 	uint32_t v = 0;
 
 	acpi_pm_bus_ops.read(pm, off, b, len);
@@ -849,7 +851,7 @@ static void test_acpi_pm_timer(void)
 {
 	struct acpi_pm pm;
 	struct fake f;
-	struct timespec ts = {0, 20 * 1000 * 1000};
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	uint32_t t0, t1;
 
 	pm_setup(&pm, &f);
@@ -883,8 +885,9 @@ static void test_acpi_pm_reset(void)
 /* Any offset and length, including ones past the block and wrapping 2^64, is defined. */
 static void test_acpi_pm_hostile(void)
 {
-	static const uint64_t bases[] = {0,	    1, 0xe, 0xf, 0x10, 0x11, 0x1000, UINT64_MAX - 3,
-					 UINT64_MAX};
+	static const uint64_t bases[] = { 0,	     1,	   0xe,	   0xf,
+					  0x10,	     0x11, 0x1000, UINT64_MAX - 3,
+					  UINT64_MAX };
 	struct acpi_pm pm;
 	struct fake f;
 	uint8_t buf[40];

@@ -94,13 +94,13 @@ struct fake_bz {
 };
 
 static const struct fake_bz fake_default = {
-    .version = 0x020f,
-    .relocatable = 1,
-    .xloadflags = BOOT_XLF_KERNEL_64 | BOOT_XLF_CAN_BE_LOADED_ABOVE_4G,
-    .loadflags = BOOT_LOADFLAGS_LOADED_HIGH,
-    .initrd_addr_max = 0x7fffffff,
-    .cmdline_size = 2047,
-    .pm_size = FAKE_PM_SIZE,
+	.version = 0x020f,
+	.relocatable = 1,
+	.xloadflags = BOOT_XLF_KERNEL_64 | BOOT_XLF_CAN_BE_LOADED_ABOVE_4G,
+	.loadflags = BOOT_LOADFLAGS_LOADED_HIGH,
+	.initrd_addr_max = 0x7fffffff,
+	.cmdline_size = 2047,
+	.pm_size = FAKE_PM_SIZE,
 };
 
 /* A synthetic bzImage: real-mode sectors with a setup header, then a patterned kernel body. */
@@ -147,7 +147,8 @@ static uint8_t *make_initrd(size_t size)
 static int load_buf(const void *k, size_t ksize, const void *rd_buf, size_t rd_size,
 		    const char *cmdline, uint64_t rsdp, struct boot_entry *e)
 {
-	struct boot_config cfg = {"fake-kernel", rd_buf ? "fake-initrd" : NULL, cmdline, rsdp, NULL};
+	struct boot_config cfg = { "fake-kernel", rd_buf ? "fake-initrd" : NULL, cmdline, rsdp,
+				   NULL };
 
 	return boot_load_buffer(&gm, &cfg, k, ksize, rd_buf, rd_size, e);
 }
@@ -159,7 +160,7 @@ static void test_bzimage_full(void)
 	const char *cmdline = "console=ttyS0 root=/dev/vda rw";
 	struct boot_entry e;
 	uint64_t bp = LAYOUT_BOOT_PARAMS, rd_gpa;
-	char got[64] = {0};
+	char got[64] = { 0 };
 
 	guest_reset(GUEST_SIZE);
 	CHECK_EQ(load_buf(k, ksize, initrd, rd_size, cmdline, 0xe0000, &e), 0);
@@ -364,7 +365,7 @@ static char *write_tmp(const char *name, const void *data, size_t size)
 
 static void expect_file_error(const char *kernel, const char *initrd, int ret, const char *what)
 {
-	struct boot_config cfg = {kernel, initrd, "", 0, NULL};
+	struct boot_config cfg = { kernel, initrd, "", 0, NULL };
 	struct boot_entry e;
 	const char *msg;
 
@@ -386,7 +387,7 @@ static void test_files(void)
 	     *rpath = write_tmp("initrd.img", initrd, rd_size);
 	char *txt = write_tmp("text", text, sizeof(text) - 1), *empty = write_tmp("empty", "", 0);
 	char *missing = write_tmp("gone", "", 0), *rnd;
-	struct boot_config cfg = {kpath, rpath, "quiet", 0, NULL};
+	struct boot_config cfg = { kpath, rpath, "quiet", 0, NULL };
 	struct boot_entry e;
 
 	srand(42);
@@ -466,7 +467,7 @@ static char real_kernel[4096];
 static const char *real_bzimage_path(void)
 {
 	const char *path = getenv("KVMBOX_TEST_BZIMAGE");
-	glob_t g = {0};
+	glob_t g = { 0 };
 
 	if (!path && !glob("/boot/vmlinuz-*", 0, NULL, &g) && g.gl_pathc)
 		path = g.gl_pathv[0];
@@ -479,8 +480,8 @@ static const char *real_bzimage_path(void)
 static void test_real_bzimage(void)
 {
 	uint64_t size = 512 * MiB;
-	struct guest_mem real = {0};
-	struct boot_config cfg = {real_kernel, NULL, "console=ttyS0", 0xe0000, NULL};
+	struct guest_mem real = { 0 };
+	struct boot_config cfg = { real_kernel, NULL, "console=ttyS0", 0xe0000, NULL };
 	struct boot_entry e;
 	uint8_t *ram;
 

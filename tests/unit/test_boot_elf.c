@@ -88,8 +88,8 @@ static void put32(uint8_t *p, uint32_t v)
 /* Notes at 0x200: a GNU build-id-ish note first, so the search must step over it. */
 static size_t put_notes(uint8_t *p, uint32_t entry)
 {
-	static const uint32_t gnu[3] = {4, 8, 3}; /* namesz, descsz, type */
-	const uint32_t xen[3] = {4, 4, BOOT_PVH_NOTE_PHYS32_ENTRY};
+	static const uint32_t gnu[3] = { 4, 8, 3 }; /* namesz, descsz, type */
+	const uint32_t xen[3] = { 4, 4, BOOT_PVH_NOTE_PHYS32_ENTRY };
 
 	memcpy(p, gnu, sizeof(gnu));
 	memcpy(p + 12, "GNU", 4);
@@ -121,22 +121,22 @@ static uint8_t *make_elf(const struct fake_elf *f, size_t *size)
 	if (f->mb_header)
 		put_mb_header(buf + 0x100, f->mb_flags, f->mb_checksum_delta);
 	if (f->is64) {
-		Elf64_Ehdr eh = {.e_type = ET_EXEC,
-				 .e_machine = f->machine ? f->machine : EM_X86_64,
-				 .e_version = EV_CURRENT,
-				 .e_entry = f->entry,
-				 .e_phoff = 64,
-				 .e_ehsize = 64,
-				 .e_phentsize = sizeof(Elf64_Phdr),
-				 .e_phnum = 2};
+		Elf64_Ehdr eh = { .e_type = ET_EXEC,
+				  .e_machine = f->machine ? f->machine : EM_X86_64,
+				  .e_version = EV_CURRENT,
+				  .e_entry = f->entry,
+				  .e_phoff = 64,
+				  .e_ehsize = 64,
+				  .e_phentsize = sizeof(Elf64_Phdr),
+				  .e_phnum = 2 };
 		Elf64_Phdr ph[2] = {
-		    {.p_type = PT_LOAD,
-		     .p_offset = f->offset,
-		     .p_vaddr = f->vaddr,
-		     .p_paddr = f->paddr,
-		     .p_filesz = f->filesz,
-		     .p_memsz = f->memsz},
-		    {.p_type = PT_NOTE, .p_offset = 0x200, .p_filesz = notes_len},
+			{ .p_type = PT_LOAD,
+			  .p_offset = f->offset,
+			  .p_vaddr = f->vaddr,
+			  .p_paddr = f->paddr,
+			  .p_filesz = f->filesz,
+			  .p_memsz = f->memsz },
+			{ .p_type = PT_NOTE, .p_offset = 0x200, .p_filesz = notes_len },
 		};
 
 		memcpy(eh.e_ident, ELFMAG, SELFMAG);
@@ -146,22 +146,22 @@ static uint8_t *make_elf(const struct fake_elf *f, size_t *size)
 		memcpy(buf, &eh, sizeof(eh));
 		memcpy(buf + 64, ph, sizeof(ph));
 	} else {
-		Elf32_Ehdr eh = {.e_type = ET_EXEC,
-				 .e_machine = f->machine ? f->machine : EM_386,
-				 .e_version = EV_CURRENT,
-				 .e_entry = (uint32_t)f->entry,
-				 .e_phoff = 52,
-				 .e_ehsize = 52,
-				 .e_phentsize = sizeof(Elf32_Phdr),
-				 .e_phnum = 2};
+		Elf32_Ehdr eh = { .e_type = ET_EXEC,
+				  .e_machine = f->machine ? f->machine : EM_386,
+				  .e_version = EV_CURRENT,
+				  .e_entry = (uint32_t)f->entry,
+				  .e_phoff = 52,
+				  .e_ehsize = 52,
+				  .e_phentsize = sizeof(Elf32_Phdr),
+				  .e_phnum = 2 };
 		Elf32_Phdr ph[2] = {
-		    {.p_type = PT_LOAD,
-		     .p_offset = (uint32_t)f->offset,
-		     .p_vaddr = (uint32_t)f->vaddr,
-		     .p_paddr = (uint32_t)f->paddr,
-		     .p_filesz = (uint32_t)f->filesz,
-		     .p_memsz = (uint32_t)f->memsz},
-		    {.p_type = PT_NOTE, .p_offset = 0x200, .p_filesz = (uint32_t)notes_len},
+			{ .p_type = PT_LOAD,
+			  .p_offset = (uint32_t)f->offset,
+			  .p_vaddr = (uint32_t)f->vaddr,
+			  .p_paddr = (uint32_t)f->paddr,
+			  .p_filesz = (uint32_t)f->filesz,
+			  .p_memsz = (uint32_t)f->memsz },
+			{ .p_type = PT_NOTE, .p_offset = 0x200, .p_filesz = (uint32_t)notes_len },
 		};
 
 		memcpy(eh.e_ident, ELFMAG, SELFMAG);
@@ -175,15 +175,15 @@ static uint8_t *make_elf(const struct fake_elf *f, size_t *size)
 }
 
 static const struct fake_elf pvh_default = {
-    .is64 = 1,
-    .paddr = 16 * MiB,
-    .vaddr = 0xffffffff81000000ull,
-    .entry = 0xffffffff81000000ull,
-    .filesz = SEG_FILESZ,
-    .memsz = SEG_MEMSZ,
-    .offset = SEG_OFF,
-    .pvh_note = 1,
-    .pvh_entry = 16 * MiB + 0x100,
+	.is64 = 1,
+	.paddr = 16 * MiB,
+	.vaddr = 0xffffffff81000000ull,
+	.entry = 0xffffffff81000000ull,
+	.filesz = SEG_FILESZ,
+	.memsz = SEG_MEMSZ,
+	.offset = SEG_OFF,
+	.pvh_note = 1,
+	.pvh_entry = 16 * MiB + 0x100,
 };
 
 static uint8_t *make_initrd(size_t size)
@@ -198,8 +198,8 @@ static uint8_t *make_initrd(size_t size)
 static int load(const void *k, size_t ksize, const void *rd_buf, size_t rd_size,
 		const char *cmdline, struct boot_entry *e)
 {
-	struct boot_config cfg = {"fake-elf", rd_buf ? "/boot/fake-initrd.img" : NULL, cmdline,
-				  0xe0000, NULL};
+	struct boot_config cfg = { "fake-elf", rd_buf ? "/boot/fake-initrd.img" : NULL, cmdline,
+				   0xe0000, NULL };
 
 	return boot_load_buffer(&gm, &cfg, k, ksize, rd_buf, rd_size, e);
 }
@@ -219,7 +219,7 @@ static void expect_error(const uint8_t *k, size_t ksize, int ret, const char *wh
 
 static void check_segment_loaded(uint64_t paddr)
 {
-	uint8_t zeros[SEG_MEMSZ - SEG_FILESZ] = {0};
+	uint8_t zeros[SEG_MEMSZ - SEG_FILESZ] = { 0 };
 
 	for (size_t i = 0; i < SEG_FILESZ; i++) {
 		if (guest_buf[paddr + i] != (uint8_t)(i * 13 + 1)) {
@@ -239,7 +239,7 @@ static void test_pvh(void)
 	struct hvm_modlist_entry mod;
 	struct hvm_memmap_table_entry mm[4];
 	struct boot_entry e;
-	char cmd[32] = {0};
+	char cmd[32] = { 0 };
 
 	guest_reset();
 	CHECK_EQ(load(k, ksize, initrd, rd_size, "console=hvc0", &e), 0);
@@ -344,15 +344,15 @@ static void test_pvh_bad_segments(void)
 }
 
 static const struct fake_elf mb_default = {
-    .is64 = 0,
-    .paddr = MiB,
-    .vaddr = 0xc0100000,
-    .entry = 0xc0100010,
-    .filesz = SEG_FILESZ,
-    .memsz = SEG_MEMSZ,
-    .offset = SEG_OFF,
-    .mb_header = 1,
-    .mb_flags = BOOT_MB_PAGE_ALIGN | BOOT_MB_MEMORY_INFO,
+	.is64 = 0,
+	.paddr = MiB,
+	.vaddr = 0xc0100000,
+	.entry = 0xc0100010,
+	.filesz = SEG_FILESZ,
+	.memsz = SEG_MEMSZ,
+	.offset = SEG_OFF,
+	.mb_header = 1,
+	.mb_flags = BOOT_MB_PAGE_ALIGN | BOOT_MB_MEMORY_INFO,
 };
 
 /* The multiboot info as a 32-bit kernel would walk it. */
@@ -361,7 +361,7 @@ static void check_mb_info(int with_module, size_t rd_size, const uint8_t *initrd
 	struct multiboot_info info;
 	struct multiboot_mmap_entry mm[4];
 	struct multiboot_mod_list mod;
-	char s[64] = {0};
+	char s[64] = { 0 };
 	uint32_t want = BOOT_MB_INFO_MEMORY | BOOT_MB_INFO_CMDLINE | BOOT_MB_INFO_MEM_MAP |
 			BOOT_MB_INFO_BOOT_LOADER_NAME | (with_module ? BOOT_MB_INFO_MODS : 0);
 
@@ -472,7 +472,7 @@ static void test_multiboot_kludge(void)
 	uint32_t flags = BOOT_MB_AOUT_KLUDGE | BOOT_MB_MEMORY_INFO;
 	size_t ksize, rd_size = 4096 * 3;
 	uint8_t *k = make_flat(flags, 0, 0x204000, &ksize), *initrd = make_initrd(rd_size);
-	uint8_t zeros[0x3000] = {0};
+	uint8_t zeros[0x3000] = { 0 };
 	struct boot_entry e;
 
 	guest_reset();
@@ -582,8 +582,9 @@ static void test_pvh_preferred(void)
 static void test_real_vmlinux(void)
 {
 	uint64_t size = 512 * MiB;
-	struct guest_mem real = {0};
-	struct boot_config cfg = {getenv("KVMBOX_TEST_VMLINUX"), NULL, "console=hvc0", 0xe0000, NULL};
+	struct guest_mem real = { 0 };
+	struct boot_config cfg = { getenv("KVMBOX_TEST_VMLINUX"), NULL, "console=hvc0", 0xe0000,
+				   NULL };
 	struct boot_entry e;
 	struct hvm_start_info si;
 	uint8_t *ram;

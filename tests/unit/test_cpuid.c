@@ -9,7 +9,10 @@ static struct kvm_cpuid2 *canned(void)
 {
 	static const struct kvm_cpuid_entry2 ents[] = {
 		{ .function = 0, .eax = 0x1f, .ebx = 0x756e6547 },
-		{ .function = 1, .eax = 0x906ea, .ebx = 0x00ff0800, .ecx = 0xfeda3223 | (1u << 13),
+		{ .function = 1,
+		  .eax = 0x906ea,
+		  .ebx = 0x00ff0800,
+		  .ecx = 0xfeda3223 | (1u << 13),
 		  .edx = 0x178bfbff },
 		{ .function = 4, .index = 0, .eax = 0xfc004121 },
 		{ .function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
@@ -39,12 +42,12 @@ static void test_topology(void)
 	struct kvm_cpuid2 *c = canned();
 
 	cpuid_apply(c, 3, 4, CPUID_TEMPLATE_HOST);
-	CHECK_EQ(find(c, 1, 0)->ebx >> 24, 3);          /* APIC ID */
+	CHECK_EQ(find(c, 1, 0)->ebx >> 24, 3);		/* APIC ID */
 	CHECK_EQ((find(c, 1, 0)->ebx >> 16) & 0xff, 4); /* logical CPUs */
-	CHECK_EQ(find(c, 1, 0)->ebx & 0xffff, 0x0800);  /* CLFLUSH size kept */
-	CHECK(find(c, 1, 0)->ecx & (1u << 31));         /* hypervisor */
-	CHECK(find(c, 1, 0)->ecx & (1u << 13));         /* host template keeps CX16 */
-	CHECK(find(c, 1, 0)->edx & (1u << 28));         /* HTT */
+	CHECK_EQ(find(c, 1, 0)->ebx & 0xffff, 0x0800);	/* CLFLUSH size kept */
+	CHECK(find(c, 1, 0)->ecx & (1u << 31));		/* hypervisor */
+	CHECK(find(c, 1, 0)->ecx & (1u << 13));		/* host template keeps CX16 */
+	CHECK(find(c, 1, 0)->edx & (1u << 28));		/* HTT */
 	CHECK_EQ(find(c, 4, 0)->eax >> 26, 3);
 	CHECK_EQ(find(c, 0xb, 0)->edx, 3);
 	CHECK_EQ(find(c, 0xb, 1)->eax, 2); /* shift for 4 CPUs */
@@ -86,7 +89,8 @@ static void test_template_names(void)
 	CHECK_EQ(t, CPUID_TEMPLATE_PVM);
 	CHECK(cpuid_template_parse("bogus", false, &t) < 0);
 	CHECK(cpuid_linux_cmdline_extra(CPUID_TEMPLATE_HOST) == NULL);
-	CHECK(strstr(cpuid_linux_cmdline_extra(CPUID_TEMPLATE_PVM), "noxsave clearcpuid=popcnt,smap"));
+	CHECK(strstr(cpuid_linux_cmdline_extra(CPUID_TEMPLATE_PVM),
+		     "noxsave clearcpuid=popcnt,smap"));
 }
 
 static void test_cmdline_merge(void)

@@ -24,7 +24,7 @@ static struct debug_exit dx;
 
 static void setup(void)
 {
-	struct power_sink sink = {.event = fake_power_event, .opaque = &pw};
+	struct power_sink sink = { .event = fake_power_event, .opaque = &pw };
 
 	memset(&pw, 0, sizeof(pw));
 	debug_exit_init(&dx, &sink);
@@ -73,7 +73,7 @@ static void test_read(void)
 
 static void test_hostile(void)
 {
-	uint8_t buf[8] = {0};
+	uint8_t buf[8] = { 0 };
 
 	setup();
 	debug_exit_bus_ops.write(&dx, UINT64_MAX, buf, 0);

@@ -19,9 +19,9 @@ struct fake {
 	struct guest_mem gm;
 	uint8_t *mem;
 	uint64_t fault_lo, fault_hi; /* pages in [lo, hi) fault */
-	unsigned fault_access;       /* only accesses with all these bits fault (0: any) */
-	uint32_t fault_present;      /* EMU_PFEC_P-style bit 0 to report */
-	int error;                   /* negative errno every callback returns, if set */
+	unsigned fault_access;	     /* only accesses with all these bits fault (0: any) */
+	uint32_t fault_present;	     /* EMU_PFEC_P-style bit 0 to report */
+	int error;		     /* negative errno every callback returns, if set */
 	unsigned reads, writes, cmpxchgs, fetches;
 	uint64_t last_la;
 	unsigned last_len, last_access;
@@ -151,8 +151,8 @@ static struct emu_cpu cpu64(void)
 	c.efer = EMU_EFER_LME | EMU_EFER_LMA | EMU_EFER_NXE;
 	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
 		c.seg[i] = flat_data();
-	c.seg[EMU_CS] = (struct emu_seg){ .limit = 0xffffffff, .type = 0xb, .s = 1, .present = 1,
-					  .l = 1 };
+	c.seg[EMU_CS] =
+	    (struct emu_seg){ .limit = 0xffffffff, .type = 0xb, .s = 1, .present = 1, .l = 1 };
 	c.rip = CODE;
 	c.rflags = 0x2;
 	c.mxcsr = 0x1f80;
@@ -210,7 +210,7 @@ static int run(struct emu_cpu *c, const uint8_t *bytes, unsigned n, struct emu_e
 	} while (0)
 
 #define ARITH_FLAGS                                                                                \
-	(EMU_RFLAGS_CF | EMU_RFLAGS_PF | EMU_RFLAGS_AF | EMU_RFLAGS_ZF | EMU_RFLAGS_SF |          \
+	(EMU_RFLAGS_CF | EMU_RFLAGS_PF | EMU_RFLAGS_AF | EMU_RFLAGS_ZF | EMU_RFLAGS_SF |           \
 	 EMU_RFLAGS_OF)
 
 static void test_int3(void)
@@ -703,8 +703,8 @@ static void test_legacy_modes(void)
 			  &insn, &exc),
 		 0);
 	CHECK_EQ(fake.last_la, 0x20010);
-	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xf3, 0x0f, 0xb8, 0x06, 0x34, 0x12 }, 6,
-			  &fake_ops, NULL, &insn, &exc),
+	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xf3, 0x0f, 0xb8, 0x06, 0x34, 0x12 }, 6, &fake_ops,
+			  NULL, &insn, &exc),
 		 0);
 	CHECK_EQ(fake.last_la, 0x21234);
 	/* Past the 64 KiB limit: #GP with no error code in real mode. */
@@ -949,7 +949,7 @@ static void test_vldmxcsr(void)
 	/* pp != 0 and other VEX opcodes are unknown. */
 	c = cpu64();
 	CHECK_EQ(RUN(&c, &exc, 0xc5, 0xf9, 0xae, 0x10), -ENOTSUP);
-	CHECK_EQ(RUN(&c, &exc, 0xc5, 0xf8, 0x77), -ENOTSUP); /* vzeroupper */
+	CHECK_EQ(RUN(&c, &exc, 0xc5, 0xf8, 0x77), -ENOTSUP);		 /* vzeroupper */
 	CHECK_EQ(RUN(&c, &exc, 0xc4, 0xe2, 0x78, 0xae, 0x10), -ENOTSUP); /* map 0F38 */
 	CHECK_EQ(RUN(&c, &exc, 0xc4, 0xe7, 0x78, 0xae, 0x10), -ENOTSUP); /* reserved map */
 	/* 32-bit mode: C5 with a ModRM-like mod != 3 is LDS. */
@@ -1233,8 +1233,8 @@ static void test_fetch(void)
 	struct emu_cpu c;
 	struct emu_exception exc;
 	struct emu_insn insn;
-	static const uint8_t popcnt_mem[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x84, 0x8b,
-					      0x00, 0x01, 0x00, 0x00 };
+	static const uint8_t popcnt_mem[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x84,
+					      0x8b, 0x00, 0x01, 0x00, 0x00 };
 
 	fake_reset();
 	/* Only 2 of 10 bytes in the exit: the rest comes from memory at RIP, in one fetch. */
@@ -1321,11 +1321,11 @@ static void test_unknown(void)
 
 	fake_reset();
 	c = cpu64();
-	CHECK_EQ(RUN(&c, &exc, 0x90), -ENOTSUP);                   /* nop */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x0b), -ENOTSUP);             /* ud2 */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);       /* vmcall */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xf9), -ENOTSUP);       /* rdtscp */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);       /* xsave */
+	CHECK_EQ(RUN(&c, &exc, 0x90), -ENOTSUP);		   /* nop */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x0b), -ENOTSUP);		   /* ud2 */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);	   /* vmcall */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xf9), -ENOTSUP);	   /* rdtscp */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);	   /* xsave */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x38, 0x00, 0xc1), -ENOTSUP); /* pshufb */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x3a, 0x0f, 0xc1, 1), -ENOTSUP);
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x90), -ENOTSUP); /* unknown beats LOCK's #UD */
@@ -1339,9 +1339,9 @@ static void test_unknown(void)
 	for (unsigned op = 0; op < EMU_OP_COUNT; op++)
 		CHECK(strcmp(emu_op_name(op), "?"));
 	/* A decoded but partial instruction reports how far it got. */
-	CHECK_EQ(emu_decode(&insn, &c, (const uint8_t[]){ 0x66, 0x0f, 0xff }, 3, &fake_ops, NULL,
-			    &exc),
-		 -ENOTSUP);
+	CHECK_EQ(
+	    emu_decode(&insn, &c, (const uint8_t[]){ 0x66, 0x0f, 0xff }, 3, &fake_ops, NULL, &exc),
+	    -ENOTSUP);
 	CHECK_EQ(insn.len, 3);
 	CHECK_EQ(insn.map, EMU_MAP_0F);
 	CHECK_EQ(insn.opcode, 0xff);

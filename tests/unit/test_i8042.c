@@ -41,9 +41,9 @@ static struct fake_irq irq1, irq12;
 
 static void setup(void)
 {
-	struct power_sink sink = {.event = fake_power_event, .opaque = &pw};
-	struct irq_line l1 = {.set = fake_irq_set, .opaque = &irq1, .gsi = 1};
-	struct irq_line l12 = {.set = fake_irq_set, .opaque = &irq12, .gsi = 12};
+	struct power_sink sink = { .event = fake_power_event, .opaque = &pw };
+	struct irq_line l1 = { .set = fake_irq_set, .opaque = &irq1, .gsi = 1 };
+	struct irq_line l12 = { .set = fake_irq_set, .opaque = &irq12, .gsi = 12 };
 
 	memset(&pw, 0, sizeof(pw));
 	memset(&irq1, 0, sizeof(irq1));
@@ -168,7 +168,7 @@ static void test_linux_probe(void)
 	CHECK_EQ(irq12.level, 0);
 
 	/* i8042_set_mux_mode: the third loop byte comes back unchanged, so no MUX. */
-	static const uint8_t mux[3] = {0xf0, 0x56, 0xa4};
+	static const uint8_t mux[3] = { 0xf0, 0x56, 0xa4 };
 	for (unsigned i = 0; i < 3; i++) {
 		param = mux[i];
 		CHECK_EQ(i8042_command(&param, 0x11d3), 0);
@@ -256,8 +256,8 @@ static void test_reset(void)
 
 static void test_hostile(void)
 {
-	static const uint64_t offs[] = {1, 4, 0xffff, UINT64_MAX};
-	static const unsigned lens[] = {0, 1, 2, 4, 8};
+	static const uint64_t offs[] = { 1, 4, 0xffff, UINT64_MAX };
+	static const unsigned lens[] = { 0, 1, 2, 4, 8 };
 	uint8_t buf[8];
 
 	setup();

@@ -17,12 +17,12 @@ static void fake_clock(void *opaque, struct timespec *ts)
 
 static time_t utc(int y, int mon, int d, int h, int min, int s)
 {
-	struct tm tm = {.tm_year = y - 1900,
-			.tm_mon = mon - 1,
-			.tm_mday = d,
-			.tm_hour = h,
-			.tm_min = min,
-			.tm_sec = s};
+	struct tm tm = { .tm_year = y - 1900,
+			 .tm_mon = mon - 1,
+			 .tm_mday = d,
+			 .tm_hour = h,
+			 .tm_min = min,
+			 .tm_sec = s };
 
 	return timegm(&tm);
 }
@@ -273,8 +273,8 @@ static void test_nvram(void)
 
 static void test_hostile(void)
 {
-	static const uint64_t offs[] = {0, 1, 2, 3, 0xffff, UINT64_MAX};
-	static const unsigned lens[] = {0, 1, 2, 4, 8};
+	static const uint64_t offs[] = { 0, 1, 2, 3, 0xffff, UINT64_MAX };
+	static const unsigned lens[] = { 0, 1, 2, 4, 8 };
 	uint8_t buf[8];
 	time_t t = utc(2024, 5, 5, 5, 5, 5);
 

@@ -42,7 +42,7 @@ static struct fake_tx txd;
 
 static void setup(void)
 {
-	struct irq_line line = {.set = fake_irq_set, .opaque = &irq, .gsi = 4};
+	struct irq_line line = { .set = fake_irq_set, .opaque = &irq, .gsi = 4 };
 
 	memset(&irq, 0, sizeof(irq));
 	memset(&txd, 0, sizeof(txd));
@@ -389,8 +389,8 @@ static void test_wide_access(void)
 
 static void test_hostile(void)
 {
-	static const unsigned lens[] = {0, 1, 2, 4, 8};
-	static const uint64_t offs[] = {8, 9, 100, 0x7fffffff, UINT64_MAX - 3, UINT64_MAX};
+	static const unsigned lens[] = { 0, 1, 2, 4, 8 };
+	static const uint64_t offs[] = { 8, 9, 100, 0x7fffffff, UINT64_MAX - 3, UINT64_MAX };
 	uint8_t buf[8];
 
 	setup();
@@ -437,7 +437,7 @@ static void on_ready(void *opaque)
 
 static void test_rx_ready(void)
 {
-	uint8_t in[32] = {0};
+	uint8_t in[32] = { 0 };
 
 	setup();
 	ready_calls = 0;
@@ -472,7 +472,7 @@ static void echo_tx(void *opaque, uint8_t byte)
 
 static void test_tx_unlocked(void)
 {
-	struct irq_line line = {0};
+	struct irq_line line = { 0 };
 
 	CHECK_EQ(serial8250_init(&uart, &line, echo_tx, &uart), 0);
 	wr(FCR, 0x01);

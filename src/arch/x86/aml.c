@@ -359,8 +359,10 @@ static int aml_in_resource(struct aml *aml)
 void aml_res_io(struct aml *aml, uint16_t min, uint16_t max, uint8_t align, uint8_t len)
 {
 	/* Information bit 0: the device decodes all 16 address bits. */
-	uint8_t d[8] = {AML_RES_IO,	     0x01,  (uint8_t)min, (uint8_t)(min >> 8), (uint8_t)max,
-			(uint8_t)(max >> 8), align, len};
+	uint8_t d[8] = { AML_RES_IO,   0x01,
+			 (uint8_t)min, (uint8_t)(min >> 8),
+			 (uint8_t)max, (uint8_t)(max >> 8),
+			 align,	       len };
 
 	if (aml_in_resource(aml))
 		aml_bytes(aml, d, sizeof(d));

@@ -79,16 +79,16 @@ int boot_load_buffer(const struct guest_mem *gm, const struct boot_config *cfg, 
 		     struct boot_entry *entry)
 {
 	struct boot_request req = {
-	    .gm = gm,
-	    .kernel = kernel,
-	    .kernel_size = kernel_size,
-	    .kernel_name = cfg->kernel_path ? cfg->kernel_path : "kernel",
-	    .initrd = initrd,
-	    .initrd_size = initrd_size,
-	    .initrd_name = cfg->initrd_path ? cfg->initrd_path : "initrd",
-	    .cmdline = cfg->cmdline ? cfg->cmdline : "",
-	    .linux_cmdline = cfg->linux_cmdline,
-	    .rsdp_gpa = cfg->rsdp_gpa,
+		.gm = gm,
+		.kernel = kernel,
+		.kernel_size = kernel_size,
+		.kernel_name = cfg->kernel_path ? cfg->kernel_path : "kernel",
+		.initrd = initrd,
+		.initrd_size = initrd_size,
+		.initrd_name = cfg->initrd_path ? cfg->initrd_path : "initrd",
+		.cmdline = cfg->cmdline ? cfg->cmdline : "",
+		.linux_cmdline = cfg->linux_cmdline,
+		.rsdp_gpa = cfg->rsdp_gpa,
 	};
 	int ret;
 

@@ -21,7 +21,7 @@ static int boot_e820_add(struct boot_e820_builder *b, uint64_t start, uint64_t e
 		return 0;
 	if (b->n == b->max)
 		return -ENOSPC;
-	b->map[b->n++] = (struct boot_e820_entry){start, end - start, type};
+	b->map[b->n++] = (struct boot_e820_entry){ start, end - start, type };
 	return 0;
 }
 
@@ -63,7 +63,7 @@ static void boot_e820_sort_merge(struct boot_e820_builder *b)
 
 int boot_e820_build(const struct guest_mem *gm, struct boot_e820_entry *map, unsigned max)
 {
-	struct boot_e820_builder b = {map, 0, max};
+	struct boot_e820_builder b = { map, 0, max };
 	int ret;
 
 	/*

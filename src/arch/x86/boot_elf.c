@@ -83,14 +83,14 @@ void boot_elf_phdr(const struct boot_elf *elf, unsigned i, struct boot_elf_phdr 
 		Elf64_Phdr h;
 
 		memcpy(&h, p, sizeof(h));
-		*ph = (struct boot_elf_phdr){h.p_type,	h.p_offset, h.p_vaddr,
-					     h.p_paddr, h.p_filesz, h.p_memsz};
+		*ph = (struct boot_elf_phdr){ h.p_type,	 h.p_offset, h.p_vaddr,
+					      h.p_paddr, h.p_filesz, h.p_memsz };
 	} else {
 		Elf32_Phdr h;
 
 		memcpy(&h, p, sizeof(h));
-		*ph = (struct boot_elf_phdr){h.p_type,	h.p_offset, h.p_vaddr,
-					     h.p_paddr, h.p_filesz, h.p_memsz};
+		*ph = (struct boot_elf_phdr){ h.p_type,	 h.p_offset, h.p_vaddr,
+					      h.p_paddr, h.p_filesz, h.p_memsz };
 	}
 }
 

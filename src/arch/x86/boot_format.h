@@ -20,7 +20,7 @@ struct boot_request {
 	const uint8_t *initrd; /* NULL = no initrd */
 	size_t initrd_size;
 	const char *initrd_name;
-	const char *cmdline; /* never NULL */
+	const char *cmdline;	   /* never NULL */
 	const char *linux_cmdline; /* boot_config.linux_cmdline */
 	uint64_t rsdp_gpa;
 };

@@ -197,11 +197,11 @@ static int boot_multiboot_info(const struct boot_request *req, uint64_t initrd_g
 	struct boot_e820_entry map[BOOT_E820_MAX];
 	struct multiboot_mmap_entry mmap[BOOT_E820_MAX];
 	struct multiboot_info info = {
-	    .flags = BOOT_MB_INFO_MEMORY | BOOT_MB_INFO_CMDLINE | BOOT_MB_INFO_MEM_MAP |
-		     BOOT_MB_INFO_BOOT_LOADER_NAME,
-	    .cmdline = (uint32_t)LAYOUT_CMDLINE,
-	    .mmap_addr = (uint32_t)(LAYOUT_BOOT_INFO + BOOT_MB_MMAP_OFFSET),
-	    .boot_loader_name = (uint32_t)(LAYOUT_BOOT_INFO + BOOT_MB_NAME_OFFSET),
+		.flags = BOOT_MB_INFO_MEMORY | BOOT_MB_INFO_CMDLINE | BOOT_MB_INFO_MEM_MAP |
+			 BOOT_MB_INFO_BOOT_LOADER_NAME,
+		.cmdline = (uint32_t)LAYOUT_CMDLINE,
+		.mmap_addr = (uint32_t)(LAYOUT_BOOT_INFO + BOOT_MB_MMAP_OFFSET),
+		.boot_loader_name = (uint32_t)(LAYOUT_BOOT_INFO + BOOT_MB_NAME_OFFSET),
 	};
 	int n = boot_e820_build(gm, map, BOOT_E820_MAX);
 	int bad;
@@ -211,8 +211,8 @@ static int boot_multiboot_info(const struct boot_request *req, uint64_t initrd_g
 		return n;
 	}
 	for (int i = 0; i < n; i++)
-		mmap[i] = (struct multiboot_mmap_entry){sizeof(mmap[i]) - sizeof(mmap[i].size),
-							map[i].addr, map[i].size, map[i].type};
+		mmap[i] = (struct multiboot_mmap_entry){ sizeof(mmap[i]) - sizeof(mmap[i].size),
+							 map[i].addr, map[i].size, map[i].type };
 	info.mmap_length = (uint32_t)(n * sizeof(mmap[0]));
 	boot_multiboot_mem(map, n, &info);
 	bad = guest_mem_write(gm, info.mmap_addr, mmap, info.mmap_length) ||
@@ -222,9 +222,9 @@ static int boot_multiboot_info(const struct boot_request *req, uint64_t initrd_g
 		/* The module's string goes right after the command line, in the same area. */
 		size_t cmd_len = strlen(req->cmdline), name_len = strlen(req->initrd_name);
 		struct multiboot_mod_list mod = {
-		    .mod_start = (uint32_t)initrd_gpa,
-		    .mod_end = (uint32_t)(initrd_gpa + req->initrd_size),
-		    .cmdline = (uint32_t)(LAYOUT_CMDLINE + cmd_len + 1),
+			.mod_start = (uint32_t)initrd_gpa,
+			.mod_end = (uint32_t)(initrd_gpa + req->initrd_size),
+			.cmdline = (uint32_t)(LAYOUT_CMDLINE + cmd_len + 1),
 		};
 
 		if (cmd_len + 1 + name_len + 1 > LAYOUT_CMDLINE_MAX) {
@@ -249,7 +249,7 @@ static int boot_multiboot_info(const struct boot_request *req, uint64_t initrd_g
 
 int boot_multiboot_load(const struct boot_request *req, struct boot_entry *entry)
 {
-	struct multiboot_header h = {0};
+	struct multiboot_header h = { 0 };
 	struct boot_mb_image img;
 	uint64_t low_end, initrd_gpa = 0;
 	size_t off;

@@ -54,13 +54,13 @@ static int boot_pvh_start_info(const struct boot_request *req, uint64_t initrd_g
 {
 	struct boot_e820_entry map[BOOT_E820_MAX];
 	struct hvm_memmap_table_entry memmap[BOOT_E820_MAX];
-	struct hvm_modlist_entry mod = {initrd_gpa, req->initrd_size, 0, 0};
+	struct hvm_modlist_entry mod = { initrd_gpa, req->initrd_size, 0, 0 };
 	struct hvm_start_info si = {
-	    .magic = BOOT_PVH_MAGIC,
-	    .version = BOOT_PVH_VERSION,
-	    .cmdline_paddr = LAYOUT_CMDLINE,
-	    .rsdp_paddr = req->rsdp_gpa,
-	    .memmap_paddr = LAYOUT_BOOT_INFO + BOOT_PVH_MEMMAP_OFFSET,
+		.magic = BOOT_PVH_MAGIC,
+		.version = BOOT_PVH_VERSION,
+		.cmdline_paddr = LAYOUT_CMDLINE,
+		.rsdp_paddr = req->rsdp_gpa,
+		.memmap_paddr = LAYOUT_BOOT_INFO + BOOT_PVH_MEMMAP_OFFSET,
 	};
 	int n = boot_e820_build(req->gm, map, BOOT_E820_MAX);
 
@@ -70,7 +70,7 @@ static int boot_pvh_start_info(const struct boot_request *req, uint64_t initrd_g
 	}
 	for (int i = 0; i < n; i++)
 		memmap[i] =
-		    (struct hvm_memmap_table_entry){map[i].addr, map[i].size, map[i].type, 0};
+		    (struct hvm_memmap_table_entry){ map[i].addr, map[i].size, map[i].type, 0 };
 	si.memmap_entries = (uint32_t)n;
 	if (req->initrd) {
 		si.nr_modules = 1;

@@ -1,4 +1,5 @@
-/* Sets up x86 vCPUs through KVM: CPUID, MSRs, LAPIC, and the register state each boot protocol wants. */
+/* Sets up x86 vCPUs through KVM: CPUID, MSRs, LAPIC, and the register state each boot protocol
+ * wants. */
 #include "arch/x86/cpu.h"
 
 #include <errno.h>
@@ -118,9 +119,14 @@ static int cpu_set_msrs(int vcpu_fd)
 		uint32_t index;
 		uint64_t data;
 	} boot_msrs[] = {
-		{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 },
-		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_CSTAR, 0 },
-		{ MSR_KERNEL_GS_BASE, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_LSTAR, 0 },
+		{ MSR_IA32_SYSENTER_CS, 0 },
+		{ MSR_IA32_SYSENTER_ESP, 0 },
+		{ MSR_IA32_SYSENTER_EIP, 0 },
+		{ MSR_STAR, 0 },
+		{ MSR_CSTAR, 0 },
+		{ MSR_KERNEL_GS_BASE, 0 },
+		{ MSR_SYSCALL_MASK, 0 },
+		{ MSR_LSTAR, 0 },
 		{ MSR_IA32_TSC, 0 },
 		{ MSR_IA32_MISC_ENABLE, 1 }, /* fast strings */
 		/* MTRRs enabled, default write-back: otherwise Linux maps all RAM uncached. */

@@ -17,7 +17,7 @@ int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, un
 
 /* The boot vCPU: registers and segments for the loaded kernel's entry convention. */
 int cpu_set_boot_state(int vcpu_fd, const struct boot_entry *entry)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd table (caller frees). */
 struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd);

@@ -1,4 +1,5 @@
-/* Builds each vCPU's CPUID table from what KVM supports, plus the host profile for restricted backends. */
+/* Builds each vCPU's CPUID table from what KVM supports, plus the host profile for restricted
+ * backends. */
 #include "arch/x86/cpuid.h"
 
 #include <errno.h>
@@ -67,8 +68,8 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 				 * lets us hide. XSAVE/AVX cannot be hidden (it ORs in the host's
 				 * bits) but we clear them anyway; Linux is told noxsave.
 				 */
-				e->ecx &= ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_XSAVE | CPUID_1_ECX_OSXSAVE |
-					    CPUID_1_ECX_AVX);
+				e->ecx &= ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_XSAVE |
+					    CPUID_1_ECX_OSXSAVE | CPUID_1_ECX_AVX);
 			}
 			break;
 		case 4:
@@ -95,7 +96,7 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 			/* KVM's signature; the max hypervisor leaf is what KVM reported. */
 			e->ebx = 0x4b4d564b; /* "KVMK" */
 			e->ecx = 0x564b4d56; /* "VMKV" */
-			e->edx = 0x4d;       /* "M\0\0\0" */
+			e->edx = 0x4d;	     /* "M\0\0\0" */
 			break;
 		case 0x40000001:
 			if (t == CPUID_TEMPLATE_PVM) {

@@ -1,4 +1,5 @@
-/* CPUID for guests: per-vCPU topology, hypervisor leaves, and the host profile for restricted backends. */
+/* CPUID for guests: per-vCPU topology, hypervisor leaves, and the host profile for restricted
+ * backends. */
 #ifndef KVMBOX_X86_CPUID_H
 #define KVMBOX_X86_CPUID_H
 
@@ -12,7 +13,7 @@ enum cpuid_template {
 
 /* "auto" picks PVM when the backend is restricted. -EINVAL for an unknown name. */
 int cpuid_template_parse(const char *name, bool restricted_backend, enum cpuid_template *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 const char *cpuid_template_name(enum cpuid_template t);
 
 /*

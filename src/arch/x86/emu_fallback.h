@@ -16,7 +16,7 @@ struct guest_mem;
  * must stop the vCPU (re-entering would fail the same way forever).
  */
 int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Counts of instructions handled here, per mnemonic ("unsupported" for the ones refused). */
 void emu_fallback_stats(void (*fn)(void *opaque, const char *mnemonic, uint64_t count),

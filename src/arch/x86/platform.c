@@ -1,4 +1,5 @@
-/* Creates the PC platform devices, wires their interrupts and power requests to the VM, registers them. */
+/* Creates the PC platform devices, wires their interrupts and power requests to the VM, registers
+ * them. */
 #include "arch/x86/platform.h"
 
 #include <errno.h>
@@ -49,7 +50,8 @@ static void platform_power_event(void *opaque, enum power_event event, int statu
 static void platform_console_output(void *opaque, uint8_t byte)
 {
 	(void)opaque;
-	/* Unbuffered: the guest's output appears as it is written, and a closed stdout is ignored. */
+	/* Unbuffered: the guest's output appears as it is written, and a closed stdout is ignored.
+	 */
 	if (write(STDOUT_FILENO, &byte, 1) < 0 && errno != EPIPE)
 		log_guest("console output failed: %s", strerror(errno));
 }

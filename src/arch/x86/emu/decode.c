@@ -14,10 +14,10 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 
 #define F_MODRM (1u << 0) /* top-level entries: a ModRM byte follows the opcode */
 #define F_LOCK (1u << 1)  /* LOCK allowed (with a memory operand) */
-#define F_NP (1u << 2)    /* no 66/F2/F3 (VEX: pp = 0); with one it is another instruction */
-#define F_MEM (1u << 3)   /* register form is #UD */
+#define F_NP (1u << 2)	  /* no 66/F2/F3 (VEX: pp = 0); with one it is another instruction */
+#define F_MEM (1u << 3)	  /* register form is #UD */
 #define F_IMM8 (1u << 4)
-#define F_IMMZ (1u << 5)  /* imm16/imm32 by operand size (sign-extended to 64) */
+#define F_IMMZ (1u << 5) /* imm16/imm32 by operand size (sign-extended to 64) */
 
 struct emu_decode_entry {
 	uint8_t kind;

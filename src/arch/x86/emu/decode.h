@@ -22,9 +22,9 @@ struct emu_insn {
 
 	/* Prefixes. */
 	bool lock, rep_f2, rep_f3, opsize_prefix, adsize_prefix;
-	uint8_t last_rep;         /* 0, 0xf2 or 0xf3: the last of them wins as mandatory prefix */
-	int8_t seg_override;      /* enum emu_sreg, or -1 (64-bit mode keeps only FS/GS) */
-	uint8_t rex;              /* the REX byte in effect, 0 if none */
+	uint8_t last_rep;    /* 0, 0xf2 or 0xf3: the last of them wins as mandatory prefix */
+	int8_t seg_override; /* enum emu_sreg, or -1 (64-bit mode keeps only FS/GS) */
+	uint8_t rex;	     /* the REX byte in effect, 0 if none */
 	bool rex_w, rex_r, rex_x, rex_b; /* from REX or VEX */
 	bool vex;
 	uint8_t vex_l, vex_vvvv, vex_pp;
@@ -42,7 +42,7 @@ struct emu_insn {
 	/* Memory operand (mod != 3): seg:[base + index*scale + disp], or RIP-relative. */
 	uint8_t base, index, scale; /* EMU_NO_REG when absent */
 	bool rip_relative;
-	uint8_t seg;                /* enum emu_sreg that applies, after overrides */
+	uint8_t seg; /* enum emu_sreg that applies, after overrides */
 	int64_t disp;
 	uint8_t disp_size;
 
@@ -63,6 +63,6 @@ static inline bool emu_insn_has_mem(const struct emu_insn *insn)
  */
 int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *bytes,
 	       unsigned nbytes, const struct emu_ops *ops, void *opaque, struct emu_exception *exc)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

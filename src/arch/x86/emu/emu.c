@@ -175,7 +175,7 @@ static int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsig
 	if (ret)
 		return ret;
 	return emu_mem_result(
-		r, r->ops->write(r->opaque, la, src, len, r->user | EMU_ACC_WRITE, &pf), &pf);
+	    r, r->ops->write(r->opaque, la, src, len, r->user | EMU_ACC_WRITE, &pf), &pf);
 }
 
 static void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v)
@@ -359,9 +359,9 @@ static int emu_cmpxchg8b16b(struct emu_run *r)
 		if (ret)
 			return ret;
 		emu_put64(expected, (uint32_t)cpu->gpr[EMU_RAX] |
-					    (uint64_t)(uint32_t)cpu->gpr[EMU_RDX] << 32);
+					(uint64_t)(uint32_t)cpu->gpr[EMU_RDX] << 32);
 		emu_put64(desired, (uint32_t)cpu->gpr[EMU_RBX] |
-					   (uint64_t)(uint32_t)cpu->gpr[EMU_RCX] << 32);
+				       (uint64_t)(uint32_t)cpu->gpr[EMU_RCX] << 32);
 	} else {
 		emu_put64(expected, cpu->gpr[EMU_RAX]);
 		emu_put64(expected + 8, cpu->gpr[EMU_RDX]);

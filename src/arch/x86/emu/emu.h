@@ -112,7 +112,7 @@ struct emu_exception {
 #define EMU_MEM_FAULT 1
 
 struct emu_pf {
-	uint64_t addr;       /* becomes CR2: the first linear address in the page that faulted */
+	uint64_t addr;	     /* becomes CR2: the first linear address in the page that faulted */
 	uint32_t error_code; /* #PF error code */
 };
 
@@ -154,7 +154,7 @@ enum emu_op {
 };
 
 /* State beyond struct kvm_regs/kvm_sregs an instruction needs, so the glue fetches it only then. */
-#define EMU_NEED_FPU (1u << 0)  /* mxcsr, mxcsr_mask, fcw, fsw */
+#define EMU_NEED_FPU (1u << 0)	/* mxcsr, mxcsr_mask, fcw, fsw */
 #define EMU_NEED_XCR0 (1u << 1) /* xcr0 */
 
 struct emu_insn;
@@ -182,7 +182,7 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
  */
 int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const struct emu_ops *ops,
 	     void *opaque, struct emu_insn *insn, struct emu_exception *exc)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * A locked compare-exchange of 8 or 16 bytes on host memory, for cmpxchg callbacks: 1 swapped,
@@ -190,7 +190,7 @@ int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const s
  * pointer is not 16-byte aligned.
  */
 int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Internal to the emulator: record an exception (error_code < 0: none) and return EMU_RAISED. */
 #define EMU_RAISED 1

@@ -193,8 +193,7 @@ int emu_mmu_translate(const struct emu_mmu *mmu, uint64_t la, unsigned access, u
 	}
 	/* I/D is reported only where execute-disable exists (NX with PAE/4-level paging, SMEP). */
 	if ((access & EMU_ACC_FETCH) &&
-	    ((mmu->cr4 & EMU_CR4_SMEP) ||
-	     ((mmu->cr4 & EMU_CR4_PAE) && (mmu->efer & EMU_EFER_NXE))))
+	    ((mmu->cr4 & EMU_CR4_SMEP) || ((mmu->cr4 & EMU_CR4_PAE) && (mmu->efer & EMU_EFER_NXE))))
 		ec |= EMU_PFEC_ID;
 	for (unsigned tries = 0; tries < EMU_MMU_RETRIES; tries++) {
 		struct emu_mmu_walk w = { .n = 0 };

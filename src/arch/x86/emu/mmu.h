@@ -14,7 +14,7 @@
 
 struct emu_mmu {
 	uint64_t cr0, cr3, cr4, efer, rflags; /* rflags: AC, for SMAP */
-	unsigned maxphyaddr;                  /* physical address bits; 0 means 52 */
+	unsigned maxphyaddr;		      /* physical address bits; 0 means 52 */
 	/*
 	 * Host pointer to len bytes of guest physical memory holding paging structures, or NULL
 	 * when they are not RAM. Entries are updated in place (accessed/dirty bits), atomically.
