@@ -4,6 +4,43 @@
 
 static char cmdline[512];
 
+/*
+ * After the checks, the command line may ask for a way to end that tests kvmbox's exit paths:
+ * then=hang (wait for a host signal), then=reset (i8042 reset), then=triple (triple fault),
+ * then=rdtscp (an instruction this host's KVM cannot emulate and kvmbox does not either).
+ */
+static void hello32_then(const char *args)
+{
+	static const struct {
+		uint16_t limit;
+		uint32_t base;
+	} __attribute__((packed)) no_idt = { 0, 0 };
+	const char *p = args;
+
+	while (*p && guest_strncmp(p, "then=", 5))
+		p++;
+	if (!*p)
+		return;
+	p += 5;
+	guest_printf("then: %s\n", p);
+	if (!guest_strncmp(p, "hang", 4)) {
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	} else if (!guest_strncmp(p, "reset", 5)) {
+		outb(0x64, 0xfe);
+	} else if (!guest_strncmp(p, "triple", 6)) {
+		/* An empty IDT: the #BP becomes #GP, then #DF, then a shutdown. */
+		__asm__ volatile("lidt %0; int3" : : "m"(no_idt));
+	} else if (!guest_strncmp(p, "rdtscp", 6)) {
+		uint32_t lo, hi, aux;
+
+		__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+		guest_printf("rdtscp returned %u\n", lo ^ hi ^ aux);
+	}
+	guest_printf("FAIL hello32-then: still running after then=%s\n", p);
+	guest_exit(0x7f);
+}
+
 void guest_main(uint32_t magic, uint32_t mbi_addr)
 {
 	const struct mb_info *mbi = (const struct mb_info *)(uintptr_t)mbi_addr;
@@ -60,5 +97,6 @@ void guest_main(uint32_t magic, uint32_t mbi_addr)
 		guest_fail("hello32", "exit=%u does not fit a 7-bit status", code);
 
 	guest_printf("PASS hello32\n");
+	hello32_then(cmdline);
 	guest_exit(code);
 }
