@@ -1,0 +1,90 @@
+/* PCI: one bus 0 with a host bridge, config mechanism #1 and ECAM, fixed BARs in the MMIO hole. */
+#ifndef KVMBOX_PCI_PCI_H
+#define KVMBOX_PCI_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "irq.h"
+
+#define PCI_CFG_SIZE 4096 /* PCIe extended config space (ECAM); mechanism #1 reaches the first 256 */
+#define PCI_MAX_SLOTS 32
+#define PCI_NUM_BARS 6
+
+struct pci_dev;
+
+struct pci_bar {
+	uint64_t size; /* 0 = unused; else a power of two >= 16 (I/O >= 4) */
+	bool io;       /* I/O space BAR (else 32-bit non-prefetchable memory) */
+	const struct bus_ops *ops;
+	void *opaque;
+	uint64_t addr; /* assigned by pci_bus_add */
+	bool sizing;   /* the driver wrote all-ones: reads return the size mask */
+};
+
+struct pci_dev {
+	const char *name;
+	uint8_t cfg[PCI_CFG_SIZE];
+	uint8_t wmask[PCI_CFG_SIZE]; /* bits the driver may write */
+	uint8_t w1cmask[PCI_CFG_SIZE]; /* write-1-to-clear bits (status register) */
+	struct pci_bar bars[PCI_NUM_BARS];
+	uint8_t slot;
+	uint8_t next_cap; /* where the next capability goes */
+	struct irq_line intx; /* wired by pci_bus_add: INTA# of this slot */
+	int intx_level;
+	/* Called after the driver wrote config space [off, off+len) (e.g. MSI-X enable bits). */
+	void (*config_written)(struct pci_dev *dev, uint32_t off, unsigned len);
+	void *opaque; /* the transport */
+	pthread_mutex_t lock;
+};
+
+void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
+		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
+void pci_dev_cleanup(struct pci_dev *dev);
+/* Declare BAR idx (before pci_bus_add, which assigns the address and registers ops on a bus). */
+int pci_dev_add_bar(struct pci_dev *dev, unsigned idx, uint64_t size, bool io,
+		    const struct bus_ops *ops, void *opaque) __attribute__((warn_unused_result));
+/*
+ * Append a capability: body[0] must be the capability ID; body[1] (next pointer) is filled in.
+ * Returns its config-space offset in *off. wmask for the body is left read-only: callers open
+ * the bits the driver may write with pci_dev_set_wmask.
+ */
+int pci_dev_add_cap(struct pci_dev *dev, const void *body, unsigned len, uint8_t *off)
+	__attribute__((warn_unused_result));
+void pci_dev_set_wmask(struct pci_dev *dev, uint32_t off, const void *mask, unsigned len);
+/* Drive INTA# (level). */
+void pci_dev_set_intx(struct pci_dev *dev, int level);
+
+/* Config-space accesses of any offset/length (clamped to PCI_CFG_SIZE; hostile-safe). */
+void pci_config_read(struct pci_dev *dev, uint32_t off, void *data, unsigned len);
+void pci_config_write(struct pci_dev *dev, uint32_t off, const void *data, unsigned len);
+
+struct pci_bus {
+	struct pci_dev host_bridge;
+	struct pci_dev *devs[PCI_MAX_SLOTS];
+	struct bus *pio;
+	struct bus *mmio;
+	uint32_t cf8; /* CONFIG_ADDRESS latch */
+	uint64_t ecam_base;
+	uint64_t mmio_next, mmio_end; /* BAR window allocator */
+	uint32_t io_next, io_end;
+	struct irq_line intx[4]; /* GSIs for INTA#..INTD# after swizzling, set by the VM */
+	pthread_mutex_t lock;
+};
+
+/*
+ * Register the host bridge, ports 0xcf8-0xcff on pio and ECAM on mmio; BARs are placed in
+ * [mmio_base, mmio_base + mmio_size) and I/O BARs in [0xc000, 0x10000).
+ */
+int pci_bus_init(struct pci_bus *pci, struct bus *pio, struct bus *mmio, uint64_t ecam_base,
+		 uint64_t mmio_base, uint64_t mmio_size, const struct irq_line intx[4])
+	__attribute__((warn_unused_result));
+/* Put dev in the next free slot, place and register its BARs, wire INTA#. */
+int pci_bus_add(struct pci_bus *pci, struct pci_dev *dev) __attribute__((warn_unused_result));
+void pci_bus_cleanup(struct pci_bus *pci);
+/* GSI of INTA# for a slot (slot swizzling) — the same mapping the ACPI _PRT describes. */
+unsigned pci_bus_intx_index(unsigned slot);
+
+#endif

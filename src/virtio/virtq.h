@@ -1,0 +1,69 @@
+/* Split virtqueue, device side: one bounded, overflow-safe chain walker shared by every device. */
+#ifndef KVMBOX_VIRTIO_VIRTQ_H
+#define KVMBOX_VIRTIO_VIRTQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "guest_mem.h"
+
+#define VIRTQ_MAX_SIZE 1024 /* largest queue size any device offers (power of two) */
+#define VIRTQ_MAX_SEGS 1024 /* host iovecs per chain; a chain never exceeds the queue size */
+
+/* The driver-visible ring state of one queue, as programmed through the transport. */
+struct virtq {
+	uint16_t max_size; /* offered by the device */
+	uint16_t size;     /* chosen by the driver; power of two, <= max_size */
+	bool ready;        /* queue_enable / QueueReady */
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t msix_vector; /* virtio-pci only: VIRTIO_MSI_NO_VECTOR = 0xffff when none */
+
+	/* Device-private progress, valid while ready. */
+	uint16_t last_avail;   /* next avail ring slot to consume */
+	uint16_t used_idx;     /* host copy of used->idx (the guest may scribble on the ring) */
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool broken;    /* a malformed ring was seen: the device must enter NEEDS_RESET */
+};
+
+/*
+ * One descriptor chain, translated: out[] are the device-readable buffers in chain order, then
+ * in[] the device-writable ones. Every iovec lies entirely inside guest RAM (checked once, here).
+ */
+struct virtq_elem {
+	uint16_t head;
+	unsigned out_num;
+	unsigned in_num;
+	uint64_t out_len; /* total bytes readable */
+	uint64_t in_len;  /* total bytes writable */
+	struct iovec out[VIRTQ_MAX_SEGS];
+	struct iovec in[VIRTQ_MAX_SEGS];
+};
+
+/* Reset progress (queue reset, device reset, or when the driver enables the queue). */
+void virtq_reset(struct virtq *vq);
+
+/*
+ * Take the next available chain. 1: *elem filled. 0: ring empty. Negative: the ring is malformed
+ * (descriptor loop, chain longer than the queue, index/address/length out of range, readable
+ * after writable, indirect inside indirect, ...): vq->broken is set and nothing was consumed.
+ */
+int virtq_pop(struct virtq *vq, const struct guest_mem *gm, struct virtq_elem *elem)
+	__attribute__((warn_unused_result));
+
+/* Return a chain to the driver with `written` bytes written into its in[] buffers. */
+int virtq_push(struct virtq *vq, const struct guest_mem *gm, uint16_t head, uint32_t written)
+	__attribute__((warn_unused_result));
+
+/* After pushes: must the driver be interrupted (VRING_AVAIL_F_NO_INTERRUPT / used_event)? */
+bool virtq_should_notify(struct virtq *vq, const struct guest_mem *gm);
+
+/* Copy helpers over an iovec array (bounded by the iovecs; return bytes copied). */
+size_t virtq_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
+size_t virtq_iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf,
+			  size_t len);
+
+#endif
