@@ -110,7 +110,141 @@ static int config_check_file(const char *what, const char *path, char *err, unsi
 	return 0;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_TEMPLATE, OPT_STATS };
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_TEMPLATE,
+	OPT_STATS,
+	OPT_DISK,
+	OPT_NET,
+	OPT_RNG,
+	OPT_CONSOLE,
+};
+
+void config_free(struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nowned; i++)
+		free(cfg->owned[i]);
+	cfg->nowned = 0;
+}
+
+static int config_transport(const char *v, enum config_transport *t)
+{
+	if (!strcmp(v, "pci"))
+		*t = CONFIG_TRANSPORT_PCI;
+	else if (!strcmp(v, "mmio"))
+		*t = CONFIG_TRANSPORT_MMIO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int config_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int config_mac(const char *v, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 ||
+	    strlen(v) != 17)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	if (mac[0] & 1) /* multicast bit: not a station address */
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Split a "key=value,key=value" option (a private copy, kept in cfg->owned) and hand each pair
+ * to fn. Errors name the option and the offending part.
+ */
+static int config_kv(struct vm_config *cfg, const char *opt, const char *arg,
+		     int (*fn)(struct vm_config *cfg, const char *k, const char *v, char *err,
+			       unsigned errlen),
+		     char *err, unsigned errlen)
+{
+	char *copy = strdup(arg), *save = NULL;
+	int ret = 0;
+
+	if (!copy || cfg->nowned == sizeof(cfg->owned) / sizeof(cfg->owned[0])) {
+		free(copy);
+		return config_err(err, errlen, "too many %s options", opt);
+	}
+	cfg->owned[cfg->nowned++] = copy;
+	for (char *kv = strtok_r(copy, ",", &save); kv && !ret; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+
+		if (!eq || eq == kv || !eq[1])
+			return config_err(err, errlen, "%s: '%s' is not key=value", opt, kv);
+		*eq = '\0';
+		ret = fn(cfg, kv, eq + 1, err, errlen);
+	}
+	return ret;
+}
+
+static int config_disk_kv(struct vm_config *cfg, const char *k, const char *v, char *err,
+			  unsigned errlen)
+{
+	struct config_disk *d = &cfg->disks[cfg->ndisks];
+
+	if (!strcmp(k, "path"))
+		d->path = v;
+	else if (!strcmp(k, "ro")) {
+		if (config_bool(v, &d->readonly))
+			return config_err(err, errlen, "--disk: ro=%s is not on or off", v);
+	} else if (!strcmp(k, "id")) {
+		if (strlen(v) > 20)
+			return config_err(err, errlen, "--disk: id '%s' is longer than 20 bytes",
+					  v);
+		d->serial = v;
+	} else if (!strcmp(k, "transport")) {
+		if (config_transport(v, &d->transport))
+			return config_err(err, errlen, "--disk: unknown transport '%s' (pci, mmio)",
+					  v);
+	} else
+		return config_err(err, errlen, "--disk: unknown key '%s' (path, ro, id, transport)",
+				  k);
+	return 0;
+}
+
+static int config_net_kv(struct vm_config *cfg, const char *k, const char *v, char *err,
+			 unsigned errlen)
+{
+	struct config_net *n = &cfg->nics[cfg->nnics];
+
+	if (!strcmp(k, "tap")) {
+		if (strlen(v) >= 16)
+			return config_err(err, errlen, "--net: tap name '%s' is too long (max 15)",
+					  v);
+		n->tap = v;
+	} else if (!strcmp(k, "mac")) {
+		if (config_mac(v, n->mac))
+			return config_err(err, errlen,
+					  "--net: invalid mac '%s' (unicast xx:xx:xx:xx:xx:xx)", v);
+		n->has_mac = true;
+	} else if (!strcmp(k, "transport")) {
+		if (config_transport(v, &n->transport))
+			return config_err(err, errlen, "--net: unknown transport '%s' (pci, mmio)",
+					  v);
+	} else
+		return config_err(err, errlen, "--net: unknown key '%s' (tap, mac, transport)", k);
+	return 0;
+}
 
 int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsigned errlen)
 {
@@ -122,6 +256,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "cpu-template", required_argument, NULL, OPT_TEMPLATE },
 		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -168,6 +306,37 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		case OPT_STATS:
 			cfg->stats = true;
 			break;
+		case OPT_RNG:
+			cfg->rng = true;
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "serial") && strcmp(optarg, "virtio"))
+				return config_err(
+				    err, errlen, "unknown --console '%s' (serial, virtio)", optarg);
+			cfg->virtio_console = !strcmp(optarg, "virtio");
+			break;
+		case OPT_DISK:
+			if (cfg->ndisks == CONFIG_MAX_DISKS)
+				return config_err(err, errlen, "too many --disk options (max %d)",
+						  CONFIG_MAX_DISKS);
+			ret = config_kv(cfg, "--disk", optarg, config_disk_kv, err, errlen);
+			if (ret)
+				return ret;
+			if (!cfg->disks[cfg->ndisks].path)
+				return config_err(err, errlen, "--disk needs path=FILE");
+			cfg->ndisks++;
+			break;
+		case OPT_NET:
+			if (cfg->nnics == CONFIG_MAX_NICS)
+				return config_err(err, errlen, "too many --net options (max %d)",
+						  CONFIG_MAX_NICS);
+			ret = config_kv(cfg, "--net", optarg, config_net_kv, err, errlen);
+			if (ret)
+				return ret;
+			if (!cfg->nics[cfg->nnics].tap)
+				return config_err(err, errlen, "--net needs tap=NAME");
+			cfg->nnics++;
+			break;
 		case 'v':
 			cfg->verbosity++;
 			break;
@@ -213,5 +382,17 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	ret = config_check_file("kernel", cfg->kernel, err, errlen);
 	if (!ret && cfg->initrd)
 		ret = config_check_file("initrd", cfg->initrd, err, errlen);
+	for (unsigned i = 0; !ret && i < cfg->ndisks; i++) {
+		const struct config_disk *d = &cfg->disks[i];
+
+		if (access(d->path, R_OK) < 0)
+			ret = config_err(err, errlen, "cannot open disk image '%s': %s", d->path,
+					 strerror(errno));
+		else if (!d->readonly && access(d->path, W_OK) < 0)
+			ret = config_err(
+			    err, errlen,
+			    "disk image '%s' is not writable: %s (use ro=on for read-only)",
+			    d->path, strerror(errno));
+	}
 	return ret;
 }

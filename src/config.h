@@ -11,7 +11,26 @@
 #define CONFIG_DEFAULT_MEMORY (512ull << 20)
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
 
+#define CONFIG_MAX_DISKS 8
+#define CONFIG_MAX_NICS 4
+
 enum config_action { CONFIG_ACTION_RUN, CONFIG_ACTION_HELP, CONFIG_ACTION_VERSION };
+
+enum config_transport { CONFIG_TRANSPORT_PCI, CONFIG_TRANSPORT_MMIO };
+
+struct config_disk {
+	const char *path;
+	bool readonly;
+	const char *serial; /* NULL: derived from the path */
+	enum config_transport transport;
+};
+
+struct config_net {
+	const char *tap;
+	bool has_mac;
+	uint8_t mac[6];
+	enum config_transport transport;
+};
 
 struct vm_config {
 	enum config_action action;
@@ -23,7 +42,17 @@ struct vm_config {
 	const char *cpu_template; /* "auto", "host" or "pvm" */
 	bool stats;
 	int verbosity; /* -v count */
+	struct config_disk disks[CONFIG_MAX_DISKS];
+	unsigned ndisks;
+	struct config_net nics[CONFIG_MAX_NICS];
+	unsigned nnics;
+	bool rng;
+	bool virtio_console; /* stdin goes to hvc0 (virtio-console) instead of COM1 */
+	char *owned[CONFIG_MAX_DISKS + CONFIG_MAX_NICS]; /* strdup'd option strings */
+	unsigned nowned;
 };
+
+void config_free(struct vm_config *cfg);
 
 /*
  * Parse argv (argv[0] is the program). On error writes a one-line message naming the problem to

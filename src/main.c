@@ -14,27 +14,12 @@
 #include "vcpu.h"
 #include "vm.h"
 
-int main(int argc, char **argv)
+static int main_run(const struct vm_config *cfg)
 {
-	struct vm_config cfg;
 	struct kvm kvm;
 	struct vm vm;
 	char err[512];
 	int status, ret;
-
-	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
-		fprintf(stderr, "kvmbox: error: %s\n", err);
-		return VM_EXIT_BAD_INPUT;
-	}
-	if (cfg.action == CONFIG_ACTION_HELP) {
-		fputs(config_usage_text, stdout);
-		return 0;
-	}
-	if (cfg.action == CONFIG_ACTION_VERSION) {
-		puts("kvmbox " KVMBOX_VERSION);
-		return 0;
-	}
-	log_set_level(cfg.verbosity >= 2 ? LOG_DEBUG : cfg.verbosity == 1 ? LOG_INFO : LOG_WARN);
 
 	if (kvm_open(&kvm, "/dev/kvm", err, sizeof(err))) {
 		fprintf(stderr, "kvmbox: error: %s\n", err);
@@ -43,12 +28,13 @@ int main(int argc, char **argv)
 	/* Signals are blocked before any thread exists, so every thread inherits the mask. */
 	console_signals_block();
 	vcpu_signals_init();
-	ret = vm_create(&vm, &kvm, &cfg);
+	ret = vm_create(&vm, &kvm, cfg);
 	if (ret) {
 		kvm_close(&kvm);
-		/* Loader and size errors are the user's input; anything else is the host's. */
+		/* Loader, size and file errors are the user's input; anything else is the host's.
+		 */
 		if (ret == -ENOEXEC || ret == -EINVAL || ret == -EFBIG || ret == -E2BIG ||
-		    ret == -ENOENT || ret == -EACCES)
+		    ret == -ENOENT || ret == -EACCES || ret == -EROFS || ret == -ENODEV)
 			return VM_EXIT_BAD_INPUT;
 		return VM_EXIT_HOST_ERROR;
 	}
@@ -59,9 +45,32 @@ int main(int argc, char **argv)
 	vm_join(&vm);
 	term_restore();
 	status = vm.exit_status;
-	if (cfg.stats)
+	if (cfg->stats)
 		stats_print(&vm, stderr);
 	vm_destroy(&vm);
 	kvm_close(&kvm);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	char err[512];
+	int status = 0;
+
+	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "kvmbox: error: %s\n", err);
+		status = VM_EXIT_BAD_INPUT;
+	} else if (cfg.action == CONFIG_ACTION_HELP) {
+		fputs(config_usage_text, stdout);
+	} else if (cfg.action == CONFIG_ACTION_VERSION) {
+		puts("kvmbox " KVMBOX_VERSION);
+	} else {
+		log_set_level(cfg.verbosity >= 2   ? LOG_DEBUG
+			      : cfg.verbosity == 1 ? LOG_INFO
+						   : LOG_WARN);
+		status = main_run(&cfg);
+	}
+	config_free(&cfg);
 	return status;
 }

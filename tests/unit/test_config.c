@@ -66,6 +66,7 @@ static void expect_error(const char *msg_part, const char *a1, const char *a2, c
 	char err[256] = "";
 
 	CHECK_EQ(parse(&cfg, err, a1, a2, a3, a4, a5), -EINVAL);
+	config_free(&cfg);
 	if (!strstr(err, msg_part)) {
 		fprintf(stderr, "  message '%s' lacks '%s'\n", err, msg_part);
 		test_failed_++;
@@ -92,6 +93,57 @@ static void test_errors(void)
 	expect_error("needs a value", "run", "--kernel", NULL, NULL, NULL);
 	expect_error("unexpected argument 'extra'", "run", "--kernel", kernel_path, "extra", NULL);
 	expect_error("cannot open initrd", "run", "--kernel", kernel_path, "--initrd", "/nope");
+	expect_error("cannot open disk image '/nope'", "run", "--kernel", kernel_path, "--disk",
+		     "path=/nope");
+	expect_error("--disk needs path=FILE", "run", "--kernel", kernel_path, "--disk", "ro=on");
+	expect_error("--disk: ro=maybe is not on or off", "run", "--kernel", kernel_path, "--disk",
+		     "path=/x,ro=maybe");
+	expect_error("--disk: unknown key 'size'", "run", "--kernel", kernel_path, "--disk",
+		     "path=/x,size=1");
+	expect_error("is not key=value", "run", "--kernel", kernel_path, "--disk", "path");
+	expect_error("unknown transport 'isa'", "run", "--kernel", kernel_path, "--disk",
+		     "path=/x,transport=isa");
+	expect_error("--net needs tap=NAME", "run", "--kernel", kernel_path, "--net",
+		     "mac=52:54:00:00:00:01");
+	expect_error("invalid mac '01:00:00:00:00:01'", "run", "--kernel", kernel_path, "--net",
+		     "tap=t0,mac=01:00:00:00:00:01");
+	expect_error("invalid mac '52:54:00:00:00'", "run", "--kernel", kernel_path, "--net",
+		     "tap=t0,mac=52:54:00:00:00");
+	expect_error("too long", "run", "--kernel", kernel_path, "--net",
+		     "tap=averyveryverylongname0");
+	expect_error("unknown --console 'vga'", "run", "--kernel", kernel_path, "--console", "vga");
+}
+
+static void test_devices(void)
+{
+	struct vm_config cfg;
+	char err[256];
+	char *argv[] = { "kvmbox",   "run",
+			 "--kernel", kernel_path,
+			 "--disk",   "path=/dev/null,ro=on,id=disk0,transport=mmio",
+			 "--disk",   NULL,
+			 "--net",    "tap=tap0,mac=52:54:00:12:34:56",
+			 "--rng",    "--console",
+			 "virtio",   NULL };
+	char disk2[64];
+
+	snprintf(disk2, sizeof(disk2), "path=%s", kernel_path);
+	argv[7] = disk2;
+	CHECK_EQ(config_parse(&cfg, 13, argv, err, sizeof(err)), 0);
+	CHECK_EQ(cfg.ndisks, 2);
+	CHECK(!strcmp(cfg.disks[0].path, "/dev/null"));
+	CHECK(cfg.disks[0].readonly);
+	CHECK(!strcmp(cfg.disks[0].serial, "disk0"));
+	CHECK_EQ(cfg.disks[0].transport, CONFIG_TRANSPORT_MMIO);
+	CHECK(!cfg.disks[1].readonly);
+	CHECK_EQ(cfg.disks[1].transport, CONFIG_TRANSPORT_PCI);
+	CHECK_EQ(cfg.nnics, 1);
+	CHECK(!strcmp(cfg.nics[0].tap, "tap0"));
+	CHECK(cfg.nics[0].has_mac);
+	CHECK_EQ(cfg.nics[0].mac[5], 0x56);
+	CHECK(cfg.rng);
+	CHECK(cfg.virtio_console);
+	config_free(&cfg);
 }
 
 int main(void)
@@ -104,6 +156,7 @@ int main(void)
 	RUN_TEST(test_sizes);
 	RUN_TEST(test_run_ok);
 	RUN_TEST(test_errors);
+	RUN_TEST(test_devices);
 	unlink(kernel_path);
 	TEST_EXIT();
 }

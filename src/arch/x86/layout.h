@@ -20,6 +20,12 @@
 
 /* The 32-bit MMIO hole: RAM above this continues at 4 GiB. */
 #define LAYOUT_MMIO_HOLE 0xc0000000ull
+#define LAYOUT_PCI_MMIO 0xc0000000ull /* 32-bit BAR window */
+#define LAYOUT_PCI_MMIO_SIZE 0x10000000ull
+#define LAYOUT_VIRTIO_MMIO 0xd0000000ull /* virtio-mmio devices, one page each */
+#define LAYOUT_VIRTIO_MMIO_STRIDE 0x1000ull
+#define LAYOUT_PCI_ECAM 0xe0000000ull /* bus 0 only: 1 MiB */
+#define LAYOUT_PCI_ECAM_SIZE 0x100000ull
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 #define LAYOUT_KVM_IDENTITY_MAP 0xfeffc000ull /* KVM_SET_IDENTITY_MAP_ADDR (one page) */
@@ -31,6 +37,8 @@
 #define LAYOUT_IRQ_COM1 4
 #define LAYOUT_IRQ_SCI 9
 #define LAYOUT_IRQ_AUX 12
+#define LAYOUT_GSI_PCI_INTX 16    /* 16-19: INTA#-INTD# after swizzling */
+#define LAYOUT_GSI_VIRTIO_MMIO 20 /* 20-23: virtio-mmio devices */
 
 /* Legacy I/O ports. */
 #define LAYOUT_PORT_I8042 0x60 /* 0x60 and 0x64 */
