@@ -122,6 +122,7 @@ enum {
 	OPT_NET,
 	OPT_RNG,
 	OPT_CONSOLE,
+	OPT_DEBUG_EXIT,
 };
 
 void config_free(struct vm_config *cfg)
@@ -260,6 +261,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -306,6 +308,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		case OPT_STATS:
 			cfg->stats = true;
 			break;
+		case OPT_DEBUG_EXIT:
+			cfg->debug_exit = true;
+			break;
 		case OPT_RNG:
 			cfg->rng = true;
 			break;
@@ -347,6 +352,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 			if (config_parse_size(optarg, &cfg->memory))
 				return config_err(err, errlen,
 						  "invalid --memory '%s' (e.g. 512M, 2G)", optarg);
+			if (cfg->memory & 0xfff)
+				return config_err(err, errlen,
+						  "--memory %s is not a multiple of 4 KiB", optarg);
 			if (cfg->memory < CONFIG_MIN_MEMORY || cfg->memory > CONFIG_MAX_MEMORY)
 				return config_err(err, errlen,
 						  "--memory %s out of range (2M to 1T)", optarg);

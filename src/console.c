@@ -74,8 +74,14 @@ int console_run(struct vm *vm)
 	for (unsigned i = 0; i < sizeof(console_stop_signals) / sizeof(int); i++)
 		sigaddset(&set, console_stop_signals[i]);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		return -errno;
+	if (sfd < 0) {
+		int ret = -errno;
+
+		/* Without this loop nothing could stop the guest: stop it now. */
+		log_error("signalfd failed: %s", strerror(errno));
+		vm_stop(vm, VM_EXIT_HOST_ERROR);
+		return ret;
+	}
 
 	while (!vm_stopping(vm)) {
 		struct pollfd fds[3] = {
@@ -87,8 +93,11 @@ int console_run(struct vm *vm)
 		};
 		int timeout = sent < npending ? 2 : -1;
 
-		if (poll(fds, 3, timeout) < 0 && errno != EINTR)
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
+			log_error("poll failed: %s", strerror(errno));
+			vm_stop(vm, VM_EXIT_HOST_ERROR);
 			break;
+		}
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 

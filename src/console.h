@@ -30,7 +30,7 @@ extern const char console_help_text[];
  * (SIGINT/SIGTERM/SIGHUP stop the VM with 128+signo), until the VM stops. The signals must be
  * blocked in every thread before the vCPUs start (console_signals_block).
  */
-int console_run(struct vm *vm);
+int console_run(struct vm *vm) __attribute__((warn_unused_result));
 void console_signals_block(void);
 
 #endif

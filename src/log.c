@@ -1,6 +1,7 @@
 /* Leveled, thread-safe logging to stderr, with per-call-site rate limiting. */
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 	va_list ap;
+	int saved_errno = errno; /* callers log first, then return -errno */
 
 	if (level > log_level_cur)
 		return;
@@ -37,6 +39,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	fputs("\r\n", stderr);
 	pthread_mutex_unlock(&log_lock);
+	errno = saved_errno;
 }
 
 static uint64_t log_now_ns(void)

@@ -31,17 +31,13 @@ static int main_run(const struct vm_config *cfg)
 	ret = vm_create(&vm, &kvm, cfg);
 	if (ret) {
 		kvm_close(&kvm);
-		/* Loader, size and file errors are the user's input; anything else is the host's.
-		 */
-		if (ret == -ENOEXEC || ret == -EINVAL || ret == -EFBIG || ret == -E2BIG ||
-		    ret == -ENOENT || ret == -EACCES || ret == -EROFS || ret == -ENODEV)
-			return VM_EXIT_BAD_INPUT;
-		return VM_EXIT_HOST_ERROR;
+		return vm.input_error ? VM_EXIT_BAD_INPUT : VM_EXIT_HOST_ERROR;
 	}
 	if (isatty(STDIN_FILENO) && term_raw_enter(STDIN_FILENO))
 		log_warn("cannot put the terminal in raw mode; continuing");
-	if (vm_start(&vm) == 0)
-		console_run(&vm);
+	/* Both stop the VM themselves when they fail, so the join below always returns. */
+	if (vm_start(&vm) == 0 && console_run(&vm))
+		log_error("the console loop failed; the guest was stopped");
 	vm_join(&vm);
 	term_restore();
 	status = vm.exit_status;

@@ -70,6 +70,7 @@ static int vm_create_memory(struct vm *vm)
 	int ret = guest_mem_alloc(&vm->mem, vm->cfg->memory, LAYOUT_MMIO_HOLE);
 
 	if (ret) {
+		vm->input_error = true; /* --memory larger than the host allows */
 		log_error("cannot allocate %llu MiB of guest RAM: %s",
 			  (unsigned long long)(vm->cfg->memory >> 20), strerror(-ret));
 		return ret;
@@ -116,9 +117,11 @@ static int vm_load_guest(struct vm *vm)
 		.rsdp_gpa = rsdp,
 	};
 	ret = boot_load(&vm->mem, &boot, &vm->entry);
-	if (ret)
-		return ret == -ENOMEM ? -E2BIG
-				      : ret; /* the kernel does not fit --memory: user input */
+	if (ret) {
+		vm->input_error =
+		    true; /* the kernel/initrd files, or --memory too small for them */
+		return ret;
+	}
 	if (extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
 		log_info("cpu template %s: Linux command line is now \"%s\"",
 			 cpuid_template_name(vm->cpu_template), vm->cmdline);
@@ -175,6 +178,7 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
 	if (vm->ncpus > kvm->max_vcpus) {
 		log_error("--cpus %u exceeds this host's KVM limit of %u vCPUs", vm->ncpus,
 			  kvm->max_vcpus);
+		vm->input_error = true;
 		ret = -EINVAL;
 		goto err;
 	}
@@ -217,14 +221,21 @@ int vm_start(struct vm *vm)
 			vm_stop(vm, VM_EXIT_HOST_ERROR);
 			return ret;
 		}
-		vm->started++;
+		/*
+		 * Publish, then look: a vm_stop that ran before this store did not kick vCPU i
+		 * (an AP blocked in KVM_RUN waiting for a SIPI would never return), so kick it
+		 * here. Both sides are seq_cst, so at least one of them sees the other.
+		 */
+		__atomic_store_n(&vm->started, i + 1, __ATOMIC_SEQ_CST);
+		if (vm_stopping(vm))
+			vcpu_kick(&vm->vcpus[i]);
 	}
 	return 0;
 }
 
 bool vm_stopping(const struct vm *vm)
 {
-	return __atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST);
 }
 
 void vm_stop(struct vm *vm, int status)
@@ -232,12 +243,12 @@ void vm_stop(struct vm *vm, int status)
 	int expected = 0;
 	uint64_t one = 1;
 
-	if (!__atomic_compare_exchange_n(&vm->stopping, &expected, 1, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
+	if (!__atomic_compare_exchange_n(&vm->stopping, &expected, 1, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
 		return;
 	vm->exit_status = status;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < vm->started; i++)
+	for (unsigned i = 0; i < __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST); i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
 		log_debug("stop eventfd write failed");

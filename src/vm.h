@@ -42,6 +42,7 @@ struct vm {
 	unsigned ncpus;
 	unsigned started; /* vCPU threads running */
 
+	bool input_error; /* vm_create failed because of the user's input (exit status 2) */
 	int stop_fd;  /* eventfd: becomes readable when the VM stops */
 	int stopping; /* atomic: first vm_stop wins */
 	int exit_status;

@@ -30,7 +30,10 @@ static void term_fatal_signal(int sig)
 
 int term_raw_enter(int fd)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	/* Every signal whose default action ends the process and that kvmbox does not handle. */
+	static const int fatal[] = { SIGSEGV, SIGBUS,  SIGILL,	  SIGFPE,  SIGABRT,
+				     SIGTRAP, SIGSYS,  SIGALRM,	  SIGUSR2, SIGXCPU,
+				     SIGXFSZ, SIGPROF, SIGVTALRM, SIGPWR,  SIGSTKFLT };
 	struct termios raw;
 	struct sigaction sa;
 

@@ -36,7 +36,7 @@ fi
 
 # Host signals stop every vCPU and end with 128+N.
 for sig in TERM INT HUP; do
-	"$KVMBOX" run --kernel "$GUEST" --cmdline then=hang --cpus 2 -v </dev/null >"$T/$sig.log" 2>&1 &
+	"$KVMBOX" run --debug-exit --kernel "$GUEST" --cmdline then=hang --cpus 2 -v </dev/null >"$T/$sig.log" 2>&1 &
 	pid=$!
 	for i in $(seq 50); do grep -q 'then: hang' "$T/$sig.log" && break; sleep 0.1; done
 	kill -s "$sig" "$pid"
@@ -51,7 +51,13 @@ RC=$? OUT=$T/ctrla.log
 check exit-ctrl-a-x 0 'Ctrl-A x: stopping the guest'
 
 # --stats: exits per reason and device, and the time split.
-run_guest stats 30 --kernel "$GUEST" --cmdline exit=0 --stats
+run_guest stats 30 --kernel "$GUEST" --cmdline exit=0 --stats --debug-exit
 check stats-exits 1 'exits: io=[0-9]+'
 check stats-time 1 'in KVM_RUN [0-9.]+ s .* in kvmbox handlers [0-9.]+ s'
 check stats-devices 1 'debug-exit=1 com1=[1-9][0-9]*'
+
+# Without --debug-exit the port is not there: a guest cannot choose kvmbox's exit status
+# (the test guest then falls back to an ACPI poweroff).
+run_guest no-debug-exit 30 --kernel "$GUEST" --cmdline exit=5 --stats
+check debug-exit-is-opt-in 0 'debug-exit did not stop the VM'
+grep -q 'debug-exit=' "$OUT" && fail debug-exit-not-registered "the port is on the bus" || pass debug-exit-not-registered

@@ -46,7 +46,7 @@ boot() {
 	shift
 	LOG=$LOG_DIR/$name.log
 	ERR=$LOG_DIR/$name.err
-	timeout -k 5 "$TIMEOUT" "$KVMBOX" run "$@" "${EXTRA_ARGS[@]}" </dev/null 2>"$ERR" | tr -d '\r' >"$LOG"
+	timeout -k 5 "$TIMEOUT" "$KVMBOX" run --debug-exit "$@" "${EXTRA_ARGS[@]}" </dev/null 2>"$ERR" | tr -d '\r' >"$LOG"
 	STATUS=${PIPESTATUS[0]}
 }
 

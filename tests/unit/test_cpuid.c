@@ -109,6 +109,16 @@ static void test_cmdline_merge(void)
 	s = cpuid_cmdline_merge("noxsaveopt", "noxsave");
 	CHECK(!strcmp(s, "noxsaveopt noxsave")); /* a prefix is not the same key */
 	free(s);
+	/* After "--" the words are init's: kernel options go before it. */
+	s = cpuid_cmdline_merge("console=ttyS0 -- single", "noxsave");
+	CHECK(!strcmp(s, "console=ttyS0 noxsave -- single"));
+	free(s);
+	s = cpuid_cmdline_merge("-- init-arg", "noxsave");
+	CHECK(!strcmp(s, "noxsave -- init-arg"));
+	free(s);
+	s = cpuid_cmdline_merge("a --x", "b");
+	CHECK(!strcmp(s, "a --x b"));
+	free(s);
 	s = cpuid_cmdline_merge("x=1", NULL);
 	CHECK(!strcmp(s, "x=1"));
 	free(s);

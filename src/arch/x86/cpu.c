@@ -173,7 +173,6 @@ int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, un
 {
 	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
 	struct kvm_cpuid2 *c = malloc(size);
-	struct kvm_fpu fpu;
 	int ret;
 
 	if (!c)
@@ -190,13 +189,6 @@ int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, un
 	if (ret) {
 		log_error("KVM_SET_MSRS failed");
 		return ret;
-	}
-	memset(&fpu, 0, sizeof(fpu));
-	fpu.fcw = 0x37f;
-	fpu.mxcsr = 0x1f80;
-	if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0) {
-		log_error("KVM_SET_FPU failed: %s", strerror(errno));
-		return -errno;
 	}
 	ret = cpu_set_lapic(vcpu_fd);
 	if (ret)

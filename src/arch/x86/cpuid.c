@@ -74,7 +74,8 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 			break;
 		case 4:
 			/* One package of ncpus single-threaded cores. */
-			e->eax = (e->eax & 0x3ffu) | ((ncpus - 1) << 26);
+			/* EAX[31:26] is 6 bits: "cores per package - 1", capped. */
+			e->eax = (e->eax & 0x3ffu) | ((ncpus - 1 > 63 ? 63 : ncpus - 1) << 26);
 			break;
 		case 0xb:
 		case 0x1f:
@@ -149,15 +150,36 @@ static int cpuid_has_key(const char *cmdline, const char *key, size_t keylen)
 	return 0;
 }
 
+/* Where init's arguments begin: at a "--" word, or the end. */
+static size_t cpuid_kernel_part(const char *cmdline)
+{
+	const char *p = cmdline;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (p[0] == '-' && p[1] == '-' && (p[2] == ' ' || !p[2]))
+			return (size_t)(p - cmdline);
+		while (*p && *p != ' ')
+			p++;
+	}
+	return strlen(cmdline);
+}
+
 char *cpuid_cmdline_merge(const char *user, const char *extra)
 {
-	size_t cap = strlen(user) + (extra ? strlen(extra) : 0) + 2;
+	size_t cap = strlen(user) + (extra ? strlen(extra) : 0) + 3;
+	size_t kernel_len = cpuid_kernel_part(user);
 	char *out = malloc(cap);
 	const char *p = extra;
 
 	if (!out)
 		return NULL;
-	strcpy(out, user);
+	/* The extras are kernel options: they go before any "--", which starts init's arguments. */
+	memcpy(out, user, kernel_len);
+	out[kernel_len] = '\0';
+	while (kernel_len && out[kernel_len - 1] == ' ')
+		out[--kernel_len] = '\0';
 	while (p && *p) {
 		size_t optlen, keylen;
 
@@ -173,6 +195,10 @@ char *cpuid_cmdline_merge(const char *user, const char *extra)
 			strncat(out, p, optlen);
 		}
 		p += optlen;
+	}
+	if (user[cpuid_kernel_part(user)]) {
+		strcat(out, *out ? " " : "");
+		strcat(out, user + cpuid_kernel_part(user));
 	}
 	return out;
 }

@@ -401,8 +401,12 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		}
 		new_regs = regs;
 		emu_fallback_store(&new_regs, &cpu);
-		if (memcmp(&new_regs, &regs, sizeof(regs)) &&
-		    ioctl(vcpu_fd, KVM_SET_REGS, &new_regs) < 0) {
+		/*
+		 * Always, even when nothing changed: before exiting, KVM queued a #UD for the
+		 * failed instruction, and only KVM_SET_REGS drops it; a fault we inject below
+		 * (ldmxcsr #GP, a #PF) would otherwise collide with it.
+		 */
+		if (ioctl(vcpu_fd, KVM_SET_REGS, &new_regs) < 0) {
 			ret = -errno;
 			why = "KVM_SET_REGS failed";
 			goto fail;

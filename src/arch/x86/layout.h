@@ -3,8 +3,8 @@
 #define KVMBOX_X86_LAYOUT_H
 
 /* Low memory, below 1 MiB. */
-#define LAYOUT_GDT 0x500ull	     /* boot GDT (4 entries) */
-#define LAYOUT_IDT 0x520ull	     /* empty boot IDT (limit 0) */
+#define LAYOUT_GDT 0x500ull	     /* boot GDT (6 entries, to 0x52f) */
+#define LAYOUT_IDT 0x540ull	     /* empty boot IDT (limit 0) */
 #define LAYOUT_BOOT_INFO 0x6000ull   /* hvm_start_info / multiboot info + memory map, one page */
 #define LAYOUT_BOOT_PARAMS 0x7000ull /* Linux zero page (struct boot_params) */
 #define LAYOUT_PML4 0x9000ull /* identity page tables: PML4, PDPT, 4 PDs (2 MiB pages, 4 GiB) */
@@ -37,7 +37,7 @@
 #define LAYOUT_IRQ_COM1 4
 #define LAYOUT_IRQ_SCI 9
 #define LAYOUT_IRQ_AUX 12
-#define LAYOUT_GSI_PCI_INTX 16    /* 16-19: INTA#-INTD# after swizzling */
+#define LAYOUT_GSI_PCI_INTX 16	  /* 16-19: INTA#-INTD# after swizzling */
 #define LAYOUT_GSI_VIRTIO_MMIO 20 /* 20-23: virtio-mmio devices */
 
 /* Legacy I/O ports. */

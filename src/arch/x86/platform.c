@@ -87,16 +87,17 @@ int platform_create(struct vm *vm)
 	p->vm = vm;
 	p->power = (struct power_sink){ platform_power_event, p };
 
-	ret = serial8250_init(&p->com1, &com1_irq, platform_console_output, p);
-	if (ret)
-		return ret;
-	p->com1_ready = 1;
+	/* The infallible ones first, so platform_destroy never sees an uninitialised device. */
 	rtc_init(&p->rtc);
 	i8042_init(&p->i8042, &p->power);
 	/* Keyboard and mouse lines, so Linux's i8042 probe gets its interrupts and moves on. */
 	i8042_set_irqs(&p->i8042, &kbd_irq, &aux_irq);
 	acpi_pm_init(&p->pm, &sci, &p->power);
 	debug_exit_init(&p->debug_exit, &p->power);
+	ret = serial8250_init(&p->com1, &com1_irq, platform_console_output, p);
+	if (ret)
+		return ret;
+	p->com1_ready = 1;
 
 	ret = platform_register(vm, LAYOUT_PORT_COM1, SERIAL8250_NR_PORTS, &serial8250_bus_ops,
 				&p->com1, "com1");
@@ -111,9 +112,9 @@ int platform_create(struct vm *vm)
 	if (!ret)
 		ret = platform_register(vm, LAYOUT_PORT_ACPI_PM, ACPI_PM_LEN, &acpi_pm_bus_ops,
 					&p->pm, "acpi-pm");
-	if (!ret)
-		ret = platform_register(vm, LAYOUT_PORT_DEBUG_EXIT, 4, &debug_exit_bus_ops,
-					&p->debug_exit, "debug-exit");
+	if (!ret && vm->cfg->debug_exit)
+		ret = platform_register(vm, LAYOUT_PORT_DEBUG_EXIT, DEBUG_EXIT_NR_PORTS,
+					&debug_exit_bus_ops, &p->debug_exit, "debug-exit");
 	return ret;
 }
 

@@ -2,6 +2,7 @@
 #include "arch/x86/emu/emu.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "arch/x86/emu/decode.h"
@@ -464,6 +465,25 @@ int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned l
 		return -EINVAL;
 	memcpy(e, expected, len);
 	memcpy(d, desired, len);
+	if (len == 8 && ((uintptr_t)host & 63) + len > 64) {
+		/*
+		 * A locked access across a cache line is a split lock: the host may SIGBUS us
+		 * (split_lock_detect=fatal) or throttle the thread. Like KVM's own emulator,
+		 * give up host atomicity here; the mutex still orders emulated accesses.
+		 */
+		static pthread_mutex_t split_lock = PTHREAD_MUTEX_INITIALIZER;
+
+		pthread_mutex_lock(&split_lock);
+		ok = !memcmp(host, e, len);
+		if (ok)
+			memcpy(host, d, len);
+		else
+			memcpy(e, host, len);
+		pthread_mutex_unlock(&split_lock);
+		if (!ok)
+			memcpy(expected, e, len);
+		return ok;
+	}
 	/* Byte-array lvalues: the operand may be misaligned (cmpxchg8b), which the ISA allows. */
 	if (len == 8) {
 		uint32_t lo = (uint32_t)e[0], hi = (uint32_t)(e[0] >> 32);
