@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for scripts/*.sh (source it; it sets no shell options of its own).
 # Downloads and builds go to a per-machine cache outside the repo, so a fresh clone (CI) reuses them.
 
@@ -12,18 +13,19 @@ die() { log "error: $*"; exit 1; }
 # apt_fetch PKG: print the path of PKG's .deb in the cache, downloading it if absent. Only when the
 # download fails (no package lists yet on a fresh machine) is `apt-get update` run, once.
 apt_fetch() {
-	local pkg=$1 deb
-	deb=$(ls "$KVMBOX_CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
-	if [ -z "$deb" ]; then
+	local pkg=$1 debs
+	debs=("$KVMBOX_CACHE/debs/${pkg}_"*.deb)
+	if [ ! -e "${debs[-1]}" ]; then
 		# apt-get download writes into the current directory; it needs no root.
 		if ! (cd "$KVMBOX_CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2); then
 			log "apt-get download $pkg failed; running apt-get update and retrying"
 			apt-get update -q >&2 || die "apt-get update failed"
-			(cd "$KVMBOX_CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || die "cannot download $pkg"
+			(cd "$KVMBOX_CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) ||
+				die "cannot download $pkg"
 		fi
-		deb=$(ls "$KVMBOX_CACHE/debs/${pkg}_"*.deb | head -n1)
+		debs=("$KVMBOX_CACHE/debs/${pkg}_"*.deb)
 	fi
-	echo "$deb"
+	echo "${debs[-1]}"
 }
 
 # apt_need PKG...: install the packages that are not installed yet (root, no prompts).

@@ -5,6 +5,8 @@ set -euo pipefail
 . "$(dirname "$0")/cache.sh"
 cd "$KVMBOX_ROOT"
 
+scripts/deps.sh
+
 make -j"$(nproc)" >&2
 kdir=$(scripts/build-test-kernel.sh | tail -n1)
 kernel=$kdir/vmlinux

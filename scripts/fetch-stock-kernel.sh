@@ -15,12 +15,14 @@ fi
 
 deb=$(apt_fetch "$pkg")
 dir=$KVMBOX_CACHE/$(basename "$deb" .deb)
-if ! ls "$dir"/vmlinuz-* >/dev/null 2>&1; then
+images=("$dir"/vmlinuz-*)
+if [ ! -f "${images[0]}" ]; then
 	tmp=$(mktemp -d "$KVMBOX_CACHE/stock.XXXXXX")
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	mv "$tmp"/boot/vmlinuz-* "$dir/"
 	rm -rf "$tmp"
+	images=("$dir"/vmlinuz-*)
 fi
-ls "$dir"/vmlinuz-* | head -n1
+echo "${images[0]}"
