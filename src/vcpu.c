@@ -68,7 +68,9 @@ static int vcpu_handle_io(struct vcpu *vcpu)
 		log_error("vCPU %u: malformed port I/O exit from KVM", vcpu->index);
 		return -EIO;
 	}
-	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+	/* A long `rep outs` to a blocked stdout must still notice a stop between bytes. */
+	for (uint32_t i = 0; i < run->io.count && !vm_stopping(vcpu->vm);
+	     i++, data += run->io.size) {
 		if (run->io.direction == KVM_EXIT_IO_OUT)
 			bus_write(&vcpu->vm->pio, run->io.port, data, run->io.size);
 		else

@@ -1,4 +1,5 @@
-/* The virtio device interface: what device models (blk, net, ...) and transports (PCI, MMIO) share. */
+/* The virtio device interface: what device models (blk, net, ...) and transports (PCI, MMIO) share.
+ */
 #ifndef KVMBOX_VIRTIO_VIRTIO_H
 #define KVMBOX_VIRTIO_VIRTIO_H
 
@@ -33,7 +34,8 @@ struct virtio_dev_ops {
 	/* Device-specific config space; off + len <= config_size is checked by the core. */
 	void (*config_read)(struct virtio_dev *vdev, uint32_t off, void *data, unsigned len);
 	void (*config_write)(struct virtio_dev *vdev, uint32_t off, const void *data, unsigned len);
-	/* DRIVER_OK set: queues are configured; start work. Negative: the device enters NEEDS_RESET. */
+	/* DRIVER_OK set: queues are configured; start work. Negative: the device enters
+	 * NEEDS_RESET. */
 	int (*activate)(struct virtio_dev *vdev);
 	/* Driver reset (status 0) or teardown: drop in-flight work, forget queue state. */
 	void (*reset)(struct virtio_dev *vdev);
@@ -53,7 +55,7 @@ struct virtio_dev {
 	const struct virtio_dev_ops *ops;
 	const char *name; /* for logs: "virtio-blk0" */
 	uint32_t device_id;
-	uint64_t host_features;   /* offered: device bits | VERSION_1 | INDIRECT_DESC | EVENT_IDX */
+	uint64_t host_features;	  /* offered: device bits | VERSION_1 | INDIRECT_DESC | EVENT_IDX */
 	uint64_t driver_features; /* accepted by the driver */
 	uint32_t config_size;
 	uint8_t status;
@@ -64,7 +66,7 @@ struct virtio_dev {
 			  ioeventfd both end here; the device's I/O thread waits on them */
 	const struct guest_mem *mem;
 	struct event_loop *loop; /* the device's I/O thread; device models may add their own fds */
-	pthread_mutex_t lock; /* register accesses (vCPU threads) vs queue work (I/O thread) */
+	pthread_mutex_t lock;	 /* register accesses (vCPU threads) vs queue work (I/O thread) */
 
 	const struct virtio_transport_ops *transport_ops;
 	void *transport;
@@ -73,17 +75,19 @@ struct virtio_dev {
 
 /*
  * Common initialisation for device models: allocates nqueues queues of up to queue_max entries
- * and their kick eventfds, and starts the device's I/O thread (vdev->loop) waiting on them. features are the device-specific bits; the core adds VERSION_1,
- * INDIRECT_DESC and EVENT_IDX.
+ * and their kick eventfds, and starts the device's I/O thread (vdev->loop) waiting on them.
+ * features are the device-specific bits; the core adds VERSION_1, INDIRECT_DESC and EVENT_IDX.
  */
 int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_dev_ops *ops, const char *name,
 		    uint32_t device_id, uint64_t features, uint32_t config_size, unsigned nqueues,
 		    uint16_t queue_max, const struct guest_mem *mem)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
+/* Stops the I/O thread first (no callback runs afterwards), then frees queues and eventfds.
+ * A device model's destroy calls it before freeing its own state. Not from the I/O thread. */
 void virtio_dev_cleanup(struct virtio_dev *vdev);
 
 /* --- called by transports (vdev->lock taken inside) --- */
-uint32_t virtio_features_read(struct virtio_dev *vdev, unsigned select);   /* 32-bit half */
+uint32_t virtio_features_read(struct virtio_dev *vdev, unsigned select); /* 32-bit half */
 void virtio_features_write(struct virtio_dev *vdev, unsigned select, uint32_t value);
 /* Status register write: FEATURES_OK validation, DRIVER_OK -> activate, 0 -> reset. */
 void virtio_status_write(struct virtio_dev *vdev, uint8_t status);
@@ -93,7 +97,12 @@ void virtio_config_write(struct virtio_dev *vdev, uint32_t off, const void *data
 /* The driver wrote the notify register of queue q (when no ioeventfd caught it first). */
 void virtio_queue_kick(struct virtio_dev *vdev, unsigned q);
 
-/* --- called by device models --- */
+/*
+ * --- called by device models ---
+ * With vdev->lock held (as inside ops->queue_notify), which also serialises them with the
+ * queue's pops and pushes and with the transport's teardown. virtio_notify may run without the
+ * lock only if the caller serialises it with the queue's pushes and outlives the transport.
+ */
 /* Used buffers were pushed on queue q: interrupt the driver if the ring asks for it. */
 void virtio_notify(struct virtio_dev *vdev, unsigned q);
 /* The driver broke the protocol (malformed ring...): set NEEDS_RESET, tell it, log once. */

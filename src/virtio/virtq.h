@@ -14,19 +14,19 @@
 /* The driver-visible ring state of one queue, as programmed through the transport. */
 struct virtq {
 	uint16_t max_size; /* offered by the device */
-	uint16_t size;     /* chosen by the driver; power of two, <= max_size */
-	bool ready;        /* queue_enable / QueueReady */
+	uint16_t size;	   /* chosen by the driver; power of two, <= max_size */
+	bool ready;	   /* queue_enable / QueueReady */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	uint16_t msix_vector; /* virtio-pci only: VIRTIO_MSI_NO_VECTOR = 0xffff when none */
 
 	/* Device-private progress, valid while ready. */
-	uint16_t last_avail;   /* next avail ring slot to consume */
-	uint16_t used_idx;     /* host copy of used->idx (the guest may scribble on the ring) */
+	uint16_t last_avail; /* next avail ring slot to consume */
+	uint16_t used_idx;   /* host copy of used->idx (the guest may scribble on the ring) */
 	uint16_t signalled_used;
 	bool signalled_used_valid;
 	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
-	bool broken;    /* a malformed ring was seen: the device must enter NEEDS_RESET */
+	bool indirect;	/* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool broken;	/* a malformed ring was seen: the device must enter NEEDS_RESET */
 };
 
 /*
@@ -50,13 +50,18 @@ void virtq_reset(struct virtq *vq);
  * Take the next available chain. 1: *elem filled. 0: ring empty. Negative: the ring is malformed
  * (descriptor loop, chain longer than the queue, index/address/length out of range, readable
  * after writable, indirect inside indirect, ...): vq->broken is set and nothing was consumed.
+ * Zero-length descriptors are accepted and skipped (no iovec). A chain holds at most
+ * VIRTQ_MAX_SEGS buffers; an indirect table at most VIRTQ_MAX_SEGS entries (it may exceed size).
+ * With event_idx, the kick for new buffers is re-armed only when virtq_pop returns 0: a device
+ * that stops before the ring is empty must come back by itself (e.g. virtio_queue_kick).
+ * Not ready: returns 0. Serialise pop/push/should_notify per queue (vdev->lock does).
  */
 int virtq_pop(struct virtq *vq, const struct guest_mem *gm, struct virtq_elem *elem)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Return a chain to the driver with `written` bytes written into its in[] buffers. */
 int virtq_push(struct virtq *vq, const struct guest_mem *gm, uint16_t head, uint32_t written)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* After pushes: must the driver be interrupted (VRING_AVAIL_F_NO_INTERRUPT / used_event)? */
 bool virtq_should_notify(struct virtq *vq, const struct guest_mem *gm);
