@@ -71,4 +71,6 @@ format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
 
 .PHONY: all check clean format fuzzers
+# Keep object files that pattern rules treat as intermediate (no rebuilds, no rm noise).
+.SECONDARY:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -43,8 +43,8 @@ struct vm {
 	unsigned started; /* vCPU threads running */
 
 	bool input_error; /* vm_create failed because of the user's input (exit status 2) */
-	int stop_fd;  /* eventfd: becomes readable when the VM stops */
-	int stopping; /* atomic: first vm_stop wins */
+	int stop_fd;	  /* eventfd: becomes readable when the VM stops */
+	int stopping;	  /* atomic: first vm_stop wins */
 	int exit_status;
 	uint64_t start_ns;
 };

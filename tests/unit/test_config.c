@@ -87,7 +87,8 @@ static void test_errors(void)
 	expect_error("invalid --memory 'lots'", "run", "--kernel", kernel_path, "--memory", "lots");
 	expect_error("out of range", "run", "--kernel", kernel_path, "--memory", "1");
 	expect_error("out of range", "run", "--kernel", kernel_path, "--memory", "4096T");
-	expect_error("not a multiple of 4 KiB", "run", "--kernel", kernel_path, "--memory", "2049K");
+	expect_error("not a multiple of 4 KiB", "run", "--kernel", kernel_path, "--memory",
+		     "2049K");
 	expect_error("unknown --cpu-template 'fast'", "run", "--kernel", kernel_path,
 		     "--cpu-template", "fast");
 	expect_error("unknown option '--frobnicate'", "run", "--frobnicate", NULL, NULL, NULL);
