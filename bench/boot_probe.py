@@ -144,11 +144,14 @@ def main():
             os.kill(p.pid, signal.SIGKILL)
             p.wait()
     # Drain whatever is left for the log.
+    os.set_blocking(fd, False)
     try:
-        rest = p.stdout.read()
-        if rest:
+        while select.select([fd], [], [], 0.2)[0]:
+            rest = os.read(fd, 65536)
+            if not rest:
+                break
             log.write(rest)
-    except (OSError, ValueError):
+    except OSError:
         pass
     log.close()
     print(result.replace("\n", " "))

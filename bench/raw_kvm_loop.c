@@ -64,18 +64,19 @@ int main(int argc, char **argv)
 		die("KVM_CREATE_VM");
 	ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000ul); /* needed by VMX for real mode only; harmless */
 
-	uint8_t *mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *mem =
+	    mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		die("mmap");
 	const uint8_t code[] = {
-		0xb9, 0, 0, 0, 0,	/* mov ecx, N */
-		0x66, 0xba, 0, 0,	/* mov dx, PORT */
-		0x85, 0xc9,		/* test ecx, ecx */
-		0x74, 0x04,		/* jz hlt */
-		0xee,			/* 0: out dx, al */
-		0x49,			/* dec ecx */
-		0x75, 0xfc,		/* jnz 0b */
-		0xf4,			/* hlt */
+		0xb9, 0,    0, 0, 0, /* mov ecx, N */
+		0x66, 0xba, 0, 0,    /* mov dx, PORT */
+		0x85, 0xc9,	     /* test ecx, ecx */
+		0x74, 0x04,	     /* jz hlt */
+		0xee,		     /* 0: out dx, al */
+		0x49,		     /* dec ecx */
+		0x75, 0xfc,	     /* jnz 0b */
+		0xf4,		     /* hlt */
 	};
 	memcpy(mem + CODE_ADDR, code, sizeof(code));
 	memcpy(mem + CODE_ADDR + 1, &n, 4);
@@ -96,7 +97,8 @@ int main(int argc, char **argv)
 	int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (run_size < (int)sizeof(struct kvm_run))
 		die("KVM_GET_VCPU_MMAP_SIZE");
-	struct kvm_run *run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	struct kvm_run *run =
+	    mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 	if (run == MAP_FAILED)
 		die("mmap kvm_run");
 
@@ -131,13 +133,15 @@ int main(int argc, char **argv)
 			break;
 		other_exits++;
 		if (run->exit_reason != KVM_EXIT_INTR) {
-			fprintf(stderr, "raw_kvm_loop: unexpected exit reason %u\n", run->exit_reason);
+			fprintf(stderr, "raw_kvm_loop: unexpected exit reason %u\n",
+				run->exit_reason);
 			return 1;
 		}
 	}
 	double dt = now_s() - t0;
-	fprintf(stderr, "raw_kvm_loop: n=%u io-exits=%llu other-exits=%llu loop %.6f s (%.3f us/exit)\n",
-		n, (unsigned long long)io_exits, (unsigned long long)other_exits, dt,
+	fprintf(stderr,
+		"raw_kvm_loop: n=%u io-exits=%llu other-exits=%llu loop %.6f s (%.3f us/exit)\n", n,
+		(unsigned long long)io_exits, (unsigned long long)other_exits, dt,
 		io_exits ? dt * 1e6 / (double)io_exits : 0.0);
 	return io_exits == n ? 0 : 1;
 }

@@ -11,7 +11,8 @@ void guest_main(uint32_t magic, uint32_t mbi_addr)
 {
 	guest_serial_init();
 	if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
-		guest_fail("pio_loop", "eax=0x%08x, want 0x%08x", magic, MULTIBOOT_BOOTLOADER_MAGIC);
+		guest_fail("pio_loop", "eax=0x%08x, want 0x%08x", magic,
+			   MULTIBOOT_BOOTLOADER_MAGIC);
 	guest_cmdline(mbi_addr, cmdline, sizeof(cmdline));
 	uint32_t n = guest_cmdline_uint(cmdline, "n", 0);
 	uint32_t port = guest_cmdline_uint(cmdline, "port", 0x80);
