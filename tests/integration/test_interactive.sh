@@ -26,7 +26,7 @@ wait_for() {
 	return 1
 }
 
-if ! wait_for '^KVMBOX-INIT-OK' 240 || ! wait_for '# $' 60; then
+if ! wait_for '^KVMBOX-INIT-OK' 420 || ! wait_for '# $' 60; then
 	fail interactive-prompt "no shell prompt on the console"
 	excerpt "$PANE"
 	exit 1

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 need_kvm linux
 prepare_linux
-BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 CMDLINE="console=ttyS0 panic=-1"
 
 check_boot() { # name cpus
