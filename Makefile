@@ -21,7 +21,7 @@ ifeq ($(FUZZ),1)
 CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
-LDLIBS +=
+LDLIBS += -luring
 
 LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
@@ -72,5 +72,5 @@ format:
 
 .PHONY: all check clean format fuzzers
 # Keep object files that pattern rules treat as intermediate (no rebuilds, no rm noise).
-.SECONDARY:
+.PRECIOUS: $(O)/%.o
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -7,4 +7,4 @@ set -euo pipefail
 apt_need \
 	gcc make build-essential \
 	bc flex bison libelf-dev libssl-dev linux-source-6.1 patch xz-utils \
-	cpio acpica-tools expect tmux qemu-system-x86 clang clang-format util-linux
+	cpio acpica-tools expect tmux qemu-system-x86 clang clang-format util-linux liburing-dev e2fsprogs iproute2

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "arch/x86/platform.h"
+#include "devices.h"
 #include "log.h"
 #include "vm.h"
 
@@ -48,6 +49,14 @@ enum console_action console_escape_feed(struct console_escape *e, uint8_t c, uin
 	default:
 		return CONSOLE_NONE; /* unknown command: swallowed, as QEMU does */
 	}
+}
+
+/* Input goes to hvc0 with --console virtio, else to COM1. Returns the bytes taken now. */
+static size_t console_deliver(struct vm *vm, const uint8_t *buf, size_t len)
+{
+	if (devices_has_virtio_console(vm))
+		return devices_console_input(vm, buf, len);
+	return platform_console_input(vm->platform, buf, len);
 }
 
 void console_signals_block(void)
@@ -133,7 +142,7 @@ int console_run(struct vm *vm)
 						log_debug("console help write failed");
 				}
 			}
-			sent = platform_console_input(vm->platform, pending, npending);
+			sent = console_deliver(vm, pending, npending);
 		}
 	}
 	close(sfd);

@@ -14,6 +14,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/platform.h"
+#include "devices.h"
 #include "log.h"
 #include "vcpu.h"
 
@@ -101,6 +102,7 @@ static int vm_load_guest(struct vm *vm)
 	uint64_t rsdp = 0;
 	int ret;
 
+	devices_acpi(vm, &acpi);
 	ret = acpi_build(&vm->mem, &acpi, &rsdp);
 	if (ret) {
 		log_error("building ACPI tables failed: %s", strerror(-ret));
@@ -199,6 +201,15 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
 	ret = platform_create(vm);
 	if (ret)
 		goto err;
+	ret = devices_create(vm);
+	if (ret) {
+		/* Images and taps named on the command line; KVM failures are host errors. */
+		vm->input_error = ret == -ENOENT || ret == -EACCES || ret == -EPERM ||
+				  ret == -EROFS || ret == -ENODEV || ret == -EINVAL ||
+				  ret == -E2BIG || ret == -EISDIR || ret == -ENOTDIR ||
+				  ret == -EBUSY;
+		goto err;
+	}
 	ret = vm_load_guest(vm);
 	if (ret)
 		goto err;
@@ -270,6 +281,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 		vm->vcpus = NULL;
 	}
+	devices_destroy(vm);
 	platform_destroy(vm);
 	free(vm->cpuid);
 	vm->cpuid = NULL;

@@ -25,6 +25,7 @@ enum vm_exit_status {
 
 struct vcpu;
 struct platform;
+struct devices;
 
 struct vm {
 	struct kvm *kvm;
@@ -38,6 +39,7 @@ struct vm {
 	char *cmdline; /* the command line the guest gets */
 	struct boot_entry entry;
 	struct platform *platform;
+	struct devices *devices;
 	struct vcpu *vcpus;
 	unsigned ncpus;
 	unsigned started; /* vCPU threads running */

@@ -19,8 +19,7 @@ static const char *tap_setiff_hint(int err)
 	case EBUSY:
 		return "the interface is in use by another process";
 	case EINVAL:
-		return "the name belongs to a non-tap interface, or the tap was created without a vnet "
-		       "header";
+		return "the name belongs to a non-tap interface";
 	default:
 		return strerror(err);
 	}
@@ -30,7 +29,7 @@ static bool tap_name_valid(const char *name)
 {
 	size_t len = strlen(name);
 
-	/* The kernel's dev_valid_name: non-empty, < IFNAMSIZ, no '/', ':' or whitespace, not "."/"..". */
+	/* As the kernel's dev_valid_name: refused here, the error can name the problem. */
 	if (len == 0 || len >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, ".."))
 		return false;
 	for (size_t i = 0; i < len; i++)
@@ -53,7 +52,8 @@ int tap_open(const char *name, int vnet_hdr_len, char *ifname)
 	if (fd < 0) {
 		err = errno;
 		if (err == ENOENT || err == ENXIO || err == ENODEV)
-			log_error("tap %s: /dev/net/tun is missing (is the tun module loaded?)", name);
+			log_error("tap %s: /dev/net/tun is missing (is the tun module loaded?)",
+				  name);
 		else if (err == EACCES || err == EPERM)
 			log_error("tap %s: no permission to open /dev/net/tun", name);
 		else
@@ -73,7 +73,7 @@ int tap_open(const char *name, int vnet_hdr_len, char *ifname)
 		log_error("tap %s: cannot set the vnet header size: %s", name, strerror(err));
 		goto err_close;
 	}
-	/* Until the guest says what it accepts, the kernel must hand us plain, checksummed frames. */
+	/* Until the guest says what it accepts, the kernel must hand us plain frames. */
 	err = -tap_set_offload(fd, 0);
 	if (err) {
 		log_error("tap %s: cannot clear offloads: %s", name, strerror(err));

@@ -9,9 +9,35 @@
 #include "bus.h"
 #include "irq.h"
 
-#define PCI_CFG_SIZE 4096 /* PCIe extended config space (ECAM); mechanism #1 reaches the first 256 */
+/* PCIe extended config space (ECAM); mechanism #1 reaches the first 256 bytes. */
+#define PCI_CFG_SIZE 4096
 #define PCI_MAX_SLOTS 32
 #define PCI_NUM_BARS 6
+
+/* Type 0 header registers and bits used by more than one file. */
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
+#define PCI_COMMAND 0x04
+#define PCI_STATUS 0x06
+#define PCI_REVISION_ID 0x08
+#define PCI_CLASS_PROG 0x09
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_BAR0 0x10
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_SUBSYSTEM_ID 0x2e
+#define PCI_ROM_ADDRESS 0x30
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_INTERRUPT_LINE 0x3c
+#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_CAP_START 0x40 /* first capability */
+#define PCI_COMMAND_IO 0x1
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_INTX_DISABLE 0x400
+#define PCI_STATUS_INTERRUPT 0x8
+#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
 
 struct pci_dev;
 
@@ -20,28 +46,37 @@ struct pci_bar {
 	bool io;       /* I/O space BAR (else 32-bit non-prefetchable memory) */
 	const struct bus_ops *ops;
 	void *opaque;
-	uint64_t addr; /* assigned by pci_bus_add */
-	bool sizing;   /* the driver wrote all-ones: reads return the size mask */
+	uint64_t addr;	       /* assigned by pci_bus_add */
+	bool sizing;	       /* the driver wrote all-ones: reads return the size mask */
+	struct pci_dev *owner; /* set by pci_dev_add_bar: decoding follows its command register */
 };
 
 struct pci_dev {
 	const char *name;
 	uint8_t cfg[PCI_CFG_SIZE];
-	uint8_t wmask[PCI_CFG_SIZE]; /* bits the driver may write */
+	uint8_t wmask[PCI_CFG_SIZE];   /* bits the driver may write */
 	uint8_t w1cmask[PCI_CFG_SIZE]; /* write-1-to-clear bits (status register) */
 	struct pci_bar bars[PCI_NUM_BARS];
 	uint8_t slot;
-	uint8_t next_cap; /* where the next capability goes */
+	uint8_t next_cap;     /* where the next capability goes */
 	struct irq_line intx; /* wired by pci_bus_add: INTA# of this slot */
 	int intx_level;
-	/* Called after the driver wrote config space [off, off+len) (e.g. MSI-X enable bits). */
+	/*
+	 * Called after the driver wrote config space [off, off+len) (e.g. MSI-X enable bits), and
+	 * before it reads [off, off+len) (to refresh emulated bytes such as virtio's pci_cfg
+	 * window). Both run without dev->lock held, so they may use pci_config_read/write and
+	 * pci_dev_set_intx. Either may be NULL.
+	 */
 	void (*config_written)(struct pci_dev *dev, uint32_t off, unsigned len);
+	void (*config_read)(struct pci_dev *dev, uint32_t off, unsigned len);
 	void *opaque; /* the transport */
 	pthread_mutex_t lock;
 };
 
+/* Zeroes *dev first: set the hooks and opaque afterwards. INTA# is the interrupt pin. */
 void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
-		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
+		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+		  uint16_t subsys_id);
 void pci_dev_cleanup(struct pci_dev *dev);
 /* Declare BAR idx (before pci_bus_add, which assigns the address and registers ops on a bus). */
 int pci_dev_add_bar(struct pci_dev *dev, unsigned idx, uint64_t size, bool io,
@@ -52,7 +87,7 @@ int pci_dev_add_bar(struct pci_dev *dev, unsigned idx, uint64_t size, bool io,
  * the bits the driver may write with pci_dev_set_wmask.
  */
 int pci_dev_add_cap(struct pci_dev *dev, const void *body, unsigned len, uint8_t *off)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void pci_dev_set_wmask(struct pci_dev *dev, uint32_t off, const void *mask, unsigned len);
 /* Drive INTA# (level). */
 void pci_dev_set_intx(struct pci_dev *dev, int level);
@@ -80,11 +115,13 @@ struct pci_bus {
  */
 int pci_bus_init(struct pci_bus *pci, struct bus *pio, struct bus *mmio, uint64_t ecam_base,
 		 uint64_t mmio_base, uint64_t mmio_size, const struct irq_line intx[4])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Put dev in the next free slot, place and register its BARs, wire INTA#. */
 int pci_bus_add(struct pci_bus *pci, struct pci_dev *dev) __attribute__((warn_unused_result));
 void pci_bus_cleanup(struct pci_bus *pci);
 /* GSI of INTA# for a slot (slot swizzling) — the same mapping the ACPI _PRT describes. */
 unsigned pci_bus_intx_index(unsigned slot);
+/* Index into pci_bus.intx[] of pin (0 = INTA# .. 3 = INTD#) of a slot: the full swizzle. */
+unsigned pci_bus_intx_pin_index(unsigned slot, unsigned pin);
 
 #endif

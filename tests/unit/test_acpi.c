@@ -75,10 +75,10 @@ static const uint8_t *table_at(uint64_t gpa, const char *sig)
 }
 
 struct tables {
-	const uint8_t *rsdp, *xsdt, *fadt, *facs, *madt, *dsdt;
+	const uint8_t *rsdp, *xsdt, *fadt, *facs, *madt, *dsdt, *mcfg;
 };
 
-/* Walk RSDP -> XSDT -> {FADT -> {DSDT, FACS}, MADT}, checking each link and checksum. */
+/* Walk RSDP -> XSDT -> {FADT -> {DSDT, FACS}, MADT, MCFG}, checking each link and checksum. */
 static void tables_find(struct tables *t, uint64_t rsdp_gpa)
 {
 	const uint8_t *r = ram + rsdp_gpa;
@@ -113,6 +113,9 @@ static void tables_find(struct tables *t, uint64_t rsdp_gpa)
 		} else if (!memcmp(ram + gpa, "APIC", 4)) {
 			CHECK(!t->madt);
 			t->madt = table_at(gpa, "APIC");
+		} else if (!memcmp(ram + gpa, "MCFG", 4)) {
+			CHECK(!t->mcfg);
+			t->mcfg = table_at(gpa, "MCFG");
 		} else {
 			CHECK(0 && "unexpected XSDT entry");
 		}
@@ -273,10 +276,180 @@ static void check_build(unsigned ncpus)
 		check_fadt(t.fadt);
 	if (t.madt)
 		check_madt(t.madt, ncpus);
-	if (t.dsdt)
+	if (t.dsdt) {
 		check_dsdt(t.dsdt, ncpus);
+		/* No PCI and no virtio-mmio asked for: none described. */
+		CHECK_EQ(count_occurrences(t.dsdt, get32(t.dsdt + 4), "LNRO0005", 8), 0);
+		CHECK_EQ(count_occurrences(t.dsdt, get32(t.dsdt + 4), "PCI0", 4), 0);
+	}
+	CHECK(!t.mcfg);
 	/* Nothing written outside the ACPI area. */
 	CHECK_EQ(count_occurrences(ram, LAYOUT_ACPI, "\0", 1), LAYOUT_ACPI);
+}
+
+/* The machine kvmbox builds with PCI and virtio-mmio devices (arch/x86/layout.h). */
+static void io_config(struct acpi_config *cfg, unsigned ncpus, unsigned nmmio)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ncpus = ncpus;
+	cfg->pci = (struct acpi_pci){
+		.present = true,
+		.ecam_base = LAYOUT_PCI_ECAM,
+		.mmio_base = LAYOUT_PCI_MMIO,
+		.mmio_size = LAYOUT_PCI_MMIO_SIZE,
+		.io_base = 0xc000,
+		.io_size = 0x4000,
+		.intx_gsi = { 16, 17, 18, 19 },
+	};
+	cfg->nvirtio_mmio = nmmio;
+	for (unsigned i = 0; i < nmmio; i++)
+		cfg->virtio_mmio[i] = (struct acpi_virtio_mmio){
+			.base = LAYOUT_VIRTIO_MMIO + i * 0x1000ull,
+			.size = 0x200,
+			.gsi = 20 + i % 4,
+		};
+}
+
+static void check_mcfg(const uint8_t *m)
+{
+	CHECK_EQ(get32(m + 4), 60);
+	CHECK_EQ(m[8], 1);
+	CHECK_EQ(get64(m + 36), 0); /* reserved */
+	CHECK_EQ(get64(m + 44), LAYOUT_PCI_ECAM);
+	CHECK_EQ(get16(m + 52), 0); /* segment */
+	CHECK_EQ(m[54], 0);	    /* buses 0-0 */
+	CHECK_EQ(m[55], 0);
+	CHECK_EQ(get32(m + 56), 0);
+}
+
+/* The byte patterns a correct PCI0 / virtio-mmio DSDT must hold, whatever surrounds them. */
+static void check_dsdt_io(const uint8_t *d, const struct acpi_config *cfg)
+{
+	static const uint8_t pnp0a08[] = { 0x0c, 0x41, 0xd0, 0x0a, 0x08 };
+	static const uint8_t pnp0a03[] = { 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
+	static const uint8_t pnp0c02[] = { 0x0c, 0x41, 0xd0, 0x0c, 0x02 };
+	/* WordBusNumber 0-0, IO 0xcf8/8, WordIO 0xc000-0xffff, DWordMemory window */
+	static const uint8_t crs[] = {
+		0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08, 0x88, 0x0d, 0x00, 0x01,
+		0x0c, 0x03, 0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0x00, 0x00, 0x00, 0x40, 0x87, 0x17,
+		0x00, 0x00, 0x0c, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0xff, 0xff,
+		0xff, 0xcf, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x79, 0x00,
+	};
+	/* Memory32Fixed(ReadWrite, 0xe0000000, 0x100000) */
+	static const uint8_t ecam[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x00,
+					0x00, 0xe0, 0x00, 0x00, 0x10, 0x00 };
+	uint32_t len = get32(d + 4);
+
+	CHECK_EQ(count_occurrences(d, len, pnp0a08, sizeof(pnp0a08)), 1);
+	CHECK_EQ(count_occurrences(d, len, pnp0a03, sizeof(pnp0a03)), 1);
+	CHECK_EQ(count_occurrences(d, len, pnp0c02, sizeof(pnp0c02)), 1);
+	CHECK_EQ(count_occurrences(d, len, crs, sizeof(crs)), 1);
+	CHECK_EQ(count_occurrences(d, len, ecam, sizeof(ecam)), 1);
+	CHECK_EQ(count_occurrences(d, len, "_PRT", 4), 1);
+	/* _PRT: Package(4){slot << 16 | 0xffff, pin, Zero, GSI} for every slot and pin. */
+	for (unsigned slot = 0; slot < 32; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			uint8_t e[16];
+			unsigned n = 0, gsi = cfg->pci.intx_gsi[(slot + pin) % 4];
+
+			e[n++] = 0x12;
+			e[n++] = 0; /* PkgLength, below */
+			e[n++] = 4;
+			if (slot == 0) {
+				e[n++] = 0x0b;
+				e[n++] = 0xff;
+				e[n++] = 0xff;
+			} else {
+				e[n++] = 0x0c;
+				e[n++] = 0xff;
+				e[n++] = 0xff;
+				e[n++] = (uint8_t)slot;
+				e[n++] = 0;
+			}
+			if (pin < 2) {
+				e[n++] = (uint8_t)pin; /* Zero / One */
+			} else {
+				e[n++] = 0x0a;
+				e[n++] = (uint8_t)pin;
+			}
+			e[n++] = 0x00;
+			e[n++] = 0x0a;
+			e[n++] = (uint8_t)gsi;
+			e[1] = (uint8_t)(n - 1);
+			CHECK_EQ(count_occurrences(d, len, e, n), 1);
+		}
+	}
+	CHECK_EQ(count_occurrences(d, len, "LNRO0005", 8), cfg->nvirtio_mmio);
+	for (unsigned i = 0; i < cfg->nvirtio_mmio; i++) {
+		const struct acpi_virtio_mmio *v = &cfg->virtio_mmio[i];
+		uint8_t r[12 + 9] = { 0x86, 0x09, 0x00, 0x01 };
+		bool shared = false;
+
+		for (unsigned j = 0; j < cfg->nvirtio_mmio; j++)
+			shared |= j != i && cfg->virtio_mmio[j].gsi == v->gsi;
+		for (unsigned b = 0; b < 4; b++) {
+			r[4 + b] = (uint8_t)(v->base >> (8 * b));
+			r[8 + b] = (uint8_t)(v->size >> (8 * b));
+			r[17 + b] = (uint8_t)(v->gsi >> (8 * b));
+		}
+		r[12] = 0x89;
+		r[13] = 6;
+		r[14] = 0;
+		r[15] = shared ? 0x09 : 0x01; /* consumer, level, active high */
+		r[16] = 1;
+		CHECK_EQ(count_occurrences(d, len, r, sizeof(r)), 1);
+	}
+}
+
+static void check_build_io(unsigned ncpus, unsigned nmmio)
+{
+	struct guest_mem gm;
+	struct acpi_config cfg;
+	struct tables t;
+	uint64_t rsdp = 0;
+
+	io_config(&cfg, ncpus, nmmio);
+	ram_setup(&gm);
+	CHECK_EQ(acpi_build(&gm, &cfg, &rsdp), 0);
+	tables_find(&t, rsdp);
+	CHECK(t.mcfg != NULL);
+	if (t.mcfg)
+		check_mcfg(t.mcfg);
+	if (t.madt)
+		check_madt(t.madt, ncpus);
+	if (t.dsdt) {
+		check_dsdt(t.dsdt, ncpus);
+		check_dsdt_io(t.dsdt, &cfg);
+	}
+	CHECK_EQ(count_occurrences(ram, LAYOUT_ACPI, "\0", 1), LAYOUT_ACPI);
+}
+
+static void test_acpi_pci_virtio_mmio(void)
+{
+	check_build_io(1, 0);
+	check_build_io(2, 1);
+	check_build_io(4, 4);
+	check_build_io(255, 8); /* GSIs 20-23 shared by two devices each */
+	check_build_io(255, ACPI_MAX_VIRTIO_MMIO);
+	{
+		struct guest_mem gm;
+		struct acpi_config cfg;
+		struct tables t;
+		uint64_t rsdp = 0;
+
+		/* virtio-mmio without PCI: no MCFG, no PCI0. */
+		io_config(&cfg, 1, 2);
+		cfg.pci.present = false;
+		ram_setup(&gm);
+		CHECK_EQ(acpi_build(&gm, &cfg, &rsdp), 0);
+		tables_find(&t, rsdp);
+		CHECK(!t.mcfg);
+		if (t.dsdt) {
+			CHECK_EQ(count_occurrences(t.dsdt, get32(t.dsdt + 4), "LNRO0005", 8), 2);
+			CHECK_EQ(count_occurrences(t.dsdt, get32(t.dsdt + 4), "PCI0", 4), 0);
+		}
+	}
 }
 
 static void test_acpi_ncpus_1(void)
@@ -321,6 +494,44 @@ static void test_acpi_bad_config(void)
 	/* A NULL rsdp_gpa is allowed. */
 	ram_setup(&gm);
 	CHECK_EQ(acpi_build(&gm, &cfg, NULL), 0);
+
+	/* PCI and virtio-mmio descriptions that do not fit their 16/32-bit ACPI fields. */
+	{
+		struct acpi_config io;
+
+		io_config(&io, 1, 1);
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), 0);
+		io.pci.ecam_base = LAYOUT_PCI_ECAM + 0x1000;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.pci.ecam_base = LAYOUT_4G;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.pci.mmio_base = 0xf0000000;
+		io.pci.mmio_size = 0x10000001;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.pci.mmio_size = 0;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.pci.io_size = 0x4001;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.pci.io_base = 0;
+		io.pci.io_size = 0x10000; /* length 0x10000 does not fit a WordIO */
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.nvirtio_mmio = ACPI_MAX_VIRTIO_MMIO + 1;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.virtio_mmio[0].base = 0xfffff000;
+		io.virtio_mmio[0].size = 0x2000;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		io_config(&io, 1, 1);
+		io.virtio_mmio[0].size = 0;
+		CHECK_EQ(acpi_build(&gm, &io, &rsdp), -EINVAL);
+		CHECK_EQ(rsdp, LAYOUT_ACPI);
+	}
 }
 
 /* ---- iasl: Debian's ACPICA tools disassemble each table, then recompile it. ---- */
@@ -469,17 +680,82 @@ static void iasl_check_rsdp(const char *dir, const uint8_t *r)
 		CHECK(memcmp(file_buf, r, 36) == 0);
 }
 
-static void iasl_check(unsigned ncpus)
+/* What the disassembly of the PCI / virtio-mmio DSDT and the MCFG must say, in iasl's words. */
+static void iasl_check_dsl(const char *dir, const struct acpi_config *cfg, int mcfg)
+{
+	static const char *const dsdt_want[] = {
+		"Device (PCI0)",
+		"Name (_HID, EisaId (\"PNP0A08\")",
+		"Name (_CID, EisaId (\"PNP0A03\")",
+		"Name (_SEG, Zero)",
+		"Name (_BBN, Zero)",
+		"WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,",
+		"IO (Decode16,",
+		"WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,",
+		"0xC000,             // Range Minimum",
+		"DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, "
+		"ReadWrite,",
+		"0xCFFFFFFF,         // Range Maximum",
+		"Name (_PRT, Package (0x80)",
+		"0x001FFFFF,",
+		"Device (MBRD)",
+		"Name (_HID, EisaId (\"PNP0C02\")",
+		"Memory32Fixed (ReadWrite,",
+		"0xE0000000,         // Address Base",
+	};
+	static const char *const mmio_want[] = {
+		"Device (VR00)",
+		"Name (_HID, \"LNRO0005\")",
+		"Memory32Fixed (ReadWrite,",
+		"0xD0000000,         // Address Base",
+		"Interrupt (ResourceConsumer, Level, ActiveHigh, ",
+	};
+	static char dsl[LAYOUT_ACPI_SIZE * 8];
+	long n;
+
+	n = read_file(dir, "dsdt.dsl", dsl, sizeof(dsl) - 1);
+	CHECK(n > 0);
+	if (n <= 0)
+		return;
+	dsl[n] = 0;
+	for (unsigned i = 0; cfg->pci.present && i < sizeof(dsdt_want) / sizeof(dsdt_want[0]); i++)
+		if (!strstr(dsl, dsdt_want[i])) {
+			fprintf(stderr, "  dsdt.dsl lacks: %s\n", dsdt_want[i]);
+			CHECK(0 && "DSDT disassembly");
+		}
+	for (unsigned i = 0; cfg->nvirtio_mmio && i < sizeof(mmio_want) / sizeof(mmio_want[0]); i++)
+		if (!strstr(dsl, mmio_want[i])) {
+			fprintf(stderr, "  dsdt.dsl lacks: %s\n", mmio_want[i]);
+			CHECK(0 && "DSDT disassembly");
+		}
+	/* io_config gives GSIs 20-23 round robin: from 5 devices on, they are shared. */
+	if (cfg->nvirtio_mmio && cfg->nvirtio_mmio <= 4)
+		CHECK(strstr(dsl, "Level, ActiveHigh, Exclusive, ,, )") &&
+		      !strstr(dsl, "Level, ActiveHigh, Shared, ,, )"));
+	if (cfg->nvirtio_mmio > 4)
+		CHECK(strstr(dsl, "Level, ActiveHigh, Shared, ,, )") &&
+		      !strstr(dsl, "Level, ActiveHigh, Exclusive, ,, )"));
+	if (!mcfg)
+		return;
+	n = read_file(dir, "mcfg.dsl", dsl, sizeof(dsl) - 1);
+	CHECK(n > 0);
+	if (n <= 0)
+		return;
+	dsl[n] = 0;
+	CHECK(strstr(dsl, "Base Address : 00000000E0000000"));
+	CHECK(strstr(dsl, "End Bus Number : 00"));
+}
+
+static void iasl_check_config(const struct acpi_config *cfg)
 {
 	char dir[] = "/tmp/kvmbox-acpi-XXXXXX";
 	char cmd[64];
 	struct guest_mem gm;
-	struct acpi_config cfg = { .ncpus = ncpus };
 	struct tables t;
 	uint64_t rsdp = 0;
 
 	ram_setup(&gm);
-	CHECK_EQ(acpi_build(&gm, &cfg, &rsdp), 0);
+	CHECK_EQ(acpi_build(&gm, cfg, &rsdp), 0);
 	tables_find(&t, rsdp);
 	if (!t.xsdt || !t.fadt || !t.madt || !t.dsdt || !t.facs)
 		return;
@@ -493,16 +769,35 @@ static void iasl_check(unsigned ncpus)
 	iasl_check_table(dir, "facs", t.facs, get32(t.facs + 4));
 	iasl_check_table(dir, "apic", t.madt, get32(t.madt + 4));
 	iasl_check_table(dir, "dsdt", t.dsdt, get32(t.dsdt + 4));
+	if (t.mcfg)
+		iasl_check_table(dir, "mcfg", t.mcfg, get32(t.mcfg + 4));
+	iasl_check_dsl(dir, cfg, t.mcfg != NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "  could not remove %s\n", dir);
 }
 
+static void iasl_check(unsigned ncpus)
+{
+	struct acpi_config cfg = { .ncpus = ncpus };
+
+	iasl_check_config(&cfg);
+}
+
 static void test_acpi_iasl(void)
 {
+	struct acpi_config cfg;
+
 	iasl_check(1);
 	iasl_check(4);
 	iasl_check(255);
+	io_config(&cfg, 2, 4);
+	iasl_check_config(&cfg);
+	io_config(&cfg, 255, ACPI_MAX_VIRTIO_MMIO);
+	iasl_check_config(&cfg);
+	io_config(&cfg, 1, 1);
+	cfg.pci.present = false;
+	iasl_check_config(&cfg);
 }
 
 /* ---- AML emitter ---- */
@@ -636,6 +931,73 @@ static void test_aml_resource(void)
 	CHECK_EQ(aml_finish(&a), 0);
 	CHECK_EQ(a.len, 5);
 	CHECK_EQ(get32(buf + 1), 0x0105d041);
+}
+
+/* The large descriptors, byte for byte as iasl compiles the matching ASL (ACPI 6.4 6.4.3). */
+static void test_aml_resource_large(void)
+{
+	static const uint8_t bus[] = { 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00,
+				       0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x01 };
+	static const uint8_t io[] = { 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00,
+				      0x00, 0x10, 0xff, 0x1f, 0x00, 0x00, 0x00, 0x10 };
+	static const uint8_t mem[] = { 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0x00, 0x00, 0x00,
+				       0x00, 0x00, 0x00, 0x00, 0x80, 0xff, 0xff, 0xff, 0xff,
+				       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80 };
+	static const uint8_t fixed[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x10,
+					 0x00, 0xd0, 0x00, 0x02, 0x00, 0x00 };
+	static const uint8_t irq[] = { 0x89, 0x06, 0x00, 0x01, 0x01, 0x14, 0x00, 0x00, 0x00 };
+	uint8_t buf[128];
+	struct aml a;
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_resource_begin(&a);
+	aml_res_word_bus_number(&a, 0, 0xff);
+	aml_res_word_io(&a, 0x1000, 0x1fff);
+	aml_res_dword_memory(&a, 0x80000000, 0xffffffff);
+	aml_res_memory32_fixed(&a, 0xd0001000, 0x200);
+	aml_res_interrupt(&a, 20, false, false, false);
+	aml_end(&a);
+	CHECK_EQ(aml_finish(&a), 0);
+	/* Buffer, PkgLength (2 bytes), BufferSize (Byte), descriptors, EndTag */
+	CHECK_EQ(a.len, 1 + 2 + 2 + sizeof(bus) + sizeof(io) + sizeof(mem) + sizeof(fixed) +
+			    sizeof(irq) + 2);
+	CHECK(memcmp(buf + 5, bus, sizeof(bus)) == 0);
+	CHECK(memcmp(buf + 5 + 16, io, sizeof(io)) == 0);
+	CHECK(memcmp(buf + 5 + 32, mem, sizeof(mem)) == 0);
+	CHECK(memcmp(buf + 5 + 58, fixed, sizeof(fixed)) == 0);
+	CHECK(memcmp(buf + 5 + 70, irq, sizeof(irq)) == 0);
+
+	/* Interrupt flags: edge 0x02, active-low 0x04, shared 0x08, consumer always. */
+	aml_init(&a, buf, sizeof(buf));
+	aml_resource_begin(&a);
+	aml_res_interrupt(&a, 0x12345678, true, true, true);
+	aml_end(&a);
+	CHECK_EQ(aml_finish(&a), 0);
+	CHECK_EQ(buf[4 + 3], 0x0f); /* after Buffer, PkgLength, BufferSize */
+	CHECK_EQ(get32(buf + 4 + 5), 0x12345678);
+
+	/* Misuse: max below min, a length that does not fit, outside a template. */
+	aml_init(&a, buf, sizeof(buf));
+	aml_resource_begin(&a);
+	aml_res_word_io(&a, 0x2000, 0x1fff);
+	CHECK_EQ(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_resource_begin(&a);
+	aml_res_word_io(&a, 0, 0xffff);
+	CHECK_EQ(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_resource_begin(&a);
+	aml_res_dword_memory(&a, 0, 0xffffffff);
+	CHECK_EQ(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_memory32_fixed(&a, 0, 1);
+	CHECK_EQ(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_interrupt(&a, 5, false, false, false);
+	CHECK_EQ(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_res_word_bus_number(&a, 0, 0);
+	CHECK_EQ(aml_finish(&a), -EINVAL);
 }
 
 static void test_aml_errors(void)
@@ -982,6 +1344,7 @@ int main(void)
 	RUN_TEST(test_acpi_ncpus_4);
 	RUN_TEST(test_acpi_ncpus_255);
 	RUN_TEST(test_acpi_bad_config);
+	RUN_TEST(test_acpi_pci_virtio_mmio);
 	if (iasl_present())
 		RUN_TEST(test_acpi_iasl);
 	else
@@ -990,6 +1353,7 @@ int main(void)
 	RUN_TEST(test_aml_names);
 	RUN_TEST(test_aml_pkglength);
 	RUN_TEST(test_aml_resource);
+	RUN_TEST(test_aml_resource_large);
 	RUN_TEST(test_aml_errors);
 	RUN_TEST(test_acpi_pm_poweroff);
 	RUN_TEST(test_acpi_pm_other_sleep_states);

@@ -9,6 +9,7 @@
 #include "arch/x86/layout.h"
 #include "dev/acpi_pm.h"
 #include "dev/rtc.h"
+#include "pci/pci.h"
 
 #define ACPI_OEM_ID "KVMBOX"
 #define ACPI_OEM_TABLE_ID "KVMBOX  "
@@ -18,7 +19,8 @@
 #define ACPI_RSDP_LEN 36
 #define ACPI_FACS_LEN 64
 #define ACPI_FADT_LEN 276   /* revision 6 */
-#define ACPI_XSDT_ENTRIES 2 /* FADT, MADT; the FADT points at DSDT and FACS */
+#define ACPI_XSDT_ENTRIES 3 /* FADT, MADT, MCFG; the FADT points at DSDT and FACS */
+#define ACPI_MCFG_LEN (ACPI_HDR_LEN + 8 + 16) /* one allocation: segment 0, bus 0 */
 
 /* Where each table goes, relative to LAYOUT_ACPI. The DSDT is last: it is the one that grows. */
 #define ACPI_OFF_RSDP 0x0
@@ -247,8 +249,105 @@ static void acpi_build_madt(uint8_t *t, unsigned ncpus)
 	acpi_finish_table(t, "APIC", (uint32_t)acpi_madt_len(ncpus), 5);
 }
 
-static void acpi_dsdt_body(struct aml *a, unsigned ncpus)
+/* PCI Firmware Specification 3.0, 4.1.2: where the ECAM of segment 0, bus 0 is. */
+static void acpi_build_mcfg(uint8_t *t, uint64_t ecam_base)
 {
+	uint8_t *e = t + ACPI_HDR_LEN + 8; /* after 8 reserved bytes */
+
+	acpi_put64(e, ecam_base);
+	acpi_put16(e + 8, 0); /* PCI segment group */
+	e[10] = 0;	      /* start bus */
+	e[11] = 0;	      /* end bus: pci/pci.c models bus 0 only */
+	acpi_finish_table(t, "MCFG", ACPI_MCFG_LEN, 1);
+}
+
+static void acpi_dsdt_name_int(struct aml *a, const char *name, uint64_t v)
+{
+	aml_name_decl(a, name);
+	aml_integer(a, v);
+}
+
+/*
+ * \_SB.PCI0: a PCI Express root bridge (Linux then uses the MCFG) for segment 0, bus 0.
+ * _CRS lists what it decodes: the bus number, the config ports (consumed), and the windows
+ * BARs are placed in. _PRT uses the GSI form (source 0): Linux then programs each GSI
+ * level-triggered, active-low, which is what a shared PCI INTx line is.
+ */
+static void acpi_dsdt_pci(struct aml *a, const struct acpi_pci *pci)
+{
+	aml_device_begin(a, "PCI0");
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, "PNP0A08");
+	aml_name_decl(a, "_CID");
+	aml_eisaid(a, "PNP0A03");
+	acpi_dsdt_name_int(a, "_SEG", 0);
+	acpi_dsdt_name_int(a, "_BBN", 0);
+	acpi_dsdt_name_int(a, "_UID", 0);
+	aml_name_decl(a, "_CRS");
+	aml_resource_begin(a);
+	aml_res_word_bus_number(a, 0, 0);
+	aml_res_io(a, 0xcf8, 0xcf8, 1, 8);
+	aml_res_word_io(a, (uint16_t)pci->io_base, (uint16_t)(pci->io_base + pci->io_size - 1));
+	aml_res_dword_memory(a, (uint32_t)pci->mmio_base,
+			     (uint32_t)(pci->mmio_base + pci->mmio_size - 1));
+	aml_end(a);
+	aml_name_decl(a, "_PRT");
+	aml_package_begin(a, PCI_MAX_SLOTS * 4);
+	for (unsigned slot = 0; slot < PCI_MAX_SLOTS; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			aml_package_begin(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff); /* any function */
+			aml_integer(a, pin);
+			aml_integer(a, 0); /* source: none, the next field is a GSI */
+			aml_integer(a, pci->intx_gsi[pci_bus_intx_pin_index(slot, pin)]);
+			aml_end(a);
+		}
+	}
+	aml_end(a);
+	aml_end(a);
+
+	/* Linux uses an MCFG area only if a motherboard resource (or the e820 map) reserves it. */
+	aml_device_begin(a, "MBRD");
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, "PNP0C02");
+	acpi_dsdt_name_int(a, "_UID", 0);
+	aml_name_decl(a, "_CRS");
+	aml_resource_begin(a);
+	aml_res_memory32_fixed(a, (uint32_t)pci->ecam_base, (uint32_t)ACPI_PCI_ECAM_SIZE);
+	aml_end(a);
+	aml_end(a);
+}
+
+static void acpi_dsdt_virtio_mmio(struct aml *a, const struct acpi_config *cfg)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char name[5] = "VR00";
+
+	for (unsigned i = 0; i < cfg->nvirtio_mmio; i++) {
+		const struct acpi_virtio_mmio *d = &cfg->virtio_mmio[i];
+		bool shared = false;
+
+		/* Exclusive unless another device of the list was given the same GSI. */
+		for (unsigned j = 0; j < cfg->nvirtio_mmio; j++)
+			shared |= j != i && cfg->virtio_mmio[j].gsi == d->gsi;
+		name[2] = hex[(i >> 4) & 0xf];
+		name[3] = hex[i & 0xf];
+		aml_device_begin(a, name);
+		aml_name_decl(a, "_HID");
+		aml_string(a, "LNRO0005");
+		acpi_dsdt_name_int(a, "_UID", i);
+		aml_name_decl(a, "_CRS");
+		aml_resource_begin(a);
+		aml_res_memory32_fixed(a, (uint32_t)d->base, (uint32_t)d->size);
+		aml_res_interrupt(a, d->gsi, false, false, shared);
+		aml_end(a);
+		aml_end(a);
+	}
+}
+
+static void acpi_dsdt_body(struct aml *a, const struct acpi_config *cfg)
+{
+	const unsigned ncpus = cfg->ncpus;
 	static const char hex[] = "0123456789ABCDEF";
 	char name[5] = "C000";
 
@@ -285,10 +384,14 @@ static void acpi_dsdt_body(struct aml *a, unsigned ncpus)
 	aml_res_irq_noflags(a, LAYOUT_IRQ_COM1);
 	aml_end(a);
 	aml_end(a);
+
+	if (cfg->pci.present)
+		acpi_dsdt_pci(a, &cfg->pci);
+	acpi_dsdt_virtio_mmio(a, cfg);
 	aml_end(a);
 }
 
-static int acpi_build_dsdt(uint8_t *t, size_t room, unsigned ncpus, size_t *len)
+static int acpi_build_dsdt(uint8_t *t, size_t room, const struct acpi_config *cfg, size_t *len)
 {
 	struct aml a;
 	int err;
@@ -296,7 +399,7 @@ static int acpi_build_dsdt(uint8_t *t, size_t room, unsigned ncpus, size_t *len)
 	if (room < ACPI_HDR_LEN)
 		return -ENOSPC;
 	aml_init(&a, t + ACPI_HDR_LEN, room - ACPI_HDR_LEN);
-	acpi_dsdt_body(&a, ncpus);
+	acpi_dsdt_body(&a, cfg);
 	err = aml_finish(&a);
 	if (err)
 		return err;
@@ -306,26 +409,51 @@ static int acpi_build_dsdt(uint8_t *t, size_t room, unsigned ncpus, size_t *len)
 	return 0;
 }
 
+/* Everything the DSDT encodes in 16- and 32-bit fields must fit them. */
+static bool acpi_config_ok(const struct acpi_config *cfg)
+{
+	const struct acpi_pci *pci = &cfg->pci;
+
+	if (cfg->ncpus < 1 || cfg->ncpus > ACPI_MAX_CPUS ||
+	    cfg->nvirtio_mmio > ACPI_MAX_VIRTIO_MMIO)
+		return false;
+	if (pci->present &&
+	    ((pci->ecam_base & (ACPI_PCI_ECAM_SIZE - 1)) ||
+	     pci->ecam_base > LAYOUT_4G - ACPI_PCI_ECAM_SIZE || !pci->mmio_size ||
+	     pci->mmio_base >= LAYOUT_4G || pci->mmio_size > LAYOUT_4G - pci->mmio_base ||
+	     !pci->io_size || pci->io_base > 0x10000 || pci->io_size > 0x10000 - pci->io_base))
+		return false;
+	for (unsigned i = 0; i < cfg->nvirtio_mmio; i++) {
+		const struct acpi_virtio_mmio *d = &cfg->virtio_mmio[i];
+
+		if (!d->size || d->base >= LAYOUT_4G || d->size > LAYOUT_4G - d->base)
+			return false;
+	}
+	return true;
+}
+
 int acpi_build(const struct guest_mem *gm, const struct acpi_config *cfg, uint64_t *rsdp_gpa)
 {
 	const size_t size = LAYOUT_ACPI_SIZE;
-	size_t fadt, madt, dsdt, dsdt_len, end;
+	size_t fadt, madt, mcfg, dsdt, dsdt_len, end;
 	uint64_t xsdt_entries[ACPI_XSDT_ENTRIES];
+	unsigned nxsdt = 0;
 	uint8_t *buf;
 	int err;
 
-	if (!cfg || cfg->ncpus < 1 || cfg->ncpus > ACPI_MAX_CPUS)
+	if (!cfg || !acpi_config_ok(cfg))
 		return -EINVAL;
 	fadt = acpi_align(ACPI_OFF_XSDT + ACPI_HDR_LEN + 8 * ACPI_XSDT_ENTRIES, 16);
 	madt = acpi_align(fadt + ACPI_FADT_LEN, 16);
-	dsdt = acpi_align(madt + acpi_madt_len(cfg->ncpus), 16);
+	mcfg = acpi_align(madt + acpi_madt_len(cfg->ncpus), 16);
+	dsdt = acpi_align(mcfg + (cfg->pci.present ? ACPI_MCFG_LEN : 0), 16);
 	if (dsdt > size)
 		return -ENOSPC;
 	/* Built privately, then copied in one go: the guest never holds half-written tables. */
 	buf = calloc(1, size);
 	if (!buf)
 		return -ENOMEM;
-	err = acpi_build_dsdt(buf + dsdt, size - dsdt, cfg->ncpus, &dsdt_len);
+	err = acpi_build_dsdt(buf + dsdt, size - dsdt, cfg, &dsdt_len);
 	if (err)
 		goto out;
 	end = dsdt + dsdt_len;
@@ -333,9 +461,13 @@ int acpi_build(const struct guest_mem *gm, const struct acpi_config *cfg, uint64
 	acpi_build_facs(buf + ACPI_OFF_FACS);
 	acpi_build_fadt(buf + fadt, LAYOUT_ACPI + ACPI_OFF_FACS, LAYOUT_ACPI + dsdt);
 	acpi_build_madt(buf + madt, cfg->ncpus);
-	xsdt_entries[0] = LAYOUT_ACPI + fadt;
-	xsdt_entries[1] = LAYOUT_ACPI + madt;
-	acpi_build_xsdt(buf + ACPI_OFF_XSDT, xsdt_entries, ACPI_XSDT_ENTRIES);
+	xsdt_entries[nxsdt++] = LAYOUT_ACPI + fadt;
+	xsdt_entries[nxsdt++] = LAYOUT_ACPI + madt;
+	if (cfg->pci.present) {
+		acpi_build_mcfg(buf + mcfg, cfg->pci.ecam_base);
+		xsdt_entries[nxsdt++] = LAYOUT_ACPI + mcfg;
+	}
+	acpi_build_xsdt(buf + ACPI_OFF_XSDT, xsdt_entries, nxsdt);
 	acpi_build_rsdp(buf + ACPI_OFF_RSDP, LAYOUT_ACPI + ACPI_OFF_XSDT);
 
 	/* Only the bytes in use: the rest of the BIOS area may hold other boot data. */

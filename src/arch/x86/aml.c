@@ -25,6 +25,23 @@
 #define AML_RES_IRQ_NOFLAGS 0x22 /* small item 0x04, length 2 */
 #define AML_RES_IO 0x47		 /* small item 0x08, length 7 */
 #define AML_RES_END 0x79	 /* small item 0x0f, length 1 */
+#define AML_RES_MEMORY32_FIXED 0x86
+#define AML_RES_DWORD_ADDRESS 0x87
+#define AML_RES_WORD_ADDRESS 0x88
+#define AML_RES_EXT_IRQ 0x89
+
+/* Address space descriptors (ACPI 6.4 6.4.3.5): resource type and general flags. */
+#define AML_ADDR_MEMORY 0
+#define AML_ADDR_IO 1
+#define AML_ADDR_BUS 2
+#define AML_ADDR_MIN_FIXED 0x04
+#define AML_ADDR_MAX_FIXED 0x08
+#define AML_ADDR_IO_ENTIRE_RANGE 0x03 /* _RNG: ISA and non-ISA ranges */
+#define AML_ADDR_MEM_RW 0x01	      /* _RW; _MEM = 0: non-cacheable */
+#define AML_IRQ_CONSUMER 0x01
+#define AML_IRQ_EDGE 0x02
+#define AML_IRQ_ACTIVE_LOW 0x04
+#define AML_IRQ_SHARED 0x08
 
 enum aml_kind { AML_KIND_PKGLEN, AML_KIND_BUFFER, AML_KIND_RESOURCE };
 
@@ -379,6 +396,78 @@ void aml_res_irq_noflags(struct aml *aml, unsigned irq)
 	d[0] = AML_RES_IRQ_NOFLAGS;
 	d[1] = (uint8_t)(1u << irq);
 	d[2] = (uint8_t)((1u << irq) >> 8);
+	if (aml_in_resource(aml))
+		aml_bytes(aml, d, sizeof(d));
+}
+
+static void aml_put(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Word (n = 2) and DWord (n = 4) address space descriptors: a header, then granularity, min,
+ * max, translation offset and length, each n bytes. No ResourceSource: the window is ours.
+ */
+static void aml_res_address(struct aml *aml, unsigned n, uint8_t type, uint8_t type_flags,
+			    uint64_t min, uint64_t max)
+{
+	uint8_t d[3 + 3 + 5 * 4];
+	uint64_t len = max - min + 1;
+	size_t body = 3 + 5 * (size_t)n;
+
+	if (max < min || len > (n == 2 ? 0xffffull : 0xffffffffull)) {
+		aml_fail(aml, -EINVAL);
+		return;
+	}
+	d[0] = n == 2 ? AML_RES_WORD_ADDRESS : AML_RES_DWORD_ADDRESS;
+	aml_put(d + 1, body, 2);
+	d[3] = type;
+	d[4] = AML_ADDR_MIN_FIXED | AML_ADDR_MAX_FIXED; /* producer, positive decode */
+	d[5] = type_flags;
+	aml_put(d + 6, 0, n);
+	aml_put(d + 6 + n, min, n);
+	aml_put(d + 6 + 2 * n, max, n);
+	aml_put(d + 6 + 3 * n, 0, n);
+	aml_put(d + 6 + 4 * n, len, n);
+	if (aml_in_resource(aml))
+		aml_bytes(aml, d, 3 + body);
+}
+
+void aml_res_word_bus_number(struct aml *aml, uint16_t min, uint16_t max)
+{
+	aml_res_address(aml, 2, AML_ADDR_BUS, 0, min, max);
+}
+
+void aml_res_word_io(struct aml *aml, uint16_t min, uint16_t max)
+{
+	aml_res_address(aml, 2, AML_ADDR_IO, AML_ADDR_IO_ENTIRE_RANGE, min, max);
+}
+
+void aml_res_dword_memory(struct aml *aml, uint32_t min, uint32_t max)
+{
+	aml_res_address(aml, 4, AML_ADDR_MEMORY, AML_ADDR_MEM_RW, min, max);
+}
+
+void aml_res_memory32_fixed(struct aml *aml, uint32_t base, uint32_t len)
+{
+	uint8_t d[12] = { AML_RES_MEMORY32_FIXED, 9, 0, 0x01 /* read-write */ };
+
+	aml_put(d + 4, base, 4);
+	aml_put(d + 8, len, 4);
+	if (aml_in_resource(aml))
+		aml_bytes(aml, d, sizeof(d));
+}
+
+void aml_res_interrupt(struct aml *aml, uint32_t gsi, bool edge, bool active_low, bool shared)
+{
+	uint8_t d[9] = { AML_RES_EXT_IRQ, 6, 0 };
+
+	d[3] = AML_IRQ_CONSUMER | (edge ? AML_IRQ_EDGE : 0) |
+	       (active_low ? AML_IRQ_ACTIVE_LOW : 0) | (shared ? AML_IRQ_SHARED : 0);
+	d[4] = 1; /* one interrupt in the table */
+	aml_put(d + 5, gsi, 4);
 	if (aml_in_resource(aml))
 		aml_bytes(aml, d, sizeof(d));
 }

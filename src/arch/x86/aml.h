@@ -2,6 +2,7 @@
 #ifndef KVMBOX_X86_AML_H
 #define KVMBOX_X86_AML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,5 +52,17 @@ void aml_end(struct aml *aml);
 /* Small resource descriptors, only inside aml_resource_begin/aml_end. */
 void aml_res_io(struct aml *aml, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
 void aml_res_irq_noflags(struct aml *aml, unsigned irq); /* edge, active-high, exclusive; 0-15 */
+
+/*
+ * Large resource descriptors. The address-space ones describe windows a bridge decodes
+ * (ResourceProducer, MinFixed, MaxFixed, PosDecode, no translation, granularity 0, length
+ * max - min + 1); -EINVAL if max < min or the length does not fit the field.
+ */
+void aml_res_word_bus_number(struct aml *aml, uint16_t min, uint16_t max);
+void aml_res_word_io(struct aml *aml, uint16_t min, uint16_t max);	   /* EntireRange */
+void aml_res_dword_memory(struct aml *aml, uint32_t min, uint32_t max);	   /* NonCacheable, RW */
+void aml_res_memory32_fixed(struct aml *aml, uint32_t base, uint32_t len); /* ReadWrite */
+/* Interrupt(ResourceConsumer, Level/Edge, ActiveHigh/Low, Exclusive/Shared) { gsi } */
+void aml_res_interrupt(struct aml *aml, uint32_t gsi, bool edge, bool active_low, bool shared);
 
 #endif
