@@ -123,6 +123,7 @@ enum {
 	OPT_RNG,
 	OPT_CONSOLE,
 	OPT_DEBUG_EXIT,
+	OPT_NO_IOEVENTFD,
 };
 
 void config_free(struct vm_config *cfg)
@@ -262,6 +263,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -307,6 +309,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 			break;
 		case OPT_STATS:
 			cfg->stats = true;
+			break;
+		case OPT_NO_IOEVENTFD:
+			cfg->no_ioeventfd = true;
 			break;
 		case OPT_DEBUG_EXIT:
 			cfg->debug_exit = true;

@@ -41,8 +41,9 @@ struct vm_config {
 	unsigned cpus;
 	const char *cpu_template; /* "auto", "host" or "pvm" */
 	bool stats;
-	bool debug_exit; /* the isa-debug-exit style port 0xf4, for test guests */
-	int verbosity;	 /* -v count */
+	bool no_ioeventfd; /* notifications by exit, interrupts by KVM_SIGNAL_MSI (for bench/) */
+	bool debug_exit;   /* the isa-debug-exit style port 0xf4, for test guests */
+	int verbosity;	   /* -v count */
 	struct config_disk disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;
 	struct config_net nics[CONFIG_MAX_NICS];

@@ -69,18 +69,19 @@ static int devices_attach(struct vm *vm, struct devices *d, struct virtio_dev *v
 			return ret;
 		ret = bus_add(&vm->mmio, e->mmio_base, VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
 			      e->mmio, vdev->name);
-		for (unsigned q = 0; !ret && q < vdev->nqueues; q++)
+		for (unsigned q = 0; !ret && !vm->cfg->no_ioeventfd && q < vdev->nqueues; q++)
 			ret = irq_ioeventfd_add(vm->fd, virtio_mmio_notify_addr(e->mmio), 4, false,
 						true, q, vdev->kick_fds[q]);
 	} else {
 		struct msi_sink sink;
 
-		ret = irq_msi_create(&e->msi, &d->routing, vdev->nqueues + 1, &sink);
+		ret = irq_msi_create(&e->msi, &d->routing, vdev->nqueues + 1,
+				     !vm->cfg->no_ioeventfd, &sink);
 		if (ret)
 			return ret;
 		ret = virtio_pci_create(&e->pci, vdev, &d->pci, &sink);
 		/* Linux writes the 16-bit queue index; each queue has its own address. */
-		for (unsigned q = 0; !ret && q < vdev->nqueues; q++)
+		for (unsigned q = 0; !ret && !vm->cfg->no_ioeventfd && q < vdev->nqueues; q++)
 			ret = irq_ioeventfd_add(vm->fd, virtio_pci_notify_addr(e->pci, q), 2, false,
 						false, 0, vdev->kick_fds[q]);
 	}

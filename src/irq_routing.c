@@ -96,6 +96,10 @@ static void irq_msi_update(void *opaque, unsigned vec, uint64_t addr, uint32_t d
 	if (vec >= m->nvec)
 		return;
 	pthread_mutex_lock(&m->r->lock);
+	if (!masked) {
+		m->addr[vec] = addr;
+		m->data[vec] = data;
+	}
 	e = irq_routing_find(m->r, m->gsi[vec]);
 	if (e) {
 		/* A masked vector keeps its old route; msix does not signal it anyway. */
@@ -116,11 +120,22 @@ static void irq_msi_signal(void *opaque, unsigned vec)
 	struct irq_msi *m = opaque;
 	uint64_t one = 1;
 
-	if (vec < m->nvec && write(m->fd[vec], &one, sizeof(one)) < 0)
+	if (vec >= m->nvec)
+		return;
+	if (!m->use_irqfd) {
+		struct kvm_msi msi = { .address_lo = (uint32_t)m->addr[vec],
+				       .address_hi = (uint32_t)(m->addr[vec] >> 32),
+				       .data = m->data[vec] };
+
+		if (ioctl(m->r->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+			log_guest("KVM_SIGNAL_MSI failed: %s", strerror(errno));
+		return;
+	}
+	if (write(m->fd[vec], &one, sizeof(one)) < 0)
 		log_guest("irqfd write failed: %s", strerror(errno));
 }
 
-int irq_msi_create(struct irq_msi **out, struct irq_routing *r, unsigned nvec,
+int irq_msi_create(struct irq_msi **out, struct irq_routing *r, unsigned nvec, bool use_irqfd,
 		   struct msi_sink *sink)
 {
 	struct irq_msi *m;
@@ -132,6 +147,7 @@ int irq_msi_create(struct irq_msi **out, struct irq_routing *r, unsigned nvec,
 	if (!m)
 		return -ENOMEM;
 	m->r = r;
+	m->use_irqfd = use_irqfd;
 	for (unsigned i = 0; i < MSIX_MAX_VECTORS; i++)
 		m->fd[i] = -1;
 	pthread_mutex_lock(&r->lock);

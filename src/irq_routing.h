@@ -32,9 +32,12 @@ struct irq_msi {
 	unsigned nvec;
 	unsigned gsi[MSIX_MAX_VECTORS];
 	int fd[MSIX_MAX_VECTORS];
+	bool use_irqfd; /* false: KVM_SIGNAL_MSI per interrupt (for comparison in bench/) */
+	uint64_t addr[MSIX_MAX_VECTORS];
+	uint32_t data[MSIX_MAX_VECTORS];
 };
 
-int irq_msi_create(struct irq_msi **out, struct irq_routing *r, unsigned nvec,
+int irq_msi_create(struct irq_msi **out, struct irq_routing *r, unsigned nvec, bool use_irqfd,
 		   struct msi_sink *sink) __attribute__((warn_unused_result));
 void irq_msi_destroy(struct irq_msi *m);
 
