@@ -170,9 +170,8 @@ static void vcon_in_ready(void *opaque, int fd, uint32_t events)
 		/* One read per wakeup: after EPOLLIN it does not block, even on a blocking fd. */
 		r = readv(c->in_fd, c->elem.in, (int)c->elem.in_num);
 		if (r <= 0) {
-			/* Give the chain back: virtq_pop only advanced last_avail past an entry
-			 * the driver cannot reuse before we push it. */
-			vq->last_avail--;
+			/* Give the chain back: the driver cannot reuse it before we push it. */
+			virtq_unpop(vq, 1);
 			if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 				log_info("%s: input %s: no more host input", c->name,
 					 r == 0 ? "closed" : strerror(errno));

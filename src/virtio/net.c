@@ -53,8 +53,7 @@ struct net {
 	struct virtq_elem first; /* an RX packet's first chain; TX chains */
 	struct virtq_elem more;	 /* RX: the chains a mergeable packet spills into */
 	struct iovec iov[NET_MAX_IOV];
-	uint16_t heads[VIRTQ_MAX_SIZE];
-	uint32_t lens[VIRTQ_MAX_SIZE];
+	struct virtq_used_elem used[VIRTQ_MAX_SIZE]; /* RX: the chains of one packet */
 	uint8_t *spill; /* NET_SPILL_LEN bytes: RX overflow, and TX bounce for very long chains */
 };
 
@@ -122,16 +121,6 @@ static void net_tap_gone(struct net *n, int err)
 	}
 }
 
-/*
- * Give back chains that were popped but not used: the driver may not reuse a descriptor we have
- * not pushed, so its avail ring entries still stand and stepping back re-reads (and re-checks)
- * them next time. virtq_pop only advances last_avail, so this is all it takes.
- */
-static void net_unpop(struct virtq *vq, unsigned count)
-{
-	vq->last_avail = (uint16_t)(vq->last_avail - count);
-}
-
 /* Ring broken: stop touching it until the driver resets the device. */
 static void net_broken(struct net *n, const char *why)
 {
@@ -147,34 +136,14 @@ static void net_push(struct net *n, unsigned q, uint16_t head, uint32_t written)
 }
 
 /*
- * Return the k chains of one received packet (n->heads/lens) and publish them with one used->idx
- * store. With one virtq_push each, a driver polling the ring (NAPI) could see the first chain,
- * whose num_buffers says k, before the others, drop the packet and then parse the rest of its
- * payload as packet headers. This writes the used ring as virtq_push does, for a ring that
- * virtq_pop has just validated under the same lock.
+ * Return the k chains of one received packet (n->used) with one used->idx store: pushed one by
+ * one, a driver polling the ring (NAPI) could see the first chain, whose num_buffers says k,
+ * before the others, drop the packet and then parse the rest of its payload as packet headers.
  */
 static void net_push_rx(struct net *n, unsigned k)
 {
-	struct virtq *vq = &n->vdev.vqs[VIRTIO_NET_QUEUE_RX];
-	uint8_t *used;
-
-	if (k == 1) {
-		net_push(n, VIRTIO_NET_QUEUE_RX, n->heads[0], n->lens[0]);
-		return;
-	}
-	used = guest_mem_ptr(n->vdev.mem, vq->used_gpa, 6 + 8 * (uint64_t)vq->size);
-	if (vq->broken || !vq->ready || !used) {
+	if (virtq_push_batch(&n->vdev.vqs[VIRTIO_NET_QUEUE_RX], n->vdev.mem, n->used, k) < 0)
 		net_broken(n, "rx used ring unwritable");
-		return;
-	}
-	for (unsigned i = 0; i < k; i++) {
-		uint8_t *e = used + 4 + 8 * ((vq->used_idx + i) & (vq->size - 1u));
-
-		__atomic_store_n((uint32_t *)(void *)e, n->heads[i], __ATOMIC_RELAXED);
-		__atomic_store_n((uint32_t *)(void *)(e + 4), n->lens[i], __ATOMIC_RELAXED);
-	}
-	vq->used_idx = (uint16_t)(vq->used_idx + k);
-	__atomic_store_n((uint16_t *)(void *)(used + 2), vq->used_idx, __ATOMIC_RELEASE);
 }
 
 /* Yield with work left: our own kick brings queue_notify back after the loop's other fds. */
@@ -347,7 +316,7 @@ static int net_rx_one(struct net *n)
 	if (r <= 0) {
 		int err = r < 0 ? -errno : 0;
 
-		net_unpop(vq, 1);
+		virtq_unpop(vq, 1);
 		if (err == -EAGAIN || err == -EINTR)
 			return 0;
 		/* Anything else would only repeat on every wakeup of a level-triggered loop. */
@@ -356,29 +325,30 @@ static int net_rx_one(struct net *n)
 	}
 	/* A tap reports the whole packet's length even when it copied less: catch truncation. */
 	if ((uint64_t)r < NET_HDR_LEN || (uint64_t)r > cap + NET_SPILL_LEN) {
-		net_unpop(vq, 1);
+		virtq_unpop(vq, 1);
 		n->rx_dropped++;
 		return 1;
 	}
+	n->used[0].head = e->head;
 	if ((uint64_t)r <= cap) {
-		n->heads[0] = e->head;
-		n->lens[0] = (uint32_t)r;
+		n->used[0].written = (uint32_t)r;
 	} else {
 		if (!n->mrg_rxbuf) {
 			log_guest("%s: rx packet of %zd bytes dropped: buffer holds %llu", n->name,
 				  r, (unsigned long long)cap);
 			goto drop;
 		}
-		n->heads[0] = e->head;
-		n->lens[0] = (uint32_t)cap;
+		n->used[0].written = (uint32_t)cap;
 		placed = 0;
 		left = (size_t)((uint64_t)r - cap);
 		while (left) {
 			size_t c;
 
-			pr = k < VIRTQ_MAX_SIZE ? virtq_pop(vq, n->vdev.mem, &n->more) : -EPROTO;
+			/* A driver holds no more than size chains; one re-offering heads we hold
+			 * could go on: such a packet does not fit either way. */
+			pr = k < vq->size ? virtq_pop(vq, n->vdev.mem, &n->more) : 0;
 			if (pr < 0) {
-				net_unpop(vq, k);
+				virtq_unpop(vq, k);
 				net_broken(n, "malformed rx ring");
 				return -EPROTO;
 			}
@@ -389,8 +359,8 @@ static int net_rx_one(struct net *n)
 			}
 			c = virtq_iov_from_buf(n->more.in, n->more.in_num, 0, n->spill + placed,
 					       left);
-			n->heads[k] = n->more.head;
-			n->lens[k++] = (uint32_t)c;
+			n->used[k].head = n->more.head;
+			n->used[k++].written = (uint32_t)c;
 			placed += c;
 			left -= c;
 		}
@@ -404,7 +374,7 @@ static int net_rx_one(struct net *n)
 	return 1;
 
 drop:
-	net_unpop(vq, k);
+	virtq_unpop(vq, k);
 	n->rx_dropped++;
 	return 1;
 }

@@ -105,6 +105,7 @@ void virtq_reset(struct virtq *vq)
 	vq->used_idx = 0;
 	vq->signalled_used = 0;
 	vq->signalled_used_valid = false;
+	vq->unpoppable = 0;
 	vq->broken = false;
 }
 
@@ -239,12 +240,17 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *gm, struct virtq_elem *e
 	if (ret)
 		return ret;
 	vq->last_avail++;
+	/* A driver re-offering heads it has not got back could outrun size: more is never legal. */
+	if (vq->unpoppable < vq->size)
+		vq->unpoppable++;
 	return 1;
 }
 
-int virtq_push(struct virtq *vq, const struct guest_mem *gm, uint16_t head, uint32_t written)
+int virtq_push_batch(struct virtq *vq, const struct guest_mem *gm,
+		     const struct virtq_used_elem *elems, unsigned n)
 {
-	uint8_t *used, *elem;
+	uint16_t old = vq->used_idx;
+	uint8_t *used;
 	int ret;
 
 	if (vq->broken)
@@ -254,19 +260,55 @@ int virtq_push(struct virtq *vq, const struct guest_mem *gm, uint16_t head, uint
 	ret = virtq_rings_check(vq);
 	if (ret)
 		return ret;
-	if (head >= vq->size)
-		return -EINVAL; /* a device bug, not the guest's: the queue stays usable */
+	if (!n)
+		return 0;
+	/* Device bugs, not the guest's: refused before any write, and the queue stays usable. */
+	if (n > vq->size)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (elems[i].head >= vq->size)
+			return -EINVAL;
 	used = virtq_used_ring(vq, gm);
 	if (!used)
 		return virtq_fail(vq, -EFAULT, "used ring outside RAM", vq->used_gpa);
-	elem = used + VIRTQ_USED_RING + VIRTQ_USED_ELEM_SIZE * (vq->used_idx & (vq->size - 1));
-	virtq_store32(elem, head);
-	virtq_store32(elem + 4, written);
-	vq->used_idx++;
-	/* Release: the buffer contents and the used element are visible before the new index. */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *e = used + VIRTQ_USED_RING +
+			     VIRTQ_USED_ELEM_SIZE * ((uint16_t)(old + i) & (vq->size - 1));
+
+		virtq_store32(e, elems[i].head);
+		virtq_store32(e + 4, elems[i].written);
+	}
+	vq->used_idx = (uint16_t)(old + n);
+	/* Release: the buffer contents and every used element are visible before the new index. */
 	__atomic_store_n((uint16_t *)(void *)(used + VIRTQ_USED_IDX), vq->used_idx,
 			 __ATOMIC_RELEASE);
+	/*
+	 * 2^16 entries since the last interrupt bring used_idx back onto signalled_used, where the
+	 * modular test in virtq_should_notify would see a small step: interrupt regardless.
+	 */
+	if ((uint16_t)(vq->used_idx - vq->signalled_used) < n)
+		vq->signalled_used_valid = false;
+	vq->unpoppable = 0;
 	return 0;
+}
+
+int virtq_push(struct virtq *vq, const struct guest_mem *gm, uint16_t head, uint32_t written)
+{
+	const struct virtq_used_elem e = { .head = head, .written = written };
+
+	return virtq_push_batch(vq, gm, &e, 1);
+}
+
+void virtq_unpop(struct virtq *vq, unsigned n)
+{
+	if (n > vq->unpoppable) {
+		/* A device bug; rewinding further would re-offer chains the driver may reuse. */
+		log_guest("virtqueue: %u chains given back, only %u popped since the last push", n,
+			  vq->unpoppable);
+		n = vq->unpoppable;
+	}
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+	vq->unpoppable = (uint16_t)(vq->unpoppable - n);
 }
 
 bool virtq_should_notify(struct virtq *vq, const struct guest_mem *gm)

@@ -24,9 +24,10 @@ struct virtq {
 	uint16_t used_idx;   /* host copy of used->idx (the guest may scribble on the ring) */
 	uint16_t signalled_used;
 	bool signalled_used_valid;
-	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;	/* VIRTIO_F_INDIRECT_DESC negotiated */
-	bool broken;	/* a malformed ring was seen: the device must enter NEEDS_RESET */
+	uint16_t unpoppable; /* chains popped since the last push: what virtq_unpop may return */
+	bool event_idx;	     /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect;	     /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool broken;	     /* a malformed ring was seen: the device must enter NEEDS_RESET */
 };
 
 /*
@@ -59,9 +60,33 @@ void virtq_reset(struct virtq *vq);
 int virtq_pop(struct virtq *vq, const struct guest_mem *gm, struct virtq_elem *elem)
     __attribute__((warn_unused_result));
 
+/* One chain to return: its head, and the bytes written into its in[] buffers (host-side form). */
+struct virtq_used_elem {
+	uint16_t head;
+	uint32_t written;
+};
+
+/*
+ * Return n chains to the driver in used ring order and publish them with one used->idx store, so
+ * a driver polling the ring sees all of them or none (a mergeable RX packet spans several).
+ * 1 <= n <= size; n = 0 does nothing. A head >= size or n > size is a device bug: -EINVAL, nothing
+ * written, the queue stays usable. Used ring outside RAM: the queue breaks (-EFAULT).
+ */
+int virtq_push_batch(struct virtq *vq, const struct guest_mem *gm,
+		     const struct virtq_used_elem *elems, unsigned n)
+    __attribute__((warn_unused_result));
+
 /* Return a chain to the driver with `written` bytes written into its in[] buffers. */
 int virtq_push(struct virtq *vq, const struct guest_mem *gm, uint16_t head, uint32_t written)
     __attribute__((warn_unused_result));
+
+/*
+ * Give back, unused, the last n chains virtq_pop returned: the next pops return them again
+ * (re-read and re-checked, as the driver may have rewritten them). Only chains popped since the
+ * last push (of any chain) qualify: until then the driver can reuse none of their descriptors or
+ * avail slots. Asking for more is a device bug: it is logged and only those are given back.
+ */
+void virtq_unpop(struct virtq *vq, unsigned n);
 
 /* After pushes: must the driver be interrupted (VRING_AVAIL_F_NO_INTERRUPT / used_event)? */
 bool virtq_should_notify(struct virtq *vq, const struct guest_mem *gm);
