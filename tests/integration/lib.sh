@@ -42,3 +42,90 @@ run_guest() {
 
 # Indented excerpt of a log for a FAIL line's context (indented so runners do not count its lines).
 excerpt() { tail -n "${2:-15}" "$1" | sed 's/^/    | /'; }
+
+# ---- Helpers for the virtio device tests (test_virtio_*.sh) ----
+
+# The test guest's overlay: etc/kvmbox/NAME.sh scripts that /init runs for kvmbox.run=NAME.
+GUEST_OVERLAY=$ROOT/tests/integration/guest
+
+# prepare_linux_overlay: prepare_linux, then INITRD = the initramfs with $GUEST_OVERLAY copied over it.
+prepare_linux_overlay() {
+	prepare_linux
+	INITRD=$LOGDIR/initramfs-overlay.cpio
+	"$ROOT/scripts/mkinitramfs.sh" "$INITRD" "$GUEST_OVERLAY" >"$LOGDIR/initramfs-overlay.log" 2>&1 || {
+		fail initramfs-overlay "scripts/mkinitramfs.sh with $GUEST_OVERLAY failed (see $LOGDIR/initramfs-overlay.log)"
+		exit 1
+	}
+}
+
+# kvmbox_knows OPTION: false when kvmbox rejects OPTION as an unknown option (a feature not built yet).
+kvmbox_knows() {
+	local msg
+	msg=$("$KVMBOX" run --kernel /nonexistent "$@" </dev/null 2>&1)
+	case $msg in *"unknown option '$1'"*) return 1 ;; esac
+	return 0
+}
+
+# need_option TESTNAME OPTION [VALUE]: SKIP the whole program when kvmbox does not know OPTION.
+need_option() {
+	local name=$1
+	shift
+	kvmbox_knows "$@" && return 0
+	skip "$name" "kvmbox does not know the option $1 yet"
+	exit 0
+}
+
+# gval KEY [LOG]: the value the guest printed as "@T KEY=VALUE" (last occurrence; CR stripped).
+# Guest scripts print their results that way so a test never depends on a whole line's layout.
+gval() {
+	grep -a -o "@T $1=[^[:space:]]*" "${2:-$OUT}" | tail -n1 | cut -d= -f2- | tr -d '\r'
+}
+
+# gsays REGEX [LOG]: the guest's output (CRs stripped) has a line matching the extended REGEX.
+gsays() { tr -d '\r' <"${2:-$OUT}" | grep -aqE "$1"; }
+
+# check_poweroff NAME: FAIL NAME (and return 1) unless kvmbox exited 0 after the guest's poweroff.
+check_poweroff() {
+	if [ "$RC" -ne 0 ]; then
+		fail "$1" "kvmbox exited with status $RC (expected 0 after poweroff)"
+		excerpt "$OUT" 25
+		return 1
+	fi
+	if ! grep -q 'reboot: Power down' "$OUT"; then
+		fail "$1" "no 'reboot: Power down' from the guest before exit"
+		excerpt "$OUT" 25
+		return 1
+	fi
+	return 0
+}
+
+# expect_eq NAME WHAT GOT WANT: PASS NAME if GOT = WANT (and non-empty), else FAIL naming WHAT.
+expect_eq() {
+	if [ -n "$4" ] && [ "$3" = "$4" ]; then
+		pass "$1"
+	else
+		fail "$1" "$2: got '${3}', expected '${4}'"
+		return 1
+	fi
+}
+
+# sha_of FILE: the hex SHA-256 of FILE.
+sha_of() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# expect_bad NAME REGEX kvmbox-args...: kvmbox refuses the arguments before starting anything:
+# status 2, stderr matches the extended REGEX, nothing on stdout.
+expect_bad() {
+	local name=$1 re=$2 rc
+	shift 2
+	"$KVMBOX" run "$@" </dev/null >"$LOGDIR/$name.out" 2>"$LOGDIR/$name.err"
+	rc=$?
+	if [ "$rc" -ne 2 ]; then
+		fail "$name" "exit status $rc, expected 2; stderr: $(head -c 300 "$LOGDIR/$name.err")"
+	elif ! grep -qE "$re" "$LOGDIR/$name.err"; then
+		fail "$name" "stderr lacks /$re/: $(head -c 300 "$LOGDIR/$name.err")"
+	elif [ -s "$LOGDIR/$name.out" ]; then
+		fail "$name" "something ran: stdout is not empty"
+	else
+		pass "$name"
+	fi
+}

@@ -1,0 +1,9 @@
+# kvmbox.run=rng: read the virtio RNG (tests/integration/test_virtio_misc.sh).
+. /etc/kvmbox/common.inc
+
+r rng.current "$(cat /sys/class/misc/hw_random/rng_current)"
+r rng.available "$(sed 's/ *$//; s/ /,/g' /sys/class/misc/hw_random/rng_available)"
+# 64 bytes, twice, as hex.
+r rng.a "$(head -c 64 /dev/hwrng | od -An -v -tx1 | tr -d ' \n')"
+r rng.b "$(head -c 64 /dev/hwrng | od -An -v -tx1 | tr -d ' \n')"
+r rng.done yes
