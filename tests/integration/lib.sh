@@ -129,3 +129,22 @@ expect_bad() {
 		pass "$name"
 	fi
 }
+
+# prepare_stock_linux_overlay: for a VMX/SVM host (grep -qw -e vmx -e svm /proc/cpuinfo), Debian's
+# stock cloud kernel: KERNEL = its vmlinuz, INITRD = the overlay initramfs plus that kernel's virtio
+# and ext4 modules (mkinitramfs.sh --modules; /init loads them), STOCK_DEB = the kernel's .deb.
+prepare_stock_linux_overlay() {
+	local paths
+	paths=$("$ROOT/scripts/fetch-stock-kernel.sh" --deb 2>"$LOGDIR/stock-fetch.log") || {
+		fail stock-kernel-fetch "scripts/fetch-stock-kernel.sh --deb failed (see $LOGDIR/stock-fetch.log)"
+		exit 1
+	}
+	KERNEL=$(sed -n 1p <<<"$paths")
+	STOCK_DEB=$(sed -n 2p <<<"$paths")
+	INITRD=$LOGDIR/initramfs-stock-overlay.cpio
+	"$ROOT/scripts/mkinitramfs.sh" --modules "$STOCK_DEB" "$INITRD" "$GUEST_OVERLAY" \
+		>"$LOGDIR/initramfs-stock-overlay.log" 2>&1 || {
+		fail initramfs-stock-overlay "scripts/mkinitramfs.sh --modules failed (see $LOGDIR/initramfs-stock-overlay.log)"
+		exit 1
+	}
+}
