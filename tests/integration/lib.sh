@@ -51,6 +51,13 @@ GUEST_OVERLAY=$ROOT/tests/integration/guest
 # prepare_linux_overlay: prepare_linux, then INITRD = the initramfs with $GUEST_OVERLAY copied over it.
 prepare_linux_overlay() {
 	prepare_linux
+	GUEST_KERNEL=$KERNEL_DIR/vmlinux
+	# With VMX/SVM, Debian's stock kernel and its own modules (KVMBOX_TEST_KERNEL=test keeps ours).
+	if grep -qw -e vmx -e svm /proc/cpuinfo && [ "${KVMBOX_TEST_KERNEL:-stock}" = stock ]; then
+		prepare_stock_linux_overlay
+		GUEST_KERNEL=$KERNEL
+		return 0
+	fi
 	INITRD=$LOGDIR/initramfs-overlay.cpio
 	"$ROOT/scripts/mkinitramfs.sh" "$INITRD" "$GUEST_OVERLAY" >"$LOGDIR/initramfs-overlay.log" 2>&1 || {
 		fail initramfs-overlay "scripts/mkinitramfs.sh with $GUEST_OVERLAY failed (see $LOGDIR/initramfs-overlay.log)"

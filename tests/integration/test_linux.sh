@@ -58,3 +58,13 @@ elif ! grep -q kvm_pvm /proc/modules 2>/dev/null && [ ! -d /sys/module/kvm_pvm ]
 else
 	fail linux-host-profile-cmdline "guest command line lacks the pvm profile options"
 fi
+
+# With VMX/SVM the same checks run on Debian's stock kernel (its bzImage; it has no ELF vmlinux).
+if grep -qw -e vmx -e svm /proc/cpuinfo; then
+	STOCK=$("$ROOT/scripts/fetch-stock-kernel.sh" 2>"$LOGDIR/stock-fetch.log" | tail -n1)
+	for cpus in 1 2 4; do
+		run_guest "stock-$cpus" "$BOOT_TIMEOUT" --kernel "$STOCK" --initrd "$INITRD" \
+			--cmdline "$CMDLINE" --cpus "$cpus" --memory 1G
+		check_boot "linux-stock-bzimage-${cpus}cpu" "$cpus"
+	done
+fi

@@ -31,7 +31,7 @@ mkimg() {
 boot() {
 	local name=$1 spec=$2 t0=$SECONDS
 	shift 2
-	run_guest "$name" "$BOOT_TIMEOUT" --kernel "$KERNEL_DIR/vmlinux" --initrd "$INITRD" --memory 512M \
+	run_guest "$name" "$BOOT_TIMEOUT" --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M \
 		--cmdline "console=ttyS0 panic=-1 kvmbox.run=blk kvmbox.blk=$spec kvmbox.n=$N" "$@"
 	echo "# $name: boot+poweroff $((SECONDS - t0)) s"
 }
@@ -124,7 +124,7 @@ if booted virtio-blk-mmio-boot; then
 fi
 
 # 4. Bad input: status 2, one message naming the problem, nothing started (no guest output).
-K=(--kernel "$KERNEL_DIR/vmlinux" --initrd "$INITRD")
+K=(--kernel "$GUEST_KERNEL" --initrd "$INITRD")
 expect_bad virtio-blk-bad-missing-image "/nonexistent/kvmbox-disk.img" "${K[@]}" --disk path=/nonexistent/kvmbox-disk.img
 expect_bad virtio-blk-bad-directory "$T" "${K[@]}" --disk "path=$T"
 expect_bad virtio-blk-bad-transport "usb" "${K[@]}" --disk "path=$T/pci.img,transport=usb"

@@ -18,12 +18,12 @@ fi
 [ $HAVE_RNG = yes ] || [ $HAVE_CONSOLE = yes ] || exit 0
 prepare_linux_overlay
 if [ $HAVE_CONSOLE = yes ]; then
-	expect_bad virtio-console-bad-value "bogus" --kernel "$KERNEL_DIR/vmlinux" --console bogus
+	expect_bad virtio-console-bad-value "bogus" --kernel "$GUEST_KERNEL" --console bogus
 fi
 
 if [ $HAVE_RNG = yes ]; then
 	t0=$SECONDS
-	run_guest rng "$BOOT_TIMEOUT" --kernel "$KERNEL_DIR/vmlinux" --initrd "$INITRD" --memory 512M --rng \
+	run_guest rng "$BOOT_TIMEOUT" --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M --rng \
 		--cmdline "console=ttyS0 panic=-1 kvmbox.run=rng"
 	echo "# rng: boot+poweroff $((SECONDS - t0)) s"
 	if check_poweroff virtio-rng-boot; then
@@ -54,7 +54,7 @@ S=kvmbox-vcon-$$
 PANE=$LOGDIR/virtio-console.pane
 trap 'tmux kill-session -t "$S" 2>/dev/null' EXIT
 # console=hvc0 last: /dev/console (and so /init and its shell) is hvc0; ttyS0 still gets the kernel log.
-tmux new-session -d -s "$S" -x 160 -y 50 "$KVMBOX run --kernel $KERNEL_DIR/vmlinux --initrd $INITRD \
+tmux new-session -d -s "$S" -x 160 -y 50 "$KVMBOX run --kernel $GUEST_KERNEL --initrd $INITRD \
 	--memory 512M --console virtio --cmdline 'console=ttyS0 console=hvc0 panic=-1 kvmbox.shell=1' \
 	2>$LOGDIR/virtio-console.stderr; printf '\\nKVMBOX-EXIT=%s\\n' \$?; sleep 600"
 

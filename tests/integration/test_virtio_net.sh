@@ -42,7 +42,7 @@ ip -n "$NS" link set lo up
 # kvmbox that wrongly creates the tap first leaves the host's network alone).
 printf '#!/usr/bin/env bash\nexec ip netns exec %q %q "$@"\n' "$NS" "$KVMBOX" >"$T/kvmbox-in-ns"
 chmod +x "$T/kvmbox-in-ns"
-K=(--kernel "$KERNEL_DIR/vmlinux" --initrd "$INITRD")
+K=(--kernel "$GUEST_KERNEL" --initrd "$INITRD")
 KVMBOX=$T/kvmbox-in-ns expect_bad virtio-net-bad-mac "zz:54" "${K[@]}" --net tap=tap9,mac=zz:54:00:12:34:56
 KVMBOX=$T/kvmbox-in-ns expect_bad virtio-net-bad-no-tap "tap" "${K[@]}" --net mac=52:54:00:12:34:56
 KVMBOX=$T/kvmbox-in-ns expect_bad virtio-net-bad-tap-name "kvmbox-tap-name-too-long" "${K[@]}" \
@@ -64,7 +64,7 @@ PIDS+=("$NC_PID")
 
 t0=$SECONDS
 OUT=$LOGDIR/net.log
-timeout -k 5 "$BOOT_TIMEOUT" ip netns exec "$NS" "$KVMBOX" run --kernel "$KERNEL_DIR/vmlinux" \
+timeout -k 5 "$BOOT_TIMEOUT" ip netns exec "$NS" "$KVMBOX" run --kernel "$GUEST_KERNEL" \
 	--initrd "$INITRD" --memory 512M --net "tap=tap0,mac=$MAC" \
 	--cmdline "console=ttyS0 panic=-1 kvmbox.run=net kvmbox.n=$N" </dev/null >"$OUT" 2>&1 &
 KPID=$!
