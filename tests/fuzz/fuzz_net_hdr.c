@@ -62,6 +62,24 @@ static void fuzz_init(void)
 	host_fd = sv[0];
 }
 
+static uint64_t prev_features;
+
+/* Whatever reached the "tap" must carry a header the checks allow under those features. */
+static void fuzz_drain(uint64_t features)
+{
+	ssize_t r;
+
+	while ((r = recv(host_fd, pkt, sizeof(pkt), MSG_DONTWAIT)) >= 0) {
+		struct virtio_net_hdr_v1 h;
+
+		if ((size_t)r < sizeof(h))
+			abort();
+		memcpy(&h, pkt, sizeof(h));
+		if (h.num_buffers || virtio_net_hdr_check(&h, (uint64_t)r - sizeof(h), features))
+			abort();
+	}
+}
+
 static uint64_t fuzz_u16(const uint8_t *b)
 {
 	return (uint64_t)(b[0] | b[1] << 8);
@@ -71,7 +89,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint64_t features;
 	uint8_t s;
-	ssize_t r;
 
 	log_set_level(LOG_ERROR);
 	if (!vdev)
@@ -85,7 +102,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (uint64_t)(data[4] & 3) << VIRTIO_F_INDIRECT_DESC) &
 		   vdev->host_features;
 
+	/*
+	 * Reset first: it serialises with the I/O thread, which may still have been sending for
+	 * the previous input (DRIVER_OK kicks every ready queue on that thread too). Whatever it
+	 * sent is checked against the features of the input it belonged to.
+	 */
 	virtio_status_write(vdev, 0);
+	fuzz_drain(prev_features);
 	virtio_status_write(vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	virtio_features_write(vdev, 0, (uint32_t)features);
 	virtio_features_write(vdev, 1, (uint32_t)(features >> 32));
@@ -115,15 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vdev->ops->queue_notify(vdev, VIRTIO_NET_QUEUE_TX);
 	pthread_mutex_unlock(&vdev->lock);
 
-	/* Whatever reached the "tap" must carry a header the checks allow. */
-	while ((r = recv(host_fd, pkt, sizeof(pkt), MSG_DONTWAIT)) >= 0) {
-		struct virtio_net_hdr_v1 h;
-
-		if ((size_t)r < sizeof(h))
-			abort();
-		memcpy(&h, pkt, sizeof(h));
-		if (h.num_buffers || virtio_net_hdr_check(&h, (uint64_t)r - sizeof(h), features))
-			abort();
-	}
+	fuzz_drain(features);
+	prev_features = features;
 	return 0;
 }
