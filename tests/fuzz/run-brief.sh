@@ -18,7 +18,8 @@ for bin in build-fuzz/fuzz/fuzz_*; do
 	work=$(mktemp -d)
 	mkdir -p "tests/fuzz/regressions/$name"
 	[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
-	if "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
+	# A fixed seed: a run that passed here passes again in CI (up to thread timing).
+	if "$bin" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="tests/fuzz/regressions/$name/" "$work" >"$work.log" 2>&1; then
 		echo "PASS fuzz-brief $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$work.log" | awk '{print $2}') runs)"
 	else
