@@ -58,6 +58,9 @@ $(O)/fuzz/%: $(O)/tests/fuzz/%.o $(O)/libkvmbox.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The version string is compiled into main.o only: rebuild it when the checkout changes.
+$(O)/src/main.o: $(wildcard .git/HEAD .git/index)
+
 # Fragments for the bare-metal test guests, fuzzers and benchmarks live next to their sources.
 -include $(wildcard tests/*/*.mk bench/*.mk)
 
