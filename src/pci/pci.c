@@ -303,11 +303,31 @@ static struct pci_dev *pci_bus_dev(struct pci_bus *pci, unsigned bus, unsigned s
 }
 
 /* Ports 0xcf8-0xcff. Absent functions read all-ones, which OSes take as "no device". */
+/*
+ * The function and config offset a data-port access (0xcfc-0xcff) reaches through CONFIG_ADDRESS,
+ * and how many bytes of it fall inside the data dword; NULL when it reaches nothing. Narrower
+ * accesses to 0xcf8-0xcfb are not CONFIG_ADDRESS (on a PC they go to ISA).
+ */
+static struct pci_dev *pci_conf1_target(struct pci_bus *pci, uint64_t off, unsigned len,
+					uint32_t *cfg_off, unsigned *n)
+{
+	uint32_t addr;
+
+	if (off < 4 || off >= PCI_PORTS_LEN)
+		return NULL;
+	addr = __atomic_load_n(&pci->cf8, __ATOMIC_RELAXED);
+	if (!(addr & PCI_CF8_ENABLE))
+		return NULL;
+	*cfg_off = (addr & 0xfc) + (uint32_t)(off - 4);
+	*n = len < PCI_PORTS_LEN - off ? len : (unsigned)(PCI_PORTS_LEN - off);
+	return pci_bus_dev(pci, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7);
+}
+
 static void pci_conf1_read(void *opaque, uint64_t off, void *data, unsigned len)
 {
 	struct pci_bus *pci = opaque;
 	struct pci_dev *dev;
-	uint32_t addr;
+	uint32_t cfg_off;
 	unsigned n;
 
 	memset(data, 0xff, len);
@@ -315,18 +335,9 @@ static void pci_conf1_read(void *opaque, uint64_t off, void *data, unsigned len)
 		pci_put32(data, __atomic_load_n(&pci->cf8, __ATOMIC_RELAXED));
 		return;
 	}
-	/* Narrower accesses to 0xcf8-0xcfb are not CONFIG_ADDRESS (on a PC they go to ISA). */
-	if (off < 4 || off >= PCI_PORTS_LEN)
-		return;
-	addr = __atomic_load_n(&pci->cf8, __ATOMIC_RELAXED);
-	if (!(addr & PCI_CF8_ENABLE))
-		return;
-	dev = pci_bus_dev(pci, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7);
-	if (!dev)
-		return;
-	/* Byte, word or dword at any offset within the data dword; the rest reads all-ones. */
-	n = len < PCI_PORTS_LEN - off ? len : (unsigned)(PCI_PORTS_LEN - off);
-	pci_config_read(dev, (addr & 0xfc) + (uint32_t)(off - 4), data, n);
+	dev = pci_conf1_target(pci, off, len, &cfg_off, &n);
+	if (dev)
+		pci_config_read(dev, cfg_off, data, n);
 }
 
 static void pci_conf1_write(void *opaque, uint64_t off, const void *data, unsigned len)
@@ -334,7 +345,7 @@ static void pci_conf1_write(void *opaque, uint64_t off, const void *data, unsign
 	struct pci_bus *pci = opaque;
 	const uint8_t *d = data;
 	struct pci_dev *dev;
-	uint32_t addr;
+	uint32_t addr, cfg_off;
 	unsigned n;
 
 	if (off == 0 && len == 4) {
@@ -342,16 +353,9 @@ static void pci_conf1_write(void *opaque, uint64_t off, const void *data, unsign
 		__atomic_store_n(&pci->cf8, addr & PCI_CF8_MASK, __ATOMIC_RELAXED);
 		return;
 	}
-	if (off < 4 || off >= PCI_PORTS_LEN)
-		return;
-	addr = __atomic_load_n(&pci->cf8, __ATOMIC_RELAXED);
-	if (!(addr & PCI_CF8_ENABLE))
-		return;
-	dev = pci_bus_dev(pci, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7);
-	if (!dev)
-		return;
-	n = len < PCI_PORTS_LEN - off ? len : (unsigned)(PCI_PORTS_LEN - off);
-	pci_config_write(dev, (addr & 0xfc) + (uint32_t)(off - 4), data, n);
+	dev = pci_conf1_target(pci, off, len, &cfg_off, &n);
+	if (dev)
+		pci_config_write(dev, cfg_off, data, n);
 }
 
 static const struct bus_ops pci_conf1_ops = {
