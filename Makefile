@@ -13,7 +13,7 @@ endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS_BASE := -std=gnu11 -g -O2 -Wall -Wextra -Wshadow -Wvla -Wno-unused-parameter \
-	-D_GNU_SOURCE -Isrc -DKVMBOX_VERSION='"0.1.0 ($(VERSION))"' -pthread -MMD -MP
+	-D_GNU_SOURCE -Isrc -DKVMBOX_VERSION='"0.2.0"' -DKVMBOX_BUILD='"$(VERSION)"' -pthread -MMD -MP
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 CFLAGS += $(CFLAGS_BASE) $(if $(filter 1,$(SAN)),$(SANFLAGS) -O1)
 LDFLAGS += -pthread $(if $(filter 1,$(SAN)),$(SANFLAGS))
@@ -21,7 +21,7 @@ ifeq ($(FUZZ),1)
 CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
-LDLIBS += -luring
+LDLIBS += -luring -ljansson -lhttp_parser
 
 LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)

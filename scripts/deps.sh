@@ -7,4 +7,5 @@ set -euo pipefail
 apt_need \
 	gcc make build-essential \
 	bc flex bison libelf-dev libssl-dev linux-source-6.1 patch xz-utils \
-	cpio acpica-tools expect tmux qemu-system-x86 clang clang-format util-linux liburing-dev e2fsprogs iproute2
+	cpio acpica-tools expect tmux qemu-system-x86 clang clang-format util-linux liburing-dev e2fsprogs iproute2 \
+	libjansson-dev libhttp-parser-dev curl socat

@@ -13,9 +13,14 @@
 
 const char config_usage_text[] =
     "Usage: kvmbox run --kernel FILE [options]\n"
+    "       kvmbox --api-sock PATH [--config-file FILE] [--id ID] [--metrics-path FILE]\n"
+    "       kvmbox --config-file FILE [--no-api]\n"
+    "       kvmbox ctl SOCKET status|pause|resume|stop|stats|top|ctrl-alt-del|flush-metrics\n"
     "       kvmbox --help | --version\n"
     "\n"
     "Run a guest on Linux KVM. The guest's serial console (COM1) is on stdin/stdout.\n"
+    "With --api-sock, kvmbox serves Firecracker's REST API on a unix socket (and waits for\n"
+    "InstanceStart unless --config-file boots the VM); `kvmbox ctl` is its client.\n"
     "\n"
     "Options for run:\n"
     "  --kernel FILE        bzImage, ELF vmlinux with a PVH note, or a Multiboot v1 kernel\n"
@@ -25,6 +30,11 @@ const char config_usage_text[] =
     "  --cpus N             number of vCPUs, 1-255 (default 1)\n"
     "  --cpu-template NAME  auto (default), host (pass the host CPU through), or pvm\n"
     "                       (profile for restricted software KVM backends such as kvm_pvm)\n"
+    "  --disk path=FILE[,ro=on][,id=S][,transport=pci|mmio]   virtio-blk (up to 8)\n"
+    "  --net tap=NAME[,mac=MAC][,transport=pci|mmio]         virtio-net (up to 4)\n"
+    "  --vsock cid=N,uds=PATH  virtio-vsock, Firecracker's hybrid unix-socket model\n"
+    "  --rng                virtio-rng;  --console serial|virtio: where stdin goes\n"
+    "  --api-sock PATH      also serve the API (pause/resume, stats) for this VM\n"
     "  --stats              print exit and timing statistics at exit\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
@@ -92,10 +102,11 @@ int config_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int config_check_file(const char *what, const char *path, char *err, unsigned errlen)
+int config_check_file(const char *what, const char *path, char *err, unsigned errlen)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO with no writer must not hang kvmbox here; it is refused below. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return config_err(err, errlen, "cannot open %s '%s': %s", what, path,
@@ -124,13 +135,61 @@ enum {
 	OPT_CONSOLE,
 	OPT_DEBUG_EXIT,
 	OPT_NO_IOEVENTFD,
+	OPT_VSOCK,
+	OPT_API_SOCK,
 };
 
 void config_free(struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nowned; i++)
 		free(cfg->owned[i]);
-	cfg->nowned = 0;
+	free(cfg->owned);
+	cfg->owned = NULL;
+	cfg->nowned = cfg->owned_cap = 0;
+}
+
+void config_init(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->memory = CONFIG_DEFAULT_MEMORY;
+	cfg->cpus = 1;
+	cfg->cpu_template = "auto";
+}
+
+/* Takes ownership of p (freed on failure too). */
+static char *config_own(struct vm_config *cfg, char *p)
+{
+	if (!p)
+		return NULL;
+	if (cfg->nowned == cfg->owned_cap) {
+		unsigned cap = cfg->owned_cap ? cfg->owned_cap * 2 : 16;
+		char **o = realloc(cfg->owned, cap * sizeof(*o));
+
+		if (!o) {
+			free(p);
+			return NULL;
+		}
+		cfg->owned = o;
+		cfg->owned_cap = cap;
+	}
+	cfg->owned[cfg->nowned++] = p;
+	return p;
+}
+
+const char *config_strdup(struct vm_config *cfg, const char *s)
+{
+	return s ? config_own(cfg, strdup(s)) : NULL;
+}
+
+int config_check_memory(uint64_t bytes, char *err, unsigned errlen)
+{
+	if (bytes & 0xfff)
+		return config_err(err, errlen, "memory size %llu is not a multiple of 4 KiB",
+				  (unsigned long long)bytes);
+	if (bytes < CONFIG_MIN_MEMORY || bytes > CONFIG_MAX_MEMORY)
+		return config_err(err, errlen, "memory size %llu MiB out of range (2 MiB to 1 TiB)",
+				  (unsigned long long)(bytes >> 20));
+	return 0;
 }
 
 static int config_transport(const char *v, enum config_transport *t)
@@ -155,7 +214,7 @@ static int config_bool(const char *v, bool *out)
 	return 0;
 }
 
-static int config_mac(const char *v, uint8_t mac[6])
+int config_parse_mac(const char *v, uint8_t mac[6])
 {
 	unsigned b[6];
 	char end;
@@ -180,14 +239,11 @@ static int config_kv(struct vm_config *cfg, const char *opt, const char *arg,
 			       unsigned errlen),
 		     char *err, unsigned errlen)
 {
-	char *copy = strdup(arg), *save = NULL;
+	char *copy = config_own(cfg, strdup(arg)), *save = NULL;
 	int ret = 0;
 
-	if (!copy || cfg->nowned == sizeof(cfg->owned) / sizeof(cfg->owned[0])) {
-		free(copy);
-		return config_err(err, errlen, "too many %s options", opt);
-	}
-	cfg->owned[cfg->nowned++] = copy;
+	if (!copy)
+		return config_err(err, errlen, "out of memory parsing %s", opt);
 	for (char *kv = strtok_r(copy, ",", &save); kv && !ret; kv = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(kv, '=');
 
@@ -235,7 +291,7 @@ static int config_net_kv(struct vm_config *cfg, const char *k, const char *v, ch
 					  v);
 		n->tap = v;
 	} else if (!strcmp(k, "mac")) {
-		if (config_mac(v, n->mac))
+		if (config_parse_mac(v, n->mac))
 			return config_err(err, errlen,
 					  "--net: invalid mac '%s' (unicast xx:xx:xx:xx:xx:xx)", v);
 		n->has_mac = true;
@@ -245,6 +301,126 @@ static int config_net_kv(struct vm_config *cfg, const char *k, const char *v, ch
 					  v);
 	} else
 		return config_err(err, errlen, "--net: unknown key '%s' (tap, mac, transport)", k);
+	return 0;
+}
+
+static int config_vsock_kv(struct vm_config *cfg, const char *k, const char *v, char *err,
+			   unsigned errlen)
+{
+	char *end;
+	unsigned long long n;
+
+	if (!strcmp(k, "cid")) {
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno || end == v || *end || *v == '-' || n < 3 || n > UINT32_MAX)
+			return config_err(err, errlen, "--vsock: invalid cid '%s' (3 to 2^32-1)", v);
+		cfg->vsock.guest_cid = n;
+	} else if (!strcmp(k, "uds")) {
+		if (strlen(v) >= 100)
+			return config_err(err, errlen, "--vsock: uds path '%s' is too long", v);
+		cfg->vsock.uds_path = v;
+	} else
+		return config_err(err, errlen, "--vsock: unknown key '%s' (cid, uds)", k);
+	return 0;
+}
+
+int config_check_files(const struct vm_config *cfg, char *err, unsigned errlen)
+{
+	int ret = 0;
+
+	if (!cfg->kernel)
+		return config_err(err, errlen, "no kernel configured");
+	ret = config_check_file("kernel", cfg->kernel, err, errlen);
+	if (!ret && cfg->initrd)
+		ret = config_check_file("initrd", cfg->initrd, err, errlen);
+	for (unsigned i = 0; !ret && i < cfg->ndisks; i++) {
+		const struct config_disk *d = &cfg->disks[i];
+
+		if (access(d->path, R_OK) < 0)
+			ret = config_err(err, errlen, "cannot open disk image '%s': %s", d->path,
+					 strerror(errno));
+		else if (!d->readonly && access(d->path, W_OK) < 0)
+			ret = config_err(
+			    err, errlen,
+			    "disk image '%s' is not writable: %s (use ro=on for read-only)",
+			    d->path, strerror(errno));
+	}
+	return ret;
+}
+
+/* kvmbox [--api-sock PATH] [--config-file FILE] [--id ID] [-v]: Firecracker's command line. */
+static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char *err,
+			      unsigned errlen)
+{
+	static const struct option opts[] = {
+		{ "api-sock", required_argument, NULL, 'a' },
+		{ "config-file", required_argument, NULL, 'c' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "no-api", no_argument, NULL, 'n' },
+		{ "log-path", required_argument, NULL, 'l' },
+		{ "metrics-path", required_argument, NULL, 'm' },
+		{ "level", required_argument, NULL, 'L' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool no_api = false;
+	int c;
+
+	cfg->action = CONFIG_ACTION_SERVE;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			if (strlen(optarg) >= 108)
+				return config_err(err, errlen, "--api-sock path '%s' is too long",
+						  optarg);
+			cfg->api_sock = optarg;
+			break;
+		case 'c':
+			cfg->config_file = optarg;
+			break;
+		case 'i':
+			cfg->instance_id = optarg;
+			break;
+		case 'n':
+			no_api = true;
+			break;
+		case 'l':
+			cfg->log_path = optarg;
+			break;
+		case 'm':
+			cfg->metrics_path = optarg;
+			break;
+		case 'L':
+			if (!strcasecmp(optarg, "debug") || !strcasecmp(optarg, "trace"))
+				cfg->verbosity = 2;
+			else if (!strcasecmp(optarg, "info"))
+				cfg->verbosity = 1;
+			else if (strcasecmp(optarg, "warn") && strcasecmp(optarg, "warning") &&
+				 strcasecmp(optarg, "error") && strcasecmp(optarg, "off"))
+				return config_err(err, errlen,
+						  "unknown --level '%s' (Error, Warning, Info, Debug)",
+						  optarg);
+			break;
+		case 'v':
+			cfg->verbosity++;
+			break;
+		case ':':
+			return config_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return config_err(err, errlen, "unknown option '%s' (try 'kvmbox --help')",
+					  argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return config_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (no_api)
+		cfg->api_sock = NULL;
+	if (!cfg->api_sock && !cfg->config_file)
+		return config_err(err, errlen, "%s", no_api ? "--no-api needs --config-file FILE"
+							  : "give --api-sock PATH or --config-file FILE");
 	return 0;
 }
 
@@ -264,6 +440,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
+		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -272,10 +450,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	unsigned long n;
 	int c, ret;
 
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->memory = CONFIG_DEFAULT_MEMORY;
-	cfg->cpus = 1;
-	cfg->cpu_template = "auto";
+	config_init(cfg);
 	if (argc < 2)
 		return config_err(err, errlen, "no command given (try 'kvmbox --help')");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -284,6 +459,22 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		cfg->action = CONFIG_ACTION_VERSION;
+		return 0;
+	}
+	if (!strncmp(argv[1], "--api-sock", 10) || !strncmp(argv[1], "--config-file", 13) ||
+	    !strncmp(argv[1], "--id", 4) || !strcmp(argv[1], "--no-api") ||
+	    !strncmp(argv[1], "--level", 7) || !strncmp(argv[1], "--log-path", 10) ||
+	    !strncmp(argv[1], "--metrics-path", 14) || !strcmp(argv[1], "-v"))
+		return config_parse_serve(cfg, argc, argv, err, errlen);
+	if (!strcmp(argv[1], "ctl")) {
+		if (argc < 4)
+			return config_err(err, errlen,
+					  "usage: kvmbox ctl SOCKET "
+					  "status|pause|resume|stop|stats|top|ctrl-alt-del|flush-metrics");
+		cfg->action = CONFIG_ACTION_CTL;
+		cfg->api_sock = argv[2];
+		cfg->ctl_argv = argv + 3;
+		cfg->ctl_argc = argc - 3;
 		return 0;
 	}
 	if (strcmp(argv[1], "run"))
@@ -347,6 +538,22 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 				return config_err(err, errlen, "--net needs tap=NAME");
 			cfg->nnics++;
 			break;
+		case OPT_VSOCK:
+			if (cfg->vsock.enabled)
+				return config_err(err, errlen, "only one --vsock");
+			ret = config_kv(cfg, "--vsock", optarg, config_vsock_kv, err, errlen);
+			if (ret)
+				return ret;
+			if (!cfg->vsock.guest_cid || !cfg->vsock.uds_path)
+				return config_err(err, errlen, "--vsock needs cid=N,uds=PATH");
+			cfg->vsock.enabled = true;
+			break;
+		case OPT_API_SOCK:
+			if (strlen(optarg) >= 108)
+				return config_err(err, errlen, "--api-sock path '%s' is too long",
+						  optarg);
+			cfg->api_sock = optarg;
+			break;
 		case 'v':
 			cfg->verbosity++;
 			break;
@@ -392,20 +599,5 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		return config_err(err, errlen, "unexpected argument '%s'", av[optind]);
 	if (!cfg->kernel)
 		return config_err(err, errlen, "run needs --kernel FILE");
-	ret = config_check_file("kernel", cfg->kernel, err, errlen);
-	if (!ret && cfg->initrd)
-		ret = config_check_file("initrd", cfg->initrd, err, errlen);
-	for (unsigned i = 0; !ret && i < cfg->ndisks; i++) {
-		const struct config_disk *d = &cfg->disks[i];
-
-		if (access(d->path, R_OK) < 0)
-			ret = config_err(err, errlen, "cannot open disk image '%s': %s", d->path,
-					 strerror(errno));
-		else if (!d->readonly && access(d->path, W_OK) < 0)
-			ret = config_err(
-			    err, errlen,
-			    "disk image '%s' is not writable: %s (use ro=on for read-only)",
-			    d->path, strerror(errno));
-	}
-	return ret;
+	return config_check_files(cfg, err, errlen);
 }

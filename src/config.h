@@ -14,7 +14,13 @@
 #define CONFIG_MAX_DISKS 8
 #define CONFIG_MAX_NICS 4
 
-enum config_action { CONFIG_ACTION_RUN, CONFIG_ACTION_HELP, CONFIG_ACTION_VERSION };
+enum config_action {
+	CONFIG_ACTION_RUN,     /* kvmbox run ...: boot from the command line */
+	CONFIG_ACTION_HELP,
+	CONFIG_ACTION_VERSION,
+	CONFIG_ACTION_SERVE,   /* kvmbox --api-sock PATH [--config-file FILE]: Firecracker-style */
+	CONFIG_ACTION_CTL,     /* kvmbox ctl SOCKET COMMAND [ARGS]: the API client */
+};
 
 enum config_transport { CONFIG_TRANSPORT_PCI, CONFIG_TRANSPORT_MMIO };
 
@@ -23,6 +29,9 @@ struct config_disk {
 	bool readonly;
 	const char *serial; /* NULL: derived from the path */
 	enum config_transport transport;
+	const char *id;	      /* API drive_id ([A-Za-z0-9_]+); NULL from the command line */
+	bool is_root;	      /* API is_root_device: the kernel gets root=/dev/vdX */
+	const char *partuuid; /* API partuuid: root=PARTUUID=... instead */
 };
 
 struct config_net {
@@ -30,6 +39,15 @@ struct config_net {
 	bool has_mac;
 	uint8_t mac[6];
 	enum config_transport transport;
+	const char *id; /* API iface_id; NULL from the command line */
+};
+
+/* Firecracker's hybrid vsock: the guest's streams end at unix sockets on the host. */
+struct config_vsock {
+	bool enabled;
+	uint64_t guest_cid; /* >= 3 */
+	const char *uds_path;
+	const char *id; /* API vsock_id (optional, kept for GET /vm/config) */
 };
 
 struct vm_config {
@@ -50,11 +68,42 @@ struct vm_config {
 	unsigned nnics;
 	bool rng;
 	bool virtio_console; /* stdin goes to hvc0 (virtio-console) instead of COM1 */
-	char *owned[CONFIG_MAX_DISKS + CONFIG_MAX_NICS]; /* strdup'd option strings */
-	unsigned nowned;
+	struct config_vsock vsock;
+
+	/* Firecracker-style boot (API or --config-file): virtio-mmio devices announced on the
+	 * kernel command line (virtio_mmio.device=...), an MP table for acpi=off guests. */
+	bool mmio_cmdline;
+	bool smt;		/* machine-config smt (reported back; one thread per core) */
+	bool track_dirty_pages; /* machine-config track_dirty_pages (for Diff snapshots) */
+	const char *serial_out; /* PUT /serial: guest COM1 output to this file, not stdout */
+	const char *metrics_path;
+	const char *log_path;
+
+	/* kvmbox --api-sock / --config-file, and kvmbox ctl */
+	const char *api_sock;
+	const char *config_file;
+	const char *instance_id; /* --id (Firecracker's), reported by GET / */
+	char **ctl_argv;	 /* kvmbox ctl SOCKET COMMAND ARGS...: argv from SOCKET on */
+	int ctl_argc;
+
+	char **owned; /* strings this config owns (config_strdup) */
+	unsigned nowned, owned_cap;
 };
 
 void config_free(struct vm_config *cfg);
+/* Defaults for a VM with nothing configured yet (what `kvmbox --api-sock` starts from). */
+void config_init(struct vm_config *cfg);
+/* A copy of s owned by cfg (freed by config_free); NULL on allocation failure. */
+const char *config_strdup(struct vm_config *cfg, const char *s);
+/* Checks that the kernel/initrd/disk files named in cfg can be used (one line in err). */
+int config_check_files(const struct vm_config *cfg, char *err, unsigned errlen)
+    __attribute__((warn_unused_result));
+/* For API and config-file values: the same checks the command line applies. */
+int config_check_memory(uint64_t bytes, char *err, unsigned errlen)
+    __attribute__((warn_unused_result));
+int config_check_file(const char *what, const char *path, char *err, unsigned errlen)
+    __attribute__((warn_unused_result));
+int config_parse_mac(const char *v, uint8_t mac[6]) __attribute__((warn_unused_result));
 
 /*
  * Parse argv (argv[0] is the program). On error writes a one-line message naming the problem to

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vm;
+struct vmm;
+struct event_loop;
+struct console;
 
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A, as in QEMU */
 
@@ -26,11 +28,16 @@ enum console_action console_escape_feed(struct console_escape *e, uint8_t c, uin
 extern const char console_help_text[];
 
 /*
- * The main thread's loop while the guest runs: stdin to the guest console, host signals
- * (SIGINT/SIGTERM/SIGHUP stop the VM with 128+signo), until the VM stops. The signals must be
- * blocked in every thread before the vCPUs start (console_signals_block).
+ * The guest console on the main thread's event loop: stdin to the guest (COM1, or hvc0 with
+ * --console virtio) while the VM runs, Ctrl-A keys, and host signals (SIGINT/SIGTERM/SIGHUP/
+ * SIGQUIT stop the VM with 128+signo, or end kvmbox when no VM runs yet). The signals must be
+ * blocked in every thread before any thread starts (console_signals_block).
  */
-int console_run(struct vm *vm) __attribute__((warn_unused_result));
+int console_create(struct console **out, struct event_loop *loop, struct vmm *vmm)
+    __attribute__((warn_unused_result));
+/* The VM started, paused or resumed: start or stop taking input. */
+void console_update(struct console *c);
+void console_destroy(struct console *c);
 void console_signals_block(void);
 
 #endif

@@ -16,13 +16,24 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
+#include "virtio/mmio_cmdline.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "vm.h"
 
-#define DEVICES_MAX 16
-#define DEVICES_MAX_MMIO 4
+#define DEVICES_MAX 24
+#define DEVICES_MAX_MMIO 16
+
+/*
+ * IOAPIC pins for virtio-mmio devices, one each (edge-triggered on an acpi=off guest's MP table,
+ * so no sharing): 20-23, then the ISA lines no platform device uses, and 16-19 (PCI INTx) only
+ * when no PCI device exists.
+ */
+static const unsigned devices_mmio_gsis[] = { 20, 21, 22, 23, 5, 6, 7, 10, 11, 14, 15 };
+static const unsigned devices_mmio_gsis_nopci[] = { 20, 21, 22, 23, 16, 17, 18, 19,
+						    5,	6,  7,	10, 11, 14, 15 };
 
 struct devices_entry {
 	struct virtio_dev *vdev;
@@ -54,13 +65,21 @@ static int devices_attach(struct vm *vm, struct devices *d, struct virtio_dev *v
 
 	e->vdev = vdev;
 	d->ndev++; /* owned from here on: devices_destroy frees it, whatever happens next */
+	if (vm->cfg->mmio_cmdline)
+		transport = CONFIG_TRANSPORT_MMIO; /* booted the Firecracker way: pci=off */
 	if (transport == CONFIG_TRANSPORT_MMIO) {
-		struct irq_line irq = { vm_irq_line, vm, LAYOUT_GSI_VIRTIO_MMIO + d->nmmio };
+		const unsigned *gsis = vm->cfg->mmio_cmdline ? devices_mmio_gsis_nopci
+							     : devices_mmio_gsis;
+		unsigned ngsis = vm->cfg->mmio_cmdline
+				     ? sizeof(devices_mmio_gsis_nopci) / sizeof(unsigned)
+				     : sizeof(devices_mmio_gsis) / sizeof(unsigned);
+		struct irq_line irq = { vm_irq_line, vm, 0 };
 
-		if (d->nmmio == DEVICES_MAX_MMIO) {
-			log_error("at most %d virtio-mmio devices", DEVICES_MAX_MMIO);
+		if (d->nmmio >= ngsis || d->nmmio >= DEVICES_MAX_MMIO) {
+			log_error("at most %u virtio-mmio devices", ngsis);
 			return -E2BIG;
 		}
+		irq.gsi = gsis[d->nmmio];
 		e->mmio_base = LAYOUT_VIRTIO_MMIO + d->nmmio * LAYOUT_VIRTIO_MMIO_STRIDE;
 		e->mmio_gsi = irq.gsi;
 		d->nmmio++;
@@ -136,6 +155,14 @@ static int devices_add_all(struct vm *vm, struct devices *d)
 		if (ret)
 			return ret;
 	}
+	if (cfg->vsock.enabled) {
+		ret = virtio_vsock_create(&vdev, &vm->mem, cfg->vsock.guest_cid, cfg->vsock.uds_path,
+					  "virtio-vsock0");
+		if (!ret)
+			ret = devices_attach(vm, d, vdev, CONFIG_TRANSPORT_PCI);
+		if (ret)
+			return ret;
+	}
 	if (cfg->virtio_console) {
 		/* Input is fed by the console loop (Ctrl-A handling stays there); output to stdout.
 		 */
@@ -188,7 +215,8 @@ void devices_acpi(struct vm *vm, struct acpi_config *acpi)
 	for (unsigned i = 0; i < 4; i++)
 		acpi->pci.intx_gsi[i] = LAYOUT_GSI_PCI_INTX + i;
 	acpi->nvirtio_mmio = 0;
-	for (unsigned i = 0; i < d->ndev; i++) {
+	/* Announced on the command line instead: described twice, Linux would probe them twice. */
+	for (unsigned i = 0; i < d->ndev && !vm->cfg->mmio_cmdline; i++) {
 		if (!d->dev[i].mmio)
 			continue;
 		acpi->virtio_mmio[acpi->nvirtio_mmio].base = d->dev[i].mmio_base;
@@ -210,6 +238,58 @@ int devices_has_virtio_console(const struct vm *vm)
 	const struct devices *d = vm->devices;
 
 	return d && d->console;
+}
+
+int devices_mmio_list(const struct vm *vm, struct mmio_cmdline_dev *out, unsigned max)
+{
+	const struct devices *d = vm->devices;
+	unsigned n = 0;
+
+	for (unsigned i = 0; d && i < d->ndev && n < max; i++) {
+		if (!d->dev[i].mmio)
+			continue;
+		out[n].base = d->dev[i].mmio_base;
+		out[n].size = VIRTIO_MMIO_SIZE;
+		out[n].gsi = d->dev[i].mmio_gsi;
+		n++;
+	}
+	return (int)n;
+}
+
+int devices_update_disk(struct vm *vm, unsigned index, const char *path)
+{
+	struct devices *d = vm->devices;
+	char name[32];
+
+	snprintf(name, sizeof(name), "virtio-blk%u", index);
+	for (unsigned i = 0; d && i < d->ndev; i++)
+		if (!strcmp(d->dev[i].name, name))
+			return virtio_blk_set_backing(d->dev[i].vdev, path);
+	return -ENOENT;
+}
+
+int devices_quiesce(struct vm *vm)
+{
+	struct devices *d = vm->devices;
+	int ret = 0;
+	unsigned i;
+
+	for (i = 0; d && i < d->ndev && !ret; i++)
+		ret = virtio_dev_quiesce(d->dev[i].vdev);
+	if (ret) {
+		log_error("pausing %s failed: %s", d->dev[i - 1].name, strerror(-ret));
+		while (--i > 0)
+			virtio_dev_resume(d->dev[i - 1].vdev);
+	}
+	return ret;
+}
+
+void devices_resume(struct vm *vm)
+{
+	struct devices *d = vm->devices;
+
+	for (unsigned i = 0; d && i < d->ndev; i++)
+		virtio_dev_resume(d->dev[i].vdev);
 }
 
 void devices_destroy(struct vm *vm)
@@ -236,4 +316,18 @@ void devices_destroy(struct vm *vm)
 		irq_routing_cleanup(&d->routing);
 	free(d);
 	vm->devices = NULL;
+}
+
+unsigned devices_count(const struct vm *vm)
+{
+	const struct devices *d = vm->devices;
+
+	return d ? d->ndev : 0;
+}
+
+struct virtio_dev *devices_get(const struct vm *vm, unsigned i)
+{
+	const struct devices *d = vm->devices;
+
+	return d && i < d->ndev ? d->dev[i].vdev : NULL;
 }

@@ -35,10 +35,14 @@ struct event_loop {
 	pthread_t thread;
 	char name[16];
 	bool stop;
+	bool inline_mode; /* runs on the thread that calls event_loop_run, not its own */
+	bool pause;	  /* event_loop_pause asked the thread to park between batches */
+	bool parked;	  /* ... and it has */
 	/* Protects entries and running; never held while a callback runs, so adding an fd never
 	 * waits for a slow callback and only event_loop_del ever waits (for its own callback). */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
+	pthread_cond_t park; /* pause/parked changes */
 	uint64_t running; /* id of the callback being dispatched, 0 when none */
 	struct event_loop_entry *entries;
 	unsigned nentries;
@@ -87,9 +91,25 @@ static void event_loop_dispatch(struct event_loop *loop, uint64_t id, uint32_t e
 	pthread_mutex_unlock(&loop->lock);
 }
 
-static void *event_loop_thread(void *arg)
+/* Between batches: honour a pause request. Returns true when the loop must end. */
+static bool event_loop_checkpoint(struct event_loop *loop)
 {
-	struct event_loop *loop = arg;
+	bool stop;
+
+	pthread_mutex_lock(&loop->lock);
+	while (loop->pause && !loop->stop) {
+		loop->parked = true;
+		pthread_cond_broadcast(&loop->park);
+		pthread_cond_wait(&loop->park, &loop->lock);
+	}
+	loop->parked = false;
+	stop = loop->stop;
+	pthread_mutex_unlock(&loop->lock);
+	return stop;
+}
+
+static void event_loop_body(struct event_loop *loop)
+{
 	struct epoll_event evs[EVENT_LOOP_BATCH];
 
 	event_loop_self = loop;
@@ -114,16 +134,67 @@ static void *event_loop_thread(void *arg)
 			event_loop_dispatch(loop, evs[i].data.u64, evs[i].events);
 		}
 		/* Checked after the batch: destroy joins us, so no callback may be left behind. */
-		pthread_mutex_lock(&loop->lock);
-		bool stop = loop->stop;
-		pthread_mutex_unlock(&loop->lock);
-		if (stop)
+		if (event_loop_checkpoint(loop))
 			break;
 	}
+	event_loop_self = NULL;
+}
+
+static void *event_loop_thread(void *arg)
+{
+	event_loop_body(arg);
 	return NULL;
 }
 
-int event_loop_create(struct event_loop **out, const char *name)
+static void event_loop_wake(struct event_loop *loop)
+{
+	uint64_t one = 1;
+
+	if (write(loop->wakefd, &one, sizeof(one)) < 0)
+		log_warn("%s: cannot wake the loop: %s", loop->name, strerror(errno));
+}
+
+int event_loop_run(struct event_loop *loop)
+{
+	if (!loop->inline_mode)
+		return -EINVAL;
+	event_loop_body(loop);
+	return 0;
+}
+
+void event_loop_quit(struct event_loop *loop)
+{
+	pthread_mutex_lock(&loop->lock);
+	loop->stop = true;
+	pthread_cond_broadcast(&loop->park);
+	pthread_mutex_unlock(&loop->lock);
+	event_loop_wake(loop);
+}
+
+int event_loop_pause(struct event_loop *loop)
+{
+	if (loop->inline_mode || event_loop_self == loop)
+		return -EDEADLK;
+	pthread_mutex_lock(&loop->lock);
+	loop->pause = true;
+	pthread_mutex_unlock(&loop->lock);
+	event_loop_wake(loop);
+	pthread_mutex_lock(&loop->lock);
+	while (!loop->parked && !loop->stop)
+		pthread_cond_wait(&loop->park, &loop->lock);
+	pthread_mutex_unlock(&loop->lock);
+	return 0;
+}
+
+void event_loop_resume(struct event_loop *loop)
+{
+	pthread_mutex_lock(&loop->lock);
+	loop->pause = false;
+	pthread_cond_broadcast(&loop->park);
+	pthread_mutex_unlock(&loop->lock);
+}
+
+static int event_loop_alloc(struct event_loop **out, const char *name, bool inline_mode)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EVENT_LOOP_WAKE_ID };
 	struct event_loop *loop;
@@ -137,6 +208,8 @@ int event_loop_create(struct event_loop **out, const char *name)
 	snprintf(loop->name, sizeof(loop->name), "%s", name ? name : "io");
 	pthread_mutex_init(&loop->lock, NULL);
 	pthread_cond_init(&loop->idle, NULL);
+	pthread_cond_init(&loop->park, NULL);
+	loop->inline_mode = inline_mode;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0) {
 		ret = -errno;
@@ -150,6 +223,10 @@ int event_loop_create(struct event_loop **out, const char *name)
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
 		ret = -errno;
 		goto err_wake;
+	}
+	if (inline_mode) {
+		*out = loop;
+		return 0;
 	}
 	/*
 	 * The I/O thread must never take a process signal (SIGINT for the console, the vCPU kick
@@ -171,10 +248,21 @@ err_wake:
 err_epoll:
 	close(loop->epfd);
 err_free:
+	pthread_cond_destroy(&loop->park);
 	pthread_cond_destroy(&loop->idle);
 	pthread_mutex_destroy(&loop->lock);
 	free(loop);
 	return ret;
+}
+
+int event_loop_create(struct event_loop **out, const char *name)
+{
+	return event_loop_alloc(out, name, false);
+}
+
+int event_loop_create_inline(struct event_loop **out, const char *name)
+{
+	return event_loop_alloc(out, name, true);
 }
 
 int event_loop_add(struct event_loop *loop, int fd, uint32_t events,
@@ -246,18 +334,14 @@ int event_loop_del(struct event_loop *loop, int fd)
 
 void event_loop_destroy(struct event_loop *loop)
 {
-	uint64_t one = 1;
-
 	if (!loop)
 		return;
-	pthread_mutex_lock(&loop->lock);
-	loop->stop = true;
-	pthread_mutex_unlock(&loop->lock);
-	if (write(loop->wakefd, &one, sizeof(one)) < 0)
-		log_warn("%s: cannot wake the I/O thread: %s", loop->name, strerror(errno));
-	pthread_join(loop->thread, NULL);
+	event_loop_quit(loop);
+	if (!loop->inline_mode)
+		pthread_join(loop->thread, NULL);
 	close(loop->wakefd);
 	close(loop->epfd);
+	pthread_cond_destroy(&loop->park);
 	pthread_cond_destroy(&loop->idle);
 	pthread_mutex_destroy(&loop->lock);
 	free(loop->entries);

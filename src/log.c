@@ -12,6 +12,8 @@
 
 static enum log_level log_level_cur = LOG_WARN;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The last error this thread logged: the API answers a failed InstanceStart with it. */
+static __thread char log_last[256];
 
 void log_set_level(enum log_level level)
 {
@@ -29,6 +31,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int saved_errno = errno; /* callers log first, then return -errno */
 
+	if (level == LOG_ERROR) {
+		va_start(ap, fmt);
+		vsnprintf(log_last, sizeof(log_last), fmt, ap);
+		va_end(ap);
+	}
 	if (level > log_level_cur)
 		return;
 	pthread_mutex_lock(&log_lock);
@@ -40,6 +47,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	fputs("\r\n", stderr);
 	pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
+}
+
+const char *log_last_error(void)
+{
+	return log_last;
+}
+
+void log_clear_last_error(void)
+{
+	log_last[0] = '\0';
 }
 
 static uint64_t log_now_ns(void)

@@ -1,50 +1,116 @@
-/* kvmbox entry point: parse -> open KVM -> build the VM -> run -> tear down. The only place that
- * exits. */
+/* kvmbox entry point: parse -> (API server | config file | command line) -> the VMM on the main
+ * thread's event loop -> tear down. The only place that exits. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "api/config_file.h"
+#include "api/server.h"
 #include "backend/term.h"
 #include "config.h"
 #include "console.h"
-#include "kvm.h"
+#include "ctl.h"
+#include "event_loop.h"
 #include "log.h"
 #include "stats.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "vmm.h"
 
-static int main_run(const struct vm_config *cfg)
+static void main_console_changed(void *opaque)
 {
-	struct kvm kvm;
-	struct vm vm;
-	char err[512];
-	int status, ret;
+	console_update(opaque);
+}
 
-	if (kvm_open(&kvm, "/dev/kvm", err, sizeof(err))) {
+/* Exit status for a failed start: the user's input (2) or the host (10). */
+static int main_start_failed(int ret, const char *err)
+{
+	/* vm_create already logged what went wrong; other failures have only err. */
+	if (!log_last_error()[0])
 		fprintf(stderr, "kvmbox: error: %s\n", err);
-		return VM_EXIT_BAD_INPUT;
-	}
+	return ret == -EINVAL || ret == -ENODEV || ret == -ENOENT || ret == -EACCES
+		   ? VM_EXIT_BAD_INPUT
+		   : VM_EXIT_HOST_ERROR;
+}
+
+static int main_vmm(struct vm_config *cfg)
+{
+	struct event_loop *loop = NULL;
+	struct console *con = NULL;
+	struct api_server *api = NULL;
+	struct vmm vmm;
+	char err[512];
+	int status = VM_EXIT_HOST_ERROR, ret;
+
 	/* Signals are blocked before any thread exists, so every thread inherits the mask. */
 	console_signals_block();
 	vcpu_signals_init();
-	ret = vm_create(&vm, &kvm, cfg);
-	if (ret) {
-		kvm_close(&kvm);
-		return vm.input_error ? VM_EXIT_BAD_INPUT : VM_EXIT_HOST_ERROR;
+	if (event_loop_create_inline(&loop, "main")) {
+		fprintf(stderr, "kvmbox: error: cannot create the main event loop\n");
+		return VM_EXIT_HOST_ERROR;
+	}
+	vmm_init(&vmm, cfg, loop);
+	/* Driven like Firecracker (API, config file): pci=off guests, devices on the command line. */
+	if (cfg->action == CONFIG_ACTION_SERVE)
+		cfg->mmio_cmdline = true;
+	if (console_create(&con, loop, &vmm))
+		goto out;
+	vmm.on_change = main_console_changed;
+	vmm.on_change_opaque = con;
+
+	if (cfg->config_file && config_file_load(cfg, cfg->config_file, err, sizeof(err))) {
+		fprintf(stderr, "kvmbox: error: config file '%s': %s\n", cfg->config_file, err);
+		status = VM_EXIT_BAD_INPUT;
+		goto out;
+	}
+	if (cfg->log_path && vmm_redirect(cfg->log_path, STDERR_FILENO, err, sizeof(err))) {
+		fprintf(stderr, "kvmbox: error: --log-path: %s\n", err);
+		status = VM_EXIT_BAD_INPUT;
+		goto out;
+	}
+	if (cfg->metrics_path && vmm_set_metrics(&vmm, cfg->metrics_path, err, sizeof(err))) {
+		fprintf(stderr, "kvmbox: error: %s\n", err);
+		status = VM_EXIT_BAD_INPUT;
+		goto out;
+	}
+	if (cfg->api_sock) {
+		ret = api_server_create(&api, cfg->api_sock, loop, &api_vmm_ops, &vmm);
+		if (ret) {
+			fprintf(stderr, "kvmbox: error: cannot serve the API on '%s': %s\n",
+				cfg->api_sock, strerror(-ret));
+			status = ret == -ENOMEM ? VM_EXIT_HOST_ERROR : VM_EXIT_BAD_INPUT;
+			goto out;
+		}
+	}
+	if (cfg->action == CONFIG_ACTION_RUN || cfg->config_file) {
+		ret = vmm_start(&vmm, err, sizeof(err));
+		if (ret && !vmm.vm_ready) {
+			status = main_start_failed(ret, err);
+			goto out;
+		}
 	}
 	if (isatty(STDIN_FILENO) && term_raw_enter(STDIN_FILENO))
 		log_warn("cannot put the terminal in raw mode; continuing");
-	/* Both stop the VM themselves when they fail, so the join below always returns. */
-	if (vm_start(&vm) == 0 && console_run(&vm))
-		log_error("the console loop failed; the guest was stopped");
-	vm_join(&vm);
+	/* Until the VM stops (poweroff, reboot, a fatal exit, Ctrl-A x, a signal, the API). */
+	if (event_loop_run(loop))
+		log_error("the main loop failed");
 	term_restore();
-	status = vm.exit_status;
-	if (cfg->stats)
-		stats_print(&vm, stderr);
-	vm_destroy(&vm);
-	kvm_close(&kvm);
+	if (vmm.vm_ready) {
+		vm_stop(&vmm.vm, VM_EXIT_HOST_ERROR); /* no-op when it stopped on its own */
+		vm_join(&vmm.vm);
+		status = vmm.vm.exit_status;
+		if (cfg->stats)
+			stats_print(&vmm.vm, stderr);
+	} else {
+		status = vmm.exit_status;
+	}
+out:
+	api_server_destroy(api);
+	console_destroy(con);
+	vmm_destroy(&vmm);
+	event_loop_destroy(loop);
 	return status;
 }
 
@@ -60,12 +126,14 @@ int main(int argc, char **argv)
 	} else if (cfg.action == CONFIG_ACTION_HELP) {
 		fputs(config_usage_text, stdout);
 	} else if (cfg.action == CONFIG_ACTION_VERSION) {
-		puts("kvmbox " KVMBOX_VERSION);
+		puts("kvmbox v" KVMBOX_VERSION);
+	} else if (cfg.action == CONFIG_ACTION_CTL) {
+		status = ctl_main(cfg.api_sock, cfg.ctl_argc, cfg.ctl_argv);
 	} else {
 		log_set_level(cfg.verbosity >= 2   ? LOG_DEBUG
 			      : cfg.verbosity == 1 ? LOG_INFO
 						   : LOG_WARN);
-		status = main_run(&cfg);
+		status = main_vmm(&cfg);
 	}
 	config_free(&cfg);
 	return status;

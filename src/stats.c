@@ -7,7 +7,7 @@
 #include "vcpu.h"
 #include "vm.h"
 
-static const char *stats_exit_name(unsigned reason)
+const char *stats_exit_name(unsigned reason, char *buf, size_t len)
 {
 	switch (reason) {
 	case KVM_EXIT_IO:
@@ -29,8 +29,16 @@ static const char *stats_exit_name(unsigned reason)
 	case KVM_EXIT_DEBUG:
 		return "debug";
 	default:
-		return NULL;
+		snprintf(buf, len, "reason%u", reason);
+		return buf;
 	}
+}
+
+bool stats_exit_named(unsigned reason)
+{
+	char buf[STATS_EXIT_NAME_MAX];
+
+	return stats_exit_name(reason, buf, sizeof(buf)) != buf;
 }
 
 static void stats_print_bus(const struct bus *bus, FILE *out)
@@ -67,14 +75,11 @@ void stats_print(const struct vm *vm, FILE *out)
 		run_s, 100.0 * run_s / busy, handler_s, 100.0 * handler_s / busy);
 	fprintf(out, "  exits:");
 	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++) {
-		const char *name = stats_exit_name(r);
+		char buf[STATS_EXIT_NAME_MAX];
 
-		if (!total.exits[r])
-			continue;
-		if (name)
-			fprintf(out, " %s=%llu", name, (unsigned long long)total.exits[r]);
-		else
-			fprintf(out, " reason%u=%llu", r, (unsigned long long)total.exits[r]);
+		if (total.exits[r])
+			fprintf(out, " %s=%llu", stats_exit_name(r, buf, sizeof(buf)),
+				(unsigned long long)total.exits[r]);
 	}
 	fprintf(out, "\n");
 	stats_print_bus(&vm->pio, out);

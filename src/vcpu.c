@@ -10,8 +10,9 @@
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/emu_fallback.h"
+#include "bus.h"
 #include "log.h"
-#include "vm.h"
+#include "vm.h" /* exit statuses and vm_now_ns only: vCPUs reach their VM through ctx */
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -33,17 +34,30 @@ void vcpu_signals_init(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index)
+static bool vcpu_stopping(const struct vcpu *vcpu)
+{
+	return __atomic_load_n(vcpu->ctx->stopping, __ATOMIC_SEQ_CST);
+}
+
+static void vcpu_stop_vm(struct vcpu *vcpu, int status)
+{
+	vcpu->ctx->stop(vcpu->ctx->opaque, status);
+}
+
+int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsigned index)
 {
 	memset(vcpu, 0, sizeof(*vcpu));
-	vcpu->vm = vm;
+	vcpu->ctx = ctx;
 	vcpu->index = index;
-	vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
+	pthread_mutex_init(&vcpu->lock, NULL);
+	pthread_cond_init(&vcpu->cond, NULL);
+	vcpu->state = VCPU_CREATED;
+	vcpu->fd = ioctl(vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (vcpu->fd < 0) {
 		log_error("KVM_CREATE_VCPU %u failed: %s", index, strerror(errno));
 		return -errno;
 	}
-	vcpu->run = mmap(NULL, (size_t)vm->kvm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	vcpu->run = mmap(NULL, ctx->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		int ret = -errno;
@@ -63,18 +77,18 @@ static int vcpu_handle_io(struct vcpu *vcpu)
 	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
-	if (run->io.data_offset + bytes > (uint64_t)vcpu->vm->kvm->vcpu_mmap_size ||
+	if (run->io.data_offset + bytes > (uint64_t)vcpu->ctx->run_size ||
 	    (run->io.size != 1 && run->io.size != 2 && run->io.size != 4)) {
 		log_error("vCPU %u: malformed port I/O exit from KVM", vcpu->index);
 		return -EIO;
 	}
 	/* A long `rep outs` to a blocked stdout must still notice a stop between bytes. */
-	for (uint32_t i = 0; i < run->io.count && !vm_stopping(vcpu->vm);
+	for (uint32_t i = 0; i < run->io.count && !vcpu_stopping(vcpu);
 	     i++, data += run->io.size) {
 		if (run->io.direction == KVM_EXIT_IO_OUT)
-			bus_write(&vcpu->vm->pio, run->io.port, data, run->io.size);
+			bus_write(vcpu->ctx->pio, run->io.port, data, run->io.size);
 		else
-			bus_read(&vcpu->vm->pio, run->io.port, data, run->io.size);
+			bus_read(vcpu->ctx->pio, run->io.port, data, run->io.size);
 	}
 	return 0;
 }
@@ -85,16 +99,16 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 	unsigned len = run->mmio.len > 8 ? 8 : run->mmio.len;
 
 	if (run->mmio.is_write)
-		bus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+		bus_write(vcpu->ctx->mmio, run->mmio.phys_addr, run->mmio.data, len);
 	else
-		bus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+		bus_read(vcpu->ctx->mmio, run->mmio.phys_addr, run->mmio.data, len);
 }
 
 static void vcpu_fatal(struct vcpu *vcpu, int status, const char *what)
 {
 	log_error("vCPU %u: %s", vcpu->index, what);
 	cpu_dump(vcpu->fd);
-	vm_stop(vcpu->vm, status);
+	vcpu_stop_vm(vcpu, status);
 }
 
 static void vcpu_handle_internal_error(struct vcpu *vcpu)
@@ -102,12 +116,12 @@ static void vcpu_handle_internal_error(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
-		if (emu_fallback_handle(vcpu->fd, run, &vcpu->vm->mem) == 0)
+		if (emu_fallback_handle(vcpu->fd, run, vcpu->ctx->mem) == 0)
 			return;
 		/* emu_fallback_handle has already printed registers and instruction bytes. */
 		log_error("vCPU %u: stopping: instruction neither KVM nor kvmbox can emulate",
 			  vcpu->index);
-		vm_stop(vcpu->vm, VM_EXIT_INTERNAL);
+		vcpu_stop_vm(vcpu, VM_EXIT_INTERNAL);
 		return;
 	}
 	log_error("vCPU %u: KVM internal error, suberror %u, %u data words", vcpu->index,
@@ -121,10 +135,10 @@ static void vcpu_handle_system_event(struct vcpu *vcpu)
 {
 	switch (vcpu->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_stop(vcpu->vm, VM_EXIT_POWEROFF);
+		vcpu_stop_vm(vcpu, VM_EXIT_POWEROFF);
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_stop(vcpu->vm, VM_EXIT_REBOOT);
+		vcpu_stop_vm(vcpu, VM_EXIT_REBOOT);
 		break;
 	default:
 		vcpu_fatal(vcpu, VM_EXIT_INTERNAL, "guest crash system event");
@@ -140,7 +154,7 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		if (vcpu_handle_io(vcpu)) {
-			vm_stop(vcpu->vm, VM_EXIT_INTERNAL);
+			vcpu_stop_vm(vcpu, VM_EXIT_INTERNAL);
 			return false;
 		}
 		return true;
@@ -174,45 +188,104 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+static void vcpu_set_state(struct vcpu *vcpu, enum vcpu_state st)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	vcpu->state = st;
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
+/*
+ * Park on the vCPU's own thread. KVM completes a port-I/O or MMIO read only when KVM_RUN is
+ * entered again (api.rst, KVM_RUN, "immediate_exit"), so first re-enter once with
+ * immediate_exit set: it finishes the instruction and returns -EINTR without running the guest.
+ * The state a parked vCPU shows (to a snapshot or a debugger) is then architecturally complete.
+ */
+static void vcpu_park(struct vcpu *vcpu, bool io_pending)
+{
+	if (io_pending) {
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0)
+			log_debug("vCPU %u: completing I/O before parking ran the guest",
+				  vcpu->index);
+	}
+	/* Tell a kvmclock guest it was stopped, so its watchdogs ignore the gap (EINVAL: the
+	 * guest does not use kvmclock). */
+	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", vcpu->index, strerror(errno));
+	pthread_mutex_lock(&vcpu->lock);
+	vcpu->state = VCPU_PARKED;
+	pthread_cond_broadcast(&vcpu->cond);
+	while (__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST) && !vcpu_stopping(vcpu))
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	vcpu->state = VCPU_RUNNING;
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
-	struct vm *vm = vcpu->vm;
+	bool io_pending = false;
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (!vm_stopping(vm)) {
-		uint64_t t0 = vm_now_ns(), t1;
-		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+	for (;;) {
+		uint64_t t0, t1;
+		int ret;
 
+		/*
+		 * Requests are stored before immediate_exit is set (vcpu_kick): a kick that
+		 * lands after we cleared immediate_exit below is seen here, and one that lands
+		 * before leaves immediate_exit set, so KVM_RUN returns at once. No kick is lost.
+		 */
+		if (vcpu_stopping(vcpu))
+			break;
+		if (__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST)) {
+			vcpu_park(vcpu, io_pending);
+			io_pending = false;
+			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		t0 = vm_now_ns();
+		ret = ioctl(vcpu->fd, KVM_RUN, 0);
 		t1 = vm_now_ns();
 		vcpu->stats.run_ns += t1 - t0;
 		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->stats.exits[KVM_EXIT_INTR]++;
+				io_pending = false; /* entering KVM_RUN completed it */
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN failed: %s", vcpu->index, strerror(errno));
-			vm_stop(vm, VM_EXIT_HOST_ERROR);
+			vcpu_stop_vm(vcpu, VM_EXIT_HOST_ERROR);
 			break;
 		}
 		if (vcpu->run->exit_reason < VCPU_EXIT_REASONS)
 			vcpu->stats.exits[vcpu->run->exit_reason]++;
 		if (!vcpu_handle_exit(vcpu))
 			break;
+		io_pending = vcpu->run->exit_reason == KVM_EXIT_IO ||
+			     vcpu->run->exit_reason == KVM_EXIT_MMIO;
 		vcpu->stats.handler_ns += vm_now_ns() - t1;
 	}
+	vcpu_set_state(vcpu, VCPU_STOPPED);
 	return NULL;
 }
 
 int vcpu_start(struct vcpu *vcpu)
 {
-	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	int ret;
 
+	vcpu->state = VCPU_RUNNING;
+	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 	if (ret) {
+		vcpu->state = VCPU_CREATED;
 		log_error("cannot start vCPU %u thread: %s", vcpu->index, strerror(ret));
 		return -ret;
 	}
@@ -226,6 +299,50 @@ void vcpu_kick(struct vcpu *vcpu)
 		return;
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+	/* A parked thread waits on the condition, not in KVM_RUN. */
+	pthread_mutex_lock(&vcpu->lock);
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
+void vcpu_request_park(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->park_req, 1, __ATOMIC_SEQ_CST);
+	vcpu_kick(vcpu);
+}
+
+int vcpu_wait_parked(struct vcpu *vcpu)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vcpu->lock);
+	while (vcpu->state == VCPU_RUNNING || vcpu->state == VCPU_CREATED) {
+		if (!vcpu->thread_started || vcpu_stopping(vcpu))
+			break;
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	}
+	if (vcpu->state != VCPU_PARKED)
+		ret = -ESHUTDOWN;
+	pthread_mutex_unlock(&vcpu->lock);
+	return ret;
+}
+
+void vcpu_unpark(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	__atomic_store_n(&vcpu->park_req, 0, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
+enum vcpu_state vcpu_get_state(struct vcpu *vcpu)
+{
+	enum vcpu_state st;
+
+	pthread_mutex_lock(&vcpu->lock);
+	st = vcpu->state;
+	pthread_mutex_unlock(&vcpu->lock);
+	return st;
 }
 
 void vcpu_join(struct vcpu *vcpu)
@@ -238,9 +355,14 @@ void vcpu_join(struct vcpu *vcpu)
 void vcpu_destroy(struct vcpu *vcpu)
 {
 	if (vcpu->run)
-		munmap(vcpu->run, (size_t)vcpu->vm->kvm->vcpu_mmap_size);
+		munmap(vcpu->run, vcpu->ctx->run_size);
 	if (vcpu->fd >= 0)
 		close(vcpu->fd);
+	if (vcpu->ctx) {
+		pthread_cond_destroy(&vcpu->cond);
+		pthread_mutex_destroy(&vcpu->lock);
+	}
 	vcpu->run = NULL;
 	vcpu->fd = -1;
+	vcpu->ctx = NULL;
 }

@@ -1,12 +1,16 @@
-/* A vCPU: its KVM fd, the shared kvm_run page, and the thread that loops on KVM_RUN. */
+/* A vCPU: its KVM fd, the shared kvm_run page, the thread that loops on KVM_RUN, and its
+ * lifecycle (running -> parked -> running, -> stopped) that pause, snapshot and gdb share. */
 #ifndef KVMBOX_VCPU_H
 #define KVMBOX_VCPU_H
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-struct vm;
+struct bus;
+struct guest_mem;
 
 #define VCPU_EXIT_REASONS 64
 
@@ -16,21 +20,51 @@ struct vcpu_stats {
 	uint64_t handler_ns;		   /* in kvmbox handling exits */
 };
 
+/* What a vCPU may touch of its VM: the buses, guest memory and the stop latch. Shared by all. */
+struct vcpu_ctx {
+	struct bus *pio;
+	struct bus *mmio;
+	const struct guest_mem *mem;
+	size_t run_size;		       /* KVM_GET_VCPU_MMAP_SIZE */
+	const int *stopping;		       /* atomic: the VM is stopping */
+	void (*stop)(void *opaque, int status); /* stop the whole VM with this exit status */
+	void *opaque;
+};
+
+enum vcpu_state {
+	VCPU_CREATED, /* thread not started */
+	VCPU_RUNNING,
+	VCPU_PARKED,  /* outside KVM_RUN, I/O of the last exit completed, waiting for unpark */
+	VCPU_STOPPED, /* thread finished */
+};
+
 struct vcpu {
-	struct vm *vm;
+	const struct vcpu_ctx *ctx;
 	unsigned index;
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
 	int thread_started;
 	struct vcpu_stats stats;
+
+	pthread_mutex_t lock; /* state and park_req changes; cond signals both */
+	pthread_cond_t cond;
+	enum vcpu_state state;
+	int park_req; /* atomic: park at the next exit */
 };
 
-int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index)
+int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsigned index)
     __attribute__((warn_unused_result));
 int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
-/* Make KVM_RUN return soon (immediate_exit + signal); the loop then sees the VM stopping. */
+/* Make KVM_RUN return soon (immediate_exit + signal) and wake a parked thread, so it sees a
+ * stop or a park request. Any thread. */
 void vcpu_kick(struct vcpu *vcpu);
+/* Ask the vCPU to park and wait until it has (or has stopped). Returns -ESHUTDOWN when the
+ * vCPU stopped instead. Not from the vCPU's own thread. */
+void vcpu_request_park(struct vcpu *vcpu);
+int vcpu_wait_parked(struct vcpu *vcpu) __attribute__((warn_unused_result));
+void vcpu_unpark(struct vcpu *vcpu);
+enum vcpu_state vcpu_get_state(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);
 

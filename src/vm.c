@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,8 +14,10 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
 #include "arch/x86/platform.h"
 #include "devices.h"
+#include "virtio/mmio_cmdline.h"
 #include "log.h"
 #include "vcpu.h"
 
@@ -93,12 +96,57 @@ static int vm_create_memory(struct vm *vm)
 	return 0;
 }
 
+/*
+ * What a Firecracker-style boot adds to the guest's command line (user keys still win): the root
+ * drive (root=/dev/vdX or PARTUUID=..., ro/rw) and, for pci=off guests, every virtio-mmio device
+ * as virtio_mmio.device=SIZE@BASE:IRQ. Then the CPU template's extras. NULL when none.
+ */
+static char *vm_cmdline_extra(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	const char *tmpl = cpuid_linux_cmdline_extra(vm->cpu_template);
+	struct mmio_cmdline_dev mmio[32];
+	char root[160] = "";
+	char *extra = NULL, *out = NULL;
+	int n = 0, ret;
+
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		const struct config_disk *d = &cfg->disks[i];
+
+		if (!d->is_root)
+			continue;
+		if (d->partuuid)
+			snprintf(root, sizeof(root), "root=PARTUUID=%s %s", d->partuuid,
+				 d->readonly ? "ro" : "rw");
+		else if (i < 26)
+			snprintf(root, sizeof(root), "root=/dev/vd%c %s", 'a' + i,
+				 d->readonly ? "ro" : "rw");
+		break;
+	}
+	if (cfg->mmio_cmdline)
+		n = devices_mmio_list(vm, mmio, sizeof(mmio) / sizeof(mmio[0]));
+	ret = mmio_cmdline_append(root, mmio, (unsigned)n, MMIO_CMDLINE_LINUX_MAX, &extra);
+	if (ret) {
+		log_error("the kernel command line is too long with %d virtio-mmio devices", n);
+		return NULL;
+	}
+	if (asprintf(&out, "%s%s%s", extra ? extra : "", extra && *extra && tmpl ? " " : "",
+		     tmpl ? tmpl : "") < 0)
+		out = NULL;
+	free(extra);
+	return out;
+}
+
 static int vm_load_guest(struct vm *vm)
 {
 	struct acpi_config acpi = { .ncpus = vm->ncpus };
+	struct mptable_config mp;
+	struct mmio_cmdline_dev mmio[32];
+	int n;
 	struct boot_config boot;
 	const char *user = vm->cfg->cmdline ? vm->cfg->cmdline : CONFIG_DEFAULT_CMDLINE;
-	const char *extra = cpuid_linux_cmdline_extra(vm->cpu_template);
+	char *extra = vm_cmdline_extra(vm);
+	bool has_extra;
 	uint64_t rsdp = 0;
 	int ret;
 
@@ -108,7 +156,31 @@ static int vm_load_guest(struct vm *vm)
 		log_error("building ACPI tables failed: %s", strerror(-ret));
 		return ret;
 	}
-	vm->cmdline = cpuid_cmdline_merge(user, extra);
+	/*
+	 * For guests booted with acpi=off (Firecracker's way): SMP through the MP table. Its pins
+	 * below 16 are edge-triggered unless marked: virtio-mmio lines there are level (the device
+	 * holds the line while InterruptStatus is non-zero).
+	 */
+	mp = (struct mptable_config){ .ncpus = vm->ncpus };
+	n = devices_mmio_list(vm, mmio, sizeof(mmio) / sizeof(mmio[0]));
+	for (int i = 0; i < n; i++)
+		if (mmio[i].gsi < 16)
+			mp.level_pins |= 1u << mmio[i].gsi;
+	if (vm->ncpus > MPTABLE_MAX_CPUS) {
+		log_info("no MP table for %u vCPUs (at most %u): ACPI's MADT describes them",
+			 vm->ncpus, MPTABLE_MAX_CPUS);
+	} else {
+		ret = mptable_write(&vm->mem, MPTABLE_GPA, MPTABLE_MAX_LEN, &mp);
+		if (ret) {
+			log_error("building the MP table failed: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	if (!extra)
+		return -ENOMEM;
+	has_extra = *extra;
+	vm->cmdline = cpuid_cmdline_merge(user, has_extra ? extra : NULL);
+	free(extra);
 	if (!vm->cmdline)
 		return -ENOMEM;
 	boot = (struct boot_config){
@@ -124,9 +196,8 @@ static int vm_load_guest(struct vm *vm)
 		    true; /* the kernel/initrd files, or --memory too small for them */
 		return ret;
 	}
-	if (extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
-		log_info("cpu template %s: Linux command line is now \"%s\"",
-			 cpuid_template_name(vm->cpu_template), vm->cmdline);
+	if (has_extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
+		log_info("Linux command line is now \"%s\"", vm->cmdline);
 	ret = cpu_write_boot_tables(&vm->mem);
 	if (ret)
 		log_error("guest RAM too small for the boot page tables");
@@ -148,7 +219,7 @@ static int vm_create_vcpus(struct vm *vm)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i].fd = -1;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		ret = vcpu_create(&vm->vcpus[i], vm, i);
+		ret = vcpu_create(&vm->vcpus[i], &vm->vcpu_ctx, vm->fd, i);
 		if (ret)
 			return ret;
 		ret = cpu_init(vm->vcpus[i].fd, vm->cpuid, i, vm->ncpus, vm->cpu_template);
@@ -160,6 +231,11 @@ static int vm_create_vcpus(struct vm *vm)
 	if (ret)
 		log_error("setting the boot vCPU's registers failed: %s", strerror(-ret));
 	return ret;
+}
+
+static void vm_stop_cb(void *opaque, int status)
+{
+	vm_stop(opaque, status);
 }
 
 int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
@@ -174,6 +250,15 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
 	vm->start_ns = vm_now_ns();
 	bus_init(&vm->pio, "pio", 0xff);
 	bus_init(&vm->mmio, "mmio", 0x00);
+	vm->vcpu_ctx = (struct vcpu_ctx){
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.mem = &vm->mem,
+		.run_size = (size_t)kvm->vcpu_mmap_size,
+		.stopping = &vm->stopping,
+		.stop = vm_stop_cb,
+		.opaque = vm,
+	};
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return -errno;
@@ -265,6 +350,44 @@ void vm_stop(struct vm *vm, int status)
 		log_debug("stop eventfd write failed");
 }
 
+int vm_pause(struct vm *vm)
+{
+	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
+	int ret = 0;
+
+	if (vm->paused)
+		return -EALREADY;
+	if (vm_stopping(vm))
+		return -ESHUTDOWN;
+	for (unsigned i = 0; i < n; i++)
+		vcpu_request_park(&vm->vcpus[i]);
+	for (unsigned i = 0; i < n; i++)
+		if (vcpu_wait_parked(&vm->vcpus[i]))
+			ret = -ESHUTDOWN;
+	if (!ret)
+		ret = devices_quiesce(vm);
+	if (ret) {
+		for (unsigned i = 0; i < n; i++)
+			vcpu_unpark(&vm->vcpus[i]);
+		return vm_stopping(vm) ? -ESHUTDOWN : ret;
+	}
+	vm->paused = true;
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
+
+	if (!vm->paused)
+		return -EALREADY;
+	devices_resume(vm);
+	vm->paused = false;
+	for (unsigned i = 0; i < n; i++)
+		vcpu_unpark(&vm->vcpus[i]);
+	return vm_stopping(vm) ? -ESHUTDOWN : 0;
+}
+
 void vm_join(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->started; i++)
@@ -275,6 +398,9 @@ void vm_join(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
 	vm_join(vm);
+	if (vm->paused && vm->devices)
+		devices_resume(vm); /* the I/O threads must run to be stopped */
+	vm->paused = false;
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(&vm->vcpus[i]);

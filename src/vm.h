@@ -11,6 +11,7 @@
 #include "config.h"
 #include "guest_mem.h"
 #include "kvm.h"
+#include "vcpu.h"
 
 /* kvmbox's exit statuses (documented in --help and the README). */
 enum vm_exit_status {
@@ -41,6 +42,7 @@ struct vm {
 	struct platform *platform;
 	struct devices *devices;
 	struct vcpu *vcpus;
+	struct vcpu_ctx vcpu_ctx; /* what the vCPUs see of this VM */
 	unsigned ncpus;
 	unsigned started; /* vCPU threads running */
 
@@ -49,6 +51,7 @@ struct vm {
 	int stopping;	  /* atomic: first vm_stop wins */
 	int exit_status;
 	uint64_t start_ns;
+	bool paused; /* vm_pause succeeded; main thread only */
 };
 
 /* Build the whole VM, in order; on failure everything built so far is undone. */
@@ -59,6 +62,14 @@ int vm_start(struct vm *vm) __attribute__((warn_unused_result));
 /* Ask every vCPU to stop; the first status given is the one kvmbox exits with. Any thread. */
 void vm_stop(struct vm *vm, int status);
 bool vm_stopping(const struct vm *vm);
+/*
+ * Pause: park every vCPU (out of KVM_RUN, pending I/O completed, kvmclock told), then quiesce
+ * the devices (in-flight disk requests complete, I/O threads parked: nothing writes guest
+ * memory). Resume undoes it. Main thread only; a vm_stop from any thread meanwhile wins:
+ * -ESHUTDOWN, and the VM is left to stop.
+ */
+int vm_pause(struct vm *vm) __attribute__((warn_unused_result));
+int vm_resume(struct vm *vm) __attribute__((warn_unused_result));
 /* Wait for the vCPU threads to finish (after vm_stop). */
 void vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);

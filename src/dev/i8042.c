@@ -1,6 +1,7 @@
-/* 8042 controller model: commands, command byte, output port reset, no devices behind it. */
+/* 8042 controller model: commands, command byte, output port reset, and a PS/2 keyboard. */
 #include "dev/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "log.h"
@@ -44,12 +45,123 @@
 #define I8042_SELFTEST_OK 0x55
 #define I8042_IFTEST_OK 0x00
 
+/* Keyboard commands (the byte on 0x60 with no controller command pending) and replies. */
+#define I8042_KBD_CMD_SET_LEDS 0xed
+#define I8042_KBD_CMD_ECHO 0xee
+#define I8042_KBD_CMD_SCANSET 0xf0
+#define I8042_KBD_CMD_GET_ID 0xf2
+#define I8042_KBD_CMD_TYPEMATIC 0xf3
+#define I8042_KBD_CMD_ENABLE 0xf4
+#define I8042_KBD_CMD_DISABLE 0xf5 /* also restores the defaults */
+#define I8042_KBD_CMD_DEFAULTS 0xf6
+#define I8042_KBD_CMD_SET3_FIRST                                                                   \
+	0xf7 /* 0xf7-0xfd: set 3 key attributes, acknowledged and ignored */
+#define I8042_KBD_CMD_SET3_LAST 0xfd
+#define I8042_KBD_CMD_RESEND 0xfe
+#define I8042_KBD_CMD_RESET 0xff
+
+#define I8042_KBD_REPLY_BAT_OK 0xaa
+#define I8042_KBD_REPLY_ECHO 0xee
+#define I8042_KBD_REPLY_ACK 0xfa
+#define I8042_KBD_REPLY_RESEND 0xfe
+#define I8042_KBD_ID_0 0xab
+#define I8042_KBD_ID_1 0x83		 /* MF2 keyboard */
+#define I8042_KBD_ID_1_XLATE 0x41	 /* ... as a translating controller delivers it */
+#define I8042_KBD_SCANSET 2		 /* the only set this keyboard speaks */
+#define I8042_KBD_SCANSET_XLATE 0x41	 /* ... and how the translated answer reads */
+#define I8042_KBD_TYPEMATIC_DEFAULT 0x2b /* 10.9 characters/s after 500 ms */
+
+#define I8042_KBD_SET1_BREAK 0x80
+#define I8042_KBD_SET2_BREAK 0xf0
+#define I8042_KBD_EXTENDED 0xe0
+
+/* A key as each scancode set sends it (what the controller's translation maps between). */
+struct i8042_key {
+	uint8_t set1, set2;
+	bool extended;
+};
+
+static const struct i8042_key i8042_key_lctrl = { 0x1d, 0x14, false };
+static const struct i8042_key i8042_key_lalt = { 0x38, 0x11, false };
+static const struct i8042_key i8042_key_delete = { 0x53, 0x71, true };
+
+static void i8042_kbd_defaults(struct i8042 *k)
+{
+	k->kbd_head = k->kbd_count = 0;
+	k->kbd_pending = 0;
+	k->kbd_leds = 0;
+	k->kbd_typematic = I8042_KBD_TYPEMATIC_DEFAULT;
+	k->kbd_scanning = true;
+}
+
+/*
+ * Room for the keyboard to send: the queue and the output buffer hold 16 bytes together at most,
+ * because Linux's i8042_flush() reads 16 and declares the controller absent if there is a 17th.
+ */
+static unsigned i8042_kbd_space(const struct i8042 *k)
+{
+	unsigned used = k->kbd_count + (k->obf ? 1u : 0u);
+
+	return used < I8042_KBD_QUEUE_SIZE ? I8042_KBD_QUEUE_SIZE - used : 0;
+}
+
+/* The keyboard sends a byte; a full buffer drops it (the guest reads too slowly to notice). */
+static void i8042_kbd_put(struct i8042 *k, uint8_t v)
+{
+	if (!i8042_kbd_space(k))
+		return;
+	k->kbd_queue[(k->kbd_head + k->kbd_count) % I8042_KBD_QUEUE_SIZE] = v;
+	k->kbd_count++;
+}
+
+static bool i8042_xlate(const struct i8042 *k)
+{
+	return k->ram[0] & I8042_CTR_XLATE;
+}
+
+static void i8042_kbd_key(struct i8042 *k, const struct i8042_key *key, bool release)
+{
+	if (key->extended)
+		i8042_kbd_put(k, I8042_KBD_EXTENDED);
+	if (i8042_xlate(k)) {
+		i8042_kbd_put(k, key->set1 | (release ? I8042_KBD_SET1_BREAK : 0));
+		return;
+	}
+	if (release)
+		i8042_kbd_put(k, I8042_KBD_SET2_BREAK);
+	i8042_kbd_put(k, key->set2);
+}
+
+/*
+ * A controller byte (command reply, loopback) takes the output buffer. A keyboard byte still
+ * sitting there goes back to the head of the keyboard queue, so the command's reply is what the
+ * host's next read returns and no keystroke is lost.
+ */
 static void i8042_output(struct i8042 *k, uint8_t v, bool aux)
 {
-	/* One-byte buffer: a new byte overwrites an unread one, as on the part. */
+	if (k->obf && k->obf_kbd && k->kbd_count < I8042_KBD_QUEUE_SIZE) {
+		k->kbd_head =
+		    (uint8_t)((k->kbd_head + I8042_KBD_QUEUE_SIZE - 1) % I8042_KBD_QUEUE_SIZE);
+		k->kbd_queue[k->kbd_head] = k->obuf;
+		k->kbd_count++;
+	}
 	k->obuf = v;
 	k->obf = true;
 	k->obf_aux = aux;
+	k->obf_kbd = false;
+}
+
+/* The next keyboard byte moves into an empty output buffer unless the interface is disabled. */
+static void i8042_refill(struct i8042 *k)
+{
+	if (k->obf || !k->kbd_count || (k->ram[0] & I8042_CTR_KBDDIS))
+		return;
+	k->obuf = k->kbd_queue[k->kbd_head];
+	k->kbd_head = (uint8_t)((k->kbd_head + 1) % I8042_KBD_QUEUE_SIZE);
+	k->kbd_count--;
+	k->obf = true;
+	k->obf_aux = false;
+	k->obf_kbd = true;
 }
 
 /* Called with the lock held so that line changes reach the interrupt controller in order. */
@@ -66,6 +178,13 @@ static void i8042_update_irq(struct i8042 *k)
 		k->aux_level = aux;
 		irq_line_set(&k->aux_irq, aux);
 	}
+}
+
+/* Every state change ends here: feed the output buffer, then drive the lines. */
+static void i8042_finish(struct i8042 *k)
+{
+	i8042_refill(k);
+	i8042_update_irq(k);
 }
 
 static uint8_t i8042_status(const struct i8042 *k)
@@ -138,7 +257,85 @@ static bool i8042_command(struct i8042 *k, uint8_t cmd)
 	return false;
 }
 
-/* A byte on 0x60: a pending command's parameter, else meant for the (absent) keyboard. */
+/* The keyboard's reply; remembered for the resend command. */
+static void i8042_kbd_reply(struct i8042 *k, uint8_t v)
+{
+	i8042_kbd_put(k, v);
+	k->kbd_last = v;
+}
+
+/* A byte that reached the keyboard: a parameter of its pending command, or a new command. */
+static void i8042_kbd_write(struct i8042 *k, uint8_t v)
+{
+	uint8_t cmd = k->kbd_pending;
+
+	k->kbd_pending = 0;
+	/* A command byte in place of a parameter abandons the old command, as keyboards do. */
+	if (cmd && v < I8042_KBD_CMD_SET_LEDS) {
+		switch (cmd) {
+		case I8042_KBD_CMD_SET_LEDS:
+			k->kbd_leds = v & 7;
+			break;
+		case I8042_KBD_CMD_TYPEMATIC:
+			k->kbd_typematic = v & 0x7f;
+			break;
+		default: /* I8042_KBD_CMD_SCANSET: 0 asks; a request for set 1 or 3 leaves set 2 */
+			break;
+		}
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		if (cmd == I8042_KBD_CMD_SCANSET && v == 0)
+			i8042_kbd_reply(k, i8042_xlate(k) ? I8042_KBD_SCANSET_XLATE
+							  : I8042_KBD_SCANSET);
+		return;
+	}
+	switch (v) {
+	case I8042_KBD_CMD_SET_LEDS:
+	case I8042_KBD_CMD_SCANSET:
+	case I8042_KBD_CMD_TYPEMATIC:
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		k->kbd_pending = v;
+		break;
+	case I8042_KBD_CMD_ECHO:
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ECHO);
+		break;
+	case I8042_KBD_CMD_GET_ID:
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		i8042_kbd_reply(k, I8042_KBD_ID_0);
+		i8042_kbd_reply(k, i8042_xlate(k) ? I8042_KBD_ID_1_XLATE : I8042_KBD_ID_1);
+		break;
+	case I8042_KBD_CMD_ENABLE:
+		/* Enabling clears the keyboard's buffer, as DISABLE, DEFAULTS and RESET do. */
+		k->kbd_head = k->kbd_count = 0;
+		k->kbd_scanning = true;
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		break;
+	case I8042_KBD_CMD_DISABLE:
+		i8042_kbd_defaults(k);
+		k->kbd_scanning = false;
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		break;
+	case I8042_KBD_CMD_DEFAULTS:
+		i8042_kbd_defaults(k);
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		break;
+	case I8042_KBD_CMD_RESEND:
+		i8042_kbd_put(k, k->kbd_last);
+		break;
+	case I8042_KBD_CMD_RESET:
+		i8042_kbd_defaults(k);
+		i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		i8042_kbd_reply(k, I8042_KBD_REPLY_BAT_OK);
+		break;
+	default:
+		if (v >= I8042_KBD_CMD_SET3_FIRST && v <= I8042_KBD_CMD_SET3_LAST)
+			i8042_kbd_reply(k, I8042_KBD_REPLY_ACK);
+		else
+			i8042_kbd_reply(k, I8042_KBD_REPLY_RESEND); /* unknown: Linux falls back */
+		break;
+	}
+}
+
+/* A byte on 0x60: a pending command's parameter, else meant for the keyboard. */
 static bool i8042_data(struct i8042 *k, uint8_t v)
 {
 	uint8_t cmd = k->pending_cmd;
@@ -159,8 +356,13 @@ static bool i8042_data(struct i8042 *k, uint8_t v)
 		/* Linux's AUX IRQ delivery test: the byte must come back as aux data. */
 		i8042_output(k, v, true);
 		break;
+	case I8042_CMD_AUX_SEND:
+		/* No mouse: nobody answers, and Linux's psmouse probe times out. */
+		break;
 	default:
-		/* AUX_SEND or plain keyboard bytes: no device is there to answer. */
+		/* Sending to the keyboard re-enables its interface, as 8042 firmware does. */
+		k->ram[0] &= ~I8042_CTR_KBDDIS;
+		i8042_kbd_write(k, v);
 		break;
 	}
 	return false;
@@ -184,7 +386,13 @@ static void i8042_data_read(void *dev, uint64_t off, void *data, unsigned len)
 	pthread_mutex_lock(&k->lock);
 	bytes[0] = k->obf ? k->obuf : 0;
 	k->obf = false;
+	k->obf_kbd = false;
+	/*
+	 * Drop the line before the next byte raises it again: ISA IRQ 1 is edge-triggered on the
+	 * IOAPIC, and Linux's handler takes one byte per interrupt.
+	 */
 	i8042_update_irq(k);
+	i8042_finish(k);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -198,7 +406,7 @@ static void i8042_data_write(void *dev, uint64_t off, const void *data, unsigned
 	pthread_mutex_lock(&k->lock);
 	k->last_was_cmd = false;
 	reset = i8042_data(k, *(const uint8_t *)data);
-	i8042_update_irq(k);
+	i8042_finish(k);
 	pthread_mutex_unlock(&k->lock);
 	i8042_reset_if(k, reset);
 }
@@ -225,7 +433,7 @@ static void i8042_cmd_write(void *dev, uint64_t off, const void *data, unsigned 
 	pthread_mutex_lock(&k->lock);
 	k->last_was_cmd = true;
 	reset = i8042_command(k, *(const uint8_t *)data);
-	i8042_update_irq(k);
+	i8042_finish(k);
 	pthread_mutex_unlock(&k->lock);
 	i8042_reset_if(k, reset);
 }
@@ -240,6 +448,31 @@ const struct bus_ops i8042_cmd_ops = {
 	.write = i8042_cmd_write,
 };
 
+int i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+	unsigned need;
+	int ret = 0;
+
+	pthread_mutex_lock(&k->lock);
+	/* Three makes and three breaks; Delete is E0-prefixed, and its set 2 break E0 F0 71. */
+	need = i8042_xlate(k) ? 8 : 11;
+	if (!k->kbd_scanning) {
+		ret = -EAGAIN;
+	} else if (i8042_kbd_space(k) < need) {
+		ret = -ENOSPC;
+	} else {
+		i8042_kbd_key(k, &i8042_key_lctrl, false);
+		i8042_kbd_key(k, &i8042_key_lalt, false);
+		i8042_kbd_key(k, &i8042_key_delete, false);
+		i8042_kbd_key(k, &i8042_key_delete, true);
+		i8042_kbd_key(k, &i8042_key_lalt, true);
+		i8042_kbd_key(k, &i8042_key_lctrl, true);
+		i8042_finish(k);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return ret;
+}
+
 void i8042_init(struct i8042 *k, const struct power_sink *power)
 {
 	memset(k, 0, sizeof(*k));
@@ -249,6 +482,9 @@ void i8042_init(struct i8042 *k, const struct power_sink *power)
 		k->power = *power;
 	k->ram[0] = I8042_CTR_DEFAULT;
 	k->outport = I8042_OUT_RESET | I8042_OUT_A20;
+	/* Power-on self-test passed, as firmware found it; the BAT byte was consumed then. */
+	i8042_kbd_defaults(k);
+	k->kbd_last = I8042_KBD_REPLY_BAT_OK;
 }
 
 void i8042_set_irqs(struct i8042 *k, const struct irq_line *kbd, const struct irq_line *aux)

@@ -83,6 +83,11 @@ static void blk_finish(struct blk_queue *q, uint16_t head, uint8_t *status, uint
 {
 	struct blk *blk = q->blk;
 
+	/* Every completed request ends here; written is what reached guest memory. */
+	__atomic_fetch_add(&blk->vdev.stats.requests, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&blk->vdev.stats.bytes_in, written, __ATOMIC_RELAXED);
+	if (s != VIRTIO_BLK_S_OK)
+		__atomic_fetch_add(&blk->vdev.stats.errors, 1, __ATOMIC_RELAXED);
 	*status = s;
 	if (virtq_push(&blk->vdev.vqs[q->index], blk->vdev.mem, head, written) < 0)
 		virtio_needs_reset(&blk->vdev, "virtio-blk: cannot return a request");
@@ -97,6 +102,9 @@ static void blk_req_done(struct disk_req *dreq, int64_t result)
 
 	/* After a reset the ring is gone (and maybe reused): the result goes nowhere. */
 	if (blk->active) {
+		if (result > 0 && dreq->op == DISK_OP_WRITE)
+			__atomic_fetch_add(&blk->vdev.stats.bytes_out, (uint64_t)result,
+					   __ATOMIC_RELAXED);
 		if (result < 0)
 			log_guest("%s: %s at sector %llu failed: %s; I/O error for the guest",
 				  blk->name,
@@ -274,6 +282,7 @@ static int blk_discard_zeroes(struct blk_queue *q, const struct virtq_elem *elem
 	}
 	virtq_iov_to_buf(elem->out, elem->out_num, sizeof(struct virtio_blk_req_hdr), &seg,
 			 sizeof(seg));
+	__atomic_fetch_add(&blk->vdev.stats.bytes_out, sizeof(seg), __ATOMIC_RELAXED);
 	sector = le64toh(seg.sector);
 	count = le32toh(seg.num_sectors);
 	flags = le32toh(seg.flags);
@@ -326,6 +335,7 @@ static void blk_handle(struct blk_queue *q, const struct virtq_elem *elem)
 	}
 	/* One copy: the driver may rewrite the header while we look at it. */
 	virtq_iov_to_buf(elem->out, elem->out_num, 0, &hdr, sizeof(hdr));
+	__atomic_fetch_add(&blk->vdev.stats.bytes_out, sizeof(hdr), __ATOMIC_RELAXED);
 	switch (le32toh(hdr.type)) {
 	case VIRTIO_BLK_T_IN:
 		s = blk_rw(q, elem, status, false, le64toh(hdr.sector));
@@ -470,6 +480,16 @@ static void blk_reset(struct virtio_dev *vdev)
 	blk->features = 0;
 }
 
+/* Pause: every request in flight completes (pushed and notified) before the VM counts as
+ * paused, so a snapshot or a paused guest never has I/O half-done in the backend. */
+static void blk_quiesce(struct virtio_dev *vdev)
+{
+	struct blk *blk = blk_from_vdev(vdev);
+
+	disk_drain(blk->disk);
+	blk_notify_all(blk);
+}
+
 static void blk_destroy(struct virtio_dev *vdev)
 {
 	struct blk *blk = blk_from_vdev(vdev);
@@ -491,6 +511,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
+	.quiesce = blk_quiesce,
 };
 
 /* Serial for GET_ID: the configured one, else the image's file name (last 20 bytes of it). */
@@ -604,6 +625,50 @@ err_free:
 	free(blk->queues);
 	free(blk);
 	return ret;
+}
+
+int virtio_blk_set_backing(struct virtio_dev *vdev, const char *path)
+{
+	struct blk *blk = blk_from_vdev(vdev);
+	struct disk *fresh, *old;
+	int ret;
+
+	ret = disk_open(&fresh, path, blk->readonly, blk->nqueues * VIRTIO_BLK_QUEUE_SIZE);
+	if (ret < 0)
+		return ret;
+	/* The I/O thread is parked while the disks trade places: no completion runs meanwhile.
+	 * Requests in flight on the old image finish first, as on a pause. */
+	ret = event_loop_pause(vdev->loop);
+	if (ret) {
+		disk_close(fresh);
+		return ret;
+	}
+	pthread_mutex_lock(&vdev->lock);
+	old = blk->disk;
+	disk_drain(old);
+	blk_notify_all(blk);
+	event_loop_del(vdev->loop, disk_event_fd(old));
+	ret = event_loop_add(vdev->loop, disk_event_fd(fresh), EPOLLIN, blk_disk_event, blk);
+	if (ret) {
+		/* Keep the old image: the guest sees no change. */
+		if (event_loop_add(vdev->loop, disk_event_fd(old), EPOLLIN, blk_disk_event, blk))
+			log_error("%s: lost the backing file's completion events", blk->name);
+		pthread_mutex_unlock(&vdev->lock);
+		event_loop_resume(vdev->loop);
+		disk_close(fresh);
+		return ret;
+	}
+	blk->disk = fresh;
+	blk->capacity = disk_size(fresh) >> BLK_SECTOR_SHIFT;
+	blk->config.capacity = htole64(blk->capacity);
+	/* The driver re-reads capacity on the config-change interrupt (virtio 1.2 5.2.4). */
+	virtio_config_changed(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	event_loop_resume(vdev->loop);
+	disk_close(old);
+	log_info("%s: backing file is now %s (%llu sectors)", blk->name, path,
+		 (unsigned long long)blk->capacity);
+	return 0;
 }
 
 struct disk *virtio_blk_disk(struct virtio_dev *vdev)

@@ -91,6 +91,11 @@ int virtio_blk_create(struct virtio_dev **out, const struct guest_mem *gm,
 		      const struct virtio_blk_config *cfg) __attribute__((warn_unused_result));
 
 /* Test hook: the device's backend, e.g. for disk_inject_error. */
+/* PATCH /drives after start: switch to the image at path (same read-only mode), finishing the
+ * requests in flight on the old one, and tell the driver the new capacity. Not from the device's
+ * I/O thread. */
+int virtio_blk_set_backing(struct virtio_dev *vdev, const char *path)
+    __attribute__((warn_unused_result));
 struct disk *virtio_blk_disk(struct virtio_dev *vdev);
 
 #endif

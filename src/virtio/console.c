@@ -115,6 +115,8 @@ static void vcon_tx(struct vcon *c)
 		/* Device-writable parts of a transmit chain are ignored: nothing is written back.
 		 */
 		vcon_output(c, c->elem.out, c->elem.out_num);
+		__atomic_fetch_add(&c->vdev.stats.requests, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&c->vdev.stats.bytes_out, c->elem.out_len, __ATOMIC_RELAXED);
 		vcon_push(c, VIRTIO_CONSOLE_QUEUE_TX, c->elem.head, 0);
 		done++;
 	}
@@ -165,6 +167,7 @@ static void vcon_in_ready(void *opaque, int fd, uint32_t events)
 		goto unwatch; /* queue_notify on the receiveq watches again */
 	if (!c->elem.in_num) {
 		log_guest("%s: receive buffer without writable space", c->name);
+		__atomic_fetch_add(&c->vdev.stats.errors, 1, __ATOMIC_RELAXED);
 		r = 0;
 	} else {
 		/* One read per wakeup: after EPOLLIN it does not block, even on a blocking fd. */
@@ -182,6 +185,8 @@ static void vcon_in_ready(void *opaque, int fd, uint32_t events)
 			return;
 		}
 	}
+	__atomic_fetch_add(&c->vdev.stats.requests, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->vdev.stats.bytes_in, (uint64_t)r, __ATOMIC_RELAXED);
 	vcon_push(c, VIRTIO_CONSOLE_QUEUE_RX, c->elem.head, (uint32_t)r);
 	virtio_notify(&c->vdev, VIRTIO_CONSOLE_QUEUE_RX);
 	pthread_mutex_unlock(&c->vdev.lock);
@@ -209,8 +214,12 @@ size_t virtio_console_input(struct virtio_dev *vdev, const uint8_t *buf, size_t 
 		if (r <= 0)
 			break;
 		n = virtq_iov_from_buf(c->elem.in, c->elem.in_num, 0, buf + done, len - done);
-		if (!n)
+		if (!n) {
 			log_guest("%s: receive buffer without writable space", c->name);
+			__atomic_fetch_add(&vdev->stats.errors, 1, __ATOMIC_RELAXED);
+		}
+		__atomic_fetch_add(&vdev->stats.requests, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&vdev->stats.bytes_in, n, __ATOMIC_RELAXED);
 		vcon_push(c, VIRTIO_CONSOLE_QUEUE_RX, c->elem.head, (uint32_t)n);
 		pushed = true;
 		done += n;

@@ -230,11 +230,14 @@ static int net_tx_one(struct net *n)
 		n->tap_down = false;
 	}
 	n->tx_packets++;
+	__atomic_fetch_add(&n->vdev.stats.requests, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&n->vdev.stats.bytes_out, e->out_len, __ATOMIC_RELAXED);
 	net_push(n, VIRTIO_NET_QUEUE_TX, e->head, 0);
 	return 1;
 
 drop:
 	n->tx_dropped++;
+	__atomic_fetch_add(&n->vdev.stats.errors, 1, __ATOMIC_RELAXED);
 	net_push(n, VIRTIO_NET_QUEUE_TX, e->head, 0);
 	return 1;
 }
@@ -304,6 +307,7 @@ static int net_rx_one(struct net *n)
 		return -ENOBUFS;
 	if (e->in_len < NET_HDR_LEN) {
 		log_guest("%s: rx buffer smaller than the vnet header: returned unused", n->name);
+		__atomic_fetch_add(&n->vdev.stats.errors, 1, __ATOMIC_RELAXED);
 		net_push(n, VIRTIO_NET_QUEUE_RX, e->head, 0);
 		return 1;
 	}
@@ -327,6 +331,7 @@ static int net_rx_one(struct net *n)
 	if ((uint64_t)r < NET_HDR_LEN || (uint64_t)r > cap + NET_SPILL_LEN) {
 		virtq_unpop(vq, 1);
 		n->rx_dropped++;
+		__atomic_fetch_add(&n->vdev.stats.errors, 1, __ATOMIC_RELAXED);
 		return 1;
 	}
 	n->used[0].head = e->head;
@@ -369,6 +374,8 @@ static int net_rx_one(struct net *n)
 	nbufs = (uint16_t)k;
 	virtq_iov_from_buf(e->in, e->in_num, offsetof(struct virtio_net_hdr_v1, num_buffers),
 			   &nbufs, sizeof(nbufs));
+	__atomic_fetch_add(&n->vdev.stats.requests, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&n->vdev.stats.bytes_in, (uint64_t)r, __ATOMIC_RELAXED);
 	net_push_rx(n, k);
 	n->rx_packets++;
 	return 1;
@@ -376,6 +383,7 @@ static int net_rx_one(struct net *n)
 drop:
 	virtq_unpop(vq, k);
 	n->rx_dropped++;
+	__atomic_fetch_add(&n->vdev.stats.errors, 1, __ATOMIC_RELAXED);
 	return 1;
 }
 

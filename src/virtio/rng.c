@@ -62,6 +62,8 @@ static void virtio_rng_queue_notify(struct virtio_dev *vdev, unsigned q)
 		}
 		/* Device-readable buffers carry nothing for this device: ignored (5.4.6.1). */
 		written = virtio_rng_fill(&rng->elem, VIRTIO_RNG_MAX_REQ_BYTES);
+		__atomic_fetch_add(&vdev->stats.requests, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&vdev->stats.bytes_in, written, __ATOMIC_RELAXED);
 		if (virtq_push(vq, vdev->mem, rng->elem.head, written)) {
 			virtio_needs_reset(vdev, "cannot return a request");
 			break;

@@ -20,13 +20,16 @@ static void virtio_kick_cb(void *opaque, int fd, uint32_t events)
 {
 	struct virtio_dev *vdev = opaque;
 	struct virtq *vq;
-	uint64_t count;
+	uint64_t count = 0;
 	unsigned q;
 
 	(void)events;
 	/* One read drains every kick so far: the device then looks at the whole ring anyway. */
-	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_warn("%s: kick eventfd: %s", vdev->name, strerror(errno));
+	if (read(fd, &count, sizeof(count)) < 0) {
+		count = 0;
+		if (errno != EAGAIN)
+			log_warn("%s: kick eventfd: %s", vdev->name, strerror(errno));
+	}
 	for (q = 0; q < vdev->nqueues && vdev->kick_fds[q] != fd; q++)
 		;
 	if (q == vdev->nqueues)
@@ -37,8 +40,12 @@ static void virtio_kick_cb(void *opaque, int fd, uint32_t events)
 	 * count): there is nothing valid to process, so it is dropped. */
 	if ((vdev->status & VIRTIO_STATUS_DRIVER_OK) &&
 	    !(vdev->status & VIRTIO_STATUS_NEEDS_RESET) && vq->ready && !vq->broken &&
-	    vdev->ops->queue_notify)
+	    vdev->ops->queue_notify) {
+		/* The eventfd counted every notification since the last wakeup (the driver's, and
+		 * the device's own re-kicks when it yields). */
+		__atomic_fetch_add(&vdev->stats.kicks, count, __ATOMIC_RELAXED);
 		vdev->ops->queue_notify(vdev, q);
+	}
 	pthread_mutex_unlock(&vdev->lock);
 }
 
@@ -75,6 +82,7 @@ int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_dev_ops *ops, c
 	vdev->loop = NULL;
 	vdev->transport_ops = NULL;
 	vdev->transport = NULL;
+	vdev->stats = (struct virtio_dev_stats){ 0 };
 	vdev->vqs = calloc(nqueues, sizeof(*vdev->vqs));
 	vdev->kick_fds = malloc(nqueues * sizeof(*vdev->kick_fds));
 	if (!vdev->vqs || !vdev->kick_fds) {
@@ -127,6 +135,31 @@ void virtio_dev_cleanup(struct virtio_dev *vdev)
 	pthread_mutex_destroy(&vdev->lock);
 }
 
+int virtio_dev_quiesce(struct virtio_dev *vdev)
+{
+	int ret = event_loop_pause(vdev->loop);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->quiesce)
+		vdev->ops->quiesce(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	return 0;
+}
+
+void virtio_dev_resume(struct virtio_dev *vdev)
+{
+	bool live;
+
+	event_loop_resume(vdev->loop);
+	pthread_mutex_lock(&vdev->lock);
+	live = vdev->status & VIRTIO_STATUS_DRIVER_OK;
+	pthread_mutex_unlock(&vdev->lock);
+	for (unsigned q = 0; live && q < vdev->nqueues; q++)
+		virtio_queue_kick(vdev, q);
+}
+
 uint32_t virtio_features_read(struct virtio_dev *vdev, unsigned select)
 {
 	uint64_t f = vdev->host_features; /* constant after init: no lock needed */
@@ -166,9 +199,13 @@ static void virtio_needs_reset_locked(struct virtio_dev *vdev, const char *why)
 	if (vdev->status & VIRTIO_STATUS_NEEDS_RESET)
 		return; /* already told the driver (and the log) */
 	vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
+	/* One error per episode: a broken ring, an unwritable used ring, a failed activation. */
+	__atomic_fetch_add(&vdev->stats.errors, 1, __ATOMIC_RELAXED);
 	log_guest("%s: %s; the device needs a reset", vdev->name, why);
-	if (vdev->transport_ops && vdev->transport_ops->notify_config)
+	if (vdev->transport_ops && vdev->transport_ops->notify_config) {
+		__atomic_fetch_add(&vdev->stats.interrupts, 1, __ATOMIC_RELAXED);
 		vdev->transport_ops->notify_config(vdev->transport);
+	}
 }
 
 /* FEATURES_OK: accept only a subset of what we offered, and only modern (VERSION_1) drivers. */
@@ -306,8 +343,10 @@ void virtio_notify(struct virtio_dev *vdev, unsigned q)
 	if (q >= vdev->nqueues)
 		return;
 	if (virtq_should_notify(&vdev->vqs[q], vdev->mem) && vdev->transport_ops &&
-	    vdev->transport_ops->notify_queue)
+	    vdev->transport_ops->notify_queue) {
+		__atomic_fetch_add(&vdev->stats.interrupts, 1, __ATOMIC_RELAXED);
 		vdev->transport_ops->notify_queue(vdev->transport, q);
+	}
 }
 
 void virtio_needs_reset(struct virtio_dev *vdev, const char *why)
@@ -318,6 +357,8 @@ void virtio_needs_reset(struct virtio_dev *vdev, const char *why)
 void virtio_config_changed(struct virtio_dev *vdev)
 {
 	vdev->config_generation++;
-	if (vdev->transport_ops && vdev->transport_ops->notify_config)
+	if (vdev->transport_ops && vdev->transport_ops->notify_config) {
+		__atomic_fetch_add(&vdev->stats.interrupts, 1, __ATOMIC_RELAXED);
 		vdev->transport_ops->notify_config(vdev->transport);
+	}
 }

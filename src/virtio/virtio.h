@@ -26,6 +26,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_VSOCK 19
 
 struct virtio_dev;
 
@@ -43,12 +44,26 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_dev *vdev, unsigned q);
 	/* Free the device (after the transport is gone). */
 	void (*destroy)(struct virtio_dev *vdev);
+	/* Optional. Pause: the I/O thread is parked; finish in-flight work (blk: wait for the
+	 * backend and push the completions) so that nothing touches guest memory until resume. */
+	void (*quiesce)(struct virtio_dev *vdev);
 };
 
 /* Implemented by each transport: how the device interrupts the driver. Any thread. */
 struct virtio_transport_ops {
 	void (*notify_queue)(void *transport, unsigned q);
 	void (*notify_config)(void *transport);
+};
+
+/* Per-device counters for --stats and metrics; bumped with __atomic_fetch_add (relaxed), read
+ * from any thread. */
+struct virtio_dev_stats {
+	uint64_t kicks;	     /* queue notifications handled */
+	uint64_t requests;   /* requests / packets / buffers completed */
+	uint64_t bytes_in;   /* bytes the device wrote to guest memory */
+	uint64_t bytes_out;  /* bytes the device read from guest memory */
+	uint64_t errors;     /* failed requests, malformed chains, dropped packets */
+	uint64_t interrupts; /* used-buffer and config interrupts sent */
 };
 
 struct virtio_dev {
@@ -71,6 +86,7 @@ struct virtio_dev {
 	const struct virtio_transport_ops *transport_ops;
 	void *transport;
 	void *priv; /* the device model's own state */
+	struct virtio_dev_stats stats;
 };
 
 /*
@@ -85,6 +101,14 @@ int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_dev_ops *ops, c
 /* Stops the I/O thread first (no callback runs afterwards), then frees queues and eventfds.
  * A device model's destroy calls it before freeing its own state. Not from the I/O thread. */
 void virtio_dev_cleanup(struct virtio_dev *vdev);
+
+/*
+ * Pause support (vCPUs already parked): park the I/O thread, then ops->quiesce under the lock.
+ * Resume restarts the thread and re-kicks every queue of a live device, so work that arrived or
+ * was deferred meanwhile is picked up.
+ */
+int virtio_dev_quiesce(struct virtio_dev *vdev) __attribute__((warn_unused_result));
+void virtio_dev_resume(struct virtio_dev *vdev);
 
 /* --- called by transports (vdev->lock taken inside) --- */
 uint32_t virtio_features_read(struct virtio_dev *vdev, unsigned select); /* 32-bit half */

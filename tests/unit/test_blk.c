@@ -275,6 +275,25 @@ static int t_dwz(struct t *t, uint32_t type, uint64_t sector, uint32_t num, uint
 	return t_req(t, 0, type, 0, T_DATA, sizeof(seg), false, NULL);
 }
 
+/* A device counter, as the metrics read it. */
+static uint64_t t_stat(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* Interrupts are counted just before the transport is called: wait for the fake to catch up. */
+static bool t_irqs_match(struct t *t)
+{
+	for (unsigned i = 0; i < 1000; i++) {
+		if (t_stat(&t->vdev->stats.interrupts) ==
+		    __atomic_load_n(&t->interrupts, __ATOMIC_RELAXED) +
+			__atomic_load_n(&t->config_irqs, __ATOMIC_RELAXED))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 static bool t_filled(const uint8_t *p, size_t len, uint8_t v)
 {
 	for (size_t i = 0; i < len; i++)
@@ -356,6 +375,14 @@ static void test_read_write(void)
 	CHECK_EQ(t_read(&t, T_SECTORS, 0, 0), VIRTIO_BLK_S_OK);
 	CHECK_EQ(t_write(&t, 0, 0, 0), VIRTIO_BLK_S_OK);
 	CHECK(t.interrupts > 0);
+	/* Counters: six requests; in = the used lengths (data read + status bytes), out = six
+	 * headers and the 1024 bytes written. */
+	CHECK_EQ(t_stat(&t.vdev->stats.requests), 6);
+	CHECK_EQ(t_stat(&t.vdev->stats.bytes_in), 1025 + 1 + 1537 + 1 + 1 + 1);
+	CHECK_EQ(t_stat(&t.vdev->stats.bytes_out), 6 * 16 + 1024);
+	CHECK_EQ(t_stat(&t.vdev->stats.errors), 0);
+	CHECK(t_stat(&t.vdev->stats.kicks) >= 6);
+	CHECK(t_irqs_match(&t));
 	t_teardown(&t);
 }
 
@@ -523,6 +550,10 @@ static void test_bad_requests(void)
 	/* Still healthy. */
 	CHECK(!(virtio_status_read(t.vdev) & VIRTIO_STATUS_NEEDS_RESET));
 	CHECK_EQ(t_read(&t, 3, T_DATA, 512), VIRTIO_BLK_S_OK);
+	/* Every failure was a completed request, and an error. */
+	CHECK_EQ(t_stat(&t.vdev->stats.requests), 15);
+	CHECK_EQ(t_stat(&t.vdev->stats.errors), 14);
+	CHECK_EQ(t_stat(&t.vdev->stats.bytes_out), 15 * 16);
 	t_teardown(&t);
 }
 
@@ -633,8 +664,14 @@ static void test_malformed_ring(void)
 		usleep(1000);
 	CHECK(virtio_status_read(t.vdev) & VIRTIO_STATUS_NEEDS_RESET);
 	CHECK_EQ(t_used_idx(&t, 0), 0);
+	CHECK_EQ(t_stat(&t.vdev->stats.errors), 1);
+	CHECK_EQ(t_stat(&t.vdev->stats.requests), 0);
 	t_driver_init(&t, t_features(t.vdev));
 	CHECK_EQ(t_read(&t, 2, T_DATA, 512), VIRTIO_BLK_S_OK);
+	/* Counters outlive a device reset: they are the VM's, not the driver's. */
+	CHECK_EQ(t_stat(&t.vdev->stats.errors), 1);
+	CHECK_EQ(t_stat(&t.vdev->stats.requests), 1);
+	CHECK(t_irqs_match(&t));
 	t_teardown(&t);
 }
 

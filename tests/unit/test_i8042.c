@@ -3,6 +3,8 @@
 #include "test.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 struct fake_power {
@@ -23,6 +25,7 @@ static void fake_power_event(void *opaque, enum power_event event, int status)
 struct fake_irq {
 	int level;
 	unsigned redundant;
+	unsigned rises; /* edges: what an edge-triggered IOAPIC pin turns into interrupts */
 };
 
 static void fake_irq_set(void *opaque, unsigned gsi, int level)
@@ -32,6 +35,8 @@ static void fake_irq_set(void *opaque, unsigned gsi, int level)
 	(void)gsi;
 	if (level == f->level)
 		f->redundant++;
+	if (level && !f->level)
+		f->rises++;
 	f->level = level;
 }
 
@@ -191,23 +196,283 @@ static void test_linux_probe(void)
 	teardown();
 }
 
-static void test_no_devices(void)
+/*
+ * What i8042_interrupt() does once per keyboard interrupt: read the status, then one byte. Takes
+ * bytes only while IRQ 1 is up, and counts one rising edge per byte, as an edge-triggered IOAPIC
+ * pin delivers them.
+ */
+static unsigned kbd_irq_drain(uint8_t *buf, unsigned max)
+{
+	unsigned n = 0, rises = irq1.rises;
+
+	while (irq1.level && n < max + 1) {
+		uint8_t st = status();
+
+		CHECK_EQ(st & 0x21, 0x01); /* keyboard data, not aux */
+		if (n < max)
+			buf[n] = data_rd();
+		else
+			data_rd();
+		n++;
+	}
+	CHECK_EQ(irq1.rises - rises, n > 0 ? n - 1 : 0); /* the first edge was before the call */
+	return n;
+}
+
+/* ps2_command() for the keyboard: send the byte, take the reply bytes from interrupts. */
+static unsigned kbd_cmd(uint8_t byte, uint8_t *reply, unsigned max)
+{
+	CHECK_EQ(status() & 0x02, 0);
+	data_wr(byte);
+	return kbd_irq_drain(reply, max);
+}
+
+/* The controller part of Linux's probe, as i8042_controller_init() and i8042_setup_kbd() leave it.
+ */
+static void linux_controller_init(uint8_t ctr)
+{
+	uint8_t param;
+
+	CHECK_EQ(i8042_flush(), 0);
+	CHECK_EQ(i8042_command(&param, 0x01aa), 0);
+	CHECK_EQ(param, 0x55);
+	param = (uint8_t)((ctr | 0x30) & ~0x03);
+	CHECK_EQ(i8042_command(&param, 0x1060), 0);
+	CHECK_EQ(i8042_command(&param, 0x01ab), 0);
+	CHECK_EQ(param, 0x00);
+	/* i8042_enable_kbd_port() */
+	param = (uint8_t)((ctr & ~0x10) | 0x01);
+	CHECK_EQ(i8042_command(&param, 0x1060), 0);
+}
+
+/* atkbd_probe(), atkbd_select_set(), atkbd_reset_state(), atkbd_activate() on x86 defaults. */
+static void test_atkbd_probe(void)
+{
+	uint8_t r[8];
+
+	setup();
+	linux_controller_init(0x45);
+	CHECK_EQ(irq1.level, 0);
+	/* GETID: translated controller, so the second ID byte reads 0x41. */
+	CHECK_EQ(kbd_cmd(0xf2, r, 8), 3);
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(r[1], 0xab);
+	CHECK_EQ(r[2], 0x41);
+	CHECK_EQ(kbd_cmd(0xf5, r, 8), 1); /* RESET_DIS */
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(kbd_cmd(0xed, r, 8), 1); /* SETLEDS */
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(kbd_cmd(0x00, r, 8), 1);
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(kbd_cmd(0xf3, r, 8), 1); /* SETREP */
+	CHECK_EQ(kbd_cmd(0x00, r, 8), 1);
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(kbc.kbd_typematic, 0);
+	CHECK_EQ(kbd_cmd(0xf4, r, 8), 1); /* ENABLE */
+	CHECK_EQ(r[0], 0xfa);
+	CHECK(kbc.kbd_scanning);
+	/* A LED change later on. */
+	CHECK_EQ(kbd_cmd(0xed, r, 8), 1);
+	CHECK_EQ(kbd_cmd(0x07, r, 8), 1);
+	CHECK_EQ(kbc.kbd_leds, 7);
+	CHECK_EQ(status() & 0x01, 0);
+	CHECK_EQ(pw.resets + pw.other, 0);
+	teardown();
+}
+
+/* atkbd.reset=1, i8042.direct=1 and an untranslated set query, ECHO, unknown commands. */
+static void test_kbd_commands(void)
+{
+	uint8_t r[8];
+
+	setup();
+	linux_controller_init(0x05);	  /* no XLATE: Linux goes direct */
+	CHECK_EQ(kbd_cmd(0xff, r, 8), 2); /* RESET_BAT */
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(r[1], 0xaa);
+	CHECK_EQ(kbd_cmd(0xf2, r, 8), 3);
+	CHECK_EQ(r[1], 0xab);
+	CHECK_EQ(r[2], 0x83);
+	CHECK_EQ(kbd_cmd(0xf0, r, 8), 1); /* GSCANSET */
+	CHECK_EQ(kbd_cmd(0x00, r, 8), 2);
+	CHECK_EQ(r[0], 0xfa);
+	CHECK_EQ(r[1], 0x02);
+	CHECK_EQ(kbd_cmd(0xf0, r, 8), 1); /* SSCANSET 3: acknowledged, stays in set 2 */
+	CHECK_EQ(kbd_cmd(0x03, r, 8), 1);
+	CHECK_EQ(kbd_cmd(0xf0, r, 8), 1);
+	CHECK_EQ(kbd_cmd(0x00, r, 8), 2);
+	CHECK_EQ(r[1], 0x02);
+	CHECK_EQ(kbd_cmd(0xee, r, 8), 1);
+	CHECK_EQ(r[0], 0xee);
+	CHECK_EQ(kbd_cmd(0xe8, r, 8), 1); /* OK_GETID / EX_ENABLE: not a keyboard command */
+	CHECK_EQ(r[0], 0xfe);
+	CHECK_EQ(kbd_cmd(0xea, r, 8), 1);
+	CHECK_EQ(r[0], 0xfe);
+	CHECK_EQ(kbd_cmd(0xfe, r, 8), 1); /* RESEND: the last byte again */
+	CHECK_EQ(r[0], 0xfe);
+	CHECK_EQ(kbd_cmd(0xf8, r, 8), 1); /* SETALL_MB (set 3 only) */
+	CHECK_EQ(r[0], 0xfa);
+	/* A command instead of the LED parameter starts that command. */
+	CHECK_EQ(kbd_cmd(0xed, r, 8), 1);
+	CHECK_EQ(kbd_cmd(0xf2, r, 8), 3);
+	CHECK_EQ(r[1], 0xab);
+	CHECK_EQ(kbd_cmd(0x00, r, 8), 1); /* now a plain command byte again */
+	CHECK_EQ(r[0], 0xfe);
+	CHECK_EQ(pw.resets + pw.other, 0);
+	teardown();
+}
+
+static void test_no_mouse(void)
 {
 	uint8_t param;
 
 	setup();
 	CHECK_EQ(data_rd(), 0);
 	CHECK_EQ(status() & 0x01, 0);
-	data_wr(0xff); /* keyboard reset: nobody answers */
-	CHECK_EQ(status() & 0x01, 0);
 	param = 0xf2;
-	CHECK_EQ(i8042_command(&param, 0x10d4), 0); /* AUX_SEND: nobody answers either */
+	CHECK_EQ(i8042_command(&param, 0x10d4), 0); /* AUX_SEND: nobody answers */
 	CHECK_EQ(status() & 0x01, 0);
 	CHECK_EQ(i8042_command(&param, 0x11d4), -ETIMEDOUT);
 	cmd_wr(0xa7);
 	CHECK_EQ(status() & 0x0c, 0x0c); /* SYS and "last write was a command" */
-	data_wr(0);
+	/* The keyboard is there: a plain data byte reaches it (0xff: reset, ACK + BAT). */
+	data_wr(0xff);
 	CHECK_EQ(status() & 0x08, 0);
+	CHECK_EQ(status() & 0x21, 0x01);
+	CHECK_EQ(data_rd(), 0xfa);
+	CHECK_EQ(data_rd(), 0xaa);
+	CHECK_EQ(status() & 0x01, 0);
+	CHECK_EQ(irq12.level, 0);
+	CHECK_EQ(irq12.rises, 0);
+	teardown();
+}
+
+static const uint8_t cad_set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+static const uint8_t cad_set2[] = {
+	0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14
+};
+
+static void test_ctrl_alt_del(void)
+{
+	uint8_t r[16];
+	unsigned n;
+
+	/* Linux's default: translation on, so set 1, one interrupt per byte. */
+	setup();
+	linux_controller_init(0x45);
+	CHECK_EQ(kbd_cmd(0xf4, r, 16), 1);
+	CHECK_EQ(irq1.level, 0);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), 0);
+	CHECK_EQ(irq1.level, 1);
+	n = kbd_irq_drain(r, 16);
+	CHECK_EQ(n, sizeof(cad_set1));
+	CHECK(memcmp(r, cad_set1, sizeof(cad_set1)) == 0);
+	CHECK_EQ(irq1.level, 0);
+	CHECK_EQ(irq12.rises, 0);
+	teardown();
+
+	/* i8042.direct: set 2 as the keyboard sends it. */
+	setup();
+	linux_controller_init(0x05);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), 0);
+	n = kbd_irq_drain(r, 16);
+	CHECK_EQ(n, sizeof(cad_set2));
+	CHECK(memcmp(r, cad_set2, sizeof(cad_set2)) == 0);
+	teardown();
+
+	/* A disabled keyboard drops keys; a full one refuses the whole sequence. */
+	setup();
+	CHECK_EQ(kbd_cmd(0xf5, r, 16), 1);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), -EAGAIN);
+	CHECK_EQ(status() & 0x01, 0);
+	CHECK_EQ(kbd_cmd(0xf4, r, 16), 1);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), 0);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), 0);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), -ENOSPC);
+	/* Linux's i8042_flush() must still find the controller: at most 16 bytes waiting. */
+	CHECK_EQ(i8042_flush(), 0);
+	CHECK_EQ(status() & 0x01, 0);
+	teardown();
+}
+
+/* Keyboard bytes wait behind a disabled interface and behind controller replies. */
+static void test_kbd_ordering(void)
+{
+	uint8_t param, r[16];
+
+	setup();
+	cmd_wr(0xad); /* KBD_DISABLE */
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), 0);
+	CHECK_EQ(status() & 0x01, 0);
+	CHECK_EQ(irq1.level, 0);
+	/* A controller command while keys are queued answers first. */
+	CHECK_EQ(i8042_command(&param, 0x0120), 0);
+	CHECK_EQ(param, 0x55);
+	cmd_wr(0xae); /* KBD_ENABLE: the keys flow */
+	CHECK_EQ(irq1.level, 1);
+	CHECK_EQ(status() & 0x01, 0x01);
+	CHECK_EQ(data_rd(), cad_set1[0]);
+	/* A reply that arrives while a key byte sits in the output buffer goes first; the key
+	 * byte is not lost. */
+	CHECK_EQ(status() & 0x01, 0x01);
+	CHECK_EQ(i8042_command(&param, 0x0120), 0);
+	CHECK_EQ(param, 0x45);
+	CHECK_EQ(kbd_irq_drain(r, 16), sizeof(cad_set1) - 1);
+	CHECK(memcmp(r, cad_set1 + 1, sizeof(cad_set1) - 1) == 0);
+	/* Without KBDINT the bytes are there for polling, with no interrupt. */
+	param = 0x44;
+	CHECK_EQ(i8042_command(&param, 0x1060), 0);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&kbc), 0);
+	CHECK_EQ(irq1.level, 0);
+	for (unsigned i = 0; i < sizeof(cad_set1); i++) {
+		CHECK_EQ(status() & 0x01, 0x01);
+		CHECK_EQ(data_rd(), cad_set1[i]);
+	}
+	CHECK_EQ(status() & 0x01, 0);
+	teardown();
+}
+
+struct cad_reader {
+	atomic_int stop;
+	uint8_t bytes[4096];
+	unsigned n;
+};
+
+static void *cad_read_thread(void *arg)
+{
+	struct cad_reader *r = arg;
+
+	while (!atomic_load(&r->stop) || (status() & 0x01))
+		if ((status() & 0x01) && r->n < sizeof(r->bytes))
+			r->bytes[r->n++] = data_rd();
+	return NULL;
+}
+
+/* The host's thread presses keys while a vCPU thread reads: whole sequences, nothing torn. */
+static void test_ctrl_alt_del_threads(void)
+{
+	static struct cad_reader r;
+	unsigned sent = 0;
+	pthread_t t;
+
+	setup();
+	memset(&r, 0, sizeof(r));
+	CHECK_EQ(pthread_create(&t, NULL, cad_read_thread, &r), 0);
+	for (unsigned i = 0; i < 20000 && sent < sizeof(r.bytes) / sizeof(cad_set1); i++) {
+		int ret = i8042_send_ctrl_alt_del(&kbc);
+
+		CHECK(ret == 0 || ret == -ENOSPC);
+		sent += ret == 0;
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(t, NULL);
+	CHECK(sent > 0);
+	CHECK_EQ(r.n, sent * sizeof(cad_set1));
+	for (unsigned i = 0; i < r.n; i++)
+		if (r.bytes[i] != cad_set1[i % sizeof(cad_set1)]) {
+			CHECK_EQ(i, r.n);
+			break;
+		}
 	teardown();
 }
 
@@ -307,7 +572,12 @@ static void test_hostile(void)
 int main(void)
 {
 	RUN_TEST(test_linux_probe);
-	RUN_TEST(test_no_devices);
+	RUN_TEST(test_atkbd_probe);
+	RUN_TEST(test_kbd_commands);
+	RUN_TEST(test_no_mouse);
+	RUN_TEST(test_ctrl_alt_del);
+	RUN_TEST(test_kbd_ordering);
+	RUN_TEST(test_ctrl_alt_del_threads);
 	RUN_TEST(test_irq_kbd);
 	RUN_TEST(test_reset);
 	RUN_TEST(test_hostile);

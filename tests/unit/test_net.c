@@ -321,6 +321,13 @@ static void test_tx_gather(void)
 	CHECK_EQ(host_recv(host, got, sizeof(got), 1000), sizeof(pkt));
 	CHECK(!memcmp(got, pkt, sizeof(pkt)));
 	CHECK(irqs[TX] >= 1);
+	/* One packet: the whole chain (vnet header included) read from guest memory. */
+	CHECK_EQ(vdev->stats.requests, 1);
+	CHECK_EQ(vdev->stats.bytes_out, sizeof(pkt));
+	CHECK_EQ(vdev->stats.bytes_in, 0);
+	CHECK_EQ(vdev->stats.errors, 0);
+	CHECK(vdev->stats.kicks >= 1);
+	CHECK(__atomic_load_n(&vdev->stats.interrupts, __ATOMIC_RELAXED) >= 1);
 
 	/* A TSO4 packet of 60 KiB with the header in the same buffer as the data. */
 	{
@@ -422,6 +429,10 @@ static void test_tx_bad_headers(void)
 		CHECK_EQ(host_recv(host, got, sizeof(got), 1000), HDR + 60);
 	}
 	CHECK(!(virtio_status_read(vdev) & VIRTIO_STATUS_NEEDS_RESET));
+	/* Every dropped packet is an error; only the last one went out. */
+	CHECK_EQ(vdev->stats.errors, sizeof(cases) / sizeof(cases[0]) + 3 + 1);
+	CHECK_EQ(vdev->stats.requests, 1);
+	CHECK_EQ(vdev->stats.bytes_out, HDR + 60);
 	teardown(vdev, host);
 }
 
@@ -507,6 +518,10 @@ static void test_rx_single(void)
 		drv_consume(RX, 3);
 	}
 	CHECK(!(virtio_status_read(vdev) & VIRTIO_STATUS_NEEDS_RESET));
+	/* Three packets delivered; one too large and two unusable buffers are errors. */
+	CHECK_EQ(vdev->stats.requests, 3);
+	CHECK_EQ(vdev->stats.bytes_in, 3 * HDR + 1500 + 500 + 64);
+	CHECK_EQ(vdev->stats.errors, 3);
 	teardown(vdev, host);
 }
 

@@ -212,6 +212,9 @@ static void test_output(void)
 	dq[TXQ].used_seen++;
 	CHECK_EQ(read_wait(out[0], got, sizeof(got), 1000), 11);
 	CHECK(!memcmp(got, "hello world", 11));
+	CHECK_EQ(vdev->stats.requests, 1);
+	CHECK_EQ(vdev->stats.bytes_out, 11);
+	CHECK(vdev->stats.kicks >= 1);
 
 	virtio_config_write(vdev, 8, "!\0\0\0", 4);
 	CHECK_EQ(read_wait(out[0], got, sizeof(got), 1000), 1);
@@ -338,6 +341,9 @@ static void test_input_api(void)
 	CHECK(!memcmp(mem + g[0], "he", 2) && !memcmp(mem + g[1], "ll", 2));
 	CHECK_EQ(drv_used_len(RXQ, 0), 2);
 	CHECK_EQ(drv_used_len(RXQ, 1), 2);
+	CHECK_EQ(vdev->stats.requests, 2);
+	CHECK_EQ(vdev->stats.bytes_in, 4);
+	CHECK_EQ(vdev->stats.errors, 0);
 	vdev->ops->destroy(vdev);
 }
 
@@ -360,6 +366,8 @@ static void test_malformed(void)
 		usleep(1000);
 	CHECK(virtio_status_read(vdev) & VIRTIO_STATUS_NEEDS_RESET);
 	CHECK(config_irqs >= 1);
+	CHECK_EQ(vdev->stats.errors, 1);
+	CHECK(__atomic_load_n(&vdev->stats.interrupts, __ATOMIC_RELAXED) >= 1);
 
 	drv_init(vdev);
 	/* A receive descriptor that chains to itself. */
@@ -368,6 +376,7 @@ static void test_malformed(void)
 	memcpy(mem + dq[RXQ].desc + 12, "\x03\0\0\0", 4); /* WRITE|NEXT, next = 0 */
 	CHECK_EQ(virtio_console_input(vdev, (const uint8_t *)"x", 1), 0);
 	CHECK(virtio_status_read(vdev) & VIRTIO_STATUS_NEEDS_RESET);
+	CHECK_EQ(vdev->stats.errors, 2);
 
 	drv_init(vdev);
 	{

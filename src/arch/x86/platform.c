@@ -61,6 +61,11 @@ size_t platform_console_input(struct platform *p, const uint8_t *buf, size_t len
 	return serial8250_rx(&p->com1, buf, len);
 }
 
+int platform_ctrl_alt_del(struct platform *p)
+{
+	return i8042_send_ctrl_alt_del(&p->i8042);
+}
+
 static int platform_register(struct vm *vm, uint64_t port, uint64_t len, const struct bus_ops *ops,
 			     void *dev, const char *name)
 {
@@ -90,7 +95,10 @@ int platform_create(struct vm *vm)
 	/* The infallible ones first, so platform_destroy never sees an uninitialised device. */
 	rtc_init(&p->rtc);
 	i8042_init(&p->i8042, &p->power);
-	/* Keyboard and mouse lines, so Linux's i8042 probe gets its interrupts and moves on. */
+	/*
+	 * Keyboard and mouse lines: Linux's i8042 probe needs both interrupts to move on, and
+	 * atkbd takes every keyboard byte (probe replies, Ctrl+Alt+Del) from IRQ 1.
+	 */
 	i8042_set_irqs(&p->i8042, &kbd_irq, &aux_irq);
 	acpi_pm_init(&p->pm, &sci, &p->power);
 	debug_exit_init(&p->debug_exit, &p->power);

@@ -1,0 +1,77 @@
+/* The VMM controller: one VM's configuration before InstanceStart and its lifecycle after. The
+ * API server, the config file and `kvmbox run` all drive the VM through it. Main thread only. */
+#ifndef KVMBOX_VMM_H
+#define KVMBOX_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "kvm.h"
+#include "vm.h"
+
+enum vmm_state {
+	VMM_NOT_STARTED,
+	VMM_RUNNING,
+	VMM_PAUSED,
+	VMM_STOPPED, /* the guest powered off / rebooted / was stopped: the process is ending */
+};
+
+struct event_loop;
+struct metrics;
+
+struct vmm {
+	struct vm_config *cfg; /* mutable until vmm_start; then read-only */
+	struct kvm kvm;
+	bool kvm_ready;
+	struct vm vm;
+	bool vm_ready;
+	enum vmm_state state; /* NOT_STARTED/RUNNING/PAUSED; STOPPED derives from vm_stopping */
+	struct event_loop *loop; /* the main thread's loop (console, signals, API, timers) */
+	struct metrics *metrics;
+	int metrics_timer; /* timerfd: a metrics line every 60 s */
+	uint64_t process_start_ns;
+	int exit_status;
+	/* Called on the main thread after start, pause and resume (the console's input gate). */
+	void (*on_change)(void *opaque);
+	void *on_change_opaque;
+};
+
+/* cfg stays the caller's, but the vmm may add owned strings to it (config_strdup). */
+void vmm_init(struct vmm *v, struct vm_config *cfg, struct event_loop *loop);
+void vmm_destroy(struct vmm *v);
+
+enum vmm_state vmm_get_state(struct vmm *v);
+/* Firecracker's names: "Not started", "Running", "Paused"; and "Stopped". */
+const char *vmm_state_name(enum vmm_state s);
+
+/*
+ * InstanceStart: validate the configuration, open /dev/kvm, build the VM and start its vCPUs.
+ * Returns when the vCPUs run (never after the guest boots). On failure nothing is left
+ * half-built, err names the problem, and -EINVAL/-ENOENT/... say whether it was the user's input
+ * (vmm->vm.input_error) or the host.
+ */
+int vmm_start(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* PATCH /vm: park every vCPU and quiesce the devices; resume undoes it. -EINVAL when not in
+ * the right state (message in err). */
+int vmm_pause(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+int vmm_resume(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* SendCtrlAltDel: the keyboard chord through the i8042. */
+int vmm_ctrl_alt_del(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* A kvmbox extension: stop the VM (the process then exits with status). */
+int vmm_stop(struct vmm *v, int status);
+/* PATCH /drives/{id} after start: new backing file, the guest is told the new capacity. */
+int vmm_update_drive(struct vmm *v, unsigned index, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Metrics: PUT /metrics before start opens the file; FlushMetrics writes one line now. */
+int vmm_set_metrics(struct vmm *v, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+int vmm_flush_metrics(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Send target_fd (stdout: the guest console; stderr: the log) to a file or FIFO at path. */
+int vmm_redirect(const char *path, int target_fd, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* The metrics object as JSON text (malloc'd), or NULL before start. */
+char *vmm_stats_json(struct vmm *v);
+
+#endif

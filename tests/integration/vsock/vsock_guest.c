@@ -1,0 +1,231 @@
+/*
+ * vsock test program for the Linux test guest (static: gcc -static -O2). Results are console
+ * lines "@T vsock.KEY=VALUE" (tests/integration/lib.sh's gval). Streams: vsock_stream.h.
+ *   vsock_guest cid                       this guest's CID (IOCTL_VM_SOCKETS_GET_LOCAL_CID)
+ *   vsock_guest listen PORT N             serve N connections on PORT at once (one process
+ *                                         each): vsock.listen.PORT.ok=<complete and correct>
+ *   vsock_guest connect PORT BYTES TAG    connect to the host (CID 2), send BYTES, read the answer:
+ *                                         vsock.TAG.{ok,sent,sent_sum,recv,recv_sum,ms,error}
+ *   vsock_guest many PORT N BYTES         N such connections at once: vsock.many.PORT.ok=<count>
+ *   vsock_guest refused PORT              a connect nobody answers: vsock.refused.PORT=<errno>
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/vm_sockets.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vsock_stream.h"
+
+#define HOST_CID 2
+
+/* One write per call (lines may be several): output of concurrent processes does not interleave
+ * inside it. Each line ends with a newline added here. */
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(1, buf, (size_t)n) < 0)
+		_exit(3);
+}
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case 0:
+		return "none";
+	case ECONNRESET:
+		return "ECONNRESET";
+	case ECONNREFUSED:
+		return "ECONNREFUSED";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case EPIPE:
+		return "EPIPE";
+	case ENODEV:
+		return "ENODEV";
+	case EAFNOSUPPORT:
+		return "EAFNOSUPPORT";
+	default: {
+		static char num[24];
+
+		snprintf(num, sizeof(num), "errno%d", e);
+		return num;
+	}
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int vsock_connect(unsigned port, int *err)
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = HOST_CID, .svm_port = port };
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		*err = errno;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int do_cid(void)
+{
+	unsigned cid = 0;
+	int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0) {
+		out("@T vsock.cid=error:%s", errname(errno));
+		return 1;
+	}
+	out("@T vsock.cid=%u", cid);
+	return 0;
+}
+
+static int do_listen(unsigned port, unsigned n)
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port };
+	unsigned ok = 0;
+	int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0) {
+		out("@T vsock.listen.%u.error=%s", port, errname(errno));
+		return 1;
+	}
+	out("@T vsock.listen.%u=ready", port);
+	for (unsigned i = 0; i < n; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		pid_t pid;
+
+		if (fd < 0) {
+			out("@T vsock.listen.%u.error=%s", port, errname(errno));
+			break;
+		}
+		pid = fork();
+		if (pid == 0) {
+			struct stream_result r = { 0 };
+
+			close(lfd);
+			stream_server(fd, &r);
+			if (n == 1)
+				out("@T vsock.listen.%u.recv=%" PRIu64 "\n@T vsock.listen.%u.recv_sum=%016" PRIx64
+				    "\n@T vsock.listen.%u.sent_sum=%016" PRIx64 "\n@T vsock.listen.%u.error=%s",
+				    port, r.recv, port, r.recv_sum, port, r.sent_sum, port,
+				    errname(r.err));
+			_exit(r.ok ? 0 : 1);
+		}
+		close(fd);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int st;
+
+		if (wait(&st) < 0)
+			break;
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	out("@T vsock.listen.%u.ok=%u", port, ok);
+	return ok == n ? 0 : 1;
+}
+
+static int do_connect(unsigned port, uint64_t bytes, const char *tag, int quiet)
+{
+	struct stream_result r = { 0 };
+	uint64_t t0 = now_ms();
+	int err = 0, fd = vsock_connect(port, &err);
+
+	if (fd < 0) {
+		if (!quiet)
+			out("@T vsock.%s.error=connect:%s", tag, errname(err));
+		return 1;
+	}
+	stream_client(fd, bytes, &r);
+	close(fd);
+	if (!quiet)
+		out("@T vsock.%s.sent=%" PRIu64 "\n@T vsock.%s.sent_sum=%016" PRIx64
+		    "\n@T vsock.%s.recv=%" PRIu64 "\n@T vsock.%s.recv_sum=%016" PRIx64
+		    "\n@T vsock.%s.ms=%" PRIu64 "\n@T vsock.%s.error=%s\n@T vsock.%s.ok=%d",
+		    tag, r.sent, tag, r.sent_sum, tag, r.recv, tag, r.recv_sum, tag, now_ms() - t0,
+		    tag, errname(r.err), tag, r.ok);
+	return r.ok ? 0 : 1;
+}
+
+static int do_many(unsigned port, unsigned n, uint64_t bytes)
+{
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (fork() == 0)
+			_exit(do_connect(port, bytes, "many", 1));
+	for (unsigned i = 0; i < n; i++) {
+		int st;
+
+		if (wait(&st) < 0)
+			break;
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	out("@T vsock.many.%u.ok=%u", port, ok);
+	return ok == n ? 0 : 1;
+}
+
+static int do_refused(unsigned port)
+{
+	int err = 0, fd = vsock_connect(port, &err);
+
+	if (fd >= 0) {
+		out("@T vsock.refused.%u=connected", port);
+		close(fd);
+		return 1;
+	}
+	out("@T vsock.refused.%u=%s", port, errname(err));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* Never outlive the test: a peer that never comes must not hang the guest's script. */
+	alarm(240);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 2 && !strcmp(argv[1], "cid"))
+		return do_cid();
+	if (argc >= 4 && !strcmp(argv[1], "listen"))
+		return do_listen((unsigned)strtoul(argv[2], NULL, 0), (unsigned)strtoul(argv[3], NULL, 0));
+	if (argc >= 5 && !strcmp(argv[1], "connect"))
+		return do_connect((unsigned)strtoul(argv[2], NULL, 0), strtoull(argv[3], NULL, 0),
+				  argv[4], 0);
+	if (argc >= 5 && !strcmp(argv[1], "many"))
+		return do_many((unsigned)strtoul(argv[2], NULL, 0), (unsigned)strtoul(argv[3], NULL, 0),
+			       strtoull(argv[4], NULL, 0));
+	if (argc >= 3 && !strcmp(argv[1], "refused"))
+		return do_refused((unsigned)strtoul(argv[2], NULL, 0));
+	fprintf(stderr, "usage: vsock_guest cid | listen PORT N | connect PORT BYTES TAG |"
+			" many PORT N BYTES | refused PORT\n");
+	return 2;
+}
