@@ -54,6 +54,13 @@ for arg in $cmdline; do
 		cd /root
 		# setsid + cttyhack: the console becomes the shell's controlling tty (job control, ^C).
 		PS1='\w # ' setsid cttyhack sh -l ;;
+	kvmbox.init=*)
+		# busybox init as PID 1 (SendCtrlAltDel reaches init's ctrlaltdel action): the hook
+		# /etc/kvmbox/NAME.sh writes /etc/inittab, then init takes over this process.
+		name=${arg#kvmbox.init=}
+		case $name in *[!A-Za-z0-9_-]*|'') echo "kvmbox.init: bad name '$name'" ;;
+		*) sh "/etc/kvmbox/$name.sh" && exec /sbin/init ;;
+		esac ;;
 	kvmbox.run=*)
 		# A hook name is a plain word: no paths, nothing the command line could smuggle in.
 		name=${arg#kvmbox.run=}

@@ -181,6 +181,19 @@ const char *config_strdup(struct vm_config *cfg, const char *s)
 	return s ? config_own(cfg, strdup(s)) : NULL;
 }
 
+void config_strfree(struct vm_config *cfg, const char *s)
+{
+	if (!s)
+		return;
+	/* From the end: the string replaced is most often a recent one. */
+	for (unsigned i = cfg->nowned; i-- > 0;)
+		if (cfg->owned[i] == s) {
+			free(cfg->owned[i]);
+			cfg->owned[i] = cfg->owned[--cfg->nowned];
+			return;
+		}
+}
+
 int config_check_memory(uint64_t bytes, char *err, unsigned errlen)
 {
 	if (bytes & 0xfff)
@@ -314,7 +327,8 @@ static int config_vsock_kv(struct vm_config *cfg, const char *k, const char *v, 
 		errno = 0;
 		n = strtoull(v, &end, 10);
 		if (errno || end == v || *end || *v == '-' || n < 3 || n > UINT32_MAX)
-			return config_err(err, errlen, "--vsock: invalid cid '%s' (3 to 2^32-1)", v);
+			return config_err(err, errlen, "--vsock: invalid cid '%s' (3 to 2^32-1)",
+					  v);
 		cfg->vsock.guest_cid = n;
 	} else if (!strcmp(k, "uds")) {
 		if (strlen(v) >= 100)
@@ -400,15 +414,16 @@ static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char
 				cfg->verbosity = 1;
 			else if (strcasecmp(optarg, "warn") && strcasecmp(optarg, "warning") &&
 				 strcasecmp(optarg, "error") && strcasecmp(optarg, "off"))
-				return config_err(err, errlen,
-						  "unknown --level '%s' (Error, Warning, Info, Debug)",
-						  optarg);
+				return config_err(
+				    err, errlen,
+				    "unknown --level '%s' (Error, Warning, Info, Debug)", optarg);
 			break;
 		case 'v':
 			cfg->verbosity++;
 			break;
 		case ':':
-			return config_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			return config_err(err, errlen, "option '%s' needs a value",
+					  argv[optind - 1]);
 		default:
 			return config_err(err, errlen, "unknown option '%s' (try 'kvmbox --help')",
 					  argv[optind - 1]);
@@ -419,8 +434,9 @@ static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char
 	if (no_api)
 		cfg->api_sock = NULL;
 	if (!cfg->api_sock && !cfg->config_file)
-		return config_err(err, errlen, "%s", no_api ? "--no-api needs --config-file FILE"
-							  : "give --api-sock PATH or --config-file FILE");
+		return config_err(err, errlen, "%s",
+				  no_api ? "--no-api needs --config-file FILE"
+					 : "give --api-sock PATH or --config-file FILE");
 	return 0;
 }
 
@@ -468,9 +484,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		return config_parse_serve(cfg, argc, argv, err, errlen);
 	if (!strcmp(argv[1], "ctl")) {
 		if (argc < 4)
-			return config_err(err, errlen,
-					  "usage: kvmbox ctl SOCKET "
-					  "status|pause|resume|stop|stats|top|ctrl-alt-del|flush-metrics");
+			return config_err(
+			    err, errlen,
+			    "usage: kvmbox ctl SOCKET "
+			    "status|pause|resume|stop|stats|top|ctrl-alt-del|flush-metrics");
 		cfg->action = CONFIG_ACTION_CTL;
 		cfg->api_sock = argv[2];
 		cfg->ctl_argv = argv + 3;

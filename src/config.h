@@ -15,11 +15,11 @@
 #define CONFIG_MAX_NICS 4
 
 enum config_action {
-	CONFIG_ACTION_RUN,     /* kvmbox run ...: boot from the command line */
+	CONFIG_ACTION_RUN, /* kvmbox run ...: boot from the command line */
 	CONFIG_ACTION_HELP,
 	CONFIG_ACTION_VERSION,
-	CONFIG_ACTION_SERVE,   /* kvmbox --api-sock PATH [--config-file FILE]: Firecracker-style */
-	CONFIG_ACTION_CTL,     /* kvmbox ctl SOCKET COMMAND [ARGS]: the API client */
+	CONFIG_ACTION_SERVE, /* kvmbox --api-sock PATH [--config-file FILE]: Firecracker-style */
+	CONFIG_ACTION_CTL,   /* kvmbox ctl SOCKET COMMAND [ARGS]: the API client */
 };
 
 enum config_transport { CONFIG_TRANSPORT_PCI, CONFIG_TRANSPORT_MMIO };
@@ -95,6 +95,11 @@ void config_free(struct vm_config *cfg);
 void config_init(struct vm_config *cfg);
 /* A copy of s owned by cfg (freed by config_free); NULL on allocation failure. */
 const char *config_strdup(struct vm_config *cfg, const char *s);
+/*
+ * Frees s if cfg owns it (a config_strdup copy), which cfg then no longer does. A string cfg does
+ * not own (argv, a literal) and NULL are left alone.
+ */
+void config_strfree(struct vm_config *cfg, const char *s);
 /* Checks that the kernel/initrd/disk files named in cfg can be used (one line in err). */
 int config_check_files(const struct vm_config *cfg, char *err, unsigned errlen)
     __attribute__((warn_unused_result));

@@ -27,13 +27,15 @@
 #define DEVICES_MAX_MMIO 16
 
 /*
- * IOAPIC pins for virtio-mmio devices, one each (edge-triggered on an acpi=off guest's MP table,
- * so no sharing): 20-23, then the ISA lines no platform device uses, and 16-19 (PCI INTx) only
- * when no PCI device exists.
+ * IOAPIC pins for virtio-mmio devices, one each (no sharing): 20-23, then the ISA lines no
+ * platform device uses (the MP table marks them level-triggered, as the devices drive them).
+ * With no PCI device (pci=off guests) the PCI INTx pins 16-19 come last: a pci=off acpi=off
+ * Linux 6.1 guest with a virtio-mmio device on pin 16 hung early in boot here (before the
+ * clocksource switch; not understood yet), while the same device on pin 5 boots.
  */
 static const unsigned devices_mmio_gsis[] = { 20, 21, 22, 23, 5, 6, 7, 10, 11, 14, 15 };
-static const unsigned devices_mmio_gsis_nopci[] = { 20, 21, 22, 23, 16, 17, 18, 19,
-						    5,	6,  7,	10, 11, 14, 15 };
+static const unsigned devices_mmio_gsis_nopci[] = { 20, 21, 22, 23, 5, 6, 7, 10, 11, 14, 15,
+						    16, 17, 18, 19 };
 
 struct devices_entry {
 	struct virtio_dev *vdev;

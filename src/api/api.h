@@ -8,13 +8,14 @@
 #include "config.h"
 #include "vmm.h"
 
-#define API_MAX_ID 64 /* resource ids: [A-Za-z0-9_]{1,64} */
-
 /*
  * What the API needs from the VMM. Each int op returns 0 or a negative errno with a one-line
  * message in err (errlen bytes), as in vmm.h. The API checks the state rules before calling:
- * start only before InstanceStart; pause, resume, ctrl_alt_del, flush_metrics and update_drive
- * only after it.
+ * start, set_metrics and set_log only before InstanceStart; pause, resume, ctrl_alt_del,
+ * flush_metrics and update_drive only after it; the rest in any state. config and state must
+ * be set; another op left NULL makes its request fail with 400, except set_metrics and set_log
+ * (the path is then only recorded in the config) and instance_id and version (defaults). All
+ * ops run on the thread that calls api_handle (the server's event loop thread).
  */
 struct api_ops {
 	/* The configuration the handlers edit before InstanceStart (and read after it). */
@@ -47,7 +48,7 @@ struct api_ops {
 extern const struct api_ops api_vmm_ops;
 
 struct api_response {
-	int status; /* 200, 204 or 400 */
+	int status; /* 200, 204 or 400 (500: out of memory) */
 	char *body; /* malloc'd JSON text (NULL for 204) */
 	size_t len;
 };

@@ -22,10 +22,11 @@
 #define VSOCK_RAW_RST_MAX 64   /* RSTs owed for packets that have no connection slot */
 #define VSOCK_CREDIT_THRESHOLD (64 * 1024) /* forwarded bytes the guest has not heard of */
 #define VSOCK_BACKLOG_TOTAL (64u << 20)	   /* every connection's send backlog together */
-#define VSOCK_CONNECT_RETRY_MS 20	   /* a host listener with a full backlog: retry */
-#define VSOCK_CONNECT_GIVEUP_MS 1500	   /* under Linux's 2 s connect timeout */
-#define VSOCK_LISTEN_PAUSE_MS 100	   /* accept() failing (EMFILE...): breathe */
-#define VSOCK_LOCAL_PORT_MIN (1u << 30)	   /* host-initiated local ports, as Firecracker */
+#define VSOCK_CONNECT_RETRY_MS 10	   /* a host listener with a full backlog: retry */
+#define VSOCK_CONNECT_RETRY_MAX_MS 200
+#define VSOCK_CONNECT_GIVEUP_MS 1500	/* under Linux's 2 s connect timeout */
+#define VSOCK_LISTEN_PAUSE_MS 100	/* accept() failing (EMFILE...): breathe */
+#define VSOCK_LOCAL_PORT_MIN (1u << 30) /* host-initiated local ports, as Firecracker */
 #define VSOCK_HASH_BITS 11
 
 #define VSOCK_ID_LISTEN UINT64_MAX /* epoll ids: these two, else gen << 32 | slot */
@@ -67,6 +68,7 @@ struct vsock_conn {
 	bool retrying;	   /* CONNECTING without an fd: the listener's backlog was full */
 	bool backlog_counted;
 	unsigned pend; /* VSOCK_PEND_* */
+	unsigned retry_ms;
 	uint64_t deadline, giveup;
 	struct vsock_conn *hnext, *qprev, *qnext;
 	/* guest -> host: received, forwarded to the host, forwarded as last told the guest */
@@ -146,6 +148,22 @@ static void vsock_count(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
 }
+
+/* Connection events, some expected (a host program retrying while the guest boots): -v or -vv
+ * only, and rate-limited as a guest triggers them. */
+#define vsock_log_info(...)                                                                        \
+	do {                                                                                       \
+		static struct log_ratelimit vsock_rl_;                                             \
+		if (log_get_level() >= LOG_INFO && log_ratelimit_ok(&vsock_rl_))                   \
+			log_info(__VA_ARGS__);                                                     \
+	} while (0)
+
+#define vsock_log_debug(...)                                                                       \
+	do {                                                                                       \
+		static struct log_ratelimit vsock_rl_;                                             \
+		if (log_get_level() >= LOG_DEBUG && log_ratelimit_ok(&vsock_rl_))                  \
+			log_debug(__VA_ARGS__);                                                    \
+	} while (0)
 
 static void vsock_malformed(struct vsock *v, const char *why)
 {
@@ -280,10 +298,12 @@ static void vsock_conn_free(struct vsock *v, struct vsock_conn *c)
 }
 
 /* End a connection: close the host side; the guest gets an RST if it knows the connection. */
-static void vsock_conn_reset(struct vsock *v, struct vsock_conn *c)
+static void vsock_conn_reset(struct vsock *v, struct vsock_conn *c, const char *why)
 {
 	if (c->state == VSOCK_DEAD || c->state == VSOCK_FREE)
 		return;
+	vsock_log_debug("%s: host port %u, guest port %u: reset (%s)", v->name, c->host_port,
+			c->guest_port, why);
 	v->stats.conns_reset++;
 	if (!c->guest_knows) {
 		vsock_conn_free(v, c);
@@ -352,8 +372,8 @@ static void vsock_update(struct vsock *v, struct vsock_conn *c)
 		int op = !c->events ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
 
 		if (epoll_ctl(v->epfd, op, c->fd, &ev) < 0) {
-			log_warn("%s: cannot watch a host socket: %s", v->name, strerror(errno));
-			vsock_conn_reset(v, c);
+			log_guest("%s: cannot watch a host socket: %s", v->name, strerror(errno));
+			vsock_conn_reset(v, c, "epoll");
 			return;
 		}
 		c->events = want;
@@ -385,7 +405,7 @@ static void vsock_shut_check(struct vsock *v, struct vsock_conn *c)
 	if (c->backlog.len || (c->state != VSOCK_ESTABLISHED && c->state != VSOCK_CLOSING))
 		return;
 	if (c->state == VSOCK_CLOSING || (c->guest_no_send && c->rd_eof)) {
-		vsock_conn_reset(v, c); /* both directions are done */
+		vsock_conn_reset(v, c, "both directions done");
 		return;
 	}
 	if (c->guest_no_send && !c->host_wr_shut) {
@@ -428,14 +448,16 @@ static void vsock_try_connect(struct vsock *v, struct vsock_conn *c)
 		c->fd = fd;
 		vsock_set_deadline(v, c, c->giveup);
 	} else if (r == -EAGAIN && now < c->giveup) {
+		/* Backing off: a guest cannot turn a stuck listener into a busy loop. */
+		c->retry_ms = c->retry_ms ? c->retry_ms * 2 : VSOCK_CONNECT_RETRY_MS;
+		if (c->retry_ms > VSOCK_CONNECT_RETRY_MAX_MS)
+			c->retry_ms = VSOCK_CONNECT_RETRY_MAX_MS;
 		c->retrying = true;
-		vsock_set_deadline(v, c, now + VSOCK_CONNECT_RETRY_MS * MS);
+		vsock_set_deadline(v, c, now + c->retry_ms * MS);
 	} else {
 		if (r == -ECONNREFUSED || r == -ENOENT)
 			v->stats.conns_refused++;
-		log_debug("%s: guest connect to host port %u: %s", v->name, c->host_port,
-			  strerror(-r));
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, strerror(-r));
 		return;
 	}
 	vsock_update(v, c);
@@ -471,7 +493,7 @@ static void vsock_host_established(struct vsock *v, struct vsock_conn *c, const 
 	iov.iov_len = (size_t)snprintf(ok, sizeof(ok), "OK %u\n", c->host_port);
 	/* A fresh socket takes a few bytes at once; anything else means the host went away. */
 	if (vsock_uds_sendv(c->fd, &iov, 1) != (ssize_t)iov.iov_len) {
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, "cannot write OK to the host");
 		return;
 	}
 	c->peer_buf_alloc = p->buf_alloc;
@@ -493,7 +515,7 @@ static bool vsock_peer_credit(struct vsock *v, struct vsock_conn *c, const struc
 		c->peer_fwd_cnt = p->fwd_cnt;
 	} else if (ahead < 0x80000000u) {
 		vsock_malformed(v, "credit acknowledges bytes never sent");
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, "credit lie");
 		return false;
 	}
 	c->peer_buf_alloc = p->buf_alloc;
@@ -535,7 +557,7 @@ static void vsock_guest_data(struct vsock *v, struct vsock_conn *c, const struct
 	/* It may have in flight what we offered: buf_alloc minus what it has not heard of. */
 	if ((uint64_t)unacked + len > VIRTIO_VSOCK_BUF_ALLOC) {
 		vsock_malformed(v, "guest sent beyond its credit");
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, "beyond credit");
 		return;
 	}
 	c->rx_cnt += len;
@@ -545,8 +567,7 @@ static void vsock_guest_data(struct vsock *v, struct vsock_conn *c, const struct
 
 		w = vsock_uds_sendv(c->fd, v->iov, n);
 		if (w < 0 && w != -EAGAIN) {
-			log_debug("%s: host port %u: %s", v->name, c->host_port, strerror((int)-w));
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, strerror((int)-w));
 			return;
 		}
 		if (w > 0)
@@ -555,16 +576,17 @@ static void vsock_guest_data(struct vsock *v, struct vsock_conn *c, const struct
 	if (done < len) {
 		if (!c->backlog.data &&
 		    v->backlog_bytes + VIRTIO_VSOCK_BUF_ALLOC > VSOCK_BACKLOG_TOTAL) {
-			log_warn("%s: host programs do not read: %llu bytes held; connection reset",
-				 v->name, (unsigned long long)v->backlog_bytes);
-			vsock_conn_reset(v, c);
+			log_guest(
+			    "%s: host programs do not read: %llu bytes held; connection reset",
+			    v->name, (unsigned long long)v->backlog_bytes);
+			vsock_conn_reset(v, c, "backlog budget");
 			return;
 		}
 		r = vsock_uds_buf_append(&c->backlog, VIRTIO_VSOCK_BUF_ALLOC, e->out, e->out_num,
 					 VSOCK_HDR_LEN + done, len - done);
 		vsock_backlog_account(v, c);
 		if (r) {
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, strerror(-r));
 			return;
 		}
 	}
@@ -619,17 +641,19 @@ static void vsock_tx_conn(struct vsock *v, struct vsock_conn *c, const struct vs
 	switch (p->op) {
 	case VIRTIO_VSOCK_OP_REQUEST:
 		vsock_malformed(v, "REQUEST for a connection that exists");
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, "duplicate REQUEST");
 		return;
 	case VIRTIO_VSOCK_OP_RESPONSE:
 		if (c->state == VSOCK_LOCAL_INIT) {
 			vsock_host_established(v, c, p);
 		} else {
 			vsock_malformed(v, "unexpected RESPONSE");
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, "unexpected RESPONSE");
 		}
 		return;
 	case VIRTIO_VSOCK_OP_RST:
+		vsock_log_debug("%s: host port %u, guest port %u: reset by the guest", v->name,
+				c->host_port, c->guest_port);
 		v->stats.conns_reset++;
 		vsock_conn_free(v, c);
 		return;
@@ -640,7 +664,7 @@ static void vsock_tx_conn(struct vsock *v, struct vsock_conn *c, const struct vs
 		/* Before the handshake completed: only credit traffic is harmless. */
 		if (p->op == VIRTIO_VSOCK_OP_SHUTDOWN || p->op == VIRTIO_VSOCK_OP_RW) {
 			vsock_malformed(v, "data or shutdown before the connection was set up");
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, "data before set-up");
 		}
 		return;
 	}
@@ -654,7 +678,7 @@ static void vsock_tx_conn(struct vsock *v, struct vsock_conn *c, const struct vs
 	case VIRTIO_VSOCK_OP_RW:
 		if (c->state != VSOCK_ESTABLISHED || c->guest_no_send) {
 			vsock_malformed(v, "data after the guest's SHUTDOWN");
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, "data after SHUTDOWN");
 			return;
 		}
 		vsock_guest_data(v, c, e, p->len);
@@ -710,10 +734,10 @@ static void vsock_tx_packet(struct vsock *v, const struct virtq_elem *e)
 	if (why) {
 		/* Per 5.10.6: answered with an RST (never an RST with an RST). */
 		vsock_malformed(v, why);
-		if (c && p.op == VIRTIO_VSOCK_OP_RST)
+		if (c && c->guest_knows && p.op == VIRTIO_VSOCK_OP_RST)
 			vsock_conn_free(v, c);
 		else if (c && c->guest_knows)
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, why);
 		else
 			vsock_raw_rst(v, &p);
 		return;
@@ -892,9 +916,7 @@ static int vsock_rx_conn(struct vsock *v, struct vsock_conn *c)
 				c->pend |= VSOCK_PEND_SHUTDOWN;
 				vsock_shut_check(v, c);
 			} else if (n != -EAGAIN) {
-				log_debug("%s: host port %u: %s", v->name, c->host_port,
-					  strerror((int)-n));
-				vsock_conn_reset(v, c);
+				vsock_conn_reset(v, c, strerror((int)-n));
 			}
 			return 2;
 		}
@@ -1055,8 +1077,7 @@ static void vsock_flush(struct vsock *v, struct vsock_conn *c)
 
 	vsock_backlog_account(v, c);
 	if (w < 0 && w != -EAGAIN) {
-		log_debug("%s: host port %u: %s", v->name, c->host_port, strerror((int)-w));
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, strerror((int)-w));
 		return;
 	}
 	if (w > 0) {
@@ -1081,7 +1102,7 @@ static void vsock_conn_event(struct vsock *v, struct vsock_conn *c, uint32_t ev)
 		if (r) {
 			if (r == -ECONNREFUSED || r == -ENOENT)
 				v->stats.conns_refused++;
-			vsock_conn_reset(v, c);
+			vsock_conn_reset(v, c, strerror(-r));
 			return;
 		}
 		vsock_established(v, c);
@@ -1107,25 +1128,24 @@ static void vsock_expire(struct vsock *v, struct vsock_conn *c)
 {
 	switch (c->state) {
 	case VSOCK_HOST_LINE:
-		log_guest("%s: a host connection on %s sent no CONNECT line in time: closed",
-			  v->name, v->uds_path);
+		vsock_log_info("%s: a host connection on %s sent no CONNECT line in time: closed",
+			       v->name, v->uds_path);
 		vsock_conn_free(v, c);
 		break;
 	case VSOCK_LOCAL_INIT:
-		log_guest("%s: the guest did not answer a connection to its port %u in time",
-			  v->name, c->guest_port);
-		vsock_conn_reset(v, c);
+		vsock_log_info("%s: the guest did not answer a connection to its port %u in time",
+			       v->name, c->guest_port);
+		vsock_conn_reset(v, c, "no answer");
 		break;
 	case VSOCK_CONNECTING:
 		if (c->retrying) {
 			vsock_try_connect(v, c);
 			break;
 		}
-		log_debug("%s: connect to host port %u timed out", v->name, c->host_port);
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, "connect timed out");
 		break;
 	case VSOCK_CLOSING:
-		vsock_conn_reset(v, c);
+		vsock_conn_reset(v, c, "host did not take the guest's last data");
 		break;
 	default:
 		break;

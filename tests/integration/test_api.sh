@@ -47,13 +47,13 @@ check() {
 }
 # start_kvmbox LOGNAME [ARGS]: kvmbox --api-sock $SOCK in the background (KPID), until it answers.
 start_kvmbox() {
-	local name=$1 i
+	local name=$1
 	shift
 	OUT=$T/$name.out
 	"$KVMBOX" --api-sock "$SOCK" "$@" </dev/null >"$OUT" 2>"$T/$name.err" &
 	KPID=$!
 	PIDS+=("$KPID")
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		[ -S "$SOCK" ] && [ "$(api GET /)" = 200 ] && return 0
 		kill -0 "$KPID" 2>/dev/null || break
 		sleep 0.05
@@ -70,7 +70,7 @@ wait_exit() {
 		timed_out=1
 		kill -9 "$KPID"
 	fi
-	wait "$KPID" 2>/dev/null
+	{ wait "$KPID"; } 2>/dev/null
 	RC=$?
 	[ "$timed_out" = 0 ] || RC=999
 }
@@ -216,8 +216,9 @@ raw 's.sendall(b"PUT /boot-source HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{\"ker
 alive api-alive-after-disconnect
 # A slow client: a partial request, then silence. kvmbox drops it after 10 s and serves others
 # meanwhile. (In the background: the tests below run during its wait.)
-raw 's.sendall(b"GET /version HT"); t = time.time(); d = recv_all(30); print("closed after %.1f s: %r" % (time.time() - t, d[:60]))' >"$T/slow.out" 2>&1 &
+raw 's.sendall(b"GET /version HT"); print("sent", flush=True); t = time.time(); d = recv_all(30); print("closed after %.1f s: %r" % (time.time() - t, d[:60]))' >"$T/slow.out" 2>&1 &
 SLOW=$!
+for _ in $(seq 1 100); do grep -qs sent "$T/slow.out" && break; sleep 0.05; done
 # 50 clients at once: API_SERVER_MAX_CONNS (32) are served, the rest closed at once; then the
 # socket serves again.
 out=$(raw '
@@ -234,10 +235,16 @@ for c in conns:
     except OSError:
         closed += 1
 print(ok, closed)')
-# The slow client holds one of the 32 slots.
-if [ "$out" = "31 19" ] || [ "$out" = "32 18" ]; then pass api-50-clients; else fail api-50-clients "served/closed: $out"; fi
+# The slow client holds one of the 32 slots (and a connection of an earlier test may not be
+# closed on the server's side yet): 28-31 served, every other one closed, none left hanging.
+read -r ok closed <<<"$out"
+if [ "${ok:-0}" -ge 28 ] && [ "$ok" -le 31 ] && [ $((ok + closed)) = 50 ]; then
+	pass "api-50-clients ($ok served, $closed closed)"
+else
+	fail api-50-clients "served/closed: $out"
+fi
 alive api-alive-after-50-clients
-out=$(for i in $(seq 1 50); do curl -s -m 10 --unix-socket "$SOCK" -o /dev/null -w '%{http_code}\n' http://localhost/ & done; wait)
+out=$(for _ in $(seq 1 50); do curl -s -m 10 --unix-socket "$SOCK" -o /dev/null -w '%{http_code}\n' http://localhost/ & done; wait)
 n=$(grep -c '^200$' <<<"$out")
 [ "$n" -ge 30 ] && pass "api-50-curls ($n of 50 served)" || fail api-50-curls "only $n of 50 answered 200"
 alive api-alive-after-50-curls
@@ -253,8 +260,9 @@ rc=$?
 if [ "$rc" = 2 ] && grep -q "in use" "$T/second.err" && [ "$(api GET /)" = 200 ]; then pass api-live-socket-refused; else
 	fail api-live-socket-refused "status $rc: $(head -c 300 "$T/second.err")"; fi
 # A killed kvmbox leaves a stale socket: the next one replaces it.
+disown "$KPID" # no "Killed" notice from bash
 kill -9 "$KPID"
-wait "$KPID" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.05; done
 [ -S "$SOCK" ] || fail api-stale-socket-left "no socket file after SIGKILL"
 start_kvmbox stale && pass api-stale-socket-replaced
 check api-stop-preboot 204 '' PUT /kvmbox/stop
@@ -282,9 +290,10 @@ t0=$(date +%s%N)
 check api-instance-start 204 '' PUT /actions '{"action_type": "InstanceStart"}'
 echo "    InstanceStart answered in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 check api-state-running 200 '"state":"Running"' GET /
-# ticks: the guest's last "@T tick=N".
-ticks() { gval tick "$OUT"; }
-for i in $(seq 1 100); do [ -n "$(ticks)" ] && [ "$(ticks)" -ge 2 ] && break; sleep 0.1; done
+# ticks: the guest's last complete "@T tick=N" (the line after it may still be arriving: the
+# guest writes one character per port write).
+ticks() { grep -a -o '@T tick=[0-9]*' "$OUT" | tail -n2 | head -n1 | cut -d= -f2; }
+for _ in $(seq 1 100); do [ -n "$(ticks)" ] && [ "$(ticks)" -ge 2 ] && break; sleep 0.1; done
 [ -n "$(ticks)" ] && pass api-guest-runs || fail api-guest-runs "no ticks from the guest: $(tail -c 200 "$OUT")"
 check api-boot-source-after-start 400 'The requested operation is not supported after starting the microVM.' \
 	PUT /boot-source "{\"kernel_image_path\": \"$K\"}"
@@ -301,7 +310,7 @@ b=$(ticks)
 check api-pause-again 204 '' PATCH /vm '{"state": "Paused"}'
 check api-resume 204 '' PATCH /vm '{"state": "Resumed"}'
 check api-state-resumed 200 '"state":"Running"' GET /
-for i in $(seq 1 50); do [ "$(ticks)" != "$b" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ "$(ticks)" != "$b" ] && break; sleep 0.1; done
 [ "$(ticks)" != "$b" ] && pass api-resumed-guest-runs || fail api-resumed-guest-runs "ticks stuck at $b after resume"
 check api-flush-metrics 204 '' PUT /actions '{"action_type": "FlushMetrics"}'
 if [ -s "$T/run-metrics.json" ] && tail -n1 "$T/run-metrics.json" | jq -e 'type == "object"' >/dev/null; then

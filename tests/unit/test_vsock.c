@@ -624,6 +624,22 @@ static void test_guest_connect(void)
 	CHECK_EQ(p.dst_port, 5556);
 	close(hfd);
 
+	/* The guest half-closes first (a request), the host answers after its EOF, then closes. */
+	hfd = guest_connect(vdev, lfd, 5558, 1234, 65536);
+	CHECK(hfd >= 0);
+	t = th(VIRTIO_VSOCK_OP_RW, 5558, 1234);
+	CHECK(tx_send(vdev, t, "req", 3));
+	t.op = VIRTIO_VSOCK_OP_SHUTDOWN;
+	t.flags = VIRTIO_VSOCK_SHUTDOWN_SEND;
+	CHECK(tx_send(vdev, t, NULL, 0));
+	CHECK_EQ(host_read(hfd, buf, sizeof(buf), 2000), 3);
+	CHECK_EQ(write(hfd, "answer", 6), 6);
+	CHECK(rx_next(vdev, &p, 2000));
+	CHECK(p.op == VIRTIO_VSOCK_OP_RW && p.len == 6 && !memcmp(p.data, "answer", 6));
+	close(hfd);
+	CHECK(rx_next(vdev, &p, 2000));
+	CHECK_EQ(p.op, VIRTIO_VSOCK_OP_RST);
+
 	/* A guest RST: the host socket closes, nothing is answered. */
 	hfd = guest_connect(vdev, lfd, 5557, 1234, 65536);
 	CHECK(hfd >= 0);
@@ -782,6 +798,39 @@ static void test_refused(void)
 	CHECK_EQ(p.dst_port, 4000);
 	CHECK_EQ(stats(vdev).conns_refused, 1);
 	CHECK_EQ(stats(vdev).conns_active, 0);
+	vdev->ops->destroy(vdev);
+}
+
+/* A host listener with a full backlog: the connect is retried, then given up (RST). */
+static void test_listener_backlog(void)
+{
+	struct virtio_dev *vdev = setup(true);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), a;
+	struct pkt p;
+
+	CHECK(vdev && lfd >= 0);
+	if (!vdev || lfd < 0)
+		return;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_1100", uds);
+	CHECK(!bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) && !listen(lfd, 0));
+	rx_fill(vdev, 8);
+	/* Backlog 0 holds one connection: the second waits for room. */
+	CHECK(tx_send(vdev, th(VIRTIO_VSOCK_OP_REQUEST, 1, 1100), NULL, 0));
+	CHECK(rx_next(vdev, &p, 2000));
+	CHECK_EQ(p.op, VIRTIO_VSOCK_OP_RESPONSE);
+	CHECK(tx_send(vdev, th(VIRTIO_VSOCK_OP_REQUEST, 2, 1100), NULL, 0));
+	CHECK(!rx_next(vdev, &p, 200));
+	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(a >= 0);
+	CHECK(rx_next(vdev, &p, 2000));
+	CHECK(p.op == VIRTIO_VSOCK_OP_RESPONSE && p.dst_port == 2);
+	/* Nobody accepts any more: given up before the guest's own 2 s timeout. */
+	CHECK(tx_send(vdev, th(VIRTIO_VSOCK_OP_REQUEST, 3, 1100), NULL, 0));
+	CHECK(rx_next(vdev, &p, 2000));
+	CHECK(p.op == VIRTIO_VSOCK_OP_RST && p.dst_port == 3);
+	close(a);
+	host_unlisten(lfd, 1100);
 	vdev->ops->destroy(vdev);
 }
 
@@ -1150,6 +1199,7 @@ int main(int argc, char **argv)
 	RUN_TEST(test_host_connect);
 	RUN_TEST(test_host_timeouts);
 	RUN_TEST(test_refused);
+	RUN_TEST(test_listener_backlog);
 	RUN_TEST(test_credit);
 	RUN_TEST(test_malformed);
 	RUN_TEST(test_small_rx_buffer);

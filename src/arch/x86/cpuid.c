@@ -117,9 +117,12 @@ const char *cpuid_linux_cmdline_extra(enum cpuid_template t)
 	 * kvm_pvm ORs the host's leaf 1/7 bits into what the guest sees, so XSAVE, POPCNT and SMAP
 	 * stay visible though it cannot emulate xsave/xrstor, popcnt or clac/stac in guest kernel
 	 * code. nopti/mitigations=off/nofsgsbase avoid slow paths of its shadow paging.
+	 * nosoftlockup: guest kernel code runs through KVM's instruction emulator here, so kernel
+	 * loops take tens of seconds on a busy host; the detector's reports are false and their
+	 * backtraces over the UART slow the boot further (sysctl kernel.soft_watchdog=1 re-enables).
 	 */
 	if (t == CPUID_TEMPLATE_PVM)
-		return "noxsave clearcpuid=popcnt,smap nofsgsbase nopti mitigations=off";
+		return "noxsave clearcpuid=popcnt,smap nofsgsbase nopti mitigations=off nosoftlockup";
 	return NULL;
 }
 

@@ -4,8 +4,10 @@
  *   vsock_guest cid                       this guest's CID (IOCTL_VM_SOCKETS_GET_LOCAL_CID)
  *   vsock_guest listen PORT N             serve N connections on PORT at once (one process
  *                                         each): vsock.listen.PORT.ok=<complete and correct>
- *   vsock_guest connect PORT BYTES TAG    connect to the host (CID 2), send BYTES, read the answer:
- *                                         vsock.TAG.{ok,sent,sent_sum,recv,recv_sum,ms,error}
+ *   vsock_guest connect PORT BYTES TAG [MARK]
+ *                                         connect to the host (CID 2), send BYTES, read the answer:
+ *                                         vsock.TAG.{ok,sent,sent_sum,recv,recv_sum,ms,error};
+ *                                         the file MARK is created once 64 KiB went out
  *   vsock_guest many PORT N BYTES         N such connections at once: vsock.many.PORT.ok=<count>
  *   vsock_guest refused PORT              a connect nobody answers: vsock.refused.PORT=<errno>
  */
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +91,12 @@ static int vsock_connect(unsigned port, int *err)
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = HOST_CID, .svm_port = port };
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+	/* Linux gives up after 2 s by default: too short for a guest on a loaded software-KVM
+	 * host. A refused connect still ends at once (the device answers with an RST). */
+	struct timeval tmo = { .tv_sec = 60 };
+
+	if (fd >= 0)
+		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tmo, sizeof(tmo));
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		*err = errno;
 		if (fd >= 0)
@@ -112,7 +121,9 @@ static int do_cid(void)
 
 static int do_listen(unsigned port, unsigned n)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port };
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
+				  .svm_cid = VMADDR_CID_ANY,
+				  .svm_port = port };
 	unsigned ok = 0;
 	int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -136,8 +147,10 @@ static int do_listen(unsigned port, unsigned n)
 			close(lfd);
 			stream_server(fd, &r);
 			if (n == 1)
-				out("@T vsock.listen.%u.recv=%" PRIu64 "\n@T vsock.listen.%u.recv_sum=%016" PRIx64
-				    "\n@T vsock.listen.%u.sent_sum=%016" PRIx64 "\n@T vsock.listen.%u.error=%s",
+				out("@T vsock.listen.%u.recv=%" PRIu64
+				    "\n@T vsock.listen.%u.recv_sum=%016" PRIx64
+				    "\n@T vsock.listen.%u.sent_sum=%016" PRIx64
+				    "\n@T vsock.listen.%u.error=%s",
 				    port, r.recv, port, r.recv_sum, port, r.sent_sum, port,
 				    errname(r.err));
 			_exit(r.ok ? 0 : 1);
@@ -155,9 +168,9 @@ static int do_listen(unsigned port, unsigned n)
 	return ok == n ? 0 : 1;
 }
 
-static int do_connect(unsigned port, uint64_t bytes, const char *tag, int quiet)
+static int do_connect(unsigned port, uint64_t bytes, const char *tag, int quiet, const char *mark)
 {
-	struct stream_result r = { 0 };
+	struct stream_result r = { .mark = mark, .mark_after = 65536 };
 	uint64_t t0 = now_ms();
 	int err = 0, fd = vsock_connect(port, &err);
 
@@ -171,9 +184,10 @@ static int do_connect(unsigned port, uint64_t bytes, const char *tag, int quiet)
 	if (!quiet)
 		out("@T vsock.%s.sent=%" PRIu64 "\n@T vsock.%s.sent_sum=%016" PRIx64
 		    "\n@T vsock.%s.recv=%" PRIu64 "\n@T vsock.%s.recv_sum=%016" PRIx64
-		    "\n@T vsock.%s.ms=%" PRIu64 "\n@T vsock.%s.error=%s\n@T vsock.%s.ok=%d",
+		    "\n@T vsock.%s.ms=%" PRIu64 "\n@T vsock.%s.send_ms=%" PRIu64
+		    "\n@T vsock.%s.error=%s\n@T vsock.%s.ok=%d",
 		    tag, r.sent, tag, r.sent_sum, tag, r.recv, tag, r.recv_sum, tag, now_ms() - t0,
-		    tag, errname(r.err), tag, r.ok);
+		    tag, r.send_ms, tag, errname(r.err), tag, r.ok);
 	return r.ok ? 0 : 1;
 }
 
@@ -183,7 +197,7 @@ static int do_many(unsigned port, unsigned n, uint64_t bytes)
 
 	for (unsigned i = 0; i < n; i++)
 		if (fork() == 0)
-			_exit(do_connect(port, bytes, "many", 1));
+			_exit(do_connect(port, bytes, "many", 1, NULL));
 	for (unsigned i = 0; i < n; i++) {
 		int st;
 
@@ -211,21 +225,22 @@ static int do_refused(unsigned port)
 int main(int argc, char **argv)
 {
 	/* Never outlive the test: a peer that never comes must not hang the guest's script. */
-	alarm(240);
+	alarm(420);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 2 && !strcmp(argv[1], "cid"))
 		return do_cid();
 	if (argc >= 4 && !strcmp(argv[1], "listen"))
-		return do_listen((unsigned)strtoul(argv[2], NULL, 0), (unsigned)strtoul(argv[3], NULL, 0));
+		return do_listen((unsigned)strtoul(argv[2], NULL, 0),
+				 (unsigned)strtoul(argv[3], NULL, 0));
 	if (argc >= 5 && !strcmp(argv[1], "connect"))
 		return do_connect((unsigned)strtoul(argv[2], NULL, 0), strtoull(argv[3], NULL, 0),
-				  argv[4], 0);
+				  argv[4], 0, argc >= 6 ? argv[5] : NULL);
 	if (argc >= 5 && !strcmp(argv[1], "many"))
-		return do_many((unsigned)strtoul(argv[2], NULL, 0), (unsigned)strtoul(argv[3], NULL, 0),
-			       strtoull(argv[4], NULL, 0));
+		return do_many((unsigned)strtoul(argv[2], NULL, 0),
+			       (unsigned)strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
 	if (argc >= 3 && !strcmp(argv[1], "refused"))
 		return do_refused((unsigned)strtoul(argv[2], NULL, 0));
-	fprintf(stderr, "usage: vsock_guest cid | listen PORT N | connect PORT BYTES TAG |"
+	fprintf(stderr, "usage: vsock_guest cid | listen PORT N | connect PORT BYTES TAG [MARK] |"
 			" many PORT N BYTES | refused PORT\n");
 	return 2;
 }

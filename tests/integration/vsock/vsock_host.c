@@ -5,7 +5,7 @@
  *                                            as "<uds>_P"), serve N connections at once
  *   vsock_host connect UDS PORT BYTES N TAG  N connections at once to the guest's PORT through UDS
  *                                            ("CONNECT PORT\n", "OK <local port>\n"), each retried
- *                                            until the guest listens (90 s at most)
+ *                                            until the guest listens (420 s at most)
  *   vsock_host stale PATH                    leave a socket file nobody listens on at PATH
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -24,7 +25,7 @@
 
 #include "vsock_stream.h"
 
-#define RETRY_SECONDS 90
+#define RETRY_SECONDS 420
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
@@ -76,8 +77,8 @@ static int do_serve(const char *path, unsigned n, const char *tag)
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int ok;
 
-	if (lfd < 0 || unix_addr(&sa, path) < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(lfd, 128) < 0) {
+	if (lfd < 0 || unix_addr(&sa, path) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0) {
 		out("%s.error=listen:%s", tag, strerror(errno));
 		return 1;
 	}
@@ -92,6 +93,7 @@ static int do_serve(const char *path, unsigned n, const char *tag)
 		if (fork() == 0) {
 			struct stream_result r = { 0 };
 
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(lfd);
 			stream_server(fd, &r);
 			if (n == 1)
@@ -109,7 +111,11 @@ static int do_serve(const char *path, unsigned n, const char *tag)
 	return ok == (int)n ? 0 : 1;
 }
 
-/* Connect through the hybrid socket: the stream fd once the guest accepted, or -1. */
+/*
+ * Connect through the hybrid socket: the stream fd once the guest accepted; -1 when kvmbox
+ * closed the connection without an OK (the guest does not listen yet: worth a retry); -2 when
+ * nothing listens at uds (kvmbox is gone).
+ */
 static int hybrid_connect(const char *uds, unsigned port, unsigned *lport)
 {
 	struct sockaddr_un sa;
@@ -117,8 +123,12 @@ static int hybrid_connect(const char *uds, unsigned port, unsigned *lport)
 	size_t len = 0;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	if (fd < 0 || unix_addr(&sa, uds) < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (fd < 0 || unix_addr(&sa, uds) < 0)
 		goto fail;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -2;
+	}
 	len = (size_t)snprintf(line, sizeof(line), "CONNECT %u\n", port);
 	if (stream_write_all(fd, line, len) < 0)
 		goto fail;
@@ -149,11 +159,15 @@ static int connect_one(const char *uds, unsigned port, uint64_t bytes, const cha
 
 	while ((fd = hybrid_connect(uds, port, &lport)) < 0) {
 		attempts++;
+		if (fd == -2) {
+			out("%s.error=cannot connect to %s", tag, uds);
+			return 1;
+		}
 		if (time(NULL) >= end) {
 			out("%s.error=no OK after %u attempts", tag, attempts);
 			return 1;
 		}
-		usleep(300000);
+		sleep(1);
 	}
 	out("%s.lport=%u", tag, lport);
 	stream_client(fd, bytes, &r);
@@ -171,8 +185,10 @@ static int do_connect(const char *uds, unsigned port, uint64_t bytes, unsigned n
 	int ok;
 
 	for (unsigned i = 0; i < n; i++)
-		if (fork() == 0)
+		if (fork() == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			_exit(connect_one(uds, port, bytes, tag, n == 1));
+		}
 	ok = wait_children(n);
 	out("%s.ok=%d", tag, ok);
 	return ok == (int)n ? 0 : 1;
@@ -192,7 +208,7 @@ static int do_stale(const char *path)
 
 int main(int argc, char **argv)
 {
-	alarm(300);
+	alarm(900);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 5 && !strcmp(argv[1], "serve"))
 		return do_serve(argv[2], (unsigned)strtoul(argv[3], NULL, 0), argv[4]);

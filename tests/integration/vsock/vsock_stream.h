@@ -8,9 +8,11 @@
 #define VSOCK_STREAM_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STREAM_CHUNK 65536
@@ -53,6 +55,9 @@ static uint64_t stream_fnv(uint64_t h, const uint8_t *p, size_t n)
 struct stream_result {
 	uint64_t sent, sent_sum;
 	uint64_t recv, recv_sum;
+	uint64_t send_ms; /* how long sending took (the client's request) */
+	const char *mark; /* if set: a file created once `mark_after` bytes went out */
+	uint64_t mark_after;
 	int ok;	 /* what was received is the expected pattern, complete, followed by EOF */
 	int err; /* errno of the first failure, 0 if none */
 };
@@ -105,6 +110,13 @@ static int stream_send(int fd, uint64_t n, uint64_t seed, struct stream_result *
 		if (stream_write_all(fd, buf, c) < 0)
 			goto fail;
 		res->sent += c;
+		if (res->mark && res->sent >= res->mark_after) {
+			int m = open(res->mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+			if (m >= 0)
+				close(m);
+			res->mark = NULL;
+		}
 	}
 	return 0;
 fail:
@@ -135,7 +147,8 @@ static int stream_recv(int fd, uint64_t seed, uint64_t *n, struct stream_result 
 	stream_gen_init(&g, seed);
 	res->recv_sum = STREAM_FNV_INIT;
 	for (;;) {
-		size_t want_n = *n - res->recv < sizeof(buf) ? (size_t)(*n - res->recv) : sizeof(buf);
+		size_t want_n =
+		    *n - res->recv < sizeof(buf) ? (size_t)(*n - res->recv) : sizeof(buf);
 		ssize_t r = stream_read_some(fd, buf, want_n ? want_n : 1);
 
 		if (r < 0)
@@ -160,13 +173,22 @@ fail:
 	return -1;
 }
 
+static uint64_t stream_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* The initiator's side: send n bytes, half-close, read the answer. */
 static void stream_client(int fd, uint64_t n, struct stream_result *res)
 {
-	uint64_t back = 0;
+	uint64_t back = 0, t0 = stream_ms();
 
 	if (stream_send(fd, n, 1, res) < 0)
 		return;
+	res->send_ms = stream_ms() - t0;
 	shutdown(fd, SHUT_WR);
 	if (stream_recv(fd, 2, &back, res) == 0 && back != n)
 		res->ok = 0;

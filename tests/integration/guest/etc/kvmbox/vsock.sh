@@ -1,16 +1,17 @@
 # kvmbox.run=vsock: exercise virtio-vsock (tests/integration/test_vsock.sh). Needs /bin/vsock_guest
 # (tests/integration/vsock/vsock_guest.c), which the test adds to its own copy of this overlay.
-# The host serves ports 6000 (16 MiB), 6001 (32 at once), 6002 (a sink), 6003; it connects to
-# the guest's ports 5000 (16 MiB) and 5001 (32 at once); nobody listens on host port 6999.
-#   kvmbox.vsock_big=BYTES    size of the 16 MiB transfers
-#   kvmbox.vsock_small=BYTES  size of each of the 32 parallel transfers
+# The host serves ports 6000 (one big stream), 6001 (32 at once), 6002 (a sink for a stream whose
+# sender is killed), 6003; it connects to the guest's ports 5000 (one stream) and 5001 (32 at
+# once); nobody listens on host port 6999. Every stream is answered with as many bytes.
+#   kvmbox.vsock_big=BYTES    size of the stream to port 6000 (default 16 MiB)
+#   kvmbox.vsock_small=BYTES  size of each of the 32 parallel streams to port 6001
 . /etc/kvmbox/common.inc
 
 V=/bin/vsock_guest
 big=$(karg kvmbox.vsock_big)
 small=$(karg kvmbox.vsock_small)
 big=${big:-16777216}
-small=${small:-131072}
+small=${small:-32768}
 if [ ! -x "$V" ]; then
 	r vsock.done no-binary
 	exit 0
@@ -24,19 +25,23 @@ $V listen 5000 1 &
 l1=$!
 $V listen 5001 32 &
 l2=$!
-$V connect 6000 "$big" g2h
-stamp vsock.g2h
+$V refused 6999
 $V many 6001 32 "$small"
 stamp vsock.many
-$V refused 6999
 # Killed in the middle of a stream: the host sees the end, kvmbox carries on.
-$V connect 6002 4000000000 killed &
+rm -f /tmp/killed.mark
+$V connect 6002 4000000000 killed /tmp/killed.mark &
 k=$!
-sleep 3
+i=0
+while [ ! -e /tmp/killed.mark ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
+sleep 1
 kill -9 $k
 wait $k
 r vsock.killed_status $?
 $V connect 6003 1048576 after_kill
+# The big one last: on a slow host the checks above have their results anyway.
+$V connect 6000 "$big" g2h
+stamp vsock.g2h
 stamp vsock.listeners
 wait $l1
 r vsock.listen_5000_status $?
