@@ -116,8 +116,8 @@ static void console_watch(struct console *c)
 static void console_flush(struct console *c)
 {
 	if (c->sent < c->npending && console_vm_running(c))
-		c->sent += console_deliver(&c->vmm->vm, c->pending + c->sent,
-					   c->npending - c->sent);
+		c->sent +=
+		    console_deliver(&c->vmm->vm, c->pending + c->sent, c->npending - c->sent);
 	console_watch(c);
 }
 

@@ -34,8 +34,8 @@
  * clocksource switch; not understood yet), while the same device on pin 5 boots.
  */
 static const unsigned devices_mmio_gsis[] = { 20, 21, 22, 23, 5, 6, 7, 10, 11, 14, 15 };
-static const unsigned devices_mmio_gsis_nopci[] = { 20, 21, 22, 23, 5, 6, 7, 10, 11, 14, 15,
-						    16, 17, 18, 19 };
+static const unsigned devices_mmio_gsis_nopci[] = { 20, 21, 22, 23, 5,	6,  7, 10,
+						    11, 14, 15, 16, 17, 18, 19 };
 
 struct devices_entry {
 	struct virtio_dev *vdev;
@@ -70,8 +70,8 @@ static int devices_attach(struct vm *vm, struct devices *d, struct virtio_dev *v
 	if (vm->cfg->mmio_cmdline)
 		transport = CONFIG_TRANSPORT_MMIO; /* booted the Firecracker way: pci=off */
 	if (transport == CONFIG_TRANSPORT_MMIO) {
-		const unsigned *gsis = vm->cfg->mmio_cmdline ? devices_mmio_gsis_nopci
-							     : devices_mmio_gsis;
+		const unsigned *gsis =
+		    vm->cfg->mmio_cmdline ? devices_mmio_gsis_nopci : devices_mmio_gsis;
 		unsigned ngsis = vm->cfg->mmio_cmdline
 				     ? sizeof(devices_mmio_gsis_nopci) / sizeof(unsigned)
 				     : sizeof(devices_mmio_gsis) / sizeof(unsigned);
@@ -158,8 +158,8 @@ static int devices_add_all(struct vm *vm, struct devices *d)
 			return ret;
 	}
 	if (cfg->vsock.enabled) {
-		ret = virtio_vsock_create(&vdev, &vm->mem, cfg->vsock.guest_cid, cfg->vsock.uds_path,
-					  "virtio-vsock0");
+		ret = virtio_vsock_create(&vdev, &vm->mem, cfg->vsock.guest_cid,
+					  cfg->vsock.uds_path, "virtio-vsock0");
 		if (!ret)
 			ret = devices_attach(vm, d, vdev, CONFIG_TRANSPORT_PCI);
 		if (ret)

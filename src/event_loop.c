@@ -43,7 +43,7 @@ struct event_loop {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	pthread_cond_t park; /* pause/parked changes */
-	uint64_t running; /* id of the callback being dispatched, 0 when none */
+	uint64_t running;    /* id of the callback being dispatched, 0 when none */
 	struct event_loop_entry *entries;
 	unsigned nentries;
 };

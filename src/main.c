@@ -52,7 +52,8 @@ static int main_vmm(struct vm_config *cfg)
 		return VM_EXIT_HOST_ERROR;
 	}
 	vmm_init(&vmm, cfg, loop);
-	/* Driven like Firecracker (API, config file): pci=off guests, devices on the command line. */
+	/* Driven like Firecracker (API, config file): pci=off guests, devices on the command line.
+	 */
 	if (cfg->action == CONFIG_ACTION_SERVE)
 		cfg->mmio_cmdline = true;
 	if (console_create(&con, loop, &vmm))

@@ -57,8 +57,7 @@ int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsign
 		log_error("KVM_CREATE_VCPU %u failed: %s", index, strerror(errno));
 		return -errno;
 	}
-	vcpu->run = mmap(NULL, ctx->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 vcpu->fd, 0);
+	vcpu->run = mmap(NULL, ctx->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		int ret = -errno;
 
@@ -83,8 +82,7 @@ static int vcpu_handle_io(struct vcpu *vcpu)
 		return -EIO;
 	}
 	/* A long `rep outs` to a blocked stdout must still notice a stop between bytes. */
-	for (uint32_t i = 0; i < run->io.count && !vcpu_stopping(vcpu);
-	     i++, data += run->io.size) {
+	for (uint32_t i = 0; i < run->io.count && !vcpu_stopping(vcpu); i++, data += run->io.size) {
 		if (run->io.direction == KVM_EXIT_IO_OUT)
 			bus_write(vcpu->ctx->pio, run->io.port, data, run->io.size);
 		else

@@ -25,8 +25,8 @@ struct vcpu_ctx {
 	struct bus *pio;
 	struct bus *mmio;
 	const struct guest_mem *mem;
-	size_t run_size;		       /* KVM_GET_VCPU_MMAP_SIZE */
-	const int *stopping;		       /* atomic: the VM is stopping */
+	size_t run_size;			/* KVM_GET_VCPU_MMAP_SIZE */
+	const int *stopping;			/* atomic: the VM is stopping */
 	void (*stop)(void *opaque, int status); /* stop the whole VM with this exit status */
 	void *opaque;
 };

@@ -197,7 +197,8 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 	if (ret)
 		return vmm_err(err, errlen, ret, "cannot start the vCPUs: %s", strerror(-ret));
 	if (vmm_metrics_timer_start(v))
-		log_warn("cannot start the metrics timer; metrics are written on FlushMetrics only");
+		log_warn(
+		    "cannot start the metrics timer; metrics are written on FlushMetrics only");
 	log_info("the microVM is running (%u vCPUs, %llu MiB)", v->cfg->cpus,
 		 (unsigned long long)(v->cfg->memory >> 20));
 	vmm_changed(v);

@@ -27,7 +27,7 @@ struct vmm {
 	bool kvm_ready;
 	struct vm vm;
 	bool vm_ready;
-	enum vmm_state state; /* NOT_STARTED/RUNNING/PAUSED; STOPPED derives from vm_stopping */
+	enum vmm_state state;	 /* NOT_STARTED/RUNNING/PAUSED; STOPPED derives from vm_stopping */
 	struct event_loop *loop; /* the main thread's loop (console, signals, API, timers) */
 	struct metrics *metrics;
 	int metrics_timer; /* timerfd: a metrics line every 60 s */

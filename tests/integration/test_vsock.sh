@@ -25,7 +25,7 @@ fi
 T=$(mktemp -d /tmp/kvmbox-vsock.XXXXXX)
 UDS=$T/v.sock
 PIDS=()
-# Helpers started by this test (their children die with them: PR_SET_PDEATHSIG).
+# Helpers started by this test.
 stop_helpers() {
 	local p
 	[ -f "$T/pids" ] && while read -r p; do kill "$p" 2>/dev/null; done <"$T/pids"

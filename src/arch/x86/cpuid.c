@@ -119,10 +119,12 @@ const char *cpuid_linux_cmdline_extra(enum cpuid_template t)
 	 * code. nopti/mitigations=off/nofsgsbase avoid slow paths of its shadow paging.
 	 * nosoftlockup: guest kernel code runs through KVM's instruction emulator here, so kernel
 	 * loops take tens of seconds on a busy host; the detector's reports are false and their
-	 * backtraces over the UART slow the boot further (sysctl kernel.soft_watchdog=1 re-enables).
+	 * backtraces over the UART slow the boot further (sysctl kernel.soft_watchdog=1
+	 * re-enables).
 	 */
 	if (t == CPUID_TEMPLATE_PVM)
-		return "noxsave clearcpuid=popcnt,smap nofsgsbase nopti mitigations=off nosoftlockup";
+		return "noxsave clearcpuid=popcnt,smap nofsgsbase nopti mitigations=off "
+		       "nosoftlockup";
 	return NULL;
 }
 

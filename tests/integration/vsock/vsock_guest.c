@@ -2,8 +2,8 @@
  * vsock test program for the Linux test guest (static: gcc -static -O2). Results are console
  * lines "@T vsock.KEY=VALUE" (tests/integration/lib.sh's gval). Streams: vsock_stream.h.
  *   vsock_guest cid                       this guest's CID (IOCTL_VM_SOCKETS_GET_LOCAL_CID)
- *   vsock_guest listen PORT N             serve N connections on PORT at once (one process
- *                                         each): vsock.listen.PORT.ok=<complete and correct>
+ *   vsock_guest listen PORT N             serve N connections on PORT at once:
+ *                                         vsock.listen.PORT.ok=<complete and correct>
  *   vsock_guest connect PORT BYTES TAG [MARK]
  *                                         connect to the host (CID 2), send BYTES, read the answer:
  *                                         vsock.TAG.{ok,sent,sent_sum,recv,recv_sum,ms,error};
@@ -23,7 +23,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,14 +77,6 @@ static const char *errname(int e)
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int vsock_connect(unsigned port, int *err)
 {
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = HOST_CID, .svm_port = port };
@@ -124,86 +115,77 @@ static int do_listen(unsigned port, unsigned n)
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
 				  .svm_cid = VMADDR_CID_ANY,
 				  .svm_port = port };
-	unsigned ok = 0;
+	struct stream *s = calloc(n, sizeof(*s));
+	unsigned ok = 0, got = 0, left = n;
 	int lfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0) {
+	if (!s || lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 64) < 0) {
 		out("@T vsock.listen.%u.error=%s", port, errname(errno));
 		return 1;
 	}
 	out("@T vsock.listen.%u=ready", port);
-	for (unsigned i = 0; i < n; i++) {
-		int fd = accept(lfd, NULL, NULL);
-		pid_t pid;
-
-		if (fd < 0) {
-			out("@T vsock.listen.%u.error=%s", port, errname(errno));
-			break;
-		}
-		pid = fork();
-		if (pid == 0) {
-			struct stream_result r = { 0 };
-
-			close(lfd);
-			stream_server(fd, &r);
-			if (n == 1)
-				out("@T vsock.listen.%u.recv=%" PRIu64
-				    "\n@T vsock.listen.%u.recv_sum=%016" PRIx64
-				    "\n@T vsock.listen.%u.sent_sum=%016" PRIx64
-				    "\n@T vsock.listen.%u.error=%s",
-				    port, r.recv, port, r.recv_sum, port, r.sent_sum, port,
-				    errname(r.err));
-			_exit(r.ok ? 0 : 1);
-		}
-		close(fd);
+	if (stream_run(s, &got, lfd, &left) < 0)
+		out("@T vsock.listen.%u.error=poll:%s", port, errname(errno));
+	for (unsigned i = 0; i < got; i++) {
+		ok += s[i].ok;
+		close(s[i].fd);
 	}
-	for (unsigned i = 0; i < n; i++) {
-		int st;
-
-		if (wait(&st) < 0)
-			break;
-		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	}
+	if (n == 1 && got == 1)
+		out("@T vsock.listen.%u.recv=%" PRIu64 "\n@T vsock.listen.%u.recv_sum=%016" PRIx64
+		    "\n@T vsock.listen.%u.sent_sum=%016" PRIx64 "\n@T vsock.listen.%u.error=%s",
+		    port, s[0].recv, port, s[0].recv_sum, port, s[0].sent_sum, port,
+		    errname(s[0].err));
 	out("@T vsock.listen.%u.ok=%u", port, ok);
 	return ok == n ? 0 : 1;
 }
 
-static int do_connect(unsigned port, uint64_t bytes, const char *tag, int quiet, const char *mark)
+static int do_connect(unsigned port, uint64_t bytes, const char *tag, const char *mark)
 {
-	struct stream_result r = { .mark = mark, .mark_after = 65536 };
-	uint64_t t0 = now_ms();
+	static struct stream s;
+	unsigned one = 1;
 	int err = 0, fd = vsock_connect(port, &err);
 
 	if (fd < 0) {
-		if (!quiet)
-			out("@T vsock.%s.error=connect:%s", tag, errname(err));
+		out("@T vsock.%s.error=connect:%s", tag, errname(err));
 		return 1;
 	}
-	stream_client(fd, bytes, &r);
+	stream_init(&s, fd, 0, bytes);
+	s.mark = mark;
+	s.mark_after = 65536;
+	stream_run(&s, &one, -1, NULL);
 	close(fd);
-	if (!quiet)
-		out("@T vsock.%s.sent=%" PRIu64 "\n@T vsock.%s.sent_sum=%016" PRIx64
-		    "\n@T vsock.%s.recv=%" PRIu64 "\n@T vsock.%s.recv_sum=%016" PRIx64
-		    "\n@T vsock.%s.ms=%" PRIu64 "\n@T vsock.%s.send_ms=%" PRIu64
-		    "\n@T vsock.%s.error=%s\n@T vsock.%s.ok=%d",
-		    tag, r.sent, tag, r.sent_sum, tag, r.recv, tag, r.recv_sum, tag, now_ms() - t0,
-		    tag, r.send_ms, tag, errname(r.err), tag, r.ok);
-	return r.ok ? 0 : 1;
+	out("@T vsock.%s.sent=%" PRIu64 "\n@T vsock.%s.sent_sum=%016" PRIx64
+	    "\n@T vsock.%s.recv=%" PRIu64 "\n@T vsock.%s.recv_sum=%016" PRIx64
+	    "\n@T vsock.%s.ms=%" PRIu64 "\n@T vsock.%s.send_ms=%" PRIu64
+	    "\n@T vsock.%s.error=%s\n@T vsock.%s.ok=%d",
+	    tag, s.sent, tag, s.sent_sum, tag, s.recv, tag, s.recv_sum, tag, stream_ms() - s.t0,
+	    tag, s.send_ms, tag, errname(s.err), tag, s.ok);
+	return s.ok ? 0 : 1;
 }
 
+/* n connections open at once (all connected first), then all streams run together. */
 static int do_many(unsigned port, unsigned n, uint64_t bytes)
 {
-	unsigned ok = 0;
+	struct stream *s = calloc(n, sizeof(*s));
+	unsigned ok = 0, open_n = 0;
+	int err = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		if (fork() == 0)
-			_exit(do_connect(port, bytes, "many", 1, NULL));
+	if (!s)
+		return 1;
 	for (unsigned i = 0; i < n; i++) {
-		int st;
+		int fd = vsock_connect(port, &err);
 
-		if (wait(&st) < 0)
-			break;
-		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (fd < 0) {
+			out("@T vsock.many.%u.error=connect:%s", port, errname(err));
+			continue;
+		}
+		stream_init(&s[open_n++], fd, 0, bytes);
+	}
+	stream_run(s, &open_n, -1, NULL);
+	for (unsigned i = 0; i < open_n; i++) {
+		ok += s[i].ok;
+		close(s[i].fd);
 	}
 	out("@T vsock.many.%u.ok=%u", port, ok);
 	return ok == n ? 0 : 1;
@@ -234,7 +216,7 @@ int main(int argc, char **argv)
 				 (unsigned)strtoul(argv[3], NULL, 0));
 	if (argc >= 5 && !strcmp(argv[1], "connect"))
 		return do_connect((unsigned)strtoul(argv[2], NULL, 0), strtoull(argv[3], NULL, 0),
-				  argv[4], 0, argc >= 6 ? argv[5] : NULL);
+				  argv[4], argc >= 6 ? argv[5] : NULL);
 	if (argc >= 5 && !strcmp(argv[1], "many"))
 		return do_many((unsigned)strtoul(argv[2], NULL, 0),
 			       (unsigned)strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));

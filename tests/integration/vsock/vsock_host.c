@@ -12,14 +12,11 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,58 +54,32 @@ static int unix_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-static int wait_children(unsigned n)
-{
-	unsigned ok = 0;
-
-	for (unsigned i = 0; i < n; i++) {
-		int st;
-
-		if (wait(&st) < 0)
-			break;
-		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	}
-	return (int)ok;
-}
-
 static int do_serve(const char *path, unsigned n, const char *tag)
 {
 	struct sockaddr_un sa;
+	struct stream *s = calloc(n, sizeof(*s));
+	unsigned ok = 0, got = 0, left = n;
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int ok;
 
-	if (lfd < 0 || unix_addr(&sa, path) < 0 ||
+	if (!s || lfd < 0 || unix_addr(&sa, path) < 0 ||
 	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0) {
 		out("%s.error=listen:%s", tag, strerror(errno));
 		return 1;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		int fd = accept(lfd, NULL, NULL);
-
-		if (fd < 0) {
-			out("%s.error=accept:%s", tag, strerror(errno));
-			n = i;
-			break;
-		}
-		if (fork() == 0) {
-			struct stream_result r = { 0 };
-
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			close(lfd);
-			stream_server(fd, &r);
-			if (n == 1)
-				out("%s.recv=%" PRIu64 "\n%s.recv_sum=%016" PRIx64
-				    "\n%s.sent_sum=%016" PRIx64 "\n%s.error=%d",
-				    tag, r.recv, tag, r.recv_sum, tag, r.sent_sum, tag, r.err);
-			_exit(r.ok ? 0 : 1);
-		}
-		close(fd);
-	}
+	if (stream_run(s, &got, lfd, &left) < 0)
+		out("%s.error=poll:%s", tag, strerror(errno));
 	close(lfd);
 	unlink(path);
-	ok = wait_children(n);
-	out("%s.ok=%d", tag, ok);
-	return ok == (int)n ? 0 : 1;
+	for (unsigned i = 0; i < got; i++) {
+		ok += s[i].ok;
+		close(s[i].fd);
+	}
+	if (n == 1 && got == 1)
+		out("%s.recv=%" PRIu64 "\n%s.recv_sum=%016" PRIx64 "\n%s.sent_sum=%016" PRIx64
+		    "\n%s.error=%d",
+		    tag, s[0].recv, tag, s[0].recv_sum, tag, s[0].sent_sum, tag, s[0].err);
+	out("%s.ok=%u", tag, ok);
+	return ok == n ? 0 : 1;
 }
 
 /*
@@ -130,11 +101,11 @@ static int hybrid_connect(const char *uds, unsigned port, unsigned *lport)
 		return -2;
 	}
 	len = (size_t)snprintf(line, sizeof(line), "CONNECT %u\n", port);
-	if (stream_write_all(fd, line, len) < 0)
+	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len)
 		goto fail;
 	/* Byte by byte: what follows the line is the guest's stream. */
 	for (len = 0; len < sizeof(line) - 1; len++) {
-		if (stream_read_some(fd, line + len, 1) != 1)
+		if (read(fd, line + len, 1) != 1)
 			goto fail; /* closed: the guest does not listen (yet) */
 		if (line[len] == '\n')
 			break;
@@ -149,49 +120,55 @@ fail:
 	return -1;
 }
 
-static int connect_one(const char *uds, unsigned port, uint64_t bytes, const char *tag,
-		       bool verbose)
+/* The stream fd once the guest accepted (retrying while it does not listen), or -1. */
+static int connect_retry(const char *uds, unsigned port, const char *tag, unsigned *attempts)
 {
-	struct stream_result r = { 0 };
 	time_t end = time(NULL) + RETRY_SECONDS;
-	unsigned lport = 0, attempts = 0;
+	unsigned lport = 0;
 	int fd;
 
 	while ((fd = hybrid_connect(uds, port, &lport)) < 0) {
-		attempts++;
+		++*attempts;
 		if (fd == -2) {
 			out("%s.error=cannot connect to %s", tag, uds);
-			return 1;
+			return -1;
 		}
 		if (time(NULL) >= end) {
-			out("%s.error=no OK after %u attempts", tag, attempts);
-			return 1;
+			out("%s.error=no OK after %u attempts", tag, *attempts);
+			return -1;
 		}
 		sleep(1);
 	}
 	out("%s.lport=%u", tag, lport);
-	stream_client(fd, bytes, &r);
-	close(fd);
-	if (verbose)
-		out("%s.sent=%" PRIu64 "\n%s.sent_sum=%016" PRIx64 "\n%s.recv=%" PRIu64
-		    "\n%s.recv_sum=%016" PRIx64 "\n%s.error=%d\n%s.attempts=%u",
-		    tag, r.sent, tag, r.sent_sum, tag, r.recv, tag, r.recv_sum, tag, r.err, tag,
-		    attempts);
-	return r.ok ? 0 : 1;
+	return fd;
 }
 
+/* n connections open at once (all connected first), then all streams run together. */
 static int do_connect(const char *uds, unsigned port, uint64_t bytes, unsigned n, const char *tag)
 {
-	int ok;
+	struct stream *s = calloc(n, sizeof(*s));
+	unsigned ok = 0, open_n = 0, attempts = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		if (fork() == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			_exit(connect_one(uds, port, bytes, tag, n == 1));
-		}
-	ok = wait_children(n);
-	out("%s.ok=%d", tag, ok);
-	return ok == (int)n ? 0 : 1;
+	if (!s)
+		return 1;
+	for (unsigned i = 0; i < n; i++) {
+		int fd = connect_retry(uds, port, tag, &attempts);
+
+		if (fd >= 0)
+			stream_init(&s[open_n++], fd, 0, bytes);
+	}
+	stream_run(s, &open_n, -1, NULL);
+	for (unsigned i = 0; i < open_n; i++) {
+		ok += s[i].ok;
+		close(s[i].fd);
+	}
+	if (n == 1 && open_n == 1)
+		out("%s.sent=%" PRIu64 "\n%s.sent_sum=%016" PRIx64 "\n%s.recv=%" PRIu64
+		    "\n%s.recv_sum=%016" PRIx64 "\n%s.error=%d\n%s.attempts=%u",
+		    tag, s[0].sent, tag, s[0].sent_sum, tag, s[0].recv, tag, s[0].recv_sum, tag,
+		    s[0].err, tag, attempts);
+	out("%s.ok=%u", tag, ok);
+	return ok == n ? 0 : 1;
 }
 
 static int do_stale(const char *path)

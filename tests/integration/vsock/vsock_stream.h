@@ -2,20 +2,25 @@
  * The test stream both vsock test programs speak (vsock_guest.c in the guest, vsock_host.c on the
  * host). Each direction carries an 8-byte little-endian length N, then N bytes of a deterministic
  * pattern, then end of file. The client sends pattern 1 and expects pattern 2 of the same length
- * back; the server reads, checks, and answers. Checksums are FNV-1a 64 of the N pattern bytes.
+ * back; the server reads and checks the request, then answers a complete one. Checksums are
+ * FNV-1a 64 of the N pattern bytes. Many streams run at once in one process (poll): a slow guest
+ * pays for no fork per connection.
  */
 #ifndef VSOCK_STREAM_H
 #define VSOCK_STREAM_H
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define STREAM_CHUNK 65536
+#define STREAM_CHUNK 16384
+#define STREAM_FNV_INIT 0xcbf29ce484222325ull
 
 struct stream_gen {
 	uint64_t s;
@@ -50,129 +55,6 @@ static uint64_t stream_fnv(uint64_t h, const uint8_t *p, size_t n)
 	return h;
 }
 
-#define STREAM_FNV_INIT 0xcbf29ce484222325ull
-
-struct stream_result {
-	uint64_t sent, sent_sum;
-	uint64_t recv, recv_sum;
-	uint64_t send_ms; /* how long sending took (the client's request) */
-	const char *mark; /* if set: a file created once `mark_after` bytes went out */
-	uint64_t mark_after;
-	int ok;	 /* what was received is the expected pattern, complete, followed by EOF */
-	int err; /* errno of the first failure, 0 if none */
-};
-
-static int stream_write_all(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static ssize_t stream_read_some(int fd, void *buf, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = read(fd, buf, n);
-	while (r < 0 && errno == EINTR);
-	return r;
-}
-
-/* Send the length and n bytes of pattern `seed`. */
-static int stream_send(int fd, uint64_t n, uint64_t seed, struct stream_result *res)
-{
-	static uint8_t buf[STREAM_CHUNK];
-	struct stream_gen g;
-	uint8_t len[8];
-
-	for (int i = 0; i < 8; i++)
-		len[i] = (uint8_t)(n >> (8 * i));
-	if (stream_write_all(fd, len, 8) < 0)
-		goto fail;
-	stream_gen_init(&g, seed);
-	res->sent_sum = STREAM_FNV_INIT;
-	while (res->sent < n) {
-		size_t c = n - res->sent < sizeof(buf) ? (size_t)(n - res->sent) : sizeof(buf);
-
-		stream_gen_fill(&g, buf, c);
-		res->sent_sum = stream_fnv(res->sent_sum, buf, c);
-		if (stream_write_all(fd, buf, c) < 0)
-			goto fail;
-		res->sent += c;
-		if (res->mark && res->sent >= res->mark_after) {
-			int m = open(res->mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-
-			if (m >= 0)
-				close(m);
-			res->mark = NULL;
-		}
-	}
-	return 0;
-fail:
-	if (!res->err)
-		res->err = errno;
-	return -1;
-}
-
-/* Receive a length and that many bytes, check them against pattern `seed`, then expect EOF. */
-static int stream_recv(int fd, uint64_t seed, uint64_t *n, struct stream_result *res)
-{
-	static uint8_t buf[STREAM_CHUNK], want[STREAM_CHUNK];
-	uint8_t len[8];
-	size_t got = 0;
-	struct stream_gen g;
-	int same = 1;
-
-	while (got < 8) {
-		ssize_t r = stream_read_some(fd, len + got, 8 - got);
-
-		if (r <= 0)
-			goto fail;
-		got += (size_t)r;
-	}
-	*n = 0;
-	for (int i = 0; i < 8; i++)
-		*n |= (uint64_t)len[i] << (8 * i);
-	stream_gen_init(&g, seed);
-	res->recv_sum = STREAM_FNV_INIT;
-	for (;;) {
-		size_t want_n =
-		    *n - res->recv < sizeof(buf) ? (size_t)(*n - res->recv) : sizeof(buf);
-		ssize_t r = stream_read_some(fd, buf, want_n ? want_n : 1);
-
-		if (r < 0)
-			goto fail;
-		if (r == 0)
-			break;
-		if (!want_n) {
-			same = 0; /* more than announced */
-			res->recv += (uint64_t)r;
-			break;
-		}
-		stream_gen_fill(&g, want, (size_t)r);
-		same &= !memcmp(buf, want, (size_t)r);
-		res->recv_sum = stream_fnv(res->recv_sum, buf, (size_t)r);
-		res->recv += (uint64_t)r;
-	}
-	res->ok = same && res->recv == *n;
-	return 0;
-fail:
-	if (!res->err)
-		res->err = errno ? errno : EPIPE;
-	return -1;
-}
-
 static uint64_t stream_ms(void)
 {
 	struct timespec ts;
@@ -181,28 +63,217 @@ static uint64_t stream_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The initiator's side: send n bytes, half-close, read the answer. */
-static void stream_client(int fd, uint64_t n, struct stream_result *res)
-{
-	uint64_t back = 0, t0 = stream_ms();
+enum { STREAM_SEND_LEN, STREAM_SEND_DATA, STREAM_RECV_LEN, STREAM_RECV_DATA, STREAM_DONE };
 
-	if (stream_send(fd, n, 1, res) < 0)
-		return;
-	res->send_ms = stream_ms() - t0;
-	shutdown(fd, SHUT_WR);
-	if (stream_recv(fd, 2, &back, res) == 0 && back != n)
-		res->ok = 0;
+struct stream {
+	int fd;
+	int server; /* receives first, answers a complete request with as many bytes */
+	int state;
+	uint64_t n;    /* bytes to send */
+	uint64_t made; /* bytes of the pattern generated so far */
+	uint64_t expect;
+	struct stream_gen gout, gin;
+	uint8_t len[8];
+	unsigned lpos;
+	uint8_t buf[STREAM_CHUNK];
+	size_t boff, blen;
+	int same;
+	uint64_t t0;
+	const char *mark; /* if set: a file created once mark_after bytes went out */
+	uint64_t mark_after;
+	/* Results. */
+	uint64_t sent, sent_sum, recv, recv_sum, send_ms;
+	int ok;	 /* received the expected pattern, complete, then EOF (and sent all, if asked) */
+	int err; /* errno of the first failure, 0 if none */
+};
+
+static void stream_len_put(struct stream *s, uint64_t n)
+{
+	for (int i = 0; i < 8; i++)
+		s->len[i] = (uint8_t)(n >> (8 * i));
+	s->lpos = 0;
 }
 
-/* The acceptor's side: read the request (any length), answer a complete one with as many bytes. */
-static void stream_server(int fd, struct stream_result *res)
+/* fd is made non-blocking; client: sends n bytes first. */
+static void stream_init(struct stream *s, int fd, int server, uint64_t n)
 {
-	uint64_t n = 0;
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->server = server;
+	s->n = n;
+	s->same = 1;
+	s->sent_sum = s->recv_sum = STREAM_FNV_INIT;
+	s->t0 = stream_ms();
+	stream_gen_init(&s->gout, server ? 2 : 1);
+	stream_gen_init(&s->gin, server ? 1 : 2);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (server) {
+		s->state = STREAM_RECV_LEN;
+	} else {
+		stream_len_put(s, n);
+		s->state = STREAM_SEND_LEN;
+	}
+}
 
-	if (stream_recv(fd, 1, &n, res) < 0 || !res->ok)
-		return;
-	if (stream_send(fd, n, 2, res) < 0)
-		res->ok = 0;
+static int stream_fail(struct stream *s, int err)
+{
+	s->err = err ? err : EPIPE;
+	s->ok = 0;
+	s->state = STREAM_DONE;
+	return 1;
+}
+
+/* Progress without blocking: 1 when the stream is done, 0 when it must wait (poll). */
+static int stream_step(struct stream *s)
+{
+	static uint8_t want[STREAM_CHUNK];
+	ssize_t r;
+
+	for (;;) {
+		switch (s->state) {
+		case STREAM_SEND_LEN:
+			while (s->lpos < 8) {
+				r = send(s->fd, s->len + s->lpos, 8 - s->lpos, MSG_NOSIGNAL);
+				if (r < 0)
+					return errno == EAGAIN || errno == EINTR
+						   ? 0
+						   : stream_fail(s, errno);
+				s->lpos += (unsigned)r;
+			}
+			s->state = STREAM_SEND_DATA;
+			break;
+		case STREAM_SEND_DATA:
+			if (s->boff == s->blen) {
+				size_t c;
+
+				if (s->made == s->n) {
+					s->send_ms = stream_ms() - s->t0;
+					if (s->server) {
+						s->state = STREAM_DONE;
+					} else {
+						shutdown(s->fd, SHUT_WR);
+						s->lpos = 0;
+						s->state = STREAM_RECV_LEN;
+					}
+					break;
+				}
+				c = s->n - s->made < STREAM_CHUNK ? (size_t)(s->n - s->made)
+								  : STREAM_CHUNK;
+				stream_gen_fill(&s->gout, s->buf, c);
+				s->sent_sum = stream_fnv(s->sent_sum, s->buf, c);
+				s->made += c;
+				s->boff = 0;
+				s->blen = c;
+			}
+			r = send(s->fd, s->buf + s->boff, s->blen - s->boff, MSG_NOSIGNAL);
+			if (r < 0)
+				return errno == EAGAIN || errno == EINTR ? 0
+									 : stream_fail(s, errno);
+			s->boff += (size_t)r;
+			s->sent += (uint64_t)r;
+			if (s->mark && s->sent >= s->mark_after) {
+				int m = open(s->mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+				if (m >= 0)
+					close(m);
+				s->mark = NULL;
+			}
+			break;
+		case STREAM_RECV_LEN:
+			while (s->lpos < 8) {
+				r = recv(s->fd, s->len + s->lpos, 8 - s->lpos, 0);
+				if (r < 0)
+					return errno == EAGAIN || errno == EINTR
+						   ? 0
+						   : stream_fail(s, errno);
+				if (r == 0)
+					return stream_fail(s, EPIPE);
+				s->lpos += (unsigned)r;
+			}
+			s->expect = 0;
+			for (int i = 0; i < 8; i++)
+				s->expect |= (uint64_t)s->len[i] << (8 * i);
+			s->state = STREAM_RECV_DATA;
+			break;
+		case STREAM_RECV_DATA: {
+			uint64_t left = s->expect > s->recv ? s->expect - s->recv : 0;
+			size_t w = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+
+			/* Past the announced length: read on to see the end (or surplus). */
+			r = recv(s->fd, s->buf, w ? w : 1, 0);
+			if (r < 0)
+				return errno == EAGAIN || errno == EINTR ? 0
+									 : stream_fail(s, errno);
+			if (r == 0) {
+				s->ok = s->same && s->recv == s->expect;
+				if (s->server && s->ok) {
+					s->n = s->expect;
+					stream_len_put(s, s->n);
+					s->state = STREAM_SEND_LEN;
+				} else {
+					if (!s->server && s->expect != s->n)
+						s->ok = 0;
+					s->state = STREAM_DONE;
+				}
+				break;
+			}
+			if (!w) {
+				s->same = 0;
+			} else {
+				stream_gen_fill(&s->gin, want, (size_t)r);
+				s->same &= !memcmp(s->buf, want, (size_t)r);
+				s->recv_sum = stream_fnv(s->recv_sum, s->buf, (size_t)r);
+			}
+			s->recv += (uint64_t)r;
+			break;
+		}
+		default:
+			return 1;
+		}
+	}
+}
+
+/*
+ * Run streams until all are done. lfd >= 0: also accept up to *to_accept more server streams
+ * into s[*n...] (the caller sized s for them). Returns 0, or -1 if poll failed.
+ */
+static int stream_run(struct stream *s, unsigned *n, int lfd, unsigned *to_accept)
+{
+	struct pollfd *p = calloc(*n + (to_accept ? *to_accept : 0) + 1, sizeof(*p));
+
+	if (!p)
+		return -1;
+	for (;;) {
+		unsigned np = 0, live = 0;
+
+		for (unsigned i = 0; i < *n; i++) {
+			if (s[i].state == STREAM_DONE || stream_step(&s[i]))
+				continue;
+			live++;
+			p[np].fd = s[i].fd;
+			p[np++].events = s[i].state <= STREAM_SEND_DATA ? POLLOUT : POLLIN;
+		}
+		if (lfd >= 0 && to_accept && *to_accept) {
+			p[np].fd = lfd;
+			p[np++].events = POLLIN;
+		} else if (!live) {
+			break;
+		}
+		if (poll(p, np, -1) < 0 && errno != EINTR) {
+			free(p);
+			return -1;
+		}
+		if (lfd >= 0 && to_accept && *to_accept && (p[np - 1].revents & POLLIN)) {
+			int fd = accept(lfd, NULL, NULL);
+
+			if (fd >= 0) {
+				stream_init(&s[(*n)++], fd, 1, 0);
+				(*to_accept)--;
+			}
+		}
+	}
+	free(p);
+	return 0;
 }
 
 #endif
