@@ -326,13 +326,15 @@ static int config_vsock_kv(struct vm_config *cfg, const char *k, const char *v, 
 	if (!strcmp(k, "cid")) {
 		errno = 0;
 		n = strtoull(v, &end, 10);
-		if (errno || end == v || *end || *v == '-' || n < 3 || n > UINT32_MAX)
-			return config_err(err, errlen, "--vsock: invalid cid '%s' (3 to 2^32-1)",
+		if (errno || end == v || *end || *v == '-' || n < 3 || n >= UINT32_MAX)
+			return config_err(err, errlen, "--vsock: invalid cid '%s' (3 to 2^32-2)",
 					  v);
 		cfg->vsock.guest_cid = n;
 	} else if (!strcmp(k, "uds")) {
-		if (strlen(v) >= 100)
-			return config_err(err, errlen, "--vsock: uds path '%s' is too long", v);
+		/* <uds>_<port> must fit a sockaddr_un (107 bytes) for any 32-bit port. */
+		if (strlen(v) > 96)
+			return config_err(err, errlen,
+					  "--vsock: uds path '%s' is too long (96 bytes at most)", v);
 		cfg->vsock.uds_path = v;
 	} else
 		return config_err(err, errlen, "--vsock: unknown key '%s' (cid, uds)", k);

@@ -6,7 +6,8 @@
 
 #include "api/api_internal.h"
 
-#define API_SUN_PATH_MAX 107
+/* <uds_path>_<port> must still fit a sockaddr_un (107 bytes) for any 32-bit port. */
+#define API_SUN_PATH_MAX 96
 #define API_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
 
 /* ---- /drives/{id} ---- */

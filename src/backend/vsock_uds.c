@@ -171,21 +171,26 @@ int vsock_uds_accept(int lfd)
 
 int vsock_uds_parse_connect(const char *line, size_t len, uint32_t *port)
 {
-	static const char verb[] = "CONNECT ";
+	static const char verb[] = "CONNECT";
 	uint64_t v = 0;
 	size_t i = sizeof(verb) - 1, digits = 0;
 
-	if (len < i + 2 || memcmp(line, verb, i) || line[len - 1] != '\n')
+	/* As Firecracker reads it: the verb, blanks, a decimal port, optional blanks, newline. */
+	if (len <= i || memcmp(line, verb, i) || line[len - 1] != '\n')
 		return -EPROTO;
 	len--;
-	if (line[len - 1] == '\r')
-		len--;
-	for (; i < len; i++, digits++) {
-		if (line[i] < '0' || line[i] > '9' || digits == 10)
+	if (line[i] != ' ' && line[i] != '\t')
+		return -EPROTO;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	for (; i < len && line[i] >= '0' && line[i] <= '9'; i++, digits++) {
+		if (digits == 10)
 			return -EPROTO;
 		v = v * 10 + (uint64_t)(line[i] - '0');
 	}
-	if (!digits || v > UINT32_MAX)
+	while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+		i++;
+	if (!digits || i != len || v > UINT32_MAX)
 		return -EPROTO;
 	*port = (uint32_t)v;
 	return 0;

@@ -47,7 +47,8 @@ int vsock_uds_accept(int lfd) __attribute__((warn_unused_result));
 int vsock_uds_read_connect(int fd, char line[VSOCK_UDS_LINE_MAX], unsigned *len, uint32_t *port)
     __attribute__((warn_unused_result));
 
-/* Parse a complete line ("CONNECT <port>\n", optionally "\r\n"): 0 and *port, or -EPROTO. */
+/* Parse a complete line ("CONNECT <port>\n"; blanks around the port and "\r\n" accepted): 0 and
+ * *port, or -EPROTO. */
 int vsock_uds_parse_connect(const char *line, size_t len, uint32_t *port)
     __attribute__((warn_unused_result));
 

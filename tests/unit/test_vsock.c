@@ -723,6 +723,13 @@ static void test_host_connect(void)
 	CHECK(rx_next(vdev, &p, 2000));
 	CHECK_EQ(p.op, VIRTIO_VSOCK_OP_SHUTDOWN);
 
+	/* Blanks around the port, as Firecracker accepts them. */
+	fd = host_initiate(vdev, "CONNECT \t 4294967295 \r\n", 4294967295u, &lport);
+	CHECK(fd >= 0);
+	CHECK(tx_send(vdev, th(VIRTIO_VSOCK_OP_RST, 4294967295u, lport), NULL, 0));
+	CHECK(host_closed(fd, 2000));
+	close(fd);
+
 	/* The guest refuses (RST): the host socket is closed without an OK. */
 	fd = host_initiate(vdev, "CONNECT 7000\n", 7000, &lport);
 	CHECK(fd >= 0);
@@ -736,7 +743,11 @@ static void test_host_connect(void)
 					     "CONNECT\n",
 					     "CONNECT 99999999999\n",
 					     "CONNECT 12a\n",
-					     "CONNECT  5\n",
+					     "CONNECT 5 6\n",
+					     "CONNECT 4294967296\n",
+					     "CONNECTX 5\n",
+					     "connect 5\n",
+					     "CONNECT -1\n",
 					     "CONNECT 1234567890123456789012345678901234" };
 
 		for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

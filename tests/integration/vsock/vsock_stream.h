@@ -149,6 +149,8 @@ static int stream_step(struct stream *s)
 				if (s->made == s->n) {
 					s->send_ms = stream_ms() - s->t0;
 					if (s->server) {
+						/* The end of the answer: the client's EOF. */
+						shutdown(s->fd, SHUT_WR);
 						s->state = STREAM_DONE;
 					} else {
 						shutdown(s->fd, SHUT_WR);
