@@ -334,7 +334,8 @@ static int config_vsock_kv(struct vm_config *cfg, const char *k, const char *v, 
 		/* <uds>_<port> must fit a sockaddr_un (107 bytes) for any 32-bit port. */
 		if (strlen(v) > 96)
 			return config_err(err, errlen,
-					  "--vsock: uds path '%s' is too long (96 bytes at most)", v);
+					  "--vsock: uds path '%s' is too long (96 bytes at most)",
+					  v);
 		cfg->vsock.uds_path = v;
 	} else
 		return config_err(err, errlen, "--vsock: unknown key '%s' (cid, uds)", k);
