@@ -58,8 +58,8 @@ int irq_routing_init(struct irq_routing *r, int vm_fd)
 	r->nentries = t->nr;
 	r->next_gsi = IRQ_ROUTING_IOAPIC_PINS;
 	/*
-	 * Committed with the first MSI route, not here: with this table in force from the start, the
-	 * PIT on IOAPIC pin 2, 2- and 4-vCPU Linux boots on kvm_pvm stalled right before their
+	 * Committed with the first MSI route, not here: with this table in force from the start,
+	 * the PIT on IOAPIC pin 2, 2- and 4-vCPU Linux boots on kvm_pvm stalled right before their
 	 * clocksource switch (seen 2026-12-03; KVM's default routing had passed CI for weeks).
 	 */
 	return 0;
