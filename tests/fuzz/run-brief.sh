@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang) and fuzzes each one briefly (FUZZ_SECONDS, default 15).
+# Builds the libFuzzer targets (clang) and fuzzes each one briefly (FUZZ_SECONDS, default 8).
 # A crash input is kept under tests/fuzz/regressions/NAME/ so it becomes a replay regression test.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-8}
 if ! command -v clang >/dev/null; then
 	echo "SKIP fuzz-build: clang not installed"
 	exit 0

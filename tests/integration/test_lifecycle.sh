@@ -59,6 +59,15 @@ wait_for() {
 	return 1
 }
 last_tick() { gval tick "$1"; }
+# wait_exit SECONDS: until kvmbox ($KPID) has exited.
+wait_exit() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do
+		kill -0 "$KPID" 2>/dev/null || return 0
+		sleep 0.2
+	done
+	return 1
+}
 # wait_sock SOCK: until the API answers.
 wait_sock() {
 	local i
@@ -130,6 +139,15 @@ else
 		expect_api metrics-flush-2 204 "$SOCK" PUT /actions '{"action_type": "FlushMetrics"}'
 		# Ctrl-Alt-Del through the i8042: init's ctrlaltdel action powers off.
 		expect_api ctrl-alt-del 204 "$SOCK" PUT /actions '{"action_type": "SendCtrlAltDel"}'
+		# A guest process that segfaults at its start (docs/kvm-host-notes.md: a fresh busybox
+		# process reading a zero TLS pointer, at random, on this host) can be the action's shell:
+		# then, and only then, a second Ctrl-Alt-Del gives init's action another run.
+		if ! wait_exit 90 && gsays 'segfault at' "$OUT"; then
+			echo "# the guest's ctrlaltdel action crashed ($(tr -d '\r' <"$OUT" | grep -a -m1 'segfault at' | cut -c1-90)); sending it again"
+			api "$SOCK" PUT /actions '{"action_type": "SendCtrlAltDel"}' >/dev/null
+			wait_exit 90
+		fi
+		kill -0 "$KPID" 2>/dev/null && kill -TERM "$KPID"
 		wait "$KPID"
 		RC=$?
 		if [ "$RC" -eq 0 ] && gsays '@T cad=1' "$OUT"; then pass ctrl-alt-del-poweroff; else fail ctrl-alt-del-poweroff "status $RC, cad marker: $(gval cad)"; excerpt "$OUT"; fi
@@ -177,7 +195,7 @@ api "$SOCK" GET / >/dev/null
 grep -q '"state": *"Not started"' "$T/body" && pass kata-not-started || fail kata-not-started "GET / says $(cat "$T/body")"
 grep -q '"id": *"kata-test"' "$T/body" && pass kata-id || fail kata-id "GET / says $(cat "$T/body")"
 expect_api kata-machine-config 204 "$SOCK" PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 512, "smt": false}'
-expect_api kata-boot-source 204 "$SOCK" PUT /boot-source "{\"kernel_image_path\": \"$GUEST_KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off acpi=off kvmbox.run=diskwrite kvmbox.disk=vdc kvmbox.n=1000000\"}"
+expect_api kata-boot-source 204 "$SOCK" PUT /boot-source "{\"kernel_image_path\": \"$GUEST_KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off acpi=off kvmbox.run=diskwrite kvmbox.disk=vdc kvmbox.n=300000\"}"
 expect_api kata-drive-root 204 "$SOCK" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$ROOTFS\", \"is_root_device\": true, \"is_read_only\": true}"
 expect_api kata-drive-placeholder 204 "$SOCK" PUT /drives/stub0 "{\"drive_id\": \"stub0\", \"path_on_host\": \"$PLACEHOLDER\", \"is_root_device\": false, \"is_read_only\": false}"
 expect_api kata-drive-data 204 "$SOCK" PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$DATA\", \"is_root_device\": false, \"is_read_only\": false}"

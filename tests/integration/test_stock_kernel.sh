@@ -16,9 +16,29 @@ fi
 pass stock-kernel-fetch
 
 if [ -d /sys/module/kvm_pvm ]; then
-	# Decompression alone takes about a minute here; the guest then stops at its first system call.
-	run_guest stock "${STOCK_TIMEOUT:-420}" --kernel "$VMLINUZ" --initrd "$INITRD" --stats \
-		--cmdline "console=ttyS0 panic=-1" --cpus 1 --memory 1G
+	# Decompression alone takes about a minute here. Past the int3 self-test the stock kernel runs
+	# its initcalls through KVM's instruction emulator at about a million instructions a second (a
+	# kernel this size needs many minutes to reach user space, where SYSCALL would stop it): once
+	# the self-test is behind it, the test stops kvmbox with SIGTERM, as a user would, and expects a
+	# prompt, orderly exit (status 128+15) with kvmbox's statistics printed.
+	OUT=$LOGDIR/stock.log
+	"$KVMBOX" run --kernel "$VMLINUZ" --initrd "$INITRD" --stats \
+		--cmdline "console=ttyS0 panic=-1" --cpus 1 --memory 1G </dev/null >"$OUT" 2>&1 &
+	KPID=$!
+	end=$((SECONDS + ${STOCK_TIMEOUT:-420}))
+	while [ $SECONDS -lt $end ] && kill -0 "$KPID" 2>/dev/null &&
+		! grep -aq 'Freeing SMP alternatives memory' "$OUT"; do
+		sleep 1
+	done
+	if kill -0 "$KPID" 2>/dev/null; then
+		kill -TERM "$KPID"
+		t0=$SECONDS
+		for _ in $(seq 1 100); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+		stop_s=$((SECONDS - t0))
+		kill -0 "$KPID" 2>/dev/null && { kill -9 "$KPID"; stop_s=timeout; }
+	fi
+	wait "$KPID"
+	RC=$?
 	tr -d '\r' <"$OUT" >"$OUT.txt"
 	echo "# kvmbox exit status $RC; last guest line: $(grep '^\[' "$OUT.txt" | tail -n1)"
 	int3=$(grep -o 'int3=[0-9]*' "$OUT.txt" | head -n1 | cut -d= -f2)
@@ -31,12 +51,13 @@ if [ -d /sys/module/kvm_pvm ]; then
 		fail stock-kernel-int3-selftest "int3 count '${int3:-none}', or no 'Freeing SMP alternatives memory'"
 		excerpt "$OUT" 30
 	fi
-	if [ "$RC" -ne 0 ] && [ "$RC" -lt 124 ]; then
-		pass "stock-kernel-stops-cleanly (status $RC: no hang, no crash)"
-	elif [ "$RC" -eq 0 ]; then
-		pass "stock-kernel-stops-cleanly (powered off)"
+	if [ "$RC" -eq 143 ] && [ "${stop_s:-}" != timeout ] && grep -q '^kvmbox stats:' "$OUT.txt"; then
+		pass "stock-kernel-stops-cleanly (SIGTERM: status 143 after ${stop_s} s, statistics printed)"
+	elif [ "$RC" -ne 0 ] && [ "$RC" -lt 124 ]; then
+		pass "stock-kernel-stops-cleanly (the guest stopped itself: status $RC, no hang, no crash)"
 	else
-		fail stock-kernel-stops-cleanly "status $RC (timeout or signal)"
+		fail stock-kernel-stops-cleanly "status $RC, SIGTERM answered in ${stop_s:-?} s"
+		excerpt "$OUT" 10
 	fi
 else
 	run_guest stock 300 --kernel "$VMLINUZ" --initrd "$INITRD" --cmdline "console=ttyS0 panic=-1" \

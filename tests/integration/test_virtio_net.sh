@@ -11,14 +11,14 @@ prepare_linux_overlay
 [ "$(id -u)" -eq 0 ] || { skip virtio-net "needs root (network namespace, tap)"; exit 0; }
 [ -c /dev/net/tun ] || { skip virtio-net "no /dev/net/tun"; exit 0; }
 command -v ip >/dev/null || { skip virtio-net "no ip (iproute2)"; exit 0; }
-BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-360}
 BUSYBOX=$("$ROOT/scripts/fetch-busybox.sh" 2>"$LOGDIR/fetch-busybox.log") || {
 	fail virtio-net-setup "scripts/fetch-busybox.sh failed (see $LOGDIR/fetch-busybox.log)"
 	exit 1
 }
 NS=kvmbox-t$$
 MAC=52:54:00:12:34:56
-N=400000 # the guest sends `seq 1 N` (2.7 MB)
+N=100000 # the guest sends `seq 1 N` (590 kB)
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -51,7 +51,7 @@ KVMBOX=$T/kvmbox-in-ns expect_bad virtio-net-bad-tap-name "kvmbox-tap-name-too-l
 # Host side, listening on every address of the (private) namespace before the guest exists.
 # (ip netns exec execs its command, so $! is the server's own pid.)
 mkdir -p "$T/www"
-head -c $((3 * 1024 * 1024 + 77)) /dev/urandom >"$T/www/down.bin"
+head -c $((1024 * 1024 + 77)) /dev/urandom >"$T/www/down.bin"
 DOWNSHA=$(sha_of "$T/www/down.bin")
 ip netns exec "$NS" "$BUSYBOX" httpd -f -vv -p 8080 -h "$T/www" 2>"$T/httpd.log" &
 PIDS+=($!)

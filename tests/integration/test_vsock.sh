@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # virtio-vsock with the Linux test kernel, Firecracker's hybrid unix sockets on the host side, in
-# one boot: a guest-initiated stream to <uds>_6000 carrying 16 MiB each way and a host-initiated
+# one boot: a guest-initiated stream to <uds>_6000 carrying 4 MiB each way and a host-initiated
 # one ("CONNECT 5000") carrying 1 MiB each way, with checksums compared across the two ends (and
 # the pattern checked by each receiver); 32 connections at once each way;
 # a guest connect to a host port nobody listens on (ECONNRESET); a guest process killed in the
@@ -11,10 +11,10 @@
 source "$(dirname "$0")/lib.sh"
 need_kvm virtio-vsock
 # On kvm_pvm a guest moves ~0.1-0.4 MB/s through vsock (guest kernel code is emulated; kvmbox's
-# I/O thread stays idle): 16 MiB each way is ~1.5-3 min of the run. VSOCK_BIG=... for less.
+# I/O thread stays idle): 4 MiB each way is about a minute of the run. VSOCK_BIG=... for less.
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-480}
 # The ASan build (san-integration) moves the same protocol with 2 MiB: the guest is the slow part.
-if [ "${O:-build}" = build-san ]; then BIG=${VSOCK_BIG:-2097152}; else BIG=${VSOCK_BIG:-16777216}; fi
+if [ "${O:-build}" = build-san ]; then BIG=${VSOCK_BIG:-2097152}; else BIG=${VSOCK_BIG:-4194304}; fi
 MID=${VSOCK_MID:-1048576}
 SMALL=${VSOCK_SMALL:-32768}
 CID=3
