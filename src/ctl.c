@@ -27,6 +27,8 @@
 	"  ctrl-alt-del                send Ctrl-Alt-Del to the guest's keyboard\n"                \
 	"  flush-metrics               write a metrics line now\n"                                 \
 	"  stats                       every counter, as JSON\n"                                   \
+	"  regs                        every vCPU's registers (the vCPUs stop for microseconds)\n" \
+	"  nmi [VCPU]                  an NMI to one vCPU, or to all of them\n"                    \
 	"  top [-d SECONDS] [-n COUNT] exits, device and bus events per second (q quits)\n"        \
 	"  raw METHOD PATH [BODY]      any API request; prints the response body\n"
 
@@ -386,6 +388,46 @@ static int ctl_stats(struct ctl *c)
 	return CTL_OK;
 }
 
+static int ctl_regs(struct ctl *c)
+{
+	struct ctl_response r;
+	json_t *root;
+	const char *text;
+	int ret = ctl_call(c, "GET", "/kvmbox/regs", NULL, &r);
+
+	if (ret)
+		return ret;
+	root = ctl_json_body(c, &r, "regs");
+	ctl_response_free(&r);
+	if (!root)
+		return CTL_FAILED;
+	text = json_string_value(json_object_get(root, "text"));
+	if (!text) {
+		json_decref(root);
+		return ctl_error(c, CTL_FAILED, "regs: the answer has no \"text\"");
+	}
+	fputs(text, c->out);
+	json_decref(root);
+	return CTL_OK;
+}
+
+static int ctl_nmi(struct ctl *c, int argc, char **argv)
+{
+	char body[32], *end;
+	unsigned long n;
+
+	if (argc > 2)
+		return ctl_error(c, CTL_USAGE, "usage: nmi [VCPU]");
+	if (argc == 1)
+		return ctl_simple(c, "PUT", "/kvmbox/nmi", NULL);
+	errno = 0;
+	n = strtoul(argv[1], &end, 10);
+	if (!*argv[1] || *end || errno || n > 255 || argv[1][0] == '-')
+		return ctl_error(c, CTL_USAGE, "nmi: '%s' is not a vCPU number", argv[1]);
+	snprintf(body, sizeof(body), "{\"vcpu\":%lu}", n);
+	return ctl_simple(c, "PUT", "/kvmbox/nmi", body);
+}
+
 /* A method is an HTTP token; a path starts with '/' and holds no space or control character. */
 static bool ctl_raw_ok(const char *method, const char *path)
 {
@@ -447,6 +489,8 @@ int ctl_run(const char *socket_path, int argc, char **argv, const struct ctl_io 
 		ret = ctl_top(&c, argc, argv);
 	else if (!strcmp(cmd, "raw"))
 		ret = ctl_raw(&c, argc, argv);
+	else if (!strcmp(cmd, "nmi"))
+		ret = ctl_nmi(&c, argc, argv);
 	else if (argc > 1)
 		ret = ctl_error(&c, CTL_USAGE, "%s takes no arguments", cmd);
 	else if (!strcmp(cmd, "status"))
@@ -463,10 +507,12 @@ int ctl_run(const char *socket_path, int argc, char **argv, const struct ctl_io 
 		ret = ctl_simple(&c, "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}");
 	else if (!strcmp(cmd, "stats"))
 		ret = ctl_stats(&c);
+	else if (!strcmp(cmd, "regs"))
+		ret = ctl_regs(&c);
 	else
 		ret = ctl_error(&c, CTL_USAGE,
 				"unknown command '%s' (status, pause, resume, stop, ctrl-alt-del, "
-				"flush-metrics, stats, top, raw; try 'help')",
+				"flush-metrics, stats, regs, nmi, top, raw; try 'help')",
 				cmd);
 	fflush(c.out);
 	return ret;

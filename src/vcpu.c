@@ -105,7 +105,7 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 static void vcpu_fatal(struct vcpu *vcpu, int status, const char *what)
 {
 	log_error("vCPU %u: %s", vcpu->index, what);
-	cpu_dump(vcpu->fd);
+	cpu_dump(vcpu->fd, vcpu->index);
 	vcpu_stop_vm(vcpu, status);
 }
 
@@ -116,10 +116,9 @@ static void vcpu_handle_internal_error(struct vcpu *vcpu)
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
 		if (emu_fallback_handle(vcpu->fd, run, vcpu->ctx->mem) == 0)
 			return;
-		/* emu_fallback_handle has already printed registers and instruction bytes. */
-		log_error("vCPU %u: stopping: instruction neither KVM nor kvmbox can emulate",
-			  vcpu->index);
-		vcpu_stop_vm(vcpu, VM_EXIT_INTERNAL);
+		/* emu_fallback_handle has already printed the instruction bytes. */
+		vcpu_fatal(vcpu, VM_EXIT_INTERNAL,
+			   "stopping: instruction neither KVM nor kvmbox can emulate");
 		return;
 	}
 	log_error("vCPU %u: KVM internal error, suberror %u, %u data words", vcpu->index,

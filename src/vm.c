@@ -350,41 +350,76 @@ void vm_stop(struct vm *vm, int status)
 		log_debug("stop eventfd write failed");
 }
 
-int vm_pause(struct vm *vm)
+static void vm_unpark_vcpus(struct vm *vm);
+
+/* Park every started vCPU; -ESHUTDOWN (all unparked again) when one stopped instead. */
+static int vm_park_vcpus(struct vm *vm)
 {
 	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
 	int ret = 0;
 
-	if (vm->paused)
-		return -EALREADY;
-	if (vm_stopping(vm))
-		return -ESHUTDOWN;
 	for (unsigned i = 0; i < n; i++)
 		vcpu_request_park(&vm->vcpus[i]);
 	for (unsigned i = 0; i < n; i++)
 		if (vcpu_wait_parked(&vm->vcpus[i]))
 			ret = -ESHUTDOWN;
-	if (!ret)
+	if (ret)
+		vm_unpark_vcpus(vm);
+	return ret;
+}
+
+static void vm_unpark_vcpus(struct vm *vm)
+{
+	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
+
+	for (unsigned i = 0; i < n; i++)
+		vcpu_unpark(&vm->vcpus[i]);
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret;
+
+	if (vm->paused)
+		return -EALREADY;
+	if (vm_stopping(vm))
+		return -ESHUTDOWN;
+	ret = vm_park_vcpus(vm);
+	if (!ret) {
 		ret = devices_quiesce(vm);
-	if (ret) {
-		for (unsigned i = 0; i < n; i++)
-			vcpu_unpark(&vm->vcpus[i]);
-		return vm_stopping(vm) ? -ESHUTDOWN : ret;
+		if (ret)
+			vm_unpark_vcpus(vm);
 	}
+	if (ret)
+		return vm_stopping(vm) ? -ESHUTDOWN : ret;
 	vm->paused = true;
 	return 0;
 }
 
-int vm_resume(struct vm *vm)
+int vm_with_vcpus_parked(struct vm *vm, int (*fn)(struct vcpu *vcpu, void *arg), void *arg)
 {
 	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
+	int ret = 0;
 
+	if (vm_stopping(vm))
+		return -ESHUTDOWN;
+	/* A paused VM's vCPUs are parked already; otherwise park them just for this. */
+	if (!vm->paused && (ret = vm_park_vcpus(vm)))
+		return ret;
+	for (unsigned i = 0; i < n && !ret; i++)
+		ret = fn(&vm->vcpus[i], arg);
+	if (!vm->paused)
+		vm_unpark_vcpus(vm);
+	return ret;
+}
+
+int vm_resume(struct vm *vm)
+{
 	if (!vm->paused)
 		return -EALREADY;
 	devices_resume(vm);
 	vm->paused = false;
-	for (unsigned i = 0; i < n; i++)
-		vcpu_unpark(&vm->vcpus[i]);
+	vm_unpark_vcpus(vm);
 	return vm_stopping(vm) ? -ESHUTDOWN : 0;
 }
 

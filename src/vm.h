@@ -70,6 +70,13 @@ bool vm_stopping(const struct vm *vm);
  */
 int vm_pause(struct vm *vm) __attribute__((warn_unused_result));
 int vm_resume(struct vm *vm) __attribute__((warn_unused_result));
+/*
+ * Call fn on each started vCPU, in order, while none is inside KVM_RUN: the VM's own pause if it
+ * is paused, else a park of the vCPUs alone (devices keep running) lifted before returning. Stops
+ * at fn's first non-zero return and returns it; -ESHUTDOWN if the VM is stopping. Main thread.
+ */
+int vm_with_vcpus_parked(struct vm *vm, int (*fn)(struct vcpu *vcpu, void *arg), void *arg)
+    __attribute__((warn_unused_result));
 /* Wait for the vCPU threads to finish (after vm_stop). */
 void vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);

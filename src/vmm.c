@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -12,6 +13,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "arch/x86/cpu.h"
 #include "arch/x86/platform.h"
 #include "devices.h"
 #include "event_loop.h"
@@ -257,6 +259,80 @@ int vmm_ctrl_alt_del(struct vmm *v, char *err, size_t errlen)
 	if (ret)
 		return vmm_err(err, errlen, ret, "the keyboard controller is busy: %s",
 			       strerror(-ret));
+	return 0;
+}
+
+/* Text of every vCPU's registers, appended one after the other (vmm_regs_text). */
+struct vmm_regs_buf {
+	char *text;
+	size_t len, cap;
+};
+
+static int vmm_regs_one(struct vcpu *vcpu, void *arg)
+{
+	struct vmm_regs_buf *b = arg;
+	struct x86_regs r;
+	size_t need;
+	int ret = cpu_read_regs(vcpu->fd, &r);
+
+	if (ret)
+		return ret;
+	need = regs_format(&r, vcpu->index, NULL, 0) + 1;
+	if (b->len + need > b->cap) {
+		size_t cap = (b->len + need) * 2;
+		char *t = realloc(b->text, cap);
+
+		if (!t)
+			return -ENOMEM;
+		b->text = t;
+		b->cap = cap;
+	}
+	b->len += regs_format(&r, vcpu->index, b->text + b->len, b->cap - b->len);
+	return 0;
+}
+
+char *vmm_regs_text(struct vmm *v, char *err, size_t errlen)
+{
+	struct vmm_regs_buf b = { 0 };
+	enum vmm_state s = vmm_get_state(v);
+	int ret;
+
+	if (s != VMM_RUNNING && s != VMM_PAUSED) {
+		vmm_err(err, errlen, -EINVAL, "the microVM is %s", vmm_state_name(s));
+		return NULL;
+	}
+	ret = vm_with_vcpus_parked(&v->vm, vmm_regs_one, &b);
+	if (ret) {
+		free(b.text);
+		vmm_err(err, errlen, ret, "cannot read the registers: %s", strerror(-ret));
+		return NULL;
+	}
+	return b.text;
+}
+
+static int vmm_nmi_one(struct vcpu *vcpu, void *arg)
+{
+	const int *which = arg;
+
+	if (*which >= 0 && (unsigned)*which != vcpu->index)
+		return 0;
+	return cpu_nmi(vcpu->fd);
+}
+
+int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen)
+{
+	enum vmm_state s = vmm_get_state(v);
+	int ret;
+
+	if (s != VMM_RUNNING && s != VMM_PAUSED)
+		return vmm_err(err, errlen, -EINVAL, "an NMI needs a running microVM (it is %s)",
+			       vmm_state_name(s));
+	if (vcpu >= 0 && (unsigned)vcpu >= v->vm.ncpus)
+		return vmm_err(err, errlen, -EINVAL, "no vCPU %d (the microVM has %u)", vcpu,
+			       v->vm.ncpus);
+	ret = vm_with_vcpus_parked(&v->vm, vmm_nmi_one, &vcpu);
+	if (ret)
+		return vmm_err(err, errlen, ret, "cannot inject the NMI: %s", strerror(-ret));
 	return 0;
 }
 

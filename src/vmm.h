@@ -73,5 +73,10 @@ int vmm_redirect(const char *path, int target_fd, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* The metrics object as JSON text (malloc'd), or NULL before start. */
 char *vmm_stats_json(struct vmm *v);
+/* Every vCPU's registers as text (malloc'd; NULL with err filled in). Running or paused VMs;
+ * a running VM's vCPUs are parked for the read only (microseconds), its devices keep going. */
+char *vmm_regs_text(struct vmm *v, char *err, size_t errlen);
+/* Inject an NMI into vCPU vcpu, or into every vCPU when vcpu < 0. */
+int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -117,6 +117,8 @@ static const struct api_route api_routes[] = {
 	{ "GET", "vm", "config", API_ANY, false, api_get_vm_config },
 	{ "GET", "kvmbox", "stats", API_ANY, false, api_get_stats },
 	{ "PUT", "kvmbox", "stop", API_ANY, true, api_put_stop },
+	{ "GET", "kvmbox", "regs", API_POST_BOOT, false, api_get_regs },
+	{ "PUT", "kvmbox", "nmi", API_POST_BOOT, true, api_put_nmi },
 };
 
 /* Printable ASCII of s (at most max bytes shown), for messages that quote the request. */

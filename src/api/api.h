@@ -40,6 +40,11 @@ struct api_ops {
 	int (*stop)(void *opaque, int status, char *err, size_t errlen);
 	/* kvmbox extension (GET /kvmbox/stats): a malloc'd JSON object, or NULL + err. */
 	char *(*stats_json)(void *opaque, char *err, size_t errlen);
+	/* kvmbox extension (GET /kvmbox/regs): every vCPU's registers as malloc'd text, or NULL +
+	 * err. */
+	char *(*regs_text)(void *opaque, char *err, size_t errlen);
+	/* kvmbox extension (PUT /kvmbox/nmi): an NMI to vCPU vcpu, or to all when vcpu < 0. */
+	int (*nmi)(void *opaque, int vcpu, char *err, size_t errlen);
 	const char *(*instance_id)(void *opaque);
 	const char *(*version)(void *opaque);
 };

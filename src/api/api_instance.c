@@ -1,6 +1,7 @@
 /*
  * The VMM instance itself rather than the guest's configuration: GET / and /version, PUT /logger
- * and /metrics, PUT /actions, PATCH /vm, and kvmbox's GET /kvmbox/stats and PUT /kvmbox/stop.
+ * and /metrics, PUT /actions, PATCH /vm, and kvmbox's GET /kvmbox/stats, PUT /kvmbox/stop,
+ * GET /kvmbox/regs and PUT /kvmbox/nmi.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -167,7 +168,8 @@ int api_patch_vm(struct api_ctx *c, const char *id, json_t *body)
 	return 0;
 }
 
-/* ---- kvmbox extensions: GET /kvmbox/stats, PUT /kvmbox/stop ---- */
+/* ---- kvmbox extensions: GET /kvmbox/stats, PUT /kvmbox/stop, GET /kvmbox/regs, PUT /kvmbox/nmi
+ * ---- */
 
 int api_get_stats(struct api_ctx *c, const char *id, json_t *body)
 {
@@ -201,5 +203,36 @@ int api_put_stop(struct api_ctx *c, const char *id, json_t *body)
 	if (!c->ops->stop || c->ops->stop(c->opaque, (int)v[0].u, err, sizeof(err)))
 		return api_fail(c, "Cannot stop the microVM: %s",
 				c->ops->stop ? err : "no stop op");
+	return 0;
+}
+
+int api_get_regs(struct api_ctx *c, const char *id, json_t *body)
+{
+	char err[384] = "not supported";
+	char *text = c->ops->regs_text ? c->ops->regs_text(c->opaque, err, sizeof(err)) : NULL;
+	json_t *o;
+
+	if (!text)
+		return api_fail(c, "Cannot read the registers: %s", err);
+	o = json_pack("{s:s}", "text", text);
+	free(text);
+	if (!o)
+		return api_fail(c, "Cannot read the registers: not valid text");
+	return api_reply(c, o);
+}
+
+static const struct schema_field api_nmi_fields[] = {
+	{ "vcpu", SCHEMA_UINT, 0, 0, 255, NULL, NULL },
+};
+
+int api_put_nmi(struct api_ctx *c, const char *id, json_t *body)
+{
+	struct schema_val v[1] = { { 0 } };
+	char err[384];
+
+	if (body && API_FIELDS(c, body, api_nmi_fields, v))
+		return -EINVAL;
+	if (!c->ops->nmi || c->ops->nmi(c->opaque, v[0].set ? (int)v[0].u : -1, err, sizeof(err)))
+		return api_fail(c, "Cannot inject the NMI: %s", c->ops->nmi ? err : "no nmi op");
 	return 0;
 }

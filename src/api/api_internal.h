@@ -75,6 +75,8 @@ int api_put_actions(struct api_ctx *c, const char *id, json_t *body);
 int api_patch_vm(struct api_ctx *c, const char *id, json_t *body);
 int api_get_stats(struct api_ctx *c, const char *id, json_t *body);
 int api_put_stop(struct api_ctx *c, const char *id, json_t *body);
+int api_get_regs(struct api_ctx *c, const char *id, json_t *body);
+int api_put_nmi(struct api_ctx *c, const char *id, json_t *body);
 
 /* api_vmconfig.c */
 int api_get_vm_config(struct api_ctx *c, const char *id, json_t *body);

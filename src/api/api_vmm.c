@@ -76,6 +76,16 @@ static char *api_vmm_stats_json(void *opaque, char *err, size_t errlen)
 	return s;
 }
 
+static char *api_vmm_regs_text(void *opaque, char *err, size_t errlen)
+{
+	return vmm_regs_text(opaque, err, errlen);
+}
+
+static int api_vmm_nmi(void *opaque, int vcpu, char *err, size_t errlen)
+{
+	return vmm_nmi(opaque, vcpu, err, errlen);
+}
+
 static const char *api_vmm_instance_id(void *opaque)
 {
 	const char *id = ((struct vmm *)opaque)->cfg->instance_id;
@@ -101,6 +111,8 @@ const struct api_ops api_vmm_ops = {
 	.update_drive = api_vmm_update_drive,
 	.stop = api_vmm_stop,
 	.stats_json = api_vmm_stats_json,
+	.regs_text = api_vmm_regs_text,
+	.nmi = api_vmm_nmi,
 	.instance_id = api_vmm_instance_id,
 	.version = api_vmm_version,
 };

@@ -14,6 +14,7 @@
 #define GUEST_EXIT_LONG64 0x22	 /* status 69 */
 #define GUEST_EXIT_INT3 0x23	 /* status 71 */
 #define GUEST_EXIT_SMP 0x24	 /* status 73 */
+#define GUEST_EXIT_NMI 0x25	 /* status 75 */
 
 #define GUEST_PORT_COM1 0x3f8
 #define GUEST_PORT_DEBUG_EXIT 0xf4

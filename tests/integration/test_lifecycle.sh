@@ -3,8 +3,9 @@
 #  config: `kvmbox --api-sock S --config-file F` boots from Firecracker's config-file JSON; GET /
 #          says Running; a guest ticking every 100 ms (busybox init) makes no progress while
 #          paused (5 s), continues after resume; after a 30 s pause its kernel log shows no
-#          soft-lockup or RCU-stall warning; SendCtrlAltDel powers it off (init's ctrlaltdel
-#          action): kvmbox exits 0. Metrics: FlushMetrics lines are JSON and grow.
+#          soft-lockup or RCU-stall warning; `kvmbox ctl regs` shows it in long mode and
+#          `kvmbox ctl nmi 0` makes its kernel report the NMI; SendCtrlAltDel powers it off
+#          (init's ctrlaltdel action): kvmbox exits 0. Metrics: FlushMetrics lines are JSON and grow.
 #  kata:   Kata's / firecracker-containerd's call sequence on an empty `kvmbox --api-sock`:
 #          machine-config (2 vCPUs), boot-source with pci=off acpi=off, a read-only root drive,
 #          an empty placeholder drive later PATCHed to a real image, a data drive, vsock,
@@ -137,6 +138,18 @@ else
 			pass pause-no-warnings
 		fi
 		expect_api metrics-flush-2 204 "$SOCK" PUT /actions '{"action_type": "FlushMetrics"}'
+		# A running Linux guest inspected: its registers, and an NMI it reports on its console.
+		if "$KVMBOX" ctl "$SOCK" regs >"$T/regs" 2>&1 && grep -q '^vCPU 0: [a-z]*, long mode' "$T/regs" &&
+			grep -qE '^RIP=[0-9a-f]{16} ' "$T/regs"; then
+			pass linux-regs
+		else
+			fail linux-regs "ctl regs: $(head -c 300 "$T/regs")"
+		fi
+		if "$KVMBOX" ctl "$SOCK" nmi 0 && wait_for 60 'NMI received for unknown reason' "$OUT"; then
+			pass linux-nmi
+		else
+			fail linux-nmi "no 'NMI received for unknown reason' from the guest within 60 s"
+		fi
 		# Ctrl-Alt-Del through the i8042: init's ctrlaltdel action powers off.
 		expect_api ctrl-alt-del 204 "$SOCK" PUT /actions '{"action_type": "SendCtrlAltDel"}'
 		# A guest process that segfaults at its start (docs/kvm-host-notes.md: a fresh busybox

@@ -31,7 +31,8 @@ static char kernel[128], initrd[128], disk[9][128], outdir[128];
 struct fake {
 	struct vm_config cfg;
 	enum vmm_state state;
-	int starts, pauses, resumes, cads, flushes, stops, stop_status, updates, logs;
+	int starts, pauses, resumes, cads, flushes, stops, stop_status, updates, logs, nmis,
+	    nmi_vcpu;
 	unsigned update_index;
 	char update_path[256], metrics[256];
 	bool fail_start, no_stats;
@@ -134,6 +135,24 @@ static char *fake_stats(void *o, char *err, size_t len)
 	return strdup("{\"uptime_ms\": 5, \"vcpus\": {\"total\": {}}}");
 }
 
+static char *fake_regs(void *o, char *err, size_t len)
+{
+	return strdup("vCPU 0: runnable, long mode, CPL 0\nRIP=ffffffff81000000 \"quoted\"\n");
+}
+
+static int fake_nmi(void *o, int vcpu, char *err, size_t len)
+{
+	struct fake *f = o;
+
+	if (vcpu > 1) {
+		snprintf(err, len, "no vCPU %d (the microVM has 2)", vcpu);
+		return -EINVAL;
+	}
+	f->nmis++;
+	f->nmi_vcpu = vcpu;
+	return 0;
+}
+
 static const char *fake_id(void *o)
 {
 	return "test-vm";
@@ -157,6 +176,8 @@ static const struct api_ops fake_ops = {
 	.update_drive = fake_update_drive,
 	.stop = fake_stop,
 	.stats_json = fake_stats,
+	.regs_text = fake_regs,
+	.nmi = fake_nmi,
 	.instance_id = fake_id,
 	.version = fake_version,
 };
@@ -798,6 +819,40 @@ static void test_kvmbox_extensions(void)
 	config_free(&f.cfg);
 }
 
+static void test_kvmbox_regs_nmi(void)
+{
+	struct fake f;
+
+	fake_init(&f);
+	/* Before InstanceStart there are no vCPUs to read or interrupt. */
+	EXPECT(&f, 400, "GET", "/kvmbox/regs", NULL, "not supported before starting");
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", NULL, "not supported before starting");
+	CHECK_EQ(f.nmis, 0);
+	f.state = VMM_RUNNING;
+	/* The text travels as a JSON string: newlines and quotes escaped. */
+	EXPECT(&f, 200, "GET", "/kvmbox/regs", NULL,
+	       "\"text\":\"vCPU 0: runnable, long mode, CPL 0\\nRIP=ffffffff81000000 "
+	       "\\\"quoted\\\"\\n\"");
+	EXPECT(&f, 400, "GET", "/kvmbox/nmi", NULL, "Invalid request method");
+	EXPECT(&f, 204, "PUT", "/kvmbox/nmi", NULL, NULL);
+	CHECK_EQ(f.nmis, 1);
+	CHECK_EQ(f.nmi_vcpu, -1);
+	EXPECT(&f, 204, "PUT", "/kvmbox/nmi", "{\"vcpu\": 1}", NULL);
+	CHECK_EQ(f.nmi_vcpu, 1);
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", "{\"vcpu\": 7}", "Cannot inject the NMI: no vCPU 7");
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", "{\"vcpu\": 256}", "expected 0 to 255");
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", "{\"vcpu\": -1}", NULL);
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", "{\"vcpu\": \"0\"}", NULL);
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", "{\"cpu\": 0}", "unknown field");
+	EXPECT(&f, 400, "PUT", "/kvmbox/nmi", "[0]", NULL);
+	CHECK_EQ(f.nmis, 2);
+	f.state = VMM_PAUSED;
+	EXPECT(&f, 200, "GET", "/kvmbox/regs", NULL, "RIP=ffffffff81000000");
+	EXPECT(&f, 204, "PUT", "/kvmbox/nmi", "{\"vcpu\": 0}", NULL);
+	CHECK_EQ(f.nmis, 3);
+	config_free(&f.cfg);
+}
+
 /* Every failing request leaves the configuration exactly as it was. */
 static void test_unchanged_on_failure(void)
 {
@@ -1390,6 +1445,7 @@ int main(void)
 	RUN_TEST(test_devices_misc);
 	RUN_TEST(test_state_rules);
 	RUN_TEST(test_kvmbox_extensions);
+	RUN_TEST(test_kvmbox_regs_nmi);
 	RUN_TEST(test_unchanged_on_failure);
 	RUN_TEST(test_config_file);
 	RUN_TEST(test_http_basic);

@@ -200,6 +200,7 @@ static void test_actions(void)
 		{ "stop", "PUT /kvmbox/stop HTTP/1.1", "" },
 		{ "ctrl-alt-del", "PUT /actions HTTP/1.1", "{\"action_type\":\"SendCtrlAltDel\"}" },
 		{ "flush-metrics", "PUT /actions HTTP/1.1", "{\"action_type\":\"FlushMetrics\"}" },
+		{ "nmi", "PUT /kvmbox/nmi HTTP/1.1", "" },
 	};
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -255,6 +256,51 @@ static void test_stats(void)
 	CHECK_EQ(r.status, CTL_FAILED);
 	CHECK_EQ(r.out_len, 0);
 	CHECK(r.err && !strncmp(r.err, "kvmbox ctl: error: stats: ", 26));
+	run_free(&r);
+}
+
+static void test_regs_nmi(void)
+{
+	static const char *regs[] = { "regs" };
+	static const char *nmi1[] = { "nmi", "1" };
+	static const char *bad[][2] = {
+		{ "nmi", "x" }, { "nmi", "-1" }, { "nmi", "256" }, { "nmi", "" }
+	};
+	static const char *three[] = { "nmi", "1", "2" };
+	char *resp = mkresp("200 OK", "{\"text\":\"vCPU 0: runnable\\nRIP=0000000000100af6\\n\"}");
+	struct server s;
+	struct run r;
+
+	one(&s, &r, resp, 1, regs);
+	free(resp);
+	CHECK_EQ(r.status, CTL_OK);
+	CHECK(!strncmp(s.requests[0], "GET /kvmbox/regs HTTP/1.1\r\n", 27));
+	CHECK(r.out && !strcmp(r.out, "vCPU 0: runnable\nRIP=0000000000100af6\n"));
+	run_free(&r);
+
+	/* An answer without the text is a failure. */
+	resp = mkresp("200 OK", "{\"regs\":1}");
+	one(&s, &r, resp, 1, regs);
+	free(resp);
+	CHECK_EQ(r.status, CTL_FAILED);
+	CHECK_EQ(r.out_len, 0);
+	run_free(&r);
+
+	one(&s, &r, NO_CONTENT, 2, nmi1);
+	CHECK_EQ(r.status, CTL_OK);
+	CHECK(!strncmp(s.requests[0], "PUT /kvmbox/nmi HTTP/1.1\r\n", 26));
+	CHECK(!strcmp(body_of(s.requests[0]), "{\"vcpu\":1}"));
+	run_free(&r);
+
+	/* Bad vCPU numbers never reach the server. */
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		run_ctl(&r, "/nonexistent/kvmbox.sock", 500, 2, bad[i]);
+		CHECK_EQ(r.status, CTL_USAGE);
+		CHECK(r.err && strstr(r.err, "is not a vCPU number"));
+		run_free(&r);
+	}
+	run_ctl(&r, "/nonexistent/kvmbox.sock", 500, 3, three);
+	CHECK_EQ(r.status, CTL_USAGE);
 	run_free(&r);
 }
 
@@ -510,6 +556,7 @@ int main(void)
 	RUN_TEST(test_status);
 	RUN_TEST(test_actions);
 	RUN_TEST(test_stats);
+	RUN_TEST(test_regs_nmi);
 	RUN_TEST(test_raw);
 	RUN_TEST(test_fault_message);
 	RUN_TEST(test_broken_server);

@@ -235,22 +235,89 @@ int cpu_set_boot_state(int vcpu_fd, const struct boot_entry *entry)
 	return 0;
 }
 
-void cpu_dump(int vcpu_fd)
+void cpu_seg_from_kvm(struct emu_seg *d, const struct kvm_segment *s)
+{
+	*d = (struct emu_seg){
+		.base = s->base,
+		.limit = s->limit,
+		.selector = s->selector,
+		.type = s->type,
+		.dpl = s->dpl,
+		.s = s->s,
+		.present = s->present,
+		.db = s->db,
+		.l = s->l,
+		.unusable = s->unusable,
+	};
+}
+
+int cpu_read_regs(int vcpu_fd, struct x86_regs *out)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
+	struct kvm_debugregs d;
+	struct kvm_vcpu_events e;
+	struct kvm_mp_state mp;
 
-	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) {
-		log_error("cannot read vCPU registers: %s", strerror(errno));
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0 ||
+	    ioctl(vcpu_fd, KVM_GET_DEBUGREGS, &d) < 0 ||
+	    ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &e) < 0 ||
+	    ioctl(vcpu_fd, KVM_GET_MP_STATE, &mp) < 0)
+		return -errno;
+	*out = (struct x86_regs){
+		.gpr = { r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10,
+			 r.r11, r.r12, r.r13, r.r14, r.r15 },
+		.rip = r.rip,
+		.rflags = r.rflags,
+		.gdt_base = s.gdt.base,
+		.gdt_limit = s.gdt.limit,
+		.idt_base = s.idt.base,
+		.idt_limit = s.idt.limit,
+		.cr0 = s.cr0,
+		.cr2 = s.cr2,
+		.cr3 = s.cr3,
+		.cr4 = s.cr4,
+		.cr8 = s.cr8,
+		.efer = s.efer,
+		.apic_base = s.apic_base,
+		.dr = { d.db[0], d.db[1], d.db[2], d.db[3] },
+		.dr6 = d.dr6,
+		.dr7 = d.dr7,
+		.mp_state = mp.mp_state,
+		.exception = { e.exception.injected, e.exception.pending,
+			       e.exception.has_error_code, e.exception.nr, e.exception.error_code },
+		.interrupt = { e.interrupt.injected, e.interrupt.soft, e.interrupt.nr },
+		.nmi = { e.nmi.injected, e.nmi.pending, e.nmi.masked },
+		.shadow = e.interrupt.shadow,
+	};
+	cpu_seg_from_kvm(&out->seg[EMU_ES], &s.es);
+	cpu_seg_from_kvm(&out->seg[EMU_CS], &s.cs);
+	cpu_seg_from_kvm(&out->seg[EMU_SS], &s.ss);
+	cpu_seg_from_kvm(&out->seg[EMU_DS], &s.ds);
+	cpu_seg_from_kvm(&out->seg[EMU_FS], &s.fs);
+	cpu_seg_from_kvm(&out->seg[EMU_GS], &s.gs);
+	cpu_seg_from_kvm(&out->tr, &s.tr);
+	cpu_seg_from_kvm(&out->ldtr, &s.ldt);
+	return 0;
+}
+
+int cpu_nmi(int vcpu_fd)
+{
+	return ioctl(vcpu_fd, KVM_NMI) < 0 ? -errno : 0;
+}
+
+void cpu_dump(int vcpu_fd, unsigned index)
+{
+	struct x86_regs r;
+	char text[2048];
+	char *line, *save;
+	int ret = cpu_read_regs(vcpu_fd, &r);
+
+	if (ret) {
+		log_error("cannot read vCPU %u's registers: %s", index, strerror(-ret));
 		return;
 	}
-	log_error("RIP=%016llx RFLAGS=%016llx RSP=%016llx", r.rip, r.rflags, r.rsp);
-	log_error("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx", r.rax, r.rbx, r.rcx, r.rdx);
-	log_error("RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx", r.rsi, r.rdi, r.rbp, r.r8);
-	log_error("R9 =%016llx R10=%016llx R11=%016llx R12=%016llx", r.r9, r.r10, r.r11, r.r12);
-	log_error("R13=%016llx R14=%016llx R15=%016llx", r.r13, r.r14, r.r15);
-	log_error("CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx EFER=%016llx", s.cr0, s.cr2,
-		  s.cr3, s.cr4, s.efer);
-	log_error("CS=%04x base=%016llx l=%u db=%u dpl=%u  SS=%04x", s.cs.selector, s.cs.base,
-		  s.cs.l, s.cs.db, s.cs.dpl, s.ss.selector);
+	regs_format(&r, index, text, sizeof(text));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_error("  %s", line);
 }

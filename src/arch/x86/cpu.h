@@ -6,6 +6,7 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/regs.h"
 #include "guest_mem.h"
 
 /* Identity page tables (4 GiB, 2 MiB pages) and the boot GDT, written once per VM. */
@@ -22,7 +23,17 @@ int cpu_set_boot_state(int vcpu_fd, const struct boot_entry *entry)
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd table (caller frees). */
 struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd);
 
-/* Print the registers of a stopped vCPU to the log (triple fault, unhandled exits). */
-void cpu_dump(int vcpu_fd);
+/* KVM's segment register in the register file's form. */
+void cpu_seg_from_kvm(struct emu_seg *d, const struct kvm_segment *s);
+
+/* Every register, debug register, pending event and the run state of a vCPU that is not inside
+ * KVM_RUN (parked, or the calling vCPU thread itself). -errno on failure. */
+int cpu_read_regs(int vcpu_fd, struct x86_regs *r) __attribute__((warn_unused_result));
+
+/* Queue an NMI (KVM_NMI) on a vCPU that is not inside KVM_RUN. -errno on failure. */
+int cpu_nmi(int vcpu_fd) __attribute__((warn_unused_result));
+
+/* Log the registers of a stopped vCPU (triple fault, unhandled exits, emulation failures). */
+void cpu_dump(int vcpu_fd, unsigned index);
 
 #endif

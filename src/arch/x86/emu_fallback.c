@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "arch/x86/cpu.h"
 #include "arch/x86/emu/decode.h"
 #include "arch/x86/emu/emu.h"
 #include "arch/x86/emu/mmu.h"
@@ -118,22 +119,6 @@ static const struct emu_ops emu_fallback_ops = {
 	.cmpxchg = emu_fallback_cmpxchg,
 };
 
-static void emu_fallback_seg_in(struct emu_seg *d, const struct kvm_segment *s)
-{
-	*d = (struct emu_seg){
-		.base = s->base,
-		.limit = s->limit,
-		.selector = s->selector,
-		.type = s->type,
-		.dpl = s->dpl,
-		.s = s->s,
-		.present = s->present,
-		.db = s->db,
-		.l = s->l,
-		.unusable = s->unusable,
-	};
-}
-
 static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
 			      const struct kvm_sregs *s)
 {
@@ -151,7 +136,7 @@ static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
 	cpu->cr4 = s->cr4;
 	cpu->efer = s->efer;
 	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
-		emu_fallback_seg_in(&cpu->seg[i], segs[i]);
+		cpu_seg_from_kvm(&cpu->seg[i], segs[i]);
 	/* As KVM defines it: SS.DPL in protected mode, 3 in virtual-8086 mode, 0 in real mode. */
 	if (!(s->cr0 & EMU_CR0_PE))
 		cpu->cpl = 0;
@@ -228,19 +213,10 @@ static unsigned emu_fallback_maxphyaddr(void)
 	return 36;
 }
 
-static void emu_fallback_dump_seg(const char *name, const struct kvm_segment *s)
+/* What the guest was executing: exit and instruction bytes (the caller dumps the registers). */
+static void emu_fallback_dump(const struct kvm_run *run, const char *why, const uint8_t *bytes,
+			      unsigned nbytes, const struct emu_insn *insn)
 {
-	log_error("  %s=%04x base=%016llx limit=%08x type=%x s=%u dpl=%u p=%u db=%u l=%u g=%u%s",
-		  name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->s, s->dpl,
-		  s->present, s->db, s->l, s->g, s->unusable ? " unusable" : "");
-}
-
-/* Everything needed to see what the guest was doing: exit, bytes, registers. */
-static void emu_fallback_dump(int vcpu_fd, const struct kvm_run *run, const char *why,
-			      const uint8_t *bytes, unsigned nbytes, const struct emu_insn *insn)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
 	char hex[3 * EMU_MAX_INSN_LEN + 1] = "";
 
 	log_error("emulation failure: %s (exit reason %u, suberror %u)", why, run->exit_reason,
@@ -255,19 +231,6 @@ static void emu_fallback_dump(int vcpu_fd, const struct kvm_run *run, const char
 		log_error("  decoded so far (%u): %s(map %u, opcode %02x)", insn->len, hex,
 			  insn->map, insn->opcode);
 	}
-	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) {
-		log_error("  cannot read vCPU registers: %s", strerror(errno));
-		return;
-	}
-	log_error("  RIP=%016llx RFLAGS=%016llx", r.rip, r.rflags);
-	log_error("  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx", r.rax, r.rbx, r.rcx, r.rdx);
-	log_error("  RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx", r.rsi, r.rdi, r.rbp, r.rsp);
-	log_error("  R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx", r.r8, r.r9, r.r10, r.r11);
-	log_error("  R12=%016llx R13=%016llx R14=%016llx R15=%016llx", r.r12, r.r13, r.r14, r.r15);
-	log_error("  CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx", s.cr0, s.cr2, s.cr3, s.cr4);
-	log_error("  EFER=%016llx", s.efer);
-	emu_fallback_dump_seg("CS", &s.cs);
-	emu_fallback_dump_seg("SS", &s.ss);
 }
 
 /* Deliver exc (if any) after the registers are written; KVM_SET_REGS drops pending exceptions. */
@@ -429,7 +392,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 	return 0;
 fail:
 	__atomic_add_fetch(&emu_fallback_unsupported, 1, __ATOMIC_RELAXED);
-	emu_fallback_dump(vcpu_fd, run, why, bytes, nbytes, &insn);
+	emu_fallback_dump(run, why, bytes, nbytes, &insn);
 	log_error("  error: %s", strerror(-ret));
 	return ret;
 }
