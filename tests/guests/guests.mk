@@ -45,8 +45,8 @@ $(O)/guests/smp.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/smp.32.o $(GUEST_OBJ)/smp_lo
 $(O)/guests/pio_loop.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/pio_loop.32.o
 $(O)/guests/spin.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/spin.32.o
 $(O)/guests/long64.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/long64.64.o
-$(O)/guests/int3.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/int3.64.o $(GUEST_OBJ)/isr64.64.o
-$(O)/guests/nmi.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/nmi.64.o $(GUEST_OBJ)/isr64.64.o
+$(O)/guests/int3.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/int3.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
+$(O)/guests/nmi.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/nmi.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
 
 $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES32)): $(GUEST_DIR)/guest.ld
 	$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)

@@ -1,9 +1,8 @@
 /* int3: in long mode, installs an IDT and checks int3 (#BP delivery and iretq), popcnt and
  * cmpxchg16b: instructions that some KVM backends cannot run for the guest, so that kvmbox emulates
  * them. */
-#include "guest.h"
+#include "idt64.h"
 
-#define SEL_CODE64 0x18
 #define RFLAGS_CF 0x001ull
 #define RFLAGS_PF 0x004ull
 #define RFLAGS_AF 0x010ull
@@ -13,27 +12,12 @@
 #define RFLAGS_ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
 #define RFLAGS_FIXED 0x002ull
 
-struct isr_frame {
-	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
-	uint64_t vector, error, rip, cs, rflags, rsp, ss;
-};
-
-struct idt_gate {
-	uint16_t off_lo, sel;
-	uint8_t ist, type;
-	uint16_t off_mid;
-	uint32_t off_hi, zero;
-} __attribute__((packed));
-
 struct u128 {
 	uint64_t lo, hi;
 } __attribute__((aligned(16)));
 
-extern const uint64_t isr_table[32];
 extern const char int3_after[];
-void exc_handler(struct isr_frame *f);
 
-static struct idt_gate idt[32] __attribute__((aligned(16)));
 static volatile uint64_t bp_count, bp_rip, bp_rsp, bp_cs;
 static const char *current = "setup";
 static int failures;
@@ -65,23 +49,6 @@ void exc_handler(struct isr_frame *f)
 			     (unsigned long long)f->vector);
 	guest_fail("int3", "unexpected exception %llu in the %s test",
 		   (unsigned long long)f->vector, current);
-}
-
-static void idt_install(void)
-{
-	for (int i = 0; i < 32; i++) {
-		uint64_t a = isr_table[i];
-		idt[i] = (struct idt_gate){.off_lo = (uint16_t)a,
-					   .sel = SEL_CODE64,
-					   .type = 0x8e,
-					   .off_mid = (uint16_t)(a >> 16),
-					   .off_hi = (uint32_t)(a >> 32)};
-	}
-	struct {
-		uint16_t limit;
-		uint64_t base;
-	} __attribute__((packed)) idtr = {sizeof(idt) - 1, (uintptr_t)idt};
-	__asm__ volatile("lidt %0" ::"m"(idtr));
 }
 
 static int test_int3(void)
@@ -258,7 +225,7 @@ void guest_main(uint32_t magic, uint32_t mbi)
 	guest_serial_init();
 	if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
 		guest_fail("int3", "eax=0x%08x, want 0x%08x", magic, MULTIBOOT_BOOTLOADER_MAGIC);
-	idt_install();
+	idt64_install();
 	uint32_t a, b, c, d;
 	cpuid(1, &a, &b, &c, &d);
 	guest_printf("long mode: idt installed; cpuid.1:ecx cx16=%u popcnt=%u\n", (c >> 13) & 1,
