@@ -51,6 +51,7 @@ for boot in ${LINUX_BOOTS:-pvh-4 bzimage-2}; do
 	run_guest "$boot" "$BOOT_TIMEOUT" --kernel "$image" --initrd "$INITRD" \
 		--cmdline "$CMDLINE" --cpus "$cpus" --memory 512M
 	check_boot "$name" "$cpus"
+	check_guest_procs "$name-processes"
 	echo "# $boot: boot+poweroff $((SECONDS - t0)) s"
 done
 

@@ -35,6 +35,7 @@ boot() {
 	run_guest "$name" "$BOOT_TIMEOUT" --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M \
 		--cmdline "console=ttyS0 panic=-1 kvmbox.run=blk kvmbox.blk=$spec kvmbox.n=$N" "$@"
 	echo "# $name: boot+poweroff $((SECONDS - t0)) s"
+	check_guest_procs "$name-processes"
 }
 
 # booted NAME: kvmbox exited 0 after the guest's poweroff and the guest script ran to its end.

@@ -43,13 +43,13 @@ check_rng() {
 	fi
 }
 
-# A boot of its own (run_guest boots again when a guest process hit the host fault; the console
-# boot below, in tmux, cannot).
+# A boot of its own.
 if [ $HAVE_RNG = yes ]; then
 	t0=$SECONDS
 	run_guest rng "$BOOT_TIMEOUT" --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M --rng \
 		--cmdline "console=ttyS0 panic=-1 kvmbox.run=rng"
 	echo "# rng: boot+poweroff $((SECONDS - t0)) s"
+	check_guest_procs virtio-rng-processes
 	if check_poweroff virtio-rng-boot; then
 		pass virtio-rng-boot
 		check_rng

@@ -15,6 +15,31 @@ static struct kvm_cpuid2 *canned(void)
 		  .ecx = 0xfeda3223 | (1u << 13),
 		  .edx = 0x178bfbff },
 		{ .function = 4, .index = 0, .eax = 0xfc004121 },
+		{ .function = 7,
+		  .index = 0,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .ebx = 0xf3bfb7ab,
+		  .ecx = 0x1b85f5e,
+		  .edx = 0xfc010010 },
+		{ .function = 7,
+		  .index = 1,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .eax = 0x30 },
+		{ .function = 0xd,
+		  .index = 0,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .eax = 0xe7,
+		  .ebx = 0xa88,
+		  .ecx = 0xa88 },
+		{ .function = 0xd,
+		  .index = 1,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .eax = 0xf },
+		{ .function = 0xd,
+		  .index = 2,
+		  .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		  .eax = 0x100,
+		  .ebx = 0x240 },
 		{ .function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
 		{ .function = 0xb, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
 		{ .function = 0xb, .index = 2, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
@@ -71,7 +96,18 @@ static void test_pvm_profile(void)
 
 	cpuid_apply(c, 0, 2, CPUID_TEMPLATE_PVM);
 	CHECK(!(find(c, 1, 0)->ecx & (1u << 13))); /* CX16 hidden */
-	CHECK(!(find(c, 1, 0)->ecx & (1u << 26))); /* XSAVE */
+	/* XSAVE, AVX, FMA, F16C go: Linux is told noxsave. */
+	CHECK(!(find(c, 1, 0)->ecx & ((1u << 26) | (1u << 12) | (1u << 28) | (1u << 29))));
+	CHECK_EQ(find(c, 7, 0)->ebx & ((1u << 5) | (1u << 16) | (1u << 31)), 0); /* AVX2, AVX-512 */
+	CHECK(find(c, 7, 0)->ebx & (1u << 0));					 /* FSGSBASE kept */
+	CHECK_EQ(find(c, 7, 0)->ecx & (1u << 1), 0);				 /* AVX512_VBMI */
+	CHECK_EQ(find(c, 7, 1)->eax, 0);
+	CHECK_EQ(find(c, 0xd, 0)->eax, 3); /* x87 | SSE */
+	CHECK_EQ(find(c, 0xd, 0)->ebx, 576);
+	CHECK_EQ(find(c, 0xd, 0)->ecx, 576);
+	CHECK_EQ(find(c, 0xd, 1)->eax, 0);
+	CHECK_EQ(find(c, 0xd, 2)->eax, 0);
+	CHECK_EQ(find(c, 0xd, 2)->ebx, 0);
 	CHECK(!(find(c, 0x40000001, 0)->eax & ((1u << 7) | (1u << 11) | (1u << 13))));
 	CHECK(find(c, 0x40000001, 0)->eax & 1); /* kvmclock kept */
 	free(c);
@@ -91,6 +127,9 @@ static void test_template_names(void)
 	CHECK(cpuid_linux_cmdline_extra(CPUID_TEMPLATE_HOST) == NULL);
 	CHECK(strstr(cpuid_linux_cmdline_extra(CPUID_TEMPLATE_PVM),
 		     "noxsave clearcpuid=popcnt,smap"));
+	/* glibc kept off AVX in the guest's processes (host XCR0 in guest user mode). */
+	CHECK(strstr(cpuid_linux_cmdline_extra(CPUID_TEMPLATE_PVM),
+		     " GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,"));
 }
 
 static void test_cmdline_merge(void)

@@ -69,7 +69,8 @@ static void test_long_mode_dump(void)
 	CHECK(has(text, "TR  =0040 fffffe0000003000 00004087"));
 	CHECK(has(text, "IDT=     fffffe0000000000 00000fff\n"));
 	CHECK(has(text, "CR0=0000000080050033 CR2=000000007ffd1234 CR3=0000000002a0c000"));
-	CHECK(has(text, "EFER=0000000000000d01 APIC_BASE=00000000fee00900\n"));
+	CHECK(
+	    has(text, "EFER=0000000000000d01 APIC_BASE=00000000fee00900 XCR0=0000000000000000\n"));
 	CHECK(has(text, "DR6=00000000ffff0ff0 DR7=0000000000000400\n"));
 	CHECK(has(text, "events: exception none, interrupt none, nmi none, shadow 0\n"));
 }

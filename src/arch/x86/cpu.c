@@ -298,6 +298,12 @@ int cpu_read_regs(int vcpu_fd, struct x86_regs *out)
 	cpu_seg_from_kvm(&out->seg[EMU_GS], &s.gs);
 	cpu_seg_from_kvm(&out->tr, &s.tr);
 	cpu_seg_from_kvm(&out->ldtr, &s.ldt);
+	/* XCR0: the first XCR KVM reports (KVM_CAP_XCRS hosts; left 0 elsewhere). */
+	struct kvm_xcrs x = { 0 };
+	if (ioctl(vcpu_fd, KVM_GET_XCRS, &x) == 0)
+		for (unsigned i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
+			if (x.xcrs[i].xcr == 0)
+				out->xcr0 = x.xcrs[i].value;
 	return 0;
 }
 

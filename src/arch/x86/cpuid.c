@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CPUID_1_ECX_FMA (1u << 12)
 #define CPUID_1_ECX_CX16 (1u << 13)
 #define CPUID_1_ECX_XSAVE (1u << 26)
 #define CPUID_1_ECX_OSXSAVE (1u << 27)
 #define CPUID_1_ECX_AVX (1u << 28)
+#define CPUID_1_ECX_F16C (1u << 29)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT (1u << 28)
 
@@ -34,6 +36,56 @@ int cpuid_template_parse(const char *name, bool restricted_backend, enum cpuid_t
 const char *cpuid_template_name(enum cpuid_template t)
 {
 	return t == CPUID_TEMPLATE_PVM ? "pvm" : "host";
+}
+
+/* Leaf 7 subleaf 0 bits of AVX2 and AVX-512 (EBX, ECX, EDX), and AMX (EDX). */
+#define CPUID_7_EBX_AVX                                                                            \
+	(1u << 5 | 1u << 16 | 1u << 17 | 1u << 21 | 1u << 26 | 1u << 27 | 1u << 28 | 1u << 30 |    \
+	 1u << 31)
+#define CPUID_7_ECX_AVX (1u << 1 | 1u << 6 | 1u << 9 | 1u << 10 | 1u << 11 | 1u << 12 | 1u << 14)
+#define CPUID_7_EDX_AVX (1u << 2 | 1u << 3 | 1u << 8 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 25)
+/* Leaf 7 subleaf 1 EAX: AVX-VNNI, AVX512_BF16. */
+#define CPUID_7_1_EAX_AVX (1u << 4 | 1u << 5)
+/* XSAVE area of x87 + SSE only: the 512-byte legacy region and the 64-byte header. */
+#define XSAVE_FPSSE_MASK 0x3u
+#define XSAVE_FPSSE_SIZE 576u
+
+/*
+ * The pvm template's extended state: x87 and SSE, nothing wider. Linux is told noxsave (kvm_pvm
+ * cannot emulate xsave/xrstor in guest kernel code), so it context-switches only what FXSAVE
+ * holds, and no leaf offers XSAVE or AVX. kvm_pvm ORs the host's leaf 1/7 bits back in and runs
+ * guest user code with the host's XCR0, so this table alone does not keep user code off AVX:
+ * see cpuid_linux_cmdline_extra and docs/kvm-host-notes.md ("Guest user code and AVX state").
+ */
+static void cpuid_pvm_xstate(struct kvm_cpuid_entry2 *e)
+{
+	switch (e->function) {
+	case 1:
+		e->ecx &= ~(CPUID_1_ECX_XSAVE | CPUID_1_ECX_OSXSAVE | CPUID_1_ECX_AVX |
+			    CPUID_1_ECX_FMA | CPUID_1_ECX_F16C);
+		break;
+	case 7:
+		if (e->index == 0) {
+			e->ebx &= ~CPUID_7_EBX_AVX;
+			e->ecx &= ~CPUID_7_ECX_AVX;
+			e->edx &= ~CPUID_7_EDX_AVX;
+		} else if (e->index == 1) {
+			e->eax &= ~CPUID_7_1_EAX_AVX;
+		}
+		break;
+	case 0xd:
+		if (e->index == 0) {
+			e->eax = XSAVE_FPSSE_MASK;
+			e->ebx = e->ecx = XSAVE_FPSSE_SIZE;
+			e->edx = 0;
+		} else {
+			/* No XSAVEOPT/XSAVEC/XGETBV1/XSAVES, no state components beyond SSE. */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+		}
+		break;
+	default:
+		break;
+	}
 }
 
 static unsigned cpuid_order(unsigned n)
@@ -62,15 +114,10 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 				e->edx |= CPUID_1_EDX_HTT;
 			else
 				e->edx &= ~CPUID_1_EDX_HTT;
-			if (t == CPUID_TEMPLATE_PVM) {
-				/*
-				 * kvm_pvm cannot emulate cmpxchg16b, and CX16 is the one bit it
-				 * lets us hide. XSAVE/AVX cannot be hidden (it ORs in the host's
-				 * bits) but we clear them anyway; Linux is told noxsave.
-				 */
-				e->ecx &= ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_XSAVE |
-					    CPUID_1_ECX_OSXSAVE | CPUID_1_ECX_AVX);
-			}
+			/* kvm_pvm cannot emulate cmpxchg16b; CX16 is the one bit it lets us hide.
+			 */
+			if (t == CPUID_TEMPLATE_PVM)
+				e->ecx &= ~CPUID_1_ECX_CX16;
 			break;
 		case 4:
 			/* One package of ncpus single-threaded cores. */
@@ -108,8 +155,15 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 		default:
 			break;
 		}
+		if (t == CPUID_TEMPLATE_PVM)
+			cpuid_pvm_xstate(e);
 	}
 }
+
+/* glibc's CPU features that select AVX/AVX-512 code, switched off (glibc.cpu.hwcaps tunable). */
+#define CPUID_PVM_GLIBC_TUNABLES                                                                   \
+	"GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,"       \
+	"-AVX512CD,-AVX_Fast_Unaligned_Load,-FMA,-F16C"
 
 const char *cpuid_linux_cmdline_extra(enum cpuid_template t)
 {
@@ -121,10 +175,15 @@ const char *cpuid_linux_cmdline_extra(enum cpuid_template t)
 	 * loops take tens of seconds on a busy host; the detector's reports are false and their
 	 * backtraces over the UART slow the boot further (sysctl kernel.soft_watchdog=1
 	 * re-enables).
+	 * GLIBC_TUNABLES (for init's environment, hence every process that inherits it): guest user
+	 * code runs with the host's XCR0 and sees AVX/AVX-512 in CPUID, but a noxsave kernel saves
+	 * only x87/SSE state on a context switch, so glibc's AVX string functions corrupted other
+	 * processes' vector registers (new busybox processes copied their TLS as zeros). This keeps
+	 * glibc on its SSE2 code; programs that use AVX themselves are not covered.
 	 */
 	if (t == CPUID_TEMPLATE_PVM)
 		return "noxsave clearcpuid=popcnt,smap nofsgsbase nopti mitigations=off "
-		       "nosoftlockup";
+		       "nosoftlockup " CPUID_PVM_GLIBC_TUNABLES;
 	return NULL;
 }
 

@@ -96,8 +96,9 @@ size_t regs_format(const struct x86_regs *r, unsigned index, char *buf, size_t l
 		 r->gdt_limit, r->idt_base, r->idt_limit);
 	regs_put(&o,
 		 "CR0=%016" PRIx64 " CR2=%016" PRIx64 " CR3=%016" PRIx64 " CR4=%016" PRIx64 "\n"
-		 "CR8=%016" PRIx64 " EFER=%016" PRIx64 " APIC_BASE=%016" PRIx64 "\n",
-		 r->cr0, r->cr2, r->cr3, r->cr4, r->cr8, r->efer, r->apic_base);
+		 "CR8=%016" PRIx64 " EFER=%016" PRIx64 " APIC_BASE=%016" PRIx64 " XCR0=%016" PRIx64
+		 "\n",
+		 r->cr0, r->cr2, r->cr3, r->cr4, r->cr8, r->efer, r->apic_base, r->xcr0);
 	regs_put(&o,
 		 "DR0=%016" PRIx64 " DR1=%016" PRIx64 " DR2=%016" PRIx64 " DR3=%016" PRIx64 "\n"
 		 "DR6=%016" PRIx64 " DR7=%016" PRIx64 "\n",

@@ -28,6 +28,7 @@ struct x86_regs {
 	uint64_t gdt_base, idt_base;
 	uint16_t gdt_limit, idt_limit;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+	uint64_t xcr0; /* 0 where KVM has no XCRs */
 	uint64_t dr[4], dr6, dr7;
 	uint32_t mp_state; /* enum x86_mp_state; other values print as numbers */
 	struct {
