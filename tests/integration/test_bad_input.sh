@@ -32,6 +32,10 @@ expect unknown-option "unknown option '--bogus'" "$KVMBOX" run --kernel "$GUEST"
 expect missing-kernel "cannot open kernel '$T/nope'" "$KVMBOX" run --kernel "$T/nope"
 expect empty-kernel "kernel '$T/empty' is empty" "$KVMBOX" run --kernel "$T/empty"
 expect directory-kernel 'not a regular file' "$KVMBOX" run --kernel "$T"
+# A FIFO nobody writes to: refused at once (timeout 10: opening it must not wait for a writer).
+mkfifo "$T/fifo"
+expect fifo-kernel "$T/fifo.*not a regular file" timeout 10 "$KVMBOX" run --kernel "$T/fifo"
+expect fifo-initrd "$T/fifo.*not a regular file" timeout 10 "$KVMBOX" run --kernel "$GUEST" --initrd "$T/fifo"
 expect missing-initrd "cannot open initrd '$T/nope'" "$KVMBOX" run --kernel "$GUEST" --initrd "$T/nope"
 expect memory-junk "invalid --memory 'lots'" "$KVMBOX" run --kernel "$GUEST" --memory lots
 expect memory-huge 'out of range' "$KVMBOX" run --kernel "$GUEST" --memory 4096T

@@ -20,10 +20,11 @@ EXIT_REALMODE=$((0x21))
 EXIT_LONG64=$((0x22))
 EXIT_INT3=$((0x23))
 EXIT_SMP=$((0x24))
+EXIT_USER3=$((0x26))
 status_of() { echo $((($1 << 1) | 1)); }
 
 npass=0 nfail=0 nskip=0
-CASES=(hello32-exit0 hello32-exit5 realmode long64 int3 int3-bp popcnt cmpxchg16b
+CASES=(hello32-exit0 hello32-exit5 realmode long64 int3 int3-bp popcnt cmpxchg16b user3
 	smp-1 smp-1-madt smp-2 smp-2-madt smp-4 smp-4-madt)
 
 skip_all() {
@@ -100,7 +101,7 @@ check() {
 if [[ ! -x $KVMBOX ]]; then
 	echo "# $KVMBOX is missing: run make first"
 fi
-for g in hello32 realmode long64 int3 smp; do
+for g in hello32 realmode long64 int3 user3 smp; do
 	[[ -f $GUEST_DIR/$g.elf ]] || echo "# $GUEST_DIR/$g.elf is missing: run make first"
 done
 
@@ -134,6 +135,12 @@ check int3 "$(status_of "$EXIT_INT3")" '^FAIL int3:' '^PASS int3$'
 check int3-bp - '^FAIL int3-bp' '^int3 handled, rip=0x[0-9a-f]+$' '^after int3: ' '^PASS int3-bp$'
 check popcnt - '^FAIL popcnt' '^popcnt 0x0123456789abcdef: m64=32 m32=20 ' '^PASS popcnt$'
 check cmpxchg16b - '^FAIL cmpxchg16b' '^cmpxchg16b \(lock\): equal, zf=1 ' '^PASS cmpxchg16b$'
+
+# user3: from ring 3, instructions neither KVM nor kvmbox can finish (operands in unclaimed MMIO)
+# get the exception hardware would give (#GP(0) for popcnt, #UD for crc32), not a VM stop.
+boot user3 --kernel "$GUEST_DIR/user3.elf" --stats
+check user3 "$(status_of "$EXIT_USER3")" '^FAIL user3' '^user3: entering ring 3$' \
+	'^@T user3.popcnt_mmio=13 error=0$' '^@T user3.crc32_mmio=6$' '^PASS user3$'
 
 # smp: INIT-SIPI-SIPI bring-up, counted by the guest and compared with the MADT.
 for n in 1 2 4; do

@@ -44,7 +44,9 @@ int boot_file_read(const char *path, const char *what, uint64_t max, uint8_t **b
 
 	*buf = NULL;
 	*size = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); reads of a
+	 * regular file ignore the flag. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int err = errno;
 

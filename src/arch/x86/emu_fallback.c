@@ -19,6 +19,8 @@
 /* Process-wide like --stats itself; updated from every vCPU thread. */
 static uint64_t emu_fallback_counts[EMU_OP_COUNT];
 static uint64_t emu_fallback_unsupported;
+/* Instructions from CPL > 0 that could not be finished and got #UD/#GP instead of a VM stop. */
+static uint64_t emu_fallback_user_faults;
 
 struct emu_fallback_ctx {
 	const struct guest_mem *gm;
@@ -282,6 +284,33 @@ static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
 	return 0;
 }
 
+/*
+ * An instruction from guest user (or ring 1-2) code that neither KVM nor kvmbox can finish: what
+ * hardware would give instead of a VM stop, so that no guest process can stop the VM. #UD when
+ * the instruction is unknown or not implemented (decode_ret or exec_ret -ENOTSUP), #GP(0) when
+ * its operand is somewhere kvmbox cannot reach (e.g. MMIO under an instruction only the emulator
+ * runs). KVM_SET_REGS first: it drops the #UD KVM queued for the failed instruction.
+ */
+static int emu_fallback_user_fault(int vcpu_fd, const struct kvm_regs *regs,
+				   struct kvm_sregs *sregs, bool unknown)
+{
+	struct emu_exception exc = { .valid = true, .vector = unknown ? EMU_X_UD : EMU_X_GP };
+	int ret;
+
+	if (!unknown)
+		exc.has_error_code = true;
+	if (ioctl(vcpu_fd, KVM_SET_REGS, regs) < 0)
+		return -errno;
+	ret = emu_fallback_inject(vcpu_fd, sregs, &exc);
+	if (ret)
+		return ret;
+	if (__atomic_add_fetch(&emu_fallback_user_faults, 1, __ATOMIC_RELAXED) == 1)
+		log_warn("emulator: an instruction from guest user mode at rip 0x%llx cannot be "
+			 "finished: %s injected (logged once; --stats counts them)",
+			 (unsigned long long)regs->rip, unknown ? "#UD" : "#GP(0)");
+	return 0;
+}
+
 int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm)
 {
 	struct emu_fallback_ctx ctx = { .gm = gm };
@@ -331,6 +360,8 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 
 	ret = emu_decode(&insn, &cpu, bytes, nbytes, &emu_fallback_ops, &ctx, &exc);
 	if (ret) {
+		if (cpu.cpl > 0 && emu_fallback_user_fault(vcpu_fd, &regs, &sregs, true) == 0)
+			return 0;
 		why = ret == -ENOTSUP ? "unknown instruction" : "cannot fetch instruction";
 		goto fail;
 	}
@@ -359,6 +390,9 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		}
 		ret = emu_execute(&cpu, &insn, &emu_fallback_ops, &ctx, &exc);
 		if (ret) {
+			if (cpu.cpl > 0 &&
+			    emu_fallback_user_fault(vcpu_fd, &regs, &sregs, ret == -ENOTSUP) == 0)
+				return 0;
 			why = "cannot emulate";
 			goto fail;
 		}
@@ -407,6 +441,7 @@ void emu_fallback_stats(void (*fn)(void *opaque, const char *mnemonic, uint64_t 
 		if (n)
 			fn(opaque, op == EMU_OP_NONE ? "decode-fault" : emu_op_name(op), n);
 	}
+	fn(opaque, "user-faulted", __atomic_load_n(&emu_fallback_user_faults, __ATOMIC_RELAXED));
 	fn(opaque, "unsupported", __atomic_load_n(&emu_fallback_unsupported, __ATOMIC_RELAXED));
 }
 
