@@ -26,6 +26,7 @@ struct blk_req {
 	struct blk_req *next_free;
 	uint8_t *status;  /* the chain's last writable byte, in guest RAM */
 	uint32_t written; /* reported to the driver on success */
+	uint64_t budget;  /* bytes counted in blk->inflight_bytes */
 	uint16_t head;
 	uint64_t sector; /* for the log line on failure */
 	struct iovec iov[VIRTIO_BLK_SEG_MAX];
@@ -55,6 +56,7 @@ struct blk {
 	uint64_t features; /* negotiated, snapshot at activate */
 	unsigned nqueues;
 	struct blk_queue *queues;
+	uint64_t inflight_bytes; /* VIRTIO_BLK_INFLIGHT_BYTES_MAX bounds it (plus one request) */
 };
 
 static struct blk *blk_from_vdev(struct virtio_dev *vdev)
@@ -100,6 +102,7 @@ static void blk_req_done(struct disk_req *dreq, int64_t result)
 	struct blk_queue *q = req->q;
 	struct blk *blk = q->blk;
 
+	blk->inflight_bytes -= req->budget;
 	/* After a reset the ring is gone (and maybe reused): the result goes nowhere. */
 	if (blk->active) {
 		if (result > 0 && dreq->op == DISK_OP_WRITE)
@@ -171,8 +174,14 @@ static void blk_req_start(struct blk_queue *q, struct blk_req *req, uint8_t *sta
 	int ret;
 
 	req->dreq.done = blk_req_done;
+	/* What the backend may spend time on: data moved, or zeroes it may have to write. */
+	req->budget = req->dreq.op == DISK_OP_WRITE_ZEROES ? req->dreq.len : 0;
+	for (unsigned i = 0; i < req->dreq.iovcnt; i++)
+		req->budget += req->dreq.iov[i].iov_len;
 	ret = disk_queue(q->blk->disk, &req->dreq);
-	if (ret < 0) {
+	if (ret == 0) {
+		q->blk->inflight_bytes += req->budget;
+	} else {
 		log_guest("%s: request at sector %llu refused by the backend: %s", q->blk->name,
 			  (unsigned long long)req->sector, strerror(-ret));
 		blk_finish(q, req->head, status, VIRTIO_BLK_S_IOERR, 1);
@@ -202,6 +211,11 @@ static int blk_rw(struct blk_queue *q, const struct virtq_elem *elem, uint8_t *s
 		log_guest("%s: %llu sectors at sector %llu are beyond the disk's %llu", blk->name,
 			  (unsigned long long)(len >> BLK_SECTOR_SHIFT), (unsigned long long)sector,
 			  (unsigned long long)blk->capacity);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (len > VIRTIO_BLK_REQ_BYTES_MAX) {
+		log_guest("%s: %llu bytes in one request, more than seg_max x size_max", blk->name,
+			  (unsigned long long)len);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	if (!len)
@@ -291,7 +305,9 @@ static int blk_discard_zeroes(struct blk_queue *q, const struct virtq_elem *elem
 	allowed = zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
 	if (flags & ~allowed)
 		return VIRTIO_BLK_S_UNSUPP;
-	if (count > VIRTIO_BLK_MAX_DISCARD_SECTORS || !blk_range_ok(blk, sector, count)) {
+	if (count >
+		(zeroes ? VIRTIO_BLK_MAX_WRITE_ZEROES_SECTORS : VIRTIO_BLK_MAX_DISCARD_SECTORS) ||
+	    !blk_range_ok(blk, sector, count)) {
 		log_guest("%s: discard/write-zeroes of %llu sectors at sector %llu out of range",
 			  blk->name, (unsigned long long)count, (unsigned long long)sector);
 		return VIRTIO_BLK_S_IOERR;
@@ -368,6 +384,12 @@ static bool blk_can_run(const struct blk *blk)
 	return blk->active && !(blk->vdev.status & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* Room for one more chain: a free request, and the device's bytes in flight under the bound. */
+static bool blk_queue_has_room(const struct blk_queue *q)
+{
+	return q->free && q->blk->inflight_bytes < VIRTIO_BLK_INFLIGHT_BYTES_MAX;
+}
+
 /* Take chains while a request is free and the budget lasts. vdev.lock held. */
 static void blk_process(struct blk_queue *q)
 {
@@ -383,9 +405,10 @@ static void blk_process(struct blk_queue *q)
 			virtio_queue_kick(&blk->vdev, q->index);
 			break;
 		}
-		/* Checked before popping: a popped chain must have a request to go to. Only a
-		 * driver reusing heads still in flight can get here (a ring has size heads). */
-		if (!q->free) {
+		/* Checked before popping: a popped chain must have a request to go to (only a
+		 * driver reusing heads still in flight runs out: a ring has size heads), and the
+		 * bytes in flight stay bounded. A completion takes the queue up again. */
+		if (!blk_queue_has_room(q)) {
 			q->starved = true;
 			break;
 		}
@@ -431,7 +454,7 @@ static void blk_disk_event(void *opaque, int fd, uint32_t events)
 	pthread_mutex_lock(&blk->vdev.lock);
 	disk_complete(blk->disk);
 	for (unsigned i = 0; i < blk->nqueues; i++)
-		if (blk->queues[i].starved && blk->queues[i].free)
+		if (blk->queues[i].starved && blk_queue_has_room(&blk->queues[i]))
 			blk_process(&blk->queues[i]);
 	blk_notify_all(blk);
 	pthread_mutex_unlock(&blk->vdev.lock);
@@ -538,13 +561,14 @@ static void blk_init_config(struct blk *blk)
 	struct virtio_blk_dev_config *c = &blk->config;
 
 	c->capacity = htole64(blk->capacity);
+	c->size_max = htole32(VIRTIO_BLK_SIZE_MAX);
 	c->seg_max = htole32(VIRTIO_BLK_SEG_MAX);
 	c->blk_size = htole32(DISK_SECTOR_SIZE);
 	c->num_queues = htole16((uint16_t)blk->nqueues);
 	c->max_discard_sectors = htole32(VIRTIO_BLK_MAX_DISCARD_SECTORS);
 	c->max_discard_seg = htole32(1);
 	c->discard_sector_alignment = htole32(VIRTIO_BLK_DISCARD_ALIGNMENT);
-	c->max_write_zeroes_sectors = htole32(VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	c->max_write_zeroes_sectors = htole32(VIRTIO_BLK_MAX_WRITE_ZEROES_SECTORS);
 	c->max_write_zeroes_seg = htole32(1);
 	c->write_zeroes_may_unmap = 1;
 }
@@ -595,8 +619,9 @@ int virtio_blk_create(struct virtio_dev **out, const struct guest_mem *gm,
 	blk->capacity = disk_size(blk->disk) >> BLK_SECTOR_SHIFT;
 	blk_init_config(blk);
 
-	features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-		   (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_MQ);
+	features = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+		   (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+		   (1ull << VIRTIO_BLK_F_MQ);
 	/* A read-only disk offers nothing that writes. */
 	if (cfg->readonly)
 		features |= 1ull << VIRTIO_BLK_F_RO;

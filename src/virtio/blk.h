@@ -9,6 +9,7 @@
 #include "guest_mem.h"
 #include "virtio/virtio.h"
 
+#define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
@@ -34,8 +35,18 @@
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SEG_MAX (VIRTIO_BLK_QUEUE_SIZE - 2) /* data buffers; + header + status */
 #define VIRTIO_BLK_MAX_QUEUES 16
-#define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per discard / write-zeroes */
-#define VIRTIO_BLK_DISCARD_ALIGNMENT 8		  /* sectors: 4 KiB, the usual fs block */
+/* Bytes in one data buffer (size_max): with seg_max, what one read or write may move. */
+#define VIRTIO_BLK_SIZE_MAX (256u << 10)
+#define VIRTIO_BLK_REQ_BYTES_MAX ((uint64_t)VIRTIO_BLK_SEG_MAX * VIRTIO_BLK_SIZE_MAX)
+/*
+ * Bytes of reads, writes and write-zeroes a device has in the backend at once. A driver that
+ * queues more waits (the chains stay in the ring): reset, pause and teardown wait for what is in
+ * flight, and this bounds that to tens of milliseconds, whatever a guest queues.
+ */
+#define VIRTIO_BLK_INFLIGHT_BYTES_MAX (64ull << 20)
+#define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22)      /* 2 GiB per discard (a hint: cheap) */
+#define VIRTIO_BLK_MAX_WRITE_ZEROES_SECTORS (1u << 17) /* 64 MiB: may be written as zeroes */
+#define VIRTIO_BLK_DISCARD_ALIGNMENT 8		       /* sectors: 4 KiB, the usual fs block */
 
 /* Little-endian on the wire (x86 hosts only, like the rest of kvmbox). */
 struct virtio_blk_req_hdr {

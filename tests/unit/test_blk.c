@@ -47,6 +47,7 @@ struct t {
 };
 
 static bool t_pool;
+static uint64_t t_image_size; /* 0: the 1 MiB pattern image; else that pattern, then sparse */
 
 static void t_notify_queue(void *opaque, unsigned q)
 {
@@ -131,6 +132,8 @@ static void t_make_image(struct t *t)
 		memset(sec, (int)(s & 0xff), sizeof(sec));
 		CHECK_EQ(write(fd, sec, sizeof(sec)), sizeof(sec));
 	}
+	if (t_image_size)
+		CHECK_EQ(ftruncate(fd, (off_t)t_image_size), 0);
 	close(fd);
 }
 
@@ -316,6 +319,7 @@ static void test_config(void)
 	CHECK(f & (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
 	CHECK(f & (1ull << VIRTIO_BLK_F_MQ));
 	CHECK(f & (1ull << VIRTIO_BLK_F_SEG_MAX));
+	CHECK(f & (1ull << VIRTIO_BLK_F_SIZE_MAX));
 	CHECK(f & (1ull << VIRTIO_BLK_F_BLK_SIZE));
 	CHECK(!(f & (1ull << VIRTIO_BLK_F_RO)));
 	CHECK_EQ(t.vdev->config_size, sizeof(c));
@@ -324,6 +328,8 @@ static void test_config(void)
 	CHECK_EQ(c.capacity, T_SECTORS);
 	CHECK_EQ(c.blk_size, 512);
 	CHECK_EQ(c.seg_max, VIRTIO_BLK_SEG_MAX);
+	CHECK_EQ(c.size_max, VIRTIO_BLK_SIZE_MAX);
+	CHECK_EQ(c.max_write_zeroes_sectors, VIRTIO_BLK_MAX_WRITE_ZEROES_SECTORS);
 	CHECK_EQ(c.num_queues, 4);
 	CHECK_EQ(c.max_discard_seg, 1);
 	CHECK_EQ(c.max_write_zeroes_seg, 1);
@@ -833,6 +839,76 @@ static void test_destroy_inflight(void)
 	t_teardown(&t);
 }
 
+/* disk_inflight sampled under the device lock, as the device changes it. */
+static unsigned t_inflight(struct t *t)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&t->vdev->lock);
+	n = disk_inflight(virtio_blk_disk(t->vdev));
+	pthread_mutex_unlock(&t->vdev->lock);
+	return n;
+}
+
+/*
+ * A hostile driver queueing far more data than the bound at once (6 reads of 8 x 4 MiB each on a
+ * sparse 1 GiB image, all into one 4 MiB buffer): at most 64 MiB (two of them) are ever in the
+ * backend, the rest wait in the ring, and all complete. One request above seg_max x size_max is
+ * refused. Reset and teardown thus never wait for more than the bound, whatever was queued.
+ */
+static void test_inflight_bound(void)
+{
+	enum { NREQ = 6, SEGS = 8 };
+	const uint32_t seg = 4u << 20;
+	const uint64_t buf = 0x800000;
+	unsigned most = 0;
+	struct t t;
+
+	t_image_size = 1ull << 30;
+	t_setup(&t, false, 1);
+	t_image_size = 0;
+	CHECK_EQ(2 * (uint64_t)SEGS * seg, VIRTIO_BLK_INFLIGHT_BYTES_MAX);
+	for (unsigned i = 0; i < NREQ; i++) {
+		struct t_buf b[SEGS + 2];
+
+		t_hdr(&t, 0, i, VIRTIO_BLK_T_IN, (uint64_t)i * (SEGS * seg / 512));
+		b[0] = (struct t_buf){ t_hdr_gpa(0, i), 16, false };
+		for (unsigned s = 0; s < SEGS; s++)
+			b[1 + s] = (struct t_buf){ buf, seg, true };
+		b[SEGS + 1] = (struct t_buf){ t_hdr_gpa(0, i) + 16, 1, true };
+		t_avail(&t, 0, t_chain(&t, 0, b, SEGS + 2));
+	}
+	virtio_queue_kick(t.vdev, 0);
+	while (t_used_idx(&t, 0) != NREQ) {
+		unsigned n = t_inflight(&t);
+
+		most = n > most ? n : most;
+	}
+	CHECK(most >= 1);
+	CHECK(most <= 2);
+	for (unsigned i = 0; i < NREQ; i++)
+		CHECK_EQ(t.mem[t_hdr_gpa(0, i) + 16], VIRTIO_BLK_S_OK);
+	CHECK(t_filled(t.mem + buf, seg, 0));
+
+	/* 64 MiB in one request: more than seg_max x size_max (254 x 256 KiB). */
+	{
+		struct t_buf b[18];
+
+		CHECK(16 * (uint64_t)seg > VIRTIO_BLK_REQ_BYTES_MAX);
+		t_hdr(&t, 0, 0, VIRTIO_BLK_T_IN, 0);
+		b[0] = (struct t_buf){ t_hdr_gpa(0, 0), 16, false };
+		for (unsigned s = 0; s < 16; s++)
+			b[1 + s] = (struct t_buf){ buf, seg, true };
+		b[17] = (struct t_buf){ t_hdr_gpa(0, 0) + 16, 1, true };
+		t_avail(&t, 0, t_chain(&t, 0, b, 18));
+		virtio_queue_kick(t.vdev, 0);
+		CHECK(t_wait(&t, 0, NREQ + 1));
+		CHECK_EQ(t.mem[t_hdr_gpa(0, 0) + 16], VIRTIO_BLK_S_IOERR);
+	}
+	CHECK(!(virtio_status_read(t.vdev) & VIRTIO_STATUS_NEEDS_RESET));
+	t_teardown(&t);
+}
+
 static void test_create_errors(void)
 {
 	struct guest_mem gm = { 0 };
@@ -872,6 +948,7 @@ BOTH(test_many_in_flight)
 BOTH(test_reused_heads)
 BOTH(test_reset_inflight)
 BOTH(test_destroy_inflight)
+BOTH(test_inflight_bound)
 
 int main(void)
 {
@@ -903,5 +980,7 @@ int main(void)
 	RUN_TEST(test_reset_inflight_pool);
 	RUN_TEST(test_destroy_inflight_uring);
 	RUN_TEST(test_destroy_inflight_pool);
+	RUN_TEST(test_inflight_bound_uring);
+	RUN_TEST(test_inflight_bound_pool);
 	TEST_EXIT();
 }
