@@ -57,6 +57,7 @@ struct blk {
 	unsigned nqueues;
 	struct blk_queue *queues;
 	uint64_t inflight_bytes; /* VIRTIO_BLK_INFLIGHT_BYTES_MAX bounds it (plus one request) */
+	uint64_t inflight_peak;	 /* the most inflight_bytes has been */
 };
 
 static struct blk *blk_from_vdev(struct virtio_dev *vdev)
@@ -181,6 +182,8 @@ static void blk_req_start(struct blk_queue *q, struct blk_req *req, uint8_t *sta
 	ret = disk_queue(q->blk->disk, &req->dreq);
 	if (ret == 0) {
 		q->blk->inflight_bytes += req->budget;
+		if (q->blk->inflight_bytes > q->blk->inflight_peak)
+			q->blk->inflight_peak = q->blk->inflight_bytes;
 	} else {
 		log_guest("%s: request at sector %llu refused by the backend: %s", q->blk->name,
 			  (unsigned long long)req->sector, strerror(-ret));
@@ -650,6 +653,17 @@ err_free:
 	free(blk->queues);
 	free(blk);
 	return ret;
+}
+
+uint64_t virtio_blk_inflight_peak(struct virtio_dev *vdev)
+{
+	struct blk *blk = blk_from_vdev(vdev);
+	uint64_t peak;
+
+	pthread_mutex_lock(&vdev->lock);
+	peak = blk->inflight_peak;
+	pthread_mutex_unlock(&vdev->lock);
+	return peak;
 }
 
 int virtio_blk_set_backing(struct virtio_dev *vdev, const char *path)

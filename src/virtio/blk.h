@@ -101,6 +101,9 @@ struct virtio_blk_config {
 int virtio_blk_create(struct virtio_dev **out, const struct guest_mem *gm,
 		      const struct virtio_blk_config *cfg) __attribute__((warn_unused_result));
 
+/* The most bytes of data (and write-zeroes) the disk has had in its backend at once. */
+uint64_t virtio_blk_inflight_peak(struct virtio_dev *vdev);
+
 /* Test hook: the device's backend, e.g. for disk_inject_error. */
 /* PATCH /drives after start: switch to the image at path (same read-only mode), finishing the
  * requests in flight on the old one, and tell the driver the new capacity. Not from the device's
