@@ -35,6 +35,9 @@ const char config_usage_text[] =
     "  --vsock cid=N,uds=PATH  virtio-vsock, Firecracker's hybrid unix-socket model\n"
     "  --rng                virtio-rng;  --console serial|virtio: where stdin goes\n"
     "  --api-sock PATH      also serve the API (pause/resume, stats) for this VM\n"
+    "  --gdb tcp:HOST:PORT|unix:PATH  serve the gdb remote protocol (all-stop, a thread\n"
+    "                       per vCPU); --gdb-wait: the guest waits for gdb before its first\n"
+    "                       instruction\n"
     "  --stats              print exit and timing statistics at exit\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
@@ -137,6 +140,8 @@ enum {
 	OPT_NO_IOEVENTFD,
 	OPT_VSOCK,
 	OPT_API_SOCK,
+	OPT_GDB,
+	OPT_GDB_WAIT,
 };
 
 void config_free(struct vm_config *cfg)
@@ -461,6 +466,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+		{ "gdb", required_argument, NULL, OPT_GDB },
+		{ "gdb-wait", no_argument, NULL, OPT_GDB_WAIT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -574,6 +581,16 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 						  optarg);
 			cfg->api_sock = optarg;
 			break;
+		case OPT_GDB:
+			if (strncmp(optarg, "tcp:", 4) && strncmp(optarg, "unix:", 5))
+				return config_err(err, errlen,
+						  "--gdb '%s': want tcp:HOST:PORT or unix:PATH",
+						  optarg);
+			cfg->gdb = optarg;
+			break;
+		case OPT_GDB_WAIT:
+			cfg->gdb_wait = true;
+			break;
 		case 'v':
 			cfg->verbosity++;
 			break;
@@ -619,5 +636,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		return config_err(err, errlen, "unexpected argument '%s'", av[optind]);
 	if (!cfg->kernel)
 		return config_err(err, errlen, "run needs --kernel FILE");
+	if (cfg->gdb_wait && !cfg->gdb)
+		return config_err(err, errlen, "--gdb-wait needs --gdb ADDRESS");
 	return config_check_files(cfg, err, errlen);
 }

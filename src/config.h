@@ -61,6 +61,8 @@ struct vm_config {
 	bool stats;
 	bool no_ioeventfd; /* notifications by exit, interrupts by KVM_SIGNAL_MSI (for bench/) */
 	bool debug_exit;   /* the isa-debug-exit style port 0xf4, for test guests */
+	const char *gdb;   /* --gdb tcp:HOST:PORT or unix:PATH */
+	bool gdb_wait;	   /* --gdb-wait: the vCPUs start stopped */
 	int verbosity;	   /* -v count */
 	struct config_disk disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;

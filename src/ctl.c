@@ -29,6 +29,7 @@
 	"  stats                       every counter, as JSON\n"                                   \
 	"  regs                        every vCPU's registers (the vCPUs stop for microseconds)\n" \
 	"  nmi [VCPU]                  an NMI to one vCPU, or to all of them\n"                    \
+	"  gdb ADDRESS                 open a gdb stub on tcp:HOST:PORT or unix:PATH\n"            \
 	"  top [-d SECONDS] [-n COUNT] exits, device and bus events per second (q quits)\n"        \
 	"  raw METHOD PATH [BODY]      any API request; prints the response body\n"
 
@@ -411,6 +412,24 @@ static int ctl_regs(struct ctl *c)
 	return CTL_OK;
 }
 
+static int ctl_gdb(struct ctl *c, int argc, char **argv)
+{
+	json_t *o;
+	char *body;
+	int ret;
+
+	if (argc != 2)
+		return ctl_error(c, CTL_USAGE, "usage: gdb tcp:HOST:PORT|unix:PATH");
+	o = json_pack("{s:s}", "address", argv[1]);
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!body)
+		return ctl_error(c, CTL_USAGE, "gdb: '%s' is not a valid address", argv[1]);
+	ret = ctl_simple(c, "PUT", "/kvmbox/gdb", body);
+	free(body);
+	return ret;
+}
+
 static int ctl_nmi(struct ctl *c, int argc, char **argv)
 {
 	char body[32], *end;
@@ -491,6 +510,8 @@ int ctl_run(const char *socket_path, int argc, char **argv, const struct ctl_io 
 		ret = ctl_raw(&c, argc, argv);
 	else if (!strcmp(cmd, "nmi"))
 		ret = ctl_nmi(&c, argc, argv);
+	else if (!strcmp(cmd, "gdb"))
+		ret = ctl_gdb(&c, argc, argv);
 	else if (argc > 1)
 		ret = ctl_error(&c, CTL_USAGE, "%s takes no arguments", cmd);
 	else if (!strcmp(cmd, "status"))
@@ -512,7 +533,7 @@ int ctl_run(const char *socket_path, int argc, char **argv, const struct ctl_io 
 	else
 		ret = ctl_error(&c, CTL_USAGE,
 				"unknown command '%s' (status, pause, resume, stop, ctrl-alt-del, "
-				"flush-metrics, stats, regs, nmi, top, raw; try 'help')",
+				"flush-metrics, stats, regs, nmi, gdb, top, raw; try 'help')",
 				cmd);
 	fflush(c.out);
 	return ret;

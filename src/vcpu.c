@@ -114,6 +114,8 @@ static void vcpu_handle_internal_error(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+		if (vcpu->ctx->debug && vcpu->ctx->debug(vcpu->ctx->debug_opaque, vcpu, true))
+			return;
 		if (emu_fallback_handle(vcpu->fd, run, vcpu->ctx->mem) == 0)
 			return;
 		/* emu_fallback_handle has already printed the instruction bytes. */
@@ -159,6 +161,12 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		vcpu_handle_mmio(vcpu);
 		return true;
 	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_DEBUG:
+		/* Only a debugger enables debug exits; one that left meanwhile missed this one. */
+		if (!vcpu->ctx->debug || !vcpu->ctx->debug(vcpu->ctx->debug_opaque, vcpu, false))
+			log_debug("vCPU %u: debug exit nobody claimed (exception %u)", vcpu->index,
+				  run->debug.arch.exception);
 		return true;
 	case KVM_EXIT_INTERNAL_ERROR:
 		vcpu_handle_internal_error(vcpu);
@@ -302,10 +310,15 @@ void vcpu_kick(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vcpu->lock);
 }
 
-void vcpu_request_park(struct vcpu *vcpu)
+void vcpu_request_park(struct vcpu *vcpu, unsigned reason)
 {
-	__atomic_store_n(&vcpu->park_req, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&vcpu->park_req, reason, __ATOMIC_SEQ_CST);
 	vcpu_kick(vcpu);
+}
+
+void vcpu_park_self(struct vcpu *vcpu, unsigned reason)
+{
+	__atomic_fetch_or(&vcpu->park_req, reason, __ATOMIC_SEQ_CST);
 }
 
 int vcpu_wait_parked(struct vcpu *vcpu)
@@ -324,10 +337,10 @@ int vcpu_wait_parked(struct vcpu *vcpu)
 	return ret;
 }
 
-void vcpu_unpark(struct vcpu *vcpu)
+void vcpu_unpark(struct vcpu *vcpu, unsigned reason)
 {
 	pthread_mutex_lock(&vcpu->lock);
-	__atomic_store_n(&vcpu->park_req, 0, __ATOMIC_SEQ_CST);
+	__atomic_fetch_and(&vcpu->park_req, ~reason, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&vcpu->cond);
 	pthread_mutex_unlock(&vcpu->lock);
 }

@@ -11,6 +11,7 @@
 
 struct bus;
 struct guest_mem;
+struct vcpu;
 
 #define VCPU_EXIT_REASONS 64
 
@@ -29,6 +30,14 @@ struct vcpu_ctx {
 	const int *stopping;			/* atomic: the VM is stopping */
 	void (*stop)(void *opaque, int status); /* stop the whole VM with this exit status */
 	void *opaque;
+	/*
+	 * A debugger's look at a debug event on the vCPU's thread: KVM_EXIT_DEBUG, or (int3) an
+	 * instruction KVM could not emulate, which is how an int3 arrives on some backends. True
+	 * when the event was the debugger's: it has then called vcpu_park_self, or dealt with it.
+	 * NULL without a debugger. Changed only while no vCPU runs.
+	 */
+	bool (*debug)(void *debug_opaque, struct vcpu *vcpu, bool int3);
+	void *debug_opaque;
 };
 
 enum vcpu_state {
@@ -50,7 +59,15 @@ struct vcpu {
 	pthread_mutex_t lock; /* state and park_req changes; cond signals both */
 	pthread_cond_t cond;
 	enum vcpu_state state;
-	int park_req; /* atomic: park at the next exit */
+	unsigned park_req; /* atomic: VCPU_PARK_* reasons; parked while any is set */
+};
+
+/* Why a vCPU is parked. Each client of the lifecycle holds its own reason, so a gdb stop and an
+ * API pause (or a register peek) overlap without one lifting the other. */
+enum vcpu_park_reason {
+	VCPU_PARK_PAUSE = 1u << 0, /* vm_pause (PATCH /vm Paused) */
+	VCPU_PARK_PEEK = 1u << 1,  /* vm_with_vcpus_parked: registers, NMIs, memory */
+	VCPU_PARK_DEBUG = 1u << 2, /* the gdb stub's all-stop */
 };
 
 int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsigned index)
@@ -59,11 +76,14 @@ int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
 /* Make KVM_RUN return soon (immediate_exit + signal) and wake a parked thread, so it sees a
  * stop or a park request. Any thread. */
 void vcpu_kick(struct vcpu *vcpu);
-/* Ask the vCPU to park and wait until it has (or has stopped). Returns -ESHUTDOWN when the
- * vCPU stopped instead. Not from the vCPU's own thread. */
-void vcpu_request_park(struct vcpu *vcpu);
+/* Ask the vCPU to park for reason (VCPU_PARK_*) and wait until it has (or has stopped). The wait
+ * returns -ESHUTDOWN when the vCPU stopped instead. Not from the vCPU's own thread. */
+void vcpu_request_park(struct vcpu *vcpu, unsigned reason);
 int vcpu_wait_parked(struct vcpu *vcpu) __attribute__((warn_unused_result));
-void vcpu_unpark(struct vcpu *vcpu);
+/* From the vCPU's own thread (a debug event): park at the end of this exit. */
+void vcpu_park_self(struct vcpu *vcpu, unsigned reason);
+/* Lift reason; the vCPU runs again when no reason is left. */
+void vcpu_unpark(struct vcpu *vcpu, unsigned reason);
 enum vcpu_state vcpu_get_state(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);

@@ -350,30 +350,27 @@ void vm_stop(struct vm *vm, int status)
 		log_debug("stop eventfd write failed");
 }
 
-static void vm_unpark_vcpus(struct vm *vm);
-
-/* Park every started vCPU; -ESHUTDOWN (all unparked again) when one stopped instead. */
-static int vm_park_vcpus(struct vm *vm)
+int vm_park_vcpus(struct vm *vm, unsigned reason)
 {
 	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
 	int ret = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		vcpu_request_park(&vm->vcpus[i]);
+		vcpu_request_park(&vm->vcpus[i], reason);
 	for (unsigned i = 0; i < n; i++)
 		if (vcpu_wait_parked(&vm->vcpus[i]))
 			ret = -ESHUTDOWN;
 	if (ret)
-		vm_unpark_vcpus(vm);
+		vm_unpark_vcpus(vm, reason);
 	return ret;
 }
 
-static void vm_unpark_vcpus(struct vm *vm)
+void vm_unpark_vcpus(struct vm *vm, unsigned reason)
 {
 	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
 
 	for (unsigned i = 0; i < n; i++)
-		vcpu_unpark(&vm->vcpus[i]);
+		vcpu_unpark(&vm->vcpus[i], reason);
 }
 
 int vm_pause(struct vm *vm)
@@ -384,11 +381,11 @@ int vm_pause(struct vm *vm)
 		return -EALREADY;
 	if (vm_stopping(vm))
 		return -ESHUTDOWN;
-	ret = vm_park_vcpus(vm);
+	ret = vm_park_vcpus(vm, VCPU_PARK_PAUSE);
 	if (!ret) {
 		ret = devices_quiesce(vm);
 		if (ret)
-			vm_unpark_vcpus(vm);
+			vm_unpark_vcpus(vm, VCPU_PARK_PAUSE);
 	}
 	if (ret)
 		return vm_stopping(vm) ? -ESHUTDOWN : ret;
@@ -403,13 +400,14 @@ int vm_with_vcpus_parked(struct vm *vm, int (*fn)(struct vcpu *vcpu, void *arg),
 
 	if (vm_stopping(vm))
 		return -ESHUTDOWN;
-	/* A paused VM's vCPUs are parked already; otherwise park them just for this. */
-	if (!vm->paused && (ret = vm_park_vcpus(vm)))
+	/* Its own reason: returns at once for vCPUs already parked (a pause, a gdb stop), and
+	 * lifting it leaves those parked. */
+	ret = vm_park_vcpus(vm, VCPU_PARK_PEEK);
+	if (ret)
 		return ret;
 	for (unsigned i = 0; i < n && !ret; i++)
 		ret = fn(&vm->vcpus[i], arg);
-	if (!vm->paused)
-		vm_unpark_vcpus(vm);
+	vm_unpark_vcpus(vm, VCPU_PARK_PEEK);
 	return ret;
 }
 
@@ -419,7 +417,7 @@ int vm_resume(struct vm *vm)
 		return -EALREADY;
 	devices_resume(vm);
 	vm->paused = false;
-	vm_unpark_vcpus(vm);
+	vm_unpark_vcpus(vm, VCPU_PARK_PAUSE);
 	return vm_stopping(vm) ? -ESHUTDOWN : 0;
 }
 

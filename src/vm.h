@@ -77,6 +77,10 @@ int vm_resume(struct vm *vm) __attribute__((warn_unused_result));
  */
 int vm_with_vcpus_parked(struct vm *vm, int (*fn)(struct vcpu *vcpu, void *arg), void *arg)
     __attribute__((warn_unused_result));
+/* Park every started vCPU for reason (VCPU_PARK_*) and wait; -ESHUTDOWN (reason lifted again)
+ * when one stopped instead. Unpark lifts only that reason. Main thread. */
+int vm_park_vcpus(struct vm *vm, unsigned reason) __attribute__((warn_unused_result));
+void vm_unpark_vcpus(struct vm *vm, unsigned reason);
 /* Wait for the vCPU threads to finish (after vm_stop). */
 void vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);

@@ -17,6 +17,7 @@
 #include "arch/x86/platform.h"
 #include "devices.h"
 #include "event_loop.h"
+#include "gdb/gdb_stub.h"
 #include "log.h"
 #include "metrics.h"
 #include "vcpu.h"
@@ -193,6 +194,17 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 	v->vm_ready = true;
 	if (v->loop && event_loop_add(v->loop, v->vm.stop_fd, EPOLLIN, vmm_stopped_cb, v))
 		log_warn("cannot watch the VM's stop event");
+	if (v->cfg->gdb) {
+		ret = gdb_stub_create(&v->gdb, v->cfg->gdb, v->cfg->gdb_wait, v->loop, &v->vm, err,
+				      errlen);
+		if (ret) {
+			vm_destroy(&v->vm);
+			v->vm_ready = false;
+			kvm_close(&v->kvm);
+			v->kvm_ready = false;
+			return ret == -ENOMEM ? ret : -EINVAL;
+		}
+	}
 	ret = vm_start(&v->vm);
 	/* From here the VM exists: a failure stops it, and the main loop sees it stopping. */
 	v->state = VMM_RUNNING;
@@ -310,6 +322,27 @@ char *vmm_regs_text(struct vmm *v, char *err, size_t errlen)
 	return b.text;
 }
 
+int vmm_gdb(struct vmm *v, const char *address, char *err, size_t errlen)
+{
+	enum vmm_state s = vmm_get_state(v);
+	int ret;
+
+	if (s != VMM_RUNNING && s != VMM_PAUSED)
+		return vmm_err(err, errlen, -EINVAL,
+			       "a gdb stub needs a running microVM (it is %s)", vmm_state_name(s));
+	if (v->gdb)
+		return vmm_err(err, errlen, -EBUSY, "a gdb stub is already listening");
+	/* The vCPU threads read the debug hook: install it while none of them runs. */
+	ret = vm_park_vcpus(&v->vm, VCPU_PARK_PEEK);
+	if (ret)
+		return vmm_err(err, errlen, ret, "the microVM is stopping");
+	ret = gdb_stub_create(&v->gdb, address, false, v->loop, &v->vm, err, errlen);
+	vm_unpark_vcpus(&v->vm, VCPU_PARK_PEEK);
+	if (!ret)
+		log_info("gdb: stub opened on %s through the API", address);
+	return ret;
+}
+
 static int vmm_nmi_one(struct vcpu *vcpu, void *arg)
 {
 	const int *which = arg;
@@ -421,6 +454,8 @@ void vmm_destroy(struct vmm *v)
 		vm_stop(&v->vm, v->vm.exit_status);
 		vm_join(&v->vm);
 		v->exit_status = v->vm.exit_status;
+		gdb_stub_destroy(v->gdb, v->exit_status);
+		v->gdb = NULL;
 		vm_destroy(&v->vm);
 		v->vm_ready = false;
 	}

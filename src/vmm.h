@@ -20,6 +20,7 @@ enum vmm_state {
 
 struct event_loop;
 struct metrics;
+struct gdb_stub;
 
 struct vmm {
 	struct vm_config *cfg; /* mutable until vmm_start; then read-only */
@@ -30,7 +31,8 @@ struct vmm {
 	enum vmm_state state;	 /* NOT_STARTED/RUNNING/PAUSED; STOPPED derives from vm_stopping */
 	struct event_loop *loop; /* the main thread's loop (console, signals, API, timers) */
 	struct metrics *metrics;
-	int metrics_timer; /* timerfd: a metrics line every 60 s */
+	struct gdb_stub *gdb; /* --gdb, or opened later through the API */
+	int metrics_timer;    /* timerfd: a metrics line every 60 s */
 	uint64_t process_start_ns;
 	int exit_status;
 	/* Called on the main thread after start, pause and resume (the console's input gate). */
@@ -78,5 +80,8 @@ char *vmm_stats_json(struct vmm *v);
 char *vmm_regs_text(struct vmm *v, char *err, size_t errlen);
 /* Inject an NMI into vCPU vcpu, or into every vCPU when vcpu < 0. */
 int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* A gdb stub on address (tcp:HOST:PORT, unix:PATH) for the running VM; one per VM. */
+int vmm_gdb(struct vmm *v, const char *address, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

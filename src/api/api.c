@@ -119,6 +119,7 @@ static const struct api_route api_routes[] = {
 	{ "PUT", "kvmbox", "stop", API_ANY, true, api_put_stop },
 	{ "GET", "kvmbox", "regs", API_POST_BOOT, false, api_get_regs },
 	{ "PUT", "kvmbox", "nmi", API_POST_BOOT, true, api_put_nmi },
+	{ "PUT", "kvmbox", "gdb", API_POST_BOOT, false, api_put_gdb },
 };
 
 /* Printable ASCII of s (at most max bytes shown), for messages that quote the request. */

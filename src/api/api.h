@@ -45,6 +45,8 @@ struct api_ops {
 	char *(*regs_text)(void *opaque, char *err, size_t errlen);
 	/* kvmbox extension (PUT /kvmbox/nmi): an NMI to vCPU vcpu, or to all when vcpu < 0. */
 	int (*nmi)(void *opaque, int vcpu, char *err, size_t errlen);
+	/* kvmbox extension (PUT /kvmbox/gdb): open a gdb stub on address on the running VM. */
+	int (*gdb)(void *opaque, const char *address, char *err, size_t errlen);
 	const char *(*instance_id)(void *opaque);
 	const char *(*version)(void *opaque);
 };

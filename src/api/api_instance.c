@@ -221,6 +221,24 @@ int api_get_regs(struct api_ctx *c, const char *id, json_t *body)
 	return api_reply(c, o);
 }
 
+static const struct schema_field api_gdb_fields[] = {
+	{ "address", SCHEMA_STR, SCHEMA_REQ | SCHEMA_NONEMPTY, 0, 200, NULL, NULL },
+};
+
+/* PUT /kvmbox/gdb {"address": "tcp:HOST:PORT" | "unix:PATH"}: a gdb stub on the running VM. */
+int api_put_gdb(struct api_ctx *c, const char *id, json_t *body)
+{
+	struct schema_val v[1] = { { 0 } };
+	char err[384];
+
+	(void)id;
+	if (API_FIELDS(c, body, api_gdb_fields, v))
+		return -EINVAL;
+	if (!c->ops->gdb || c->ops->gdb(c->opaque, v[0].s, err, sizeof(err)))
+		return api_fail(c, "Cannot open the gdb stub: %s", c->ops->gdb ? err : "no gdb op");
+	return 0;
+}
+
 static const struct schema_field api_nmi_fields[] = {
 	{ "vcpu", SCHEMA_UINT, 0, 0, 255, NULL, NULL },
 };

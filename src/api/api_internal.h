@@ -77,6 +77,7 @@ int api_get_stats(struct api_ctx *c, const char *id, json_t *body);
 int api_put_stop(struct api_ctx *c, const char *id, json_t *body);
 int api_get_regs(struct api_ctx *c, const char *id, json_t *body);
 int api_put_nmi(struct api_ctx *c, const char *id, json_t *body);
+int api_put_gdb(struct api_ctx *c, const char *id, json_t *body);
 
 /* api_vmconfig.c */
 int api_get_vm_config(struct api_ctx *c, const char *id, json_t *body);

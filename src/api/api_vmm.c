@@ -86,6 +86,11 @@ static int api_vmm_nmi(void *opaque, int vcpu, char *err, size_t errlen)
 	return vmm_nmi(opaque, vcpu, err, errlen);
 }
 
+static int api_vmm_gdb(void *opaque, const char *address, char *err, size_t errlen)
+{
+	return vmm_gdb(opaque, address, err, errlen);
+}
+
 static const char *api_vmm_instance_id(void *opaque)
 {
 	const char *id = ((struct vmm *)opaque)->cfg->instance_id;
@@ -113,6 +118,7 @@ const struct api_ops api_vmm_ops = {
 	.stats_json = api_vmm_stats_json,
 	.regs_text = api_vmm_regs_text,
 	.nmi = api_vmm_nmi,
+	.gdb = api_vmm_gdb,
 	.instance_id = api_vmm_instance_id,
 	.version = api_vmm_version,
 };

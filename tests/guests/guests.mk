@@ -14,9 +14,10 @@ GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-w
 	-T $(GUEST_DIR)/guest.ld
 
 # 32-bit guests are linked as i386. 64-bit guests start in 32-bit code too but are linked as x86-64
-# and converted to ELF32, because multiboot loaders (QEMU's included) only take 32-bit ELF.
+# and converted to ELF32, because multiboot loaders (QEMU's included) only take 32-bit ELF. The
+# x86-64 link stays as NAME.elf64: gdb reads its symbols (tests/integration/test_gdb.sh).
 GUEST_NAMES32 := hello32 realmode smp pio_loop spin
-GUEST_NAMES64 := long64 int3 nmi user3
+GUEST_NAMES64 := long64 int3 nmi user3 gdbtest
 GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES32) $(GUEST_NAMES64))
 
 all: $(GUEST_ELFS)
@@ -48,11 +49,11 @@ $(O)/guests/long64.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/long64.64.o
 $(O)/guests/int3.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/int3.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
 $(O)/guests/nmi.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/nmi.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
 $(O)/guests/user3.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/user3.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
+$(O)/guests/gdbtest.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/gdbtest.64.o
 
 $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES32)): $(GUEST_DIR)/guest.ld
 	$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
 
 $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES64)): $(GUEST_DIR)/guest.ld
-	$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -o $@.64 $(filter %.o,$^)
-	$(GUEST_OBJCOPY) -O elf32-i386 $@.64 $@
-	@rm -f $@.64
+	$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -o $@64 $(filter %.o,$^)
+	$(GUEST_OBJCOPY) -O elf32-i386 $@64 $@

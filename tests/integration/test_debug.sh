@@ -91,6 +91,35 @@ fi
 ctl resume || fail debug-resume "ctl resume failed"
 if wait_line 10 '^@T nmi=2 rip='; then pass debug-nmi-after-resume; else fail debug-nmi-after-resume "no '@T nmi=2' within 10 s of resuming"; fi
 
+# A gdb stub opened on the running VM through the API: gdb sees both vCPUs, the halted one at the
+# halt; a second stub is refused; after detach the guest runs on (the NMI below still finishes it).
+if command -v gdb >/dev/null; then
+	if ctl gdb "unix:$T/gdb.sock" 2>"$T/gdb.err"; then
+		pass debug-ctl-gdb
+	else
+		fail debug-ctl-gdb "ctl gdb failed: $(cat "$T/gdb.err")"
+	fi
+	if ctl gdb "unix:$T/gdb2.sock" >/dev/null 2>"$T/gdb2.err"; then
+		fail debug-ctl-gdb-twice "a second gdb stub was opened"
+	elif grep -q 'already listening' "$T/gdb2.err"; then
+		pass debug-ctl-gdb-twice
+	else
+		fail debug-ctl-gdb-twice "unexpected message: $(cat "$T/gdb2.err")"
+	fi
+	printf 'set confirm off\ntarget remote %s\ninfo threads\nprintf "@G pc=%%lx\\n", $pc\ndetach\n' \
+		"$T/gdb.sock" >"$T/attach.gdb"
+	timeout -k 5 60 gdb -batch -nx -x "$T/attach.gdb" "$ROOT/$O/guests/nmi.elf64" >"$LOGDIR/debug-gdb.out" 2>&1
+	if grep -qE '^\* 1 +Thread 1 \(vCPU 0, long mode, halted\)' "$LOGDIR/debug-gdb.out" &&
+		grep -qE '^  2 +Thread 2 \(vCPU 1, real mode, not started\)' "$LOGDIR/debug-gdb.out" &&
+		grep -qx "@G pc=$HALTED" "$LOGDIR/debug-gdb.out" && grep -q 'detached' "$LOGDIR/debug-gdb.out"; then
+		pass debug-gdb-attach-running
+	else
+		fail debug-gdb-attach-running "want both vCPUs and vCPU 0 at 0x$HALTED: $(grep -E '^[* ] [0-9]|@G|rror' "$LOGDIR/debug-gdb.out" | tr '\n' '|')"
+	fi
+else
+	fail debug-ctl-gdb "gdb is not installed (scripts/deps.sh installs it)"
+fi
+
 # An NMI to every vCPU: the guest's third, then PASS and its exit status (0x25 -> 75).
 ctl nmi || fail debug-nmi-all "ctl nmi failed"
 end=$((SECONDS + 20))

@@ -357,6 +357,30 @@ static void test_legacy_32bit(void)
 	CHECK_EQ(emu_mmu_translate(&m, 0xc0400000, 0, &gpa, &pf), -EFAULT); /* PT outside RAM */
 }
 
+/* A debugger's look (EMU_ACC_PEEK): any present mapping, no accessed/dirty bits, faults still. */
+static void test_peek(void)
+{
+	uint64_t cr3, leaf, gpa = 0;
+	struct emu_mmu m;
+	struct emu_pf pf;
+	const uint64_t la = 0xffffffff81000123ull;
+
+	reset();
+	cr3 = new_table();
+	m = mmu_long(cr3);
+	m.cr4 |= EMU_CR4_SMAP | EMU_CR4_SMEP;
+	/* Read-only, supervisor-only, no-execute: every ordinary access below would fault. */
+	leaf = map(cr3, 4, la, 0x300000, 1, P | NX, P | RW);
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_USER | EMU_ACC_WRITE, &gpa, &pf), EMU_MEM_FAULT);
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_PEEK, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x300123);
+	CHECK_EQ(*e64(leaf) & (A | D), 0);
+	CHECK_EQ(*e64(cr3 + ((la >> 39) & 511) * 8) & A, 0);
+	/* Not present is still not there. */
+	*e64(leaf) &= ~P;
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_PEEK, &gpa, &pf), EMU_MEM_FAULT);
+}
+
 int main(void)
 {
 	RUN_TEST(test_paging_off);
@@ -366,6 +390,7 @@ int main(void)
 	RUN_TEST(test_five_level);
 	RUN_TEST(test_pae);
 	RUN_TEST(test_legacy_32bit);
+	RUN_TEST(test_peek);
 	free(mem);
 	TEST_EXIT();
 }

@@ -298,12 +298,111 @@ int cpu_read_regs(int vcpu_fd, struct x86_regs *out)
 	cpu_seg_from_kvm(&out->seg[EMU_GS], &s.gs);
 	cpu_seg_from_kvm(&out->tr, &s.tr);
 	cpu_seg_from_kvm(&out->ldtr, &s.ldt);
+	struct kvm_fpu f;
+	if (ioctl(vcpu_fd, KVM_GET_FPU, &f) < 0)
+		return -errno;
+	for (unsigned i = 0; i < 8; i++)
+		memcpy(out->fpu.st[i], f.fpr[i], 10);
+	memcpy(out->fpu.xmm, f.xmm, sizeof(out->fpu.xmm));
+	out->fpu.fcw = f.fcw;
+	out->fpu.fsw = f.fsw;
+	out->fpu.ftw = f.ftwx;
+	out->fpu.fop = f.last_opcode;
+	out->fpu.fip = f.last_ip;
+	out->fpu.fdp = f.last_dp;
+	out->fpu.mxcsr = f.mxcsr;
 	/* XCR0: the first XCR KVM reports (KVM_CAP_XCRS hosts; left 0 elsewhere). */
 	struct kvm_xcrs x = { 0 };
 	if (ioctl(vcpu_fd, KVM_GET_XCRS, &x) == 0)
 		for (unsigned i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
 			if (x.xcrs[i].xcr == 0)
 				out->xcr0 = x.xcrs[i].value;
+	return 0;
+}
+
+int cpu_write_regs(int vcpu_fd, const struct x86_regs *in)
+{
+	const uint64_t *g = in->gpr;
+	struct kvm_regs r = {
+		.rax = g[EMU_RAX],
+		.rbx = g[EMU_RBX],
+		.rcx = g[EMU_RCX],
+		.rdx = g[EMU_RDX],
+		.rsi = g[EMU_RSI],
+		.rdi = g[EMU_RDI],
+		.rsp = g[EMU_RSP],
+		.rbp = g[EMU_RBP],
+		.r8 = g[EMU_R8],
+		.r9 = g[EMU_R9],
+		.r10 = g[EMU_R10],
+		.r11 = g[EMU_R11],
+		.r12 = g[EMU_R12],
+		.r13 = g[EMU_R13],
+		.r14 = g[EMU_R14],
+		.r15 = g[EMU_R15],
+		.rip = in->rip,
+		.rflags = in->rflags,
+	};
+	struct kvm_sregs s;
+	struct kvm_fpu f;
+
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0 || ioctl(vcpu_fd, KVM_GET_FPU, &f) < 0)
+		return -errno;
+	s.fs.base = in->seg[EMU_FS].base;
+	s.gs.base = in->seg[EMU_GS].base;
+	for (unsigned i = 0; i < 8; i++)
+		memcpy(f.fpr[i], in->fpu.st[i], 10);
+	memcpy(f.xmm, in->fpu.xmm, sizeof(f.xmm));
+	f.fcw = in->fpu.fcw;
+	f.fsw = in->fpu.fsw;
+	f.ftwx = in->fpu.ftw;
+	f.last_opcode = in->fpu.fop;
+	f.last_ip = in->fpu.fip;
+	f.last_dp = in->fpu.fdp;
+	f.mxcsr = in->fpu.mxcsr;
+	if (ioctl(vcpu_fd, KVM_SET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0 ||
+	    ioctl(vcpu_fd, KVM_SET_FPU, &f) < 0)
+		return -errno;
+	return 0;
+}
+
+int cpu_set_guest_debug(int vcpu_fd, const struct x86_guest_debug *d)
+{
+	struct kvm_guest_debug g = { 0 };
+
+	if (d->enable) {
+		g.control = KVM_GUESTDBG_ENABLE;
+		if (d->sw_bp)
+			g.control |= KVM_GUESTDBG_USE_SW_BP;
+		if (d->dr7 & 0xff) {
+			g.control |= KVM_GUESTDBG_USE_HW_BP;
+			for (unsigned i = 0; i < 4; i++)
+				g.arch.debugreg[i] = d->dr[i];
+			g.arch.debugreg[7] = d->dr7;
+		}
+		if (d->single_step)
+			g.control |=
+			    KVM_GUESTDBG_SINGLESTEP | (d->block_irq ? KVM_GUESTDBG_BLOCKIRQ : 0);
+	}
+	if (ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, &g) < 0)
+		return -errno;
+	return 0;
+}
+
+int cpu_reinject_bp(int vcpu_fd)
+{
+	struct kvm_regs r;
+	struct kvm_vcpu_events e;
+
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &e) < 0)
+		return -errno;
+	r.rip += 1; /* #BP is a trap: the guest's handler sees the address after the int3 */
+	e.exception.injected = 1;
+	e.exception.nr = 3;
+	e.exception.has_error_code = 0;
+	e.flags = 0;
+	if (ioctl(vcpu_fd, KVM_SET_REGS, &r) < 0 || ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &e) < 0)
+		return -errno;
 	return 0;
 }
 

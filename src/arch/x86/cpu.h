@@ -30,6 +30,23 @@ void cpu_seg_from_kvm(struct emu_seg *d, const struct kvm_segment *s);
  * KVM_RUN (parked, or the calling vCPU thread itself). -errno on failure. */
 int cpu_read_regs(int vcpu_fd, struct x86_regs *r) __attribute__((warn_unused_result));
 
+/* Write back what a debugger may change: general registers, RIP, RFLAGS, the FS and GS bases and
+ * the x87/SSE state (selectors, control registers and events stay as they are). */
+int cpu_write_regs(int vcpu_fd, const struct x86_regs *r) __attribute__((warn_unused_result));
+
+/* A debugger's hold on a vCPU (KVM_SET_GUEST_DEBUG); enable false gives the vCPU back. */
+struct x86_guest_debug {
+	bool enable, sw_bp, single_step, block_irq;
+	uint64_t dr[4],
+	    dr7; /* hardware breakpoints and watchpoints when dr7's enable bits are set */
+};
+int cpu_set_guest_debug(int vcpu_fd, const struct x86_guest_debug *d)
+    __attribute__((warn_unused_result));
+
+/* The guest's own int3 that a debugger's KVM_GUESTDBG_USE_SW_BP intercepted (KVM_EXIT_DEBUG,
+ * exception 3, RIP at the int3): deliver it to the guest as the CPU would have. */
+int cpu_reinject_bp(int vcpu_fd) __attribute__((warn_unused_result));
+
 /* Queue an NMI (KVM_NMI) on a vCPU that is not inside KVM_RUN. -errno on failure. */
 int cpu_nmi(int vcpu_fd) __attribute__((warn_unused_result));
 

@@ -20,6 +20,17 @@ enum x86_mp_state {
 	X86_MP_SIPI_RECEIVED,
 };
 
+/* x87 and SSE state, as FXSAVE (and KVM_GET_FPU) holds it. */
+struct x86_fpu {
+	uint8_t st[8][10]; /* ST(0)..ST(7), 80-bit extended precision, in stack order */
+	uint16_t fcw, fsw;
+	uint8_t ftw; /* abridged tag: bit i set when physical register i is not empty */
+	uint16_t fop;
+	uint64_t fip, fdp; /* last instruction and data pointers */
+	uint8_t xmm[16][16];
+	uint32_t mxcsr;
+};
+
 struct x86_regs {
 	uint64_t gpr[EMU_NR_GPRS]; /* enum emu_gpr order */
 	uint64_t rip, rflags;
@@ -44,6 +55,7 @@ struct x86_regs {
 		bool injected, pending, masked;
 	} nmi;
 	uint8_t shadow; /* interrupt shadow: 1 after STI, 2 after MOV SS */
+	struct x86_fpu fpu;
 };
 
 /* The execution mode the registers describe: "real", "vm86", "prot16", "prot32", "compat", "long".

@@ -107,6 +107,9 @@ struct emu_exception {
 #define EMU_ACC_WRITE (1u << 1)
 #define EMU_ACC_USER (1u << 2)
 #define EMU_ACC_FETCH (1u << 4)
+/* A debugger's look (emu_mmu_translate only): any present mapping, accessed/dirty bits untouched.
+ */
+#define EMU_ACC_PEEK (1u << 8)
 
 /* A memory callback's third kind of answer, besides 0 and a negative errno (cannot emulate). */
 #define EMU_MEM_FAULT 1

@@ -210,6 +210,8 @@ int emu_mmu_translate(const struct emu_mmu *mmu, uint64_t la, unsigned access, u
 			pf->error_code = ec | EMU_PFEC_P | EMU_PFEC_RSVD;
 			return EMU_MEM_FAULT;
 		}
+		if (access & EMU_ACC_PEEK)
+			return 0;
 		if (!emu_mmu_allowed(mmu, &w, access)) {
 			pf->error_code = ec | EMU_PFEC_P;
 			return EMU_MEM_FAULT;
