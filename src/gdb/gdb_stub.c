@@ -66,6 +66,7 @@ struct gdb_stub {
 	struct gdb_hw_bp hw[4];
 	struct gdb_stop *pending; /* per vCPU */
 	bool *has_pending;
+	bool *step_over; /* per vCPU: stepping off a hardware breakpoint before continuing */
 };
 
 static unsigned gdb_stub_ncpus(void *opaque)
@@ -112,6 +113,8 @@ static void gdb_stub_post(struct gdb_stub *g, struct vcpu *vcpu, const struct gd
 	if (write(g->event_fd, &one, sizeof(one)) < 0)
 		log_debug("gdb: event write failed");
 }
+
+static struct x86_guest_debug gdb_stub_debug_for(struct gdb_stub *g, int action, bool step_over);
 
 /* Whether a stepped write watchpoint's bytes changed (then st says which; the new value is the
  * one the next change is measured against). Called with the lock held. */
@@ -161,12 +164,21 @@ static bool gdb_stub_debug_event(void *opaque, struct vcpu *vcpu, bool int3)
 								  : GDB_STOP_AWATCH;
 		}
 		if (!ours && (a->dr6 & X86_DR6_BS)) {
-			/* A single step finished: gdb's, or one of the steps that watch memory. */
+			/* A single step finished: gdb's, one of the steps that watch memory, or the
+			 * step off a hardware breakpoint before a continue. */
 			ours = gdb_stub_soft_watch_hit(g, &st) ||
 			       g->actions[vcpu->index] == GDB_ACT_STEP;
+			if (!ours && g->step_over[vcpu->index]) {
+				struct x86_guest_debug d =
+				    gdb_stub_debug_for(g, GDB_ACT_CONT, false);
+
+				g->step_over[vcpu->index] = false;
+				if (cpu_set_guest_debug(vcpu->fd, &d))
+					log_warn("gdb: re-arming vCPU %u failed", vcpu->index);
+			}
 			if (!ours) {
 				pthread_mutex_unlock(&g->lock);
-				return true; /* keep stepping */
+				return true; /* keep running */
 			}
 		}
 	}
@@ -197,18 +209,19 @@ static int gdb_stub_stop_all(struct gdb_stub *g)
 	return ret;
 }
 
-/* Program each vCPU's debug state for the next run (also clears it: no breakpoints, no step). */
-static int gdb_stub_arm(struct gdb_stub *g, const uint8_t *actions)
+/*
+ * A vCPU's debug state for action (enum gdb_action; -1: none, the debugger's hold released).
+ * step_over: the vCPU sits on one of gdb's hardware execute breakpoints, which would fire again at
+ * once (this host ignores RFLAGS.RF): run that one instruction stepped, breakpoints off, first.
+ * Called with the lock held.
+ */
+static struct x86_guest_debug gdb_stub_debug_for(struct gdb_stub *g, int action, bool step_over)
 {
-	unsigned n = gdb_stub_ncpus(g);
+	static const uint64_t rw[] = { [GDB_BP_HW] = 0, [GDB_WP_WRITE] = 1, [GDB_WP_ACCESS] = 3 };
 	struct x86_guest_debug d = { .sw_bp = g->nsw > 0 };
 	bool stepping_watch = false;
-	int ret = 0;
 
-	for (unsigned i = 0; i < 4; i++) {
-		static const uint64_t rw[] = {
-			[GDB_BP_HW] = 0, [GDB_WP_WRITE] = 1, [GDB_WP_ACCESS] = 3
-		};
+	for (unsigned i = 0; i < 4 && !step_over; i++) {
 		uint64_t len = g->hw[i].len == 8 ? 2 : g->hw[i].len == 4 ? 3 : g->hw[i].len - 1;
 
 		if (!g->hw[i].used)
@@ -223,13 +236,40 @@ static int gdb_stub_arm(struct gdb_stub *g, const uint8_t *actions)
 		d.dr7 |=
 		    (2ull << (2 * i)) | (rw[g->hw[i].type] << (16 + 4 * i)) | (len << (18 + 4 * i));
 	}
+	/* gdb's step runs one instruction, interrupts held off; a watching step lets them in (the
+	 * guest must keep its timers). */
+	d.single_step =
+	    action == GDB_ACT_STEP || (action == GDB_ACT_CONT && (stepping_watch || step_over));
+	d.block_irq = action == GDB_ACT_STEP || step_over;
+	d.enable = d.sw_bp || (d.dr7 & 0xff) || d.single_step;
+	return d;
+}
+
+/* Whether the vCPU is at one of gdb's hardware execute breakpoints. Called with the lock held. */
+static bool gdb_stub_at_hw_bp(struct gdb_stub *g, int fd)
+{
+	uint64_t la;
+
+	if (gdb_stub_linear_rip(fd, &la))
+		return false;
+	for (unsigned i = 0; i < 4; i++)
+		if (g->hw[i].used && g->hw[i].type == GDB_BP_HW && g->hw[i].addr == la)
+			return true;
+	return false;
+}
+
+/* Program every vCPU's debug state for the next run (actions NULL: clear it). Lock held. */
+static int gdb_stub_arm(struct gdb_stub *g, const uint8_t *actions)
+{
+	unsigned n = gdb_stub_ncpus(g);
+	int ret = 0;
+
 	for (unsigned i = 0; i < n && !ret; i++) {
-		/* gdb's step runs one instruction, interrupts held off; a watching step lets them
-		 * in (the guest must keep its timers). */
-		d.single_step = actions && (actions[i] == GDB_ACT_STEP ||
-					    (actions[i] == GDB_ACT_CONT && stepping_watch));
-		d.block_irq = actions && actions[i] == GDB_ACT_STEP;
-		d.enable = d.sw_bp || (d.dr7 & 0xff) || d.single_step;
+		int act = actions ? actions[i] : -1;
+		struct x86_guest_debug d;
+
+		g->step_over[i] = act == GDB_ACT_CONT && gdb_stub_at_hw_bp(g, g->vm->vcpus[i].fd);
+		d = gdb_stub_debug_for(g, act, g->step_over[i]);
 		ret = cpu_set_guest_debug(g->vm->vcpus[i].fd, &d);
 	}
 	return ret;
@@ -851,8 +891,9 @@ int gdb_stub_create(struct gdb_stub **out, const char *address, bool wait, struc
 	g->pending = calloc(vm->ncpus, sizeof(*g->pending));
 	g->has_pending = calloc(vm->ncpus, sizeof(*g->has_pending));
 	g->actions = calloc(vm->ncpus, 1);
+	g->step_over = calloc(vm->ncpus, sizeof(*g->step_over));
 	ret = -ENOMEM;
-	if (!g->pending || !g->has_pending || !g->actions ||
+	if (!g->pending || !g->has_pending || !g->actions || !g->step_over ||
 	    gdb_server_create(&g->srv, &gdb_stub_ops, g))
 		goto fail;
 	ret = gdb_stub_listen(g, address, err, errlen);
@@ -913,5 +954,6 @@ void gdb_stub_destroy(struct gdb_stub *g, int status)
 	free(g->pending);
 	free(g->has_pending);
 	free(g->actions);
+	free(g->step_over);
 	free(g);
 }

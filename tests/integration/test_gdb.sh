@@ -212,6 +212,24 @@ else
 	fail gdb-raw "kvmbox did not listen: $(head -c 300 "$KERR")"
 fi
 
+# ---- session 4: continuing from a hardware breakpoint that stays inserted ----
+# (this host ignores RFLAGS.RF: the stub must step off the breakpoint itself, or the guest would
+# stop at the same instruction forever)
+if start_stub s4 tcp:127.0.0.1:PORT --kernel "$GDBTEST" --debug-exit --gdb-wait; then
+	r=$({
+		printf '%s' "$(frame 'QStartNoAckMode')" "$(frame "Z1,$(sym gdb_steps),1")" "$(frame 'vCont;c')"
+		sleep 2
+		printf '%s' "$(frame 'vCont;c')"
+		sleep 3
+	} | timeout 20 socat -t 1 - "TCP:${GDB_ADDR#tcp:}" 2>/dev/null)
+	finish 20
+	n=$(grep -o 'hwbreak' <<<"$r" | wc -l)
+	check gdb-hbreak-continue "want one hwbreak stop, then the guest's exit (W4f) and status 79; got '$r', status $KRC" \
+		"$([ "$n" = 1 ] && [[ $r == *'$W4f#'* ]] && [ "$KRC" = 79 ]; echo $?)"
+else
+	fail gdb-hbreak-continue "kvmbox did not listen: $(head -c 300 "$KERR")"
+fi
+
 # ---- bad options ----
 expect_bad gdb-bad-address "error: --gdb 'bogus': want tcp:HOST:PORT or unix:PATH" --kernel "$GDBTEST" --gdb bogus
 expect_bad gdb-wait-alone "error: --gdb-wait needs --gdb" --kernel "$GDBTEST" --gdb-wait
