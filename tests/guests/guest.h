@@ -17,6 +17,7 @@
 #define GUEST_EXIT_NMI 0x25	 /* status 75 */
 #define GUEST_EXIT_USER3 0x26	 /* status 77 */
 #define GUEST_EXIT_GDB 0x27	 /* status 79 */
+#define GUEST_EXIT_HOSTILE 0x28 /* status 81 */
 
 #define GUEST_PORT_COM1 0x3f8
 #define GUEST_PORT_DEBUG_EXIT 0xf4

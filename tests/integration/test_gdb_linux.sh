@@ -4,8 +4,9 @@
 #     call (__x64_sys_newuname), which the test then runs from the guest console; `bt` shows the
 #     system-call path (do_syscall_64), `info threads` one thread per vCPU, `monitor regs` both
 #     vCPUs; gdb continues, the test types `poweroff -f`, gdb reports the exit and kvmbox exits 0;
-#   boot 2 (1 vCPU, unknown_nmi_panic): `kvmbox ctl SOCKET nmi` makes the guest print the NMI and a
-#     backtrace (the standard way to see where a hung kernel is), then it panics and reboots (4).
+#   boot 2 (1 vCPU, unknown_nmi_panic panic_print=0x40): `kvmbox ctl SOCKET nmi` makes the guest print
+#     the NMI and a backtrace of every CPU (the standard way to see where a hung kernel is), then it
+#     reboots after the panic (status 4).
 source "$(dirname "$0")/lib.sh"
 need_kvm gdb-linux
 command -v gdb >/dev/null || { fail gdb-linux-setup "gdb is not installed (scripts/deps.sh installs it)"; exit 1; }
@@ -124,14 +125,15 @@ fi
 check_guest_procs gdb-linux-processes "$OUT"
 
 # ---- boot 2: an NMI on demand shows where the kernel is ----
-boot nmi-linux 1 unknown_nmi_panic --api-sock "$T/api.sock"
+boot nmi-linux 1 "unknown_nmi_panic panic_print=0x40" --api-sock "$T/api.sock"
 if ! wait_in "$OUT" "$BOOT_SECS" '^KVMBOX-INIT-OK' || ! wait_in "$OUT" 60 '^~ # '; then
 	fail nmi-linux-boot "no shell prompt on the console"
 	excerpt "$OUT" 25
 	exit 1
 fi
 if "$KVMBOX" ctl "$T/api.sock" nmi 2>"$T/nmi.err"; then
-	if wait_in "$OUT" 120 'Kernel panic - not syncing: NMI' && wait_in "$OUT" 30 'Call Trace:'; then
+	if wait_in "$OUT" 120 'Kernel panic - not syncing: NMI' && wait_in "$OUT" 60 'NMI backtrace for cpu 0' &&
+		wait_in "$OUT" 60 'Call Trace:'; then
 		pass nmi-linux-backtrace
 	else
 		fail nmi-linux-backtrace "no NMI panic with a Call Trace on the console"
