@@ -62,7 +62,7 @@ for suite in $suites; do
 			case "$tag$(basename "$t")" in
 			san/test_stock_kernel.sh | san/test_lifecycle.sh | san/test_vsock.sh | \
 				san/test_virtio_net.sh | san/test_virtio_misc.sh | san/test_guest_processes.sh | \
-				san/test_smp_load.sh | san/test_gdb_linux.sh) continue ;;
+				san/test_smp_load.sh | san/test_gdb_linux.sh | san/test_crash.sh) continue ;;
 			esac
 			[ -x "$t" ] || continue
 			if [ -n "$tag" ]; then
