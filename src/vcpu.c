@@ -211,9 +211,15 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 {
 	if (io_pending) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0)
-			log_debug("vCPU %u: completing I/O before parking ran the guest",
-				  vcpu->index);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0) {
+			/* With a debugger's single step armed, finishing the instruction is a
+			 * step: hand that to the debugger, or a `stepi` would never end. */
+			if (vcpu->run->exit_reason == KVM_EXIT_DEBUG && vcpu->ctx->debug)
+				vcpu->ctx->debug(vcpu->ctx->debug_opaque, vcpu, false);
+			else
+				log_debug("vCPU %u: completing I/O before parking ran the guest",
+					  vcpu->index);
+		}
 	}
 	/* Tell a kvmclock guest it was stopped, so its watchdogs ignore the gap (EINVAL: the
 	 * guest does not use kvmclock). */

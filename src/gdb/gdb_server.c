@@ -9,8 +9,11 @@
 #include "gdb/gdb_packet.h"
 #include "gdb/gdb_x86.h"
 
-/* The most memory one m/M/X packet moves: its hex must fit a packet. */
+/* The most memory one m reply carries (its hex must fit a packet; gdb takes short reads). */
 #define GDB_MEM_MAX ((GDB_PACKET_MAX - 32) / 2)
+/* The most one M/X packet carries: an X packet of PacketSize bytes has nearly that much data, and
+ * gdb does not retry a refused write with less. */
+#define GDB_WRITE_MAX GDB_PACKET_MAX
 /* Monitor output (sent hex-encoded in one O packet). */
 #define GDB_MONITOR_MAX ((GDB_PACKET_MAX - 32) / 2)
 
@@ -26,7 +29,7 @@ struct gdb_server {
 	char reply[GDB_PACKET_MAX + 1];	    /* payload being built */
 	char frame[2 * GDB_PACKET_MAX + 8]; /* framed reply (escapes may double it) */
 	size_t frame_len;		    /* for a '-' resend */
-	uint8_t mem[GDB_MEM_MAX];
+	uint8_t mem[GDB_WRITE_MAX];
 	char monitor[GDB_MONITOR_MAX + 1];
 };
 
@@ -307,7 +310,7 @@ static void gdb_cmd_write_mem(struct gdb_server *s, char *p, char *end, bool bin
 	const char *q = p;
 	ssize_t n;
 
-	if (gdb_parse_addr_len(&q, end, ':', &addr, &len) || len > GDB_MEM_MAX) {
+	if (gdb_parse_addr_len(&q, end, ':', &addr, &len) || len > GDB_WRITE_MAX) {
 		gdb_reply_err(s, EINVAL);
 		return;
 	}

@@ -66,7 +66,9 @@ struct gdb_stub {
 	struct gdb_hw_bp hw[4];
 	struct gdb_stop *pending; /* per vCPU */
 	bool *has_pending;
-	bool *step_over; /* per vCPU: stepping off a hardware breakpoint before continuing */
+	bool *step_over;      /* per vCPU: stepping off a hardware breakpoint before continuing */
+	struct gdb_stop last; /* the stop gdb was told about last */
+	bool released;	      /* detached: nothing held, nothing armed */
 };
 
 static unsigned gdb_stub_ncpus(void *opaque)
@@ -101,6 +103,16 @@ static int gdb_stub_find_sw(struct gdb_stub *g, uint64_t addr)
 		if (g->sw[i].used && g->sw[i].addr == addr)
 			return i;
 	return -1;
+}
+
+/* One of gdb's int3s is at virtual address la and still in guest RAM (the guest may have
+ * rewritten the byte since). Called with the lock held. */
+static bool gdb_stub_sw_armed(struct gdb_stub *g, uint64_t la)
+{
+	int i = gdb_stub_find_sw(g, la);
+	const uint8_t *host = i >= 0 ? guest_mem_ptr(&g->vm->mem, g->sw[i].gpa, 1) : NULL;
+
+	return host && *host == 0xcc;
 }
 
 static void gdb_stub_post(struct gdb_stub *g, struct vcpu *vcpu, const struct gdb_stop *st)
@@ -149,7 +161,7 @@ static bool gdb_stub_debug_event(void *opaque, struct vcpu *vcpu, bool int3)
 	pthread_mutex_lock(&g->lock);
 	if (int3 || a->exception == 3) {
 		/* A software breakpoint: ours only if one of gdb's int3 bytes is at RIP. */
-		if (g->nsw && !gdb_stub_linear_rip(vcpu->fd, &la) && gdb_stub_find_sw(g, la) >= 0) {
+		if (g->nsw && !gdb_stub_linear_rip(vcpu->fd, &la) && gdb_stub_sw_armed(g, la)) {
 			st.kind = GDB_STOP_SWBREAK;
 			ours = true;
 		}
@@ -268,7 +280,10 @@ static int gdb_stub_arm(struct gdb_stub *g, const uint8_t *actions)
 		int act = actions ? actions[i] : -1;
 		struct x86_guest_debug d;
 
-		g->step_over[i] = act == GDB_ACT_CONT && gdb_stub_at_hw_bp(g, g->vm->vcpus[i].fd);
+		/* Only the vCPU gdb saw stop at the breakpoint: another one sitting on it has an
+		 * unreported hit, which must fire again. */
+		g->step_over[i] = act == GDB_ACT_CONT && g->last.kind == GDB_STOP_HWBREAK &&
+				  g->last.cpu == i && gdb_stub_at_hw_bp(g, g->vm->vcpus[i].fd);
 		d = gdb_stub_debug_for(g, act, g->step_over[i]);
 		ret = cpu_set_guest_debug(g->vm->vcpus[i].fd, &d);
 	}
@@ -323,8 +338,13 @@ static void gdb_stub_event(void *opaque, int fd, uint32_t events)
 		st = g->pending[pick];
 	memset(g->has_pending, 0, n * sizeof(*g->has_pending));
 	pthread_mutex_unlock(&g->lock);
-	if (pick < 0)
+	if (pick < 0) {
+		/* A stale wakeup (its event went with a resume that came since): run on. */
+		if (gdb_stub_resume(g, g->actions))
+			log_warn("gdb: resuming after a stale event failed");
 		return;
+	}
+	g->last = st;
 	gdb_server_stop(g->srv, &st);
 }
 
@@ -338,6 +358,7 @@ static void gdb_stub_interrupt(void *opaque)
 	for (unsigned i = 0; i < gdb_stub_ncpus(g); i++)
 		if (g->actions[i] == GDB_ACT_STEP) /* a Ctrl-C during a step names that vCPU */
 			st.cpu = i;
+	g->last = st;
 	gdb_server_stop(g->srv, &st);
 }
 
@@ -403,6 +424,8 @@ static ssize_t gdb_stub_access(struct gdb_stub *g, unsigned cpu, uint64_t addr, 
 		size_t chunk = 4096 - (va & 4095);
 		uint8_t *host;
 
+		if (va < addr)
+			break; /* past the top of the address space */
 		if (chunk > len - done)
 			chunk = len - done;
 		if (phys)
@@ -416,14 +439,16 @@ static ssize_t gdb_stub_access(struct gdb_stub *g, unsigned cpu, uint64_t addr, 
 			uint8_t *b = (uint8_t *)buf + done + i;
 			int bp = -1;
 
-			for (int k = 0; k < GDB_SW_BP_MAX && g->nsw; k++)
-				if (g->sw[k].used && g->sw[k].gpa == gpa + i)
-					bp = k;
+			for (int k = 0; k < GDB_SW_BP_MAX && g->nsw; k++) {
+				if (!g->sw[k].used || g->sw[k].gpa != gpa + i)
+					continue;
+				bp = k;
+				if (write) /* every alias keeps the same saved byte */
+					g->sw[k].orig = *b;
+			}
 			if (!write)
 				*b = bp >= 0 ? g->sw[bp].orig : host[i];
-			else if (bp >= 0)
-				g->sw[bp].orig = *b;
-			else
+			else if (bp < 0)
 				host[i] = *b;
 		}
 		done += chunk;
@@ -446,6 +471,15 @@ static ssize_t gdb_stub_write_mem(void *opaque, unsigned cpu, uint64_t addr, con
 
 /* ---- breakpoints ---- */
 
+/* Another of gdb's int3s on the same guest byte (two virtual addresses, one page), or -1. */
+static int gdb_stub_sw_alias(struct gdb_stub *g, int self, uint64_t gpa)
+{
+	for (int k = 0; k < GDB_SW_BP_MAX; k++)
+		if (k != self && g->sw[k].used && g->sw[k].gpa == gpa)
+			return k;
+	return -1;
+}
+
 static int gdb_stub_sw_bp(struct gdb_stub *g, unsigned cpu, bool insert, uint64_t addr)
 {
 	struct x86_regs r;
@@ -460,7 +494,7 @@ static int gdb_stub_sw_bp(struct gdb_stub *g, unsigned cpu, bool insert, uint64_
 	if (!insert) {
 		if (i >= 0) {
 			host = guest_mem_ptr(&g->vm->mem, g->sw[i].gpa, 1);
-			if (host && *host == 0xcc)
+			if (host && *host == 0xcc && gdb_stub_sw_alias(g, i, g->sw[i].gpa) < 0)
 				*host = g->sw[i].orig;
 			g->sw[i].used = false;
 			g->nsw--;
@@ -480,8 +514,16 @@ static int gdb_stub_sw_bp(struct gdb_stub *g, unsigned cpu, bool insert, uint64_
 		if (gdb_stub_translate(g, &r, addr, &gpa) ||
 		    !(host = guest_mem_ptr(&g->vm->mem, gpa, 1)))
 			break;
-		g->sw[i] =
-		    (struct gdb_sw_bp){ .used = true, .addr = addr, .gpa = gpa, .orig = *host };
+		{
+			int alias = gdb_stub_sw_alias(g, i, gpa);
+
+			/* Under an alias the byte is gdb's int3 already: share its saved byte. */
+			g->sw[i] =
+			    (struct gdb_sw_bp){ .used = true,
+						.addr = addr,
+						.gpa = gpa,
+						.orig = alias >= 0 ? g->sw[alias].orig : *host };
+		}
 		*host = 0xcc;
 		g->nsw++;
 		ret = 0;
@@ -573,6 +615,7 @@ static void gdb_stub_release(struct gdb_stub *g)
 		log_warn("gdb: clearing the vCPUs' debug state failed");
 	pthread_mutex_unlock(&g->lock);
 	g->stopped = false;
+	g->released = true;
 	vm_unpark_vcpus(g->vm, VCPU_PARK_DEBUG);
 }
 
@@ -581,7 +624,7 @@ static void gdb_stub_detach(void *opaque)
 	struct gdb_stub *g = opaque;
 
 	/* Detach happens stopped; clearing the debug registers needs the vCPUs out of KVM_RUN. */
-	if (!gdb_stub_stop_all(g))
+	if (!g->released && !gdb_stub_stop_all(g))
 		gdb_stub_release(g);
 }
 
@@ -715,10 +758,15 @@ static void gdb_stub_send(void *opaque, const void *buf, size_t len)
 {
 	struct gdb_stub *g = opaque;
 	const char *p = buf;
+	/* One deadline per reply: a client reading a byte now and then cannot hold the main loop.
+	 */
+	uint64_t deadline = vm_now_ns() + GDB_SEND_TIMEOUT_MS * 1000000ull;
 
 	while (len && g->client_fd >= 0) {
 		ssize_t n = send(g->client_fd, p, len, MSG_NOSIGNAL);
 		struct pollfd pfd = { .fd = g->client_fd, .events = POLLOUT };
+		uint64_t now = vm_now_ns();
+		int left = now < deadline ? (int)((deadline - now) / 1000000) : 0;
 
 		if (n > 0) {
 			p += n;
@@ -727,7 +775,7 @@ static void gdb_stub_send(void *opaque, const void *buf, size_t len)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN && poll(&pfd, 1, GDB_SEND_TIMEOUT_MS) == 1)
+		if (n < 0 && errno == EAGAIN && left > 0 && poll(&pfd, 1, left) == 1)
 			continue;
 		log_warn("gdb: client not reading (%s); dropping it",
 			 n < 0 ? strerror(errno) : "closed");
@@ -797,6 +845,8 @@ static void gdb_stub_accept(void *opaque, int fd, uint32_t events)
 		return;
 	}
 	g->client_fd = c;
+	g->released = false;
+	g->last = st;
 	memset(g->actions, GDB_ACT_HOLD, gdb_stub_ncpus(g));
 	log_info("gdb: client connected; the guest is stopped");
 	gdb_server_connect(g->srv, &st);

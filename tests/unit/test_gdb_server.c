@@ -1072,6 +1072,17 @@ static void test_write_mem(void)
 	/* The ':' and ',' of binary data are data. */
 	CHECK_STR(CMD("X100030,3::,:"), "OK");
 	CHECK(!memcmp(f.mem + 0x30, ":,:", 3));
+	/* What gdb sends with a 16 KiB PacketSize: an X packet of 16,000 data bytes. */
+	{
+		static char big[32 + 16000];
+		int n = snprintf(big, sizeof(big), "X101000,%x:", 16000);
+
+		memset(big + n, 'q', 16000);
+		CHECK_STR(cmd_at(big, (size_t)n + 16000, __LINE__), "OK");
+		CHECK_EQ(f.write_len, 16000);
+		CHECK_EQ(f.mem[0x1000], 'q');
+		CHECK_EQ(f.mem[0x1000 + 15999], 'q');
+	}
 	/* Hg2 */
 	CHECK_STR(CMD("Hg2"), "OK");
 	CHECK_STR(CMD("X100000,1:z"), "OK");

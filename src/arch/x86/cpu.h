@@ -44,7 +44,7 @@ int cpu_set_guest_debug(int vcpu_fd, const struct x86_guest_debug *d)
     __attribute__((warn_unused_result));
 
 /* The guest's own int3 that a debugger's KVM_GUESTDBG_USE_SW_BP intercepted (KVM_EXIT_DEBUG,
- * exception 3, RIP at the int3): deliver it to the guest as the CPU would have. */
+ * exception 3, RIP at the int3): deliver it to the guest as the CPU would have (VMX/SVM). */
 int cpu_reinject_bp(int vcpu_fd) __attribute__((warn_unused_result));
 
 /* Queue an NMI (KVM_NMI) on a vCPU that is not inside KVM_RUN. -errno on failure. */
