@@ -21,7 +21,7 @@ ifeq ($(FUZZ),1)
 CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
-LDLIBS += -luring -ljansson -lhttp_parser
+LDLIBS += -luring -ljansson -lhttp_parser -lseccomp
 
 LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)

@@ -8,4 +8,4 @@ apt_need \
 	gcc make build-essential \
 	bc flex bison libelf-dev libssl-dev linux-source-6.1 patch xz-utils \
 	cpio acpica-tools expect tmux qemu-system-x86 clang clang-format util-linux liburing-dev e2fsprogs iproute2 \
-	libjansson-dev libhttp-parser-dev curl socat gdb
+	libjansson-dev libhttp-parser-dev libseccomp-dev curl socat gdb

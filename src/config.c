@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 const char config_usage_text[] =
     "Usage: kvmbox run --kernel FILE [options]\n"
     "       kvmbox --api-sock PATH [--config-file FILE] [--id ID] [--metrics-path FILE]\n"
+    "              [--seccomp kill|log|off] [--jail DIR --uid N --gid N ...]\n"
     "       kvmbox --config-file FILE [--no-api]\n"
     "       kvmbox ctl SOCKET status|pause|resume|stop|stats|top|ctrl-alt-del|flush-metrics\n"
     "       kvmbox --help | --version\n"
@@ -39,6 +41,13 @@ const char config_usage_text[] =
     "                       per vCPU); --gdb-wait: the guest waits for gdb before its first\n"
     "                       instruction\n"
     "  --stats              print exit and timing statistics at exit\n"
+    "  --jail DIR --uid N --gid N [--netns PATH] [--rlimit nofile=N,fsize=BYTES]\n"
+    "                       run confined: new mount/PID/IPC/UTS/network namespaces (or join\n"
+    "                       PATH), DIR as /, /dev/kvm and /dev/net/tun made there, no\n"
+    "                       capabilities, uid/gid N; file paths are then inside DIR\n"
+    "  --seccomp kill|log|off  system-call filters per thread (default kill: a call outside\n"
+    "                       the lists stops kvmbox; log: allowed, logged by the kernel);\n"
+    "                       --no-seccomp = --seccomp off\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
     "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
@@ -142,7 +151,119 @@ enum {
 	OPT_API_SOCK,
 	OPT_GDB,
 	OPT_GDB_WAIT,
+	OPT_SECCOMP,
+	OPT_NO_SECCOMP,
+	OPT_JAIL,
+	OPT_UID,
+	OPT_GID,
+	OPT_NETNS,
+	OPT_RLIMIT,
 };
+
+#define CONFIG_JAIL_OPTS                                                                           \
+	{ "jail", required_argument, NULL, OPT_JAIL },                                             \
+	    { "uid", required_argument, NULL, OPT_UID },                                           \
+	    { "gid", required_argument, NULL, OPT_GID },                                           \
+	    { "netns", required_argument, NULL, OPT_NETNS },                                       \
+	{                                                                                          \
+		"rlimit", required_argument, NULL, OPT_RLIMIT                                      \
+	}
+
+static int config_id(const char *opt, const char *v, uint32_t *out, char *err, unsigned errlen)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || n >= 0xffffffffUL)
+		return config_err(err, errlen, "invalid %s '%s' (a numeric id)", opt, v);
+	if (n == 0)
+		return config_err(err, errlen, "%s 0 would keep root's privileges in the jail",
+				  opt);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* --rlimit nofile=N[,fsize=BYTES] */
+static int config_rlimit(struct config_jail *j, const char *v, char *err, unsigned errlen)
+{
+	char buf[128], *save = NULL, *tok;
+
+	j->have_rlimit = true;
+	if (strlen(v) >= sizeof(buf))
+		return config_err(err, errlen, "--rlimit value too long");
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *end;
+		unsigned long long n;
+
+		if (!eq)
+			return config_err(err, errlen, "--rlimit '%s': want nofile=N,fsize=BYTES",
+					  v);
+		*eq = '\0';
+		errno = 0;
+		n = strtoull(eq + 1, &end, 10);
+		if (errno || end == eq + 1 || *end || eq[1] == '-' || n == 0)
+			return config_err(err, errlen, "--rlimit %s: invalid value '%s'", tok,
+					  eq + 1);
+		if (!strcmp(tok, "nofile")) {
+			if (n < 64 || n > (1u << 20))
+				return config_err(
+				    err, errlen,
+				    "--rlimit nofile=%llu out of range (64 to 1048576)", n);
+			j->nofile = n;
+		} else if (!strcmp(tok, "fsize")) {
+			j->fsize = n;
+		} else {
+			return config_err(err, errlen,
+					  "--rlimit: unknown limit '%s' (nofile, fsize)", tok);
+		}
+	}
+	return 0;
+}
+
+/* The jail options, shared by run and serve; 1 if c is not one of them. */
+static int config_jail_opt(struct vm_config *cfg, int c, const char *v, char *err, unsigned errlen)
+{
+	struct config_jail *j = &cfg->jail;
+
+	switch (c) {
+	case OPT_JAIL:
+		if (!*v)
+			return config_err(err, errlen, "--jail needs a directory");
+		j->root = v;
+		return 0;
+	case OPT_UID:
+		j->have_uid = true;
+		return config_id("--uid", v, &j->uid, err, errlen);
+	case OPT_GID:
+		j->have_gid = true;
+		return config_id("--gid", v, &j->gid, err, errlen);
+	case OPT_NETNS:
+		j->netns = v;
+		return 0;
+	case OPT_RLIMIT:
+		return config_rlimit(j, v, err, errlen);
+	default:
+		return 1;
+	}
+}
+
+static int config_jail_check(const struct vm_config *cfg, char *err, unsigned errlen)
+{
+	const struct config_jail *j = &cfg->jail;
+
+	if (!j->root) {
+		if (j->have_uid || j->have_gid || j->netns || j->have_rlimit)
+			return config_err(err, errlen,
+					  "--uid, --gid, --netns and --rlimit need --jail DIR");
+		return 0;
+	}
+	if (!j->have_uid || !j->have_gid)
+		return config_err(err, errlen, "--jail needs --uid N and --gid N to run as");
+	return 0;
+}
 
 void config_free(struct vm_config *cfg)
 {
@@ -159,6 +280,20 @@ void config_init(struct vm_config *cfg)
 	cfg->memory = CONFIG_DEFAULT_MEMORY;
 	cfg->cpus = 1;
 	cfg->cpu_template = "auto";
+	cfg->seccomp = SYSCALL_FILTER_KILL;
+	cfg->jail.nofile = 2048; /* Firecracker's jailer default */
+}
+
+/* --seccomp MODE and --no-seccomp, shared by run and serve. */
+static int config_seccomp(struct vm_config *cfg, const char *mode, char *err, unsigned errlen)
+{
+	if (!mode) {
+		cfg->seccomp = SYSCALL_FILTER_OFF;
+		return 0;
+	}
+	if (syscall_filter_parse_mode(mode, &cfg->seccomp))
+		return config_err(err, errlen, "unknown --seccomp '%s' (kill, log, off)", mode);
+	return 0;
 }
 
 /* Takes ownership of p (freed on failure too). */
@@ -199,6 +334,31 @@ void config_strfree(struct vm_config *cfg, const char *s)
 		}
 }
 
+/*
+ * Guest RAM is mapped lazily, so an oversized guest would start and then take the host's memory
+ * page by page until the OOM killer picks someone. Refuse, up front, RAM this host could never
+ * commit: more than its RAM and swap together.
+ */
+static int config_check_host_memory(uint64_t bytes, char *err, unsigned errlen)
+{
+	struct sysinfo si;
+	uint64_t unit, ram, swap;
+
+	if (sysinfo(&si) < 0)
+		return 0; /* nothing to compare with: the mapping's own accounting still applies */
+	unit = si.mem_unit ? si.mem_unit : 1;
+	ram = (uint64_t)si.totalram * unit;
+	swap = (uint64_t)si.totalswap * unit;
+	if (bytes > ram + swap)
+		return config_err(
+		    err, errlen,
+		    "guest memory %llu MiB is more than this host can commit (%llu MiB "
+		    "of RAM, %llu MiB of swap)",
+		    (unsigned long long)(bytes >> 20), (unsigned long long)(ram >> 20),
+		    (unsigned long long)(swap >> 20));
+	return 0;
+}
+
 int config_check_memory(uint64_t bytes, char *err, unsigned errlen)
 {
 	if (bytes & 0xfff)
@@ -207,7 +367,7 @@ int config_check_memory(uint64_t bytes, char *err, unsigned errlen)
 	if (bytes < CONFIG_MIN_MEMORY || bytes > CONFIG_MAX_MEMORY)
 		return config_err(err, errlen, "memory size %llu MiB out of range (2 MiB to 1 TiB)",
 				  (unsigned long long)(bytes >> 20));
-	return 0;
+	return config_check_host_memory(bytes, err, errlen);
 }
 
 static int config_transport(const char *v, enum config_transport *t)
@@ -384,9 +544,13 @@ static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char
 		{ "metrics-path", required_argument, NULL, 'm' },
 		{ "level", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		CONFIG_JAIL_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	bool no_api = false;
+	int r;
 	int c;
 
 	cfg->action = CONFIG_ACTION_SERVE;
@@ -429,10 +593,20 @@ static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char
 		case 'v':
 			cfg->verbosity++;
 			break;
+		case OPT_SECCOMP:
+		case OPT_NO_SECCOMP:
+			if (config_seccomp(cfg, c == OPT_SECCOMP ? optarg : NULL, err, errlen))
+				return -EINVAL;
+			break;
 		case ':':
 			return config_err(err, errlen, "option '%s' needs a value",
 					  argv[optind - 1]);
 		default:
+			r = config_jail_opt(cfg, c, optarg, err, errlen);
+			if (r < 0)
+				return r;
+			if (r == 0)
+				break;
 			return config_err(err, errlen, "unknown option '%s' (try 'kvmbox --help')",
 					  argv[optind - 1]);
 		}
@@ -445,7 +619,7 @@ static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char
 		return config_err(err, errlen, "%s",
 				  no_api ? "--no-api needs --config-file FILE"
 					 : "give --api-sock PATH or --config-file FILE");
-	return 0;
+	return config_jail_check(cfg, err, errlen);
 }
 
 int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsigned errlen)
@@ -468,6 +642,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 		{ "gdb", required_argument, NULL, OPT_GDB },
 		{ "gdb-wait", no_argument, NULL, OPT_GDB_WAIT },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		CONFIG_JAIL_OPTS,
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -490,7 +667,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	if (!strncmp(argv[1], "--api-sock", 10) || !strncmp(argv[1], "--config-file", 13) ||
 	    !strncmp(argv[1], "--id", 4) || !strcmp(argv[1], "--no-api") ||
 	    !strncmp(argv[1], "--level", 7) || !strncmp(argv[1], "--log-path", 10) ||
-	    !strncmp(argv[1], "--metrics-path", 14) || !strcmp(argv[1], "-v"))
+	    !strncmp(argv[1], "--metrics-path", 14) || !strcmp(argv[1], "-v") ||
+	    !strncmp(argv[1], "--seccomp", 9) || !strcmp(argv[1], "--no-seccomp") ||
+	    !strncmp(argv[1], "--jail", 6))
 		return config_parse_serve(cfg, argc, argv, err, errlen);
 	if (!strcmp(argv[1], "ctl")) {
 		if (argc < 4)
@@ -591,6 +770,11 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		case OPT_GDB_WAIT:
 			cfg->gdb_wait = true;
 			break;
+		case OPT_SECCOMP:
+		case OPT_NO_SECCOMP:
+			if (config_seccomp(cfg, c == OPT_SECCOMP ? optarg : NULL, err, errlen))
+				return -EINVAL;
+			break;
 		case 'v':
 			cfg->verbosity++;
 			break;
@@ -628,6 +812,11 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		case ':':
 			return config_err(err, errlen, "option '%s' needs a value", av[optind - 1]);
 		default:
+			ret = config_jail_opt(cfg, c, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
+			if (ret == 0)
+				break;
 			return config_err(err, errlen, "unknown option '%s' (try 'kvmbox --help')",
 					  av[optind - 1]);
 		}
@@ -638,5 +827,11 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		return config_err(err, errlen, "run needs --kernel FILE");
 	if (cfg->gdb_wait && !cfg->gdb)
 		return config_err(err, errlen, "--gdb-wait needs --gdb ADDRESS");
-	return config_check_files(cfg, err, errlen);
+	ret = config_jail_check(cfg, err, errlen);
+	if (!ret)
+		ret = config_check_host_memory(cfg->memory, err, errlen);
+	/* Jailed, the paths name files inside the jail: vmm_start checks them there. */
+	if (!ret && !cfg->jail.root)
+		ret = config_check_files(cfg, err, errlen);
+	return ret;
 }

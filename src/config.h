@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "syscall_filter.h"
+
 #define CONFIG_MAX_CPUS 255 /* xAPIC IDs in the MADT; x2APIC is future work */
 #define CONFIG_MIN_MEMORY (2ull << 20)
 #define CONFIG_MAX_MEMORY (1ull << 40)
@@ -50,6 +52,17 @@ struct config_vsock {
 	const char *id; /* API vsock_id (optional, kept for GET /vm/config) */
 };
 
+/* --jail: confine kvmbox before the VM exists (src/jail.c). */
+struct config_jail {
+	const char *root;  /* the directory that becomes / */
+	uint32_t uid, gid; /* unprivileged ids to run as (not 0) */
+	bool have_uid, have_gid, have_rlimit;
+	const char
+	    *netns;	 /* join this network namespace (a /run/netns/NAME file); else a new one */
+	uint64_t nofile; /* RLIMIT_NOFILE (default 2048) */
+	uint64_t fsize;	 /* RLIMIT_FSIZE in bytes, 0 = unchanged */
+};
+
 struct vm_config {
 	enum config_action action;
 	const char *kernel;
@@ -64,6 +77,7 @@ struct vm_config {
 	const char *gdb;   /* --gdb tcp:HOST:PORT or unix:PATH */
 	bool gdb_wait;	   /* --gdb-wait: the vCPUs start stopped */
 	int verbosity;	   /* -v count */
+	enum syscall_filter_mode seccomp; /* --seccomp kill|log|off, --no-seccomp */
 	struct config_disk disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;
 	struct config_net nics[CONFIG_MAX_NICS];
@@ -71,6 +85,7 @@ struct vm_config {
 	bool rng;
 	bool virtio_console; /* stdin goes to hvc0 (virtio-console) instead of COM1 */
 	struct config_vsock vsock;
+	struct config_jail jail;
 
 	/* Firecracker-style boot (API or --config-file): virtio-mmio devices announced on the
 	 * kernel command line (virtio_mmio.device=...), an MP table for acpi=off guests. */
@@ -105,7 +120,8 @@ void config_strfree(struct vm_config *cfg, const char *s);
 /* Checks that the kernel/initrd/disk files named in cfg can be used (one line in err). */
 int config_check_files(const struct vm_config *cfg, char *err, unsigned errlen)
     __attribute__((warn_unused_result));
-/* For API and config-file values: the same checks the command line applies. */
+/* For API and config-file values: the same checks the command line applies (range, 4 KiB
+ * multiple, no more than the host's RAM plus swap). */
 int config_check_memory(uint64_t bytes, char *err, unsigned errlen)
     __attribute__((warn_unused_result));
 int config_check_file(const char *what, const char *path, char *err, unsigned errlen)

@@ -33,8 +33,9 @@ int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start
 	memset(gm, 0, sizeof(*gm));
 	if (!ram_size || ram_size > SIZE_MAX || hole_start > GUEST_MEM_4G)
 		return -EINVAL;
-	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Without MAP_NORESERVE: the host's overcommit policy accounts guest RAM as committed
+	 * (with vm.overcommit_memory=2 a guest cannot take more than the host promised). */
+	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	/* Guest RAM is no use in a core dump of kvmbox and may hold the guest's secrets. */

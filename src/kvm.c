@@ -28,17 +28,24 @@ static const struct {
 	{ KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI" },
 };
 
-static const char *kvm_detect_backend(void)
+/* Cached: a jailed kvmbox asks before pivot_root, when /sys is still visible (jail.c). */
+const char *kvm_backend(void)
 {
 	static const char *const mods[] = { "kvm_pvm", "kvm_intel", "kvm_amd" };
+	static const char *found;
 	char path[64];
 
+	if (found)
+		return found;
+	found = "unknown";
 	for (unsigned i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
 		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
-		if (access(path, F_OK) == 0)
-			return mods[i];
+		if (access(path, F_OK) == 0) {
+			found = mods[i];
+			break;
+		}
 	}
-	return "unknown";
+	return found;
 }
 
 int kvm_open(struct kvm *kvm, const char *path, char *err, unsigned errlen)
@@ -87,7 +94,7 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, unsigned errlen)
 	if (n <= 0)
 		n = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	kvm->max_vcpus = n > 0 ? (unsigned)n : 4;
-	kvm->backend = kvm_detect_backend();
+	kvm->backend = kvm_backend();
 	kvm->restricted_backend = !strcmp(kvm->backend, "kvm_pvm");
 	return 0;
 

@@ -18,5 +18,7 @@ struct kvm {
 int kvm_open(struct kvm *kvm, const char *path, char *err, unsigned errlen)
     __attribute__((warn_unused_result));
 void kvm_close(struct kvm *kvm);
+/* The host's KVM module: "kvm_pvm", "kvm_intel", "kvm_amd" or "unknown" (from /sys/module). */
+const char *kvm_backend(void);
 
 #endif

@@ -13,8 +13,10 @@
 #include "console.h"
 #include "ctl.h"
 #include "event_loop.h"
+#include "jail.h"
 #include "log.h"
 #include "stats.h"
+#include "syscall_filter.h"
 #include "vcpu.h"
 #include "vm.h"
 #include "vmm.h"
@@ -47,6 +49,16 @@ static int main_vmm(struct vm_config *cfg)
 	/* Signals are blocked before any thread exists, so every thread inherits the mask. */
 	console_signals_block();
 	vcpu_signals_init();
+	/* Confined from here on: every thread kvmbox creates inherits this and narrows it. */
+	syscall_filter_set_mode(cfg->seccomp);
+	ret = syscall_filter_install(SYSCALL_FILTER_MAIN);
+	if (ret) {
+		fprintf(stderr,
+			"kvmbox: error: cannot install the seccomp filter: %s "
+			"(--no-seccomp runs without it)\n",
+			strerror(-ret));
+		return VM_EXIT_HOST_ERROR;
+	}
 	if (event_loop_create_inline(&loop, "main")) {
 		fprintf(stderr, "kvmbox: error: cannot create the main event loop\n");
 		return VM_EXIT_HOST_ERROR;
@@ -115,6 +127,23 @@ out:
 	return status;
 }
 
+/* With --jail, the VMM runs in a jailed child and this process relays its exit status. */
+static int main_jailed(struct vm_config *cfg)
+{
+	char err[512];
+	int status = 0, ret;
+
+	if (!cfg->jail.root)
+		return main_vmm(cfg);
+	ret = jail_enter(&cfg->jail, cfg->nnics || cfg->action == CONFIG_ACTION_SERVE, &status, err,
+			 sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "kvmbox: error: %s\n", err);
+		return ret == -ENOMEM || ret == -EAGAIN ? VM_EXIT_HOST_ERROR : VM_EXIT_BAD_INPUT;
+	}
+	return ret == 1 ? status : main_vmm(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -134,7 +163,7 @@ int main(int argc, char **argv)
 		log_set_level(cfg.verbosity >= 2   ? LOG_DEBUG
 			      : cfg.verbosity == 1 ? LOG_INFO
 						   : LOG_WARN);
-		status = main_vmm(&cfg);
+		status = main_jailed(&cfg);
 	}
 	config_free(&cfg);
 	return status;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "arch/x86/emu_fallback.h"
 #include "bus.h"
 #include "log.h"
+#include "syscall_filter.h"
 #include "vm.h" /* exit statuses and vm_now_ns only: vCPUs reach their VM through ctx */
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -239,11 +241,22 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	bool io_pending = false;
+	char name[16];
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* Named by itself (prctl): a jailed kvmbox has no /proc for pthread_setname_np. */
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	/* Before the guest's first instruction on this thread. */
+	if (syscall_filter_install(SYSCALL_FILTER_VCPU)) {
+		log_error("vCPU %u: cannot install its seccomp filter", vcpu->index);
+		vcpu_stop_vm(vcpu, VM_EXIT_HOST_ERROR);
+		vcpu_set_state(vcpu, VCPU_STOPPED);
+		return NULL;
+	}
 
 	for (;;) {
 		uint64_t t0, t1;

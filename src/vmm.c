@@ -157,7 +157,9 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 	if (v->state != VMM_NOT_STARTED)
 		return vmm_err(err, errlen, -EINVAL, "the microVM is already running");
 	log_clear_last_error();
-	ret = config_check_files(v->cfg, err, (unsigned)errlen);
+	ret = config_check_memory(v->cfg->memory, err, (unsigned)errlen);
+	if (!ret)
+		ret = config_check_files(v->cfg, err, (unsigned)errlen);
 	if (ret)
 		return ret;
 	if (v->cfg->cpus > CONFIG_MAX_CPUS)

@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "syscall_filter.h"
 
 #define DISK_POOL_THREADS 4
 #define DISK_MAX_DEPTH 32768 /* io_uring's largest ring (IORING_MAX_ENTRIES) */
@@ -124,6 +126,10 @@ static void *disk_worker(void *opaque)
 {
 	struct disk *disk = opaque;
 
+	prctl(PR_SET_NAME, "disk-io", 0, 0, 0); /* itself: a jailed kvmbox has no /proc */
+	if (syscall_filter_install(SYSCALL_FILTER_IO))
+		log_error("disk image '%s': cannot install the I/O thread's seccomp filter",
+			  disk->path);
 	pthread_mutex_lock(&disk->lock);
 	for (;;) {
 		struct disk_req *req;
@@ -622,7 +628,6 @@ static int disk_pool_start(struct disk *disk)
 		ret = -pthread_create(&disk->threads[i], NULL, disk_worker, disk);
 		if (ret)
 			break;
-		pthread_setname_np(disk->threads[i], "disk-io");
 		disk->nthreads++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -30,7 +30,8 @@ static void term_fatal_signal(int sig)
 
 int term_raw_enter(int fd)
 {
-	/* Every signal whose default action ends the process and that kvmbox does not handle. */
+	/* Every signal whose default action ends the process and that kvmbox does not handle
+	 * (SIGSYS has the seccomp reporter, which restores the terminal itself). */
 	static const int fatal[] = { SIGSEGV, SIGBUS,  SIGILL,	  SIGFPE,  SIGABRT,
 				     SIGTRAP, SIGSYS,  SIGALRM,	  SIGUSR2, SIGXCPU,
 				     SIGXFSZ, SIGPROF, SIGVTALRM, SIGPWR,  SIGSTKFLT };
@@ -51,7 +52,12 @@ int term_raw_enter(int fd)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = term_fatal_signal;
 	sa.sa_flags = SA_RESETHAND;
-	for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+	for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+		struct sigaction old;
+
+		if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler != SIG_DFL)
+			continue;
 		sigaction(fatal[i], &sa, NULL);
+	}
 	return 0;
 }

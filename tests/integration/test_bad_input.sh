@@ -39,6 +39,8 @@ expect fifo-initrd "$T/fifo.*not a regular file" timeout 10 "$KVMBOX" run --kern
 expect missing-initrd "cannot open initrd '$T/nope'" "$KVMBOX" run --kernel "$GUEST" --initrd "$T/nope"
 expect memory-junk "invalid --memory 'lots'" "$KVMBOX" run --kernel "$GUEST" --memory lots
 expect memory-huge 'out of range' "$KVMBOX" run --kernel "$GUEST" --memory 4096T
+# 1 TiB is in range but more than this host's RAM and swap: refused before a page is touched.
+expect memory-over-host 'is more than this host can commit' "$KVMBOX" run --kernel "$GUEST" --memory 1T
 expect cpus-zero "invalid --cpus '0'" "$KVMBOX" run --kernel "$GUEST" --cpus 0
 expect cpus-many "invalid --cpus '999'" "$KVMBOX" run --kernel "$GUEST" --cpus 999
 expect template "unknown --cpu-template 'fast'" "$KVMBOX" run --kernel "$GUEST" --cpu-template fast

@@ -148,6 +148,56 @@ static void test_devices(void)
 	config_free(&cfg);
 }
 
+static void test_jail_and_seccomp(void)
+{
+	struct vm_config cfg;
+	char err[256];
+	char *argv[] = { "kvmbox",    "run",
+			 "--kernel",  "/inside/the/jail",
+			 "--jail",    "/srv/j",
+			 "--uid",     "1000",
+			 "--gid",     "1001",
+			 "--netns",   "/run/netns/x",
+			 "--rlimit",  "nofile=512,fsize=4096",
+			 "--seccomp", "log",
+			 NULL };
+
+	/* Jailed, the kernel path names a file inside the jail: not checked on the host. */
+	CHECK_EQ(config_parse(&cfg, 16, argv, err, sizeof(err)), 0);
+	CHECK(!strcmp(cfg.jail.root, "/srv/j"));
+	CHECK_EQ(cfg.jail.uid, 1000);
+	CHECK_EQ(cfg.jail.gid, 1001);
+	CHECK(!strcmp(cfg.jail.netns, "/run/netns/x"));
+	CHECK_EQ(cfg.jail.nofile, 512);
+	CHECK_EQ(cfg.jail.fsize, 4096);
+	CHECK_EQ(cfg.seccomp, SYSCALL_FILTER_LOG);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, NULL, NULL), 0);
+	CHECK_EQ(cfg.seccomp, SYSCALL_FILTER_KILL);
+	CHECK(cfg.jail.root == NULL);
+	CHECK_EQ(cfg.jail.nofile, 2048);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, "--no-seccomp", NULL), 0);
+	CHECK_EQ(cfg.seccomp, SYSCALL_FILTER_OFF);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "--api-sock", "/tmp/a.sock", "--seccomp", "off", NULL), 0);
+	CHECK_EQ(cfg.seccomp, SYSCALL_FILTER_OFF);
+	config_free(&cfg);
+	expect_error("unknown --seccomp 'on'", "run", "--kernel", kernel_path, "--seccomp", "on");
+	expect_error("--jail needs --uid N and --gid N", "run", "--kernel", "/k", "--jail", "/j");
+	expect_error("need --jail DIR", "run", "--kernel", kernel_path, "--uid", "5");
+	expect_error("need --jail DIR", "--api-sock", "/tmp/a.sock", "--netns", "/x", NULL);
+	expect_error("--uid 0 would keep root", "run", "--jail", "/j", "--uid", "0");
+	expect_error("invalid --gid '-1'", "run", "--jail", "/j", "--gid", "-1");
+	expect_error("invalid --uid 'bob'", "run", "--jail", "/j", "--uid", "bob");
+	expect_error("unknown limit 'core'", "run", "--jail", "/j", "--rlimit", "core=1");
+	expect_error("nofile=8 out of range", "run", "--jail", "/j", "--rlimit", "nofile=8");
+	expect_error("invalid value 'x'", "run", "--jail", "/j", "--rlimit", "fsize=x");
+	expect_error("want nofile=N", "run", "--jail", "/j", "--rlimit", "nofile");
+	expect_error("more than this host can commit", "run", "--kernel", kernel_path, "--memory",
+		     "1T");
+}
+
 int main(void)
 {
 	int fd = mkstemp(kernel_path);
@@ -158,6 +208,7 @@ int main(void)
 	RUN_TEST(test_sizes);
 	RUN_TEST(test_run_ok);
 	RUN_TEST(test_errors);
+	RUN_TEST(test_jail_and_seccomp);
 	RUN_TEST(test_devices);
 	unlink(kernel_path);
 	TEST_EXIT();
