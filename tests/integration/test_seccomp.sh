@@ -20,7 +20,7 @@ gcc -shared -fPIC -O1 -o "$T/probe.so" "$ROOT/tests/integration/seccomp_probe.c"
 	{ fail seccomp-probe-build "cannot build the LD_PRELOAD probe"; exit 1; }
 # Sanitizer builds widen every list with the runtime's own needs (openat, execve, clone, ptrace).
 SAN=0
-ldd "$KVMBOX" | grep -q libasan && SAN=1
+[[ $(ldd "$KVMBOX") == *libasan* ]] && SAN=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 
 api() { # METHOD PATH [BODY] -> HTTP status
