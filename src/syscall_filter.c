@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/term.h"
@@ -338,6 +339,9 @@ static int sf_reporter_init(void)
 
 	if (done)
 		return 0;
+	/* glibc reads /etc/localtime on the first time conversion in the process (the RTC's
+	 * gmtime_r, on a vCPU thread, which may not open files): load it now. */
+	tzset();
 	for (int nr = 0; nr < SF_NAMES; nr++)
 		sf_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 	memset(&sa, 0, sizeof(sa));

@@ -83,12 +83,17 @@ static int exited_ok(const struct child_result *r)
 static int vcpu_allowed_calls(void)
 {
 	struct timespec ts;
+	struct tm tm;
 	uint64_t one = 1;
 	char *p;
 	int efd;
 
 	if (getpid() <= 0 || clock_gettime(CLOCK_MONOTONIC, &ts))
 		return 1;
+	/* The RTC model's time conversion: glibc's first one opens /etc/localtime, which the filter
+	 * forbids on this thread; installing the first filter loaded it beforehand. */
+	if (!gmtime_r(&ts.tv_sec, &tm))
+		return 18;
 	p = malloc(4 << 20); /* mmap */
 	if (!p)
 		return 2;
