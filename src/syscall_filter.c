@@ -353,6 +353,14 @@ static int sf_reporter_init(void)
 	return 0;
 }
 
+/* libseccomp's SCMP_A* macros leave fields to implicit zeroes (clang warns): all of them here. */
+static struct scmp_arg_cmp sf_arg(unsigned arg, enum scmp_compare op, uint64_t a, uint64_t b)
+{
+	struct scmp_arg_cmp c = { .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+
+	return c;
+}
+
 static int sf_allow(scmp_filter_ctx ctx, const int *calls, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -370,7 +378,7 @@ static int sf_allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_
 	for (size_t i = 0; i < n; i++) {
 		/* The kernel takes the request as an unsigned int: compare the low 32 bits. */
 		int ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, reqs[i]));
+					   sf_arg(1, SCMP_CMP_MASKED_EQ, 0xffffffffUL, reqs[i]));
 		if (ret)
 			return ret;
 	}
@@ -390,23 +398,23 @@ static int sf_build(scmp_filter_ctx ctx, enum syscall_filter_role role)
 	/* Threads naming themselves, then narrowing their filter: no_new_privs, seccomp(2). */
 	if (!ret)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				       SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
+				       sf_arg(0, SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS, 0));
 	if (!ret)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				       SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+				       sf_arg(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
 	if (ret)
 		return ret;
 	if (role == SYSCALL_FILTER_VCPU || role == SYSCALL_FILTER_IO) {
 		/* Anonymous memory for malloc, never executable. */
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				       sf_arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 		if (!ret)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-					       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+					       sf_arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	}
 	if (!ret && role == SYSCALL_FILTER_IO)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				       SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+				       sf_arg(0, SCMP_CMP_EQ, AF_UNIX, 0));
 	if (!ret && role != SYSCALL_FILTER_VCPU)
 		ret = sf_allow(ctx, sf_io_calls, SF_COUNT(sf_io_calls));
 	if (!ret && role == SYSCALL_FILTER_MAIN) {
@@ -420,7 +428,7 @@ static int sf_build(scmp_filter_ctx ctx, enum syscall_filter_role role)
 		if (!ret)
 			ret = seccomp_rule_add(
 			    ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-			    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+			    sf_arg(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	}
 #ifdef SF_SANITIZER
 	if (!ret)

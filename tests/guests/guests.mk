@@ -17,7 +17,7 @@ GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-w
 # and converted to ELF32, because multiboot loaders (QEMU's included) only take 32-bit ELF. The
 # x86-64 link stays as NAME.elf64: gdb reads its symbols (tests/integration/test_gdb.sh).
 GUEST_NAMES32 := hello32 realmode smp pio_loop spin
-GUEST_NAMES64 := long64 int3 nmi user3 gdbtest hostile
+GUEST_NAMES64 := long64 int3 nmi user3 gdbtest hostile badring
 GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES32) $(GUEST_NAMES64))
 
 all: $(GUEST_ELFS)
@@ -51,6 +51,7 @@ $(O)/guests/nmi.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/nmi.64.o $(GUEST_OBJ)/isr64.
 $(O)/guests/user3.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/user3.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
 $(O)/guests/gdbtest.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/gdbtest.64.o
 $(O)/guests/hostile.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/hostile.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
+$(O)/guests/badring.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/badring.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
 
 $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES32)): $(GUEST_DIR)/guest.ld
 	$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)

@@ -7,6 +7,9 @@
 #   same image.
 #   A host disk that fills up (a 32 MiB image on a 4 MiB tmpfs, the guest writing 8 MiB): the guest's
 #   writes fail with an error, kvmbox keeps serving and exits 0 after the guest's poweroff.
+#   Storage that vanishes under the image (a loop device whose backing file the host truncates to
+#   nothing and whose capacity it resets while the guest writes): the guest's writes fail with an
+#   error, kvmbox keeps serving and exits 0 after the guest's poweroff.
 source "$(dirname "$0")/lib.sh"
 need_kvm crash
 for tool in mkfs.ext4 debugfs e2fsck; do
@@ -14,9 +17,10 @@ for tool in mkfs.ext4 debugfs e2fsck; do
 done
 prepare_linux_overlay
 T=$(mktemp -d /tmp/kvmbox-crash.XXXXXX)
-KPID=
+KPID= LOOP=
 cleanup() {
 	[ -n "$KPID" ] && kill -9 "$KPID" 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
 	mountpoint -q "$T/small" && umount "$T/small"
 	rm -rf "$T"
 }
@@ -95,4 +99,50 @@ if mount -t tmpfs -o size=4m tmpfs "$T/small" 2>/dev/null; then
 	umount "$T/small"
 else
 	fail crash-enospc "cannot mount a tmpfs (needs root)"
+fi
+
+# Storage vanishing under the image: ext4 on a loop device; once the guest has flushed two files the
+# host truncates the loop's backing file to nothing and resets the device's capacity, so every
+# later write fails on the host (ENOSPC/EIO, reads see the end of the device).
+truncate -s 64M "$T/van.img" && mkfs.ext4 -q -F "$T/van.img"
+if LOOP=$(losetup -f --show "$T/van.img" 2>"$T/loop.err"); then
+	OUT=$LOGDIR/crash-vanish.log
+	"$KVMBOX" run --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M --disk "path=$LOOP" \
+		--cmdline "console=ttyS0 panic=-1 kvmbox.run=crash kvmbox.crash=vanish" </dev/null >"$OUT" 2>&1 &
+	KPID=$!
+	if wait_flushed 2 "$BOOT_SECS"; then
+		truncate -s 0 "$T/van.img" && losetup -c "$LOOP"
+		end=$((SECONDS + 300)) RC=
+		while kill -0 "$KPID" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.2; done
+		if kill -0 "$KPID" 2>/dev/null; then
+			RC=timeout
+			kill -9 "$KPID"
+		fi
+		wait "$KPID" 2>/dev/null
+		rc=$?
+		[ -n "$RC" ] || RC=$rc
+		KPID=
+		if [ "$RC" = timeout ]; then
+			fail crash-vanish "the guest did not power off within 300 s of the storage vanishing"
+			excerpt "$OUT"
+		elif check_poweroff crash-vanish; then
+			err=$(gval crash.vanish_error)
+			if [ -n "$(gval crash.vanish_done)" ] && [ -n "$err" ]; then
+				pass crash-vanish
+				echo "# crash-vanish: after $(gval crash.flushed) flushed files the guest's writes failed ($err); kvmbox exited 0"
+			else
+				fail crash-vanish "want the guest's writes to fail with an error, got '$err'"
+				excerpt "$OUT"
+			fi
+		fi
+	else
+		fail crash-vanish "the guest never reported its flushed files"
+		excerpt "$OUT"
+		kill -9 "$KPID" 2>/dev/null
+		KPID=
+	fi
+	losetup -d "$LOOP"
+	LOOP=
+else
+	fail crash-vanish "losetup: $(cat "$T/loop.err")"
 fi

@@ -4,6 +4,8 @@
 # durable. Runs until the host kills kvmbox (test_crash.sh).
 # kvmbox.crash=fill instead writes one file until the disk fails (a host ENOSPC under the image),
 # reports what dd said, and powers off.
+# kvmbox.crash=vanish writes and syncs files as above until one fails (the host took the storage
+# away under the image), reports the error, and powers off.
 . /etc/kvmbox/common.inc
 t=$(karg kvmbox.trial)
 mkdir -p /mnt
@@ -15,6 +17,19 @@ if [ "$(karg kvmbox.crash)" = fill ]; then
 	r crash.fill_error "$(grep -o -m1 'I/O error\|No space left on device\|Read-only file system' /tmp/dd.err)"
 	sync
 	r crash.fill_done 1
+	exit 0
+fi
+if [ "$(karg kvmbox.crash)" = vanish ]; then
+	i=1
+	while [ "$i" -le 2000 ]; do
+		if ! { yes "vanish $i" | head -c 65536 >"/mnt/v_$i" && sync -f "/mnt/v_$i"; } 2>/tmp/v.err; then
+			r crash.vanish_error "$(grep -o -m1 'I/O error\|No space left on device\|Read-only file system' /tmp/v.err)"
+			break
+		fi
+		r crash.flushed "$i"
+		i=$((i + 1))
+	done
+	r crash.vanish_done "$i"
 	exit 0
 fi
 i=1
