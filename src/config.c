@@ -41,7 +41,7 @@ const char config_usage_text[] =
     "                       per vCPU); --gdb-wait: the guest waits for gdb before its first\n"
     "                       instruction\n"
     "  --stats              print exit and timing statistics at exit\n"
-    "  --jail DIR --uid N --gid N [--netns PATH] [--rlimit nofile=N,fsize=BYTES]\n"
+    "  --jail DIR --uid N --gid N [--netns PATH] [--rlimit nofile=N,fsize=B,as=B]\n"
     "                       run confined: new mount/PID/IPC/UTS/network namespaces (or join\n"
     "                       PATH), DIR as /, /dev/kvm and /dev/net/tun made there, no\n"
     "                       capabilities, uid/gid N; file paths are then inside DIR\n"
@@ -185,7 +185,7 @@ static int config_id(const char *opt, const char *v, uint32_t *out, char *err, u
 	return 0;
 }
 
-/* --rlimit nofile=N[,fsize=BYTES] */
+/* --rlimit nofile=N[,fsize=BYTES][,as=BYTES] */
 static int config_rlimit(struct config_jail *j, const char *v, char *err, unsigned errlen)
 {
 	char buf[128], *save = NULL, *tok;
@@ -199,8 +199,8 @@ static int config_rlimit(struct config_jail *j, const char *v, char *err, unsign
 		unsigned long long n;
 
 		if (!eq)
-			return config_err(err, errlen, "--rlimit '%s': want nofile=N,fsize=BYTES",
-					  v);
+			return config_err(err, errlen,
+					  "--rlimit '%s': want nofile=N,fsize=BYTES,as=BYTES", v);
 		*eq = '\0';
 		errno = 0;
 		n = strtoull(eq + 1, &end, 10);
@@ -215,9 +215,11 @@ static int config_rlimit(struct config_jail *j, const char *v, char *err, unsign
 			j->nofile = n;
 		} else if (!strcmp(tok, "fsize")) {
 			j->fsize = n;
+		} else if (!strcmp(tok, "as")) {
+			j->as = n;
 		} else {
 			return config_err(err, errlen,
-					  "--rlimit: unknown limit '%s' (nofile, fsize)", tok);
+					  "--rlimit: unknown limit '%s' (nofile, fsize, as)", tok);
 		}
 	}
 	return 0;

@@ -61,6 +61,8 @@ struct config_jail {
 	    *netns;	 /* join this network namespace (a /run/netns/NAME file); else a new one */
 	uint64_t nofile; /* RLIMIT_NOFILE (default 2048) */
 	uint64_t fsize;	 /* RLIMIT_FSIZE in bytes, 0 = unchanged */
+	uint64_t
+	    as; /* RLIMIT_AS in bytes (all of kvmbox's memory, guest RAM included), 0 = unchanged */
 };
 
 struct vm_config {

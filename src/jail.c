@@ -212,6 +212,14 @@ static int jail_limits(const struct config_jail *j, char *err, size_t errlen)
 			return jail_err(err, errlen, -errno, "--jail: cannot set RLIMIT_FSIZE: %s",
 					strerror(errno));
 	}
+	/* A memory cap for the whole VMM: guest RAM is mapped up front, so a guest larger than
+	 * this fails to start with a clear error instead of growing into it. */
+	if (j->as) {
+		rl.rlim_cur = rl.rlim_max = j->as;
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			return jail_err(err, errlen, -errno, "--jail: cannot set RLIMIT_AS: %s",
+					strerror(errno));
+	}
 	return 0;
 }
 

@@ -158,7 +158,7 @@ static void test_jail_and_seccomp(void)
 			 "--uid",     "1000",
 			 "--gid",     "1001",
 			 "--netns",   "/run/netns/x",
-			 "--rlimit",  "nofile=512,fsize=4096",
+			 "--rlimit",  "nofile=512,fsize=4096,as=1073741824",
 			 "--seccomp", "log",
 			 NULL };
 
@@ -170,6 +170,7 @@ static void test_jail_and_seccomp(void)
 	CHECK(!strcmp(cfg.jail.netns, "/run/netns/x"));
 	CHECK_EQ(cfg.jail.nofile, 512);
 	CHECK_EQ(cfg.jail.fsize, 4096);
+	CHECK_EQ(cfg.jail.as, 1073741824);
 	CHECK_EQ(cfg.seccomp, SYSCALL_FILTER_LOG);
 	config_free(&cfg);
 	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, NULL, NULL), 0);
