@@ -1,5 +1,6 @@
 /* libFuzzer target: guest memory holding a virtqueue of virtio-blk requests, run on a temp image.
  */
+#include "fuzz_virtio.h"
 #include "backend/disk.h"
 #include "log.h"
 #include "virtio/blk.h"
@@ -91,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(fuzz_ram, data + FUZZ_HDR,
 	       size - FUZZ_HDR < sizeof(fuzz_ram) ? size - FUZZ_HDR : sizeof(fuzz_ram));
 
-	features = virtio_features_read(vdev, 0) | (uint64_t)virtio_features_read(vdev, 1) << 32;
+	features = fuzz_virtio_offered(vdev);
 	if (sel & 2)
 		features &= ~(1ull << VIRTIO_BLK_F_FLUSH);
 	if (sel & 4)
@@ -100,12 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		features &= ~(1ull << VIRTIO_F_INDIRECT_DESC);
 	if (sel & 16)
 		features &= ~((1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
-	status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
-	virtio_status_write(vdev, status);
-	virtio_features_write(vdev, 0, (uint32_t)features);
-	virtio_features_write(vdev, 1, (uint32_t)(features >> 32));
-	status |= VIRTIO_STATUS_FEATURES_OK;
-	virtio_status_write(vdev, status);
+	status = fuzz_virtio_negotiate(vdev, features);
 	pthread_mutex_lock(&vdev->lock);
 	for (unsigned q = 0; q < 2; q++) {
 		struct virtq *vq = &vdev->vqs[q];

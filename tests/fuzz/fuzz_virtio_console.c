@@ -1,4 +1,5 @@
 /* libFuzzer target: virtio-console on fuzzed rings, host input from a feeder or a pipe. */
+#include "fuzz_virtio.h"
 #include "log.h"
 #include "virtio/console.h"
 
@@ -132,19 +133,14 @@ static void fuzz_negotiate(struct virtio_dev *vdev, uint8_t sel, uint8_t qsize)
 	uint64_t features;
 	uint8_t status;
 
-	features = virtio_features_read(vdev, 0) | (uint64_t)virtio_features_read(vdev, 1) << 32;
+	features = fuzz_virtio_offered(vdev);
 	if (sel & 1)
 		features &= ~(1ull << VIRTIO_F_EVENT_IDX);
 	if (sel & 2)
 		features &= ~(1ull << VIRTIO_F_INDIRECT_DESC);
 	if (sel & 8)
 		features &= ~(1ull << VIRTIO_CONSOLE_F_EMERG_WRITE);
-	status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
-	virtio_status_write(vdev, status);
-	virtio_features_write(vdev, 0, (uint32_t)features);
-	virtio_features_write(vdev, 1, (uint32_t)(features >> 32));
-	status |= VIRTIO_STATUS_FEATURES_OK;
-	virtio_status_write(vdev, status);
+	status = fuzz_virtio_negotiate(vdev, features);
 	pthread_mutex_lock(&vdev->lock);
 	for (unsigned q = 0; q < 2; q++) {
 		struct virtq *vq = &vdev->vqs[q];

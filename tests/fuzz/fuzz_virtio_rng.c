@@ -1,4 +1,5 @@
 /* libFuzzer target: virtio-rng requests on a fuzzed virtqueue. */
+#include "fuzz_virtio.h"
 #include "log.h"
 #include "virtio/rng.h"
 
@@ -91,17 +92,12 @@ static void fuzz_negotiate(struct virtio_dev *vdev, uint8_t sel, uint8_t qsize)
 	uint64_t features;
 	uint8_t status;
 
-	features = virtio_features_read(vdev, 0) | (uint64_t)virtio_features_read(vdev, 1) << 32;
+	features = fuzz_virtio_offered(vdev);
 	if (sel & 1)
 		features &= ~(1ull << VIRTIO_F_EVENT_IDX);
 	if (sel & 2)
 		features &= ~(1ull << VIRTIO_F_INDIRECT_DESC);
-	status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
-	virtio_status_write(vdev, status);
-	virtio_features_write(vdev, 0, (uint32_t)features);
-	virtio_features_write(vdev, 1, (uint32_t)(features >> 32));
-	status |= VIRTIO_STATUS_FEATURES_OK;
-	virtio_status_write(vdev, status);
+	status = fuzz_virtio_negotiate(vdev, features);
 	pthread_mutex_lock(&vdev->lock);
 	vdev->vqs[0].size = (uint16_t)(1u << (qsize % 7));
 	vdev->vqs[0].desc_gpa = FUZZ_DESC;

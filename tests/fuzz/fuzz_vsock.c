@@ -1,4 +1,5 @@
 /* libFuzzer target: virtio-vsock packets on fuzzed rings, with real unix sockets on the host. */
+#include "fuzz_virtio.h"
 #include "log.h"
 #include "virtio/vsock.h"
 
@@ -116,17 +117,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(fuzz_ram, data + FUZZ_HDR,
 	       size - FUZZ_HDR < sizeof(fuzz_ram) ? size - FUZZ_HDR : sizeof(fuzz_ram));
 
-	features = virtio_features_read(vdev, 0) | (uint64_t)virtio_features_read(vdev, 1) << 32;
+	features = fuzz_virtio_offered(vdev);
 	if (sel & 1)
 		features &= ~(1ull << VIRTIO_F_EVENT_IDX);
 	if (sel & 2)
 		features &= ~(1ull << VIRTIO_F_INDIRECT_DESC);
-	status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
-	virtio_status_write(vdev, status);
-	virtio_features_write(vdev, 0, (uint32_t)features);
-	virtio_features_write(vdev, 1, (uint32_t)(features >> 32));
-	status |= VIRTIO_STATUS_FEATURES_OK;
-	virtio_status_write(vdev, status);
+	status = fuzz_virtio_negotiate(vdev, features);
 	pthread_mutex_lock(&vdev->lock);
 	for (unsigned q = 0; q < 3; q++) {
 		struct virtq *vq = &vdev->vqs[q];

@@ -75,10 +75,7 @@ static char cmdline[256];
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return guest_rnd(&rng_state);
 }
 
 void exc_handler(struct isr_frame *f)

@@ -17,8 +17,8 @@
 #define GUEST_EXIT_NMI 0x25	 /* status 75 */
 #define GUEST_EXIT_USER3 0x26	 /* status 77 */
 #define GUEST_EXIT_GDB 0x27	 /* status 79 */
-#define GUEST_EXIT_HOSTILE 0x28 /* status 81 */
-#define GUEST_EXIT_BADRING 0x29 /* status 83 */
+#define GUEST_EXIT_HOSTILE 0x28	 /* status 81 */
+#define GUEST_EXIT_BADRING 0x29	 /* status 83 */
 
 #define GUEST_PORT_COM1 0x3f8
 #define GUEST_PORT_DEBUG_EXIT 0xf4
@@ -80,6 +80,15 @@ static inline uint64_t rdtsc(void)
 static inline void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
 	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+/* xorshift64*: the hostile guests' reproducible random numbers (seed=N on the command line). */
+static inline uint64_t guest_rnd(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545f4914f6cdd1dull;
 }
 
 void guest_serial_init(void);
