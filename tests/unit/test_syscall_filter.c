@@ -231,7 +231,9 @@ static void test_vcpu_socket_kills(void)
 
 	run_child(SYSCALL_FILTER_VCPU, SYSCALL_FILTER_KILL, vcpu_socket, &r);
 	CHECK(killed_by_sigsys(&r));
-	CHECK(strstr(r.err, "seccomp: system call 41 (socket) is not in the allow-list of vcpu threads") != NULL);
+	CHECK(strstr(r.err,
+		     "seccomp: system call 41 (socket) is not in the allow-list of vcpu threads") !=
+	      NULL);
 	CHECK(strstr(r.err, "stopping kvmbox") != NULL);
 }
 
@@ -252,7 +254,8 @@ static void test_io_limits(void)
 	CHECK(exited_ok(&r));
 	run_child(SYSCALL_FILTER_IO, SYSCALL_FILTER_KILL, io_inet_socket, &r);
 	CHECK(killed_by_sigsys(&r));
-	CHECK(strstr(r.err, "system call 41 (socket) is not in the allow-list of io threads") != NULL);
+	CHECK(strstr(r.err, "system call 41 (socket) is not in the allow-list of io threads") !=
+	      NULL);
 	run_child(SYSCALL_FILTER_IO, SYSCALL_FILTER_KILL, vcpu_vm_ioctl, &r);
 	CHECK(killed_by_sigsys(&r));
 	if (SANITIZER)
@@ -283,7 +286,8 @@ static void test_main_no_processes(void)
 		return;
 	run_child(SYSCALL_FILTER_MAIN, SYSCALL_FILTER_KILL, main_exec, &r);
 	CHECK(killed_by_sigsys(&r));
-	CHECK(strstr(r.err, "system call 59 (execve) is not in the allow-list of main threads") != NULL);
+	CHECK(strstr(r.err, "system call 59 (execve) is not in the allow-list of main threads") !=
+	      NULL);
 	run_child(SYSCALL_FILTER_MAIN, SYSCALL_FILTER_KILL, main_fork, &r);
 	CHECK(killed_by_sigsys(&r));
 	CHECK(strstr(r.err, "(clone)") != NULL);
@@ -298,7 +302,8 @@ static void test_stacked_filters(void)
 	/* A thread created under main's filter narrows it: its open() kills, main's would not. */
 	run_child(SYSCALL_FILTER_MAIN, SYSCALL_FILTER_KILL, stacked_filters, &r);
 	CHECK(killed_by_sigsys(&r));
-	CHECK(strstr(r.err, "system call 257 (openat) is not in the allow-list of vcpu threads") != NULL);
+	CHECK(strstr(r.err, "system call 257 (openat) is not in the allow-list of vcpu threads") !=
+	      NULL);
 }
 
 static void test_vcpu_exec_mapping_kills(void)
