@@ -120,8 +120,9 @@ fi
 KVMBOX_SECCOMP_PROBE=vcpu LD_PRELOAD=$T/probe.so start log --seccomp log
 if wait_api && ticking; then
 	pass seccomp-log-runs
-	if dmesg >/dev/null 2>&1; then
-		dmesg | grep -q "type=1326.* pid=$KPID comm=\"vcpu[01]\".* syscall=41 " && pass seccomp-log-dmesg ||
+	# Into a file first: `dmesg | grep -q` fails under pipefail when grep stops dmesg early.
+	if dmesg >"$T/dmesg" 2>/dev/null; then
+		grep -q "type=1326.* pid=$KPID comm=\"vcpu[01]\".* syscall=41 " "$T/dmesg" && pass seccomp-log-dmesg ||
 			fail seccomp-log-dmesg "no audit record of vCPU socket() for pid $KPID in dmesg"
 	fi
 else
