@@ -57,12 +57,12 @@ struct config_jail {
 	const char *root;  /* the directory that becomes / */
 	uint32_t uid, gid; /* unprivileged ids to run as (not 0) */
 	bool have_uid, have_gid, have_rlimit;
-	const char
-	    *netns;	 /* join this network namespace (a /run/netns/NAME file); else a new one */
+	/* Join this network namespace (a /run/netns/NAME file); NULL: a new, empty one. */
+	const char *netns;
 	uint64_t nofile; /* RLIMIT_NOFILE (default 2048) */
 	uint64_t fsize;	 /* RLIMIT_FSIZE in bytes, 0 = unchanged */
-	uint64_t
-	    as; /* RLIMIT_AS in bytes (all of kvmbox's memory, guest RAM included), 0 = unchanged */
+	/* RLIMIT_AS in bytes (all of kvmbox's memory, guest RAM included), 0 = unchanged. */
+	uint64_t as;
 };
 
 struct vm_config {
