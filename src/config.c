@@ -41,6 +41,9 @@ const char config_usage_text[] =
     "                       per vCPU); --gdb-wait: the guest waits for gdb before its first\n"
     "                       instruction\n"
     "  --stats              print exit and timing statistics at exit\n"
+    "  --debug-exit         port 0xf4 ends kvmbox with a status (QEMU's isa-debug-exit)\n"
+    "  --test-devices       --debug-exit plus QEMU's fw_cfg and pc-testdev, for test\n"
+    "                       guests such as kvm-unit-tests\n"
     "  --jail DIR --uid N --gid N [--netns PATH] [--rlimit nofile=N,fsize=B,as=B]\n"
     "                       run confined: new mount/PID/IPC/UTS/network namespaces (or join\n"
     "                       PATH), DIR as /, /dev/kvm and /dev/net/tun made there, no\n"
@@ -146,6 +149,7 @@ enum {
 	OPT_RNG,
 	OPT_CONSOLE,
 	OPT_DEBUG_EXIT,
+	OPT_TEST_DEVICES,
 	OPT_NO_IOEVENTFD,
 	OPT_VSOCK,
 	OPT_API_SOCK,
@@ -639,6 +643,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "test-devices", no_argument, NULL, OPT_TEST_DEVICES },
 		{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
@@ -713,6 +718,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 			cfg->no_ioeventfd = true;
 			break;
 		case OPT_DEBUG_EXIT:
+			cfg->debug_exit = true;
+			break;
+		case OPT_TEST_DEVICES:
+			cfg->test_devices = true;
 			cfg->debug_exit = true;
 			break;
 		case OPT_RNG:

@@ -76,6 +76,7 @@ struct vm_config {
 	bool stats;
 	bool no_ioeventfd; /* notifications by exit, interrupts by KVM_SIGNAL_MSI (for bench/) */
 	bool debug_exit;   /* the isa-debug-exit style port 0xf4, for test guests */
+	bool test_devices; /* QEMU's fw_cfg and pc-testdev (kvm-unit-tests); implies debug_exit */
 	const char *gdb;   /* --gdb tcp:HOST:PORT or unix:PATH */
 	bool gdb_wait;	   /* --gdb-wait: the vCPUs start stopped */
 	int verbosity;	   /* -v count */

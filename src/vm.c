@@ -198,7 +198,7 @@ static int vm_load_guest(struct vm *vm)
 	}
 	if (has_extra && vm->entry.mode != BOOT_MODE_MULTIBOOT)
 		log_info("Linux command line is now \"%s\"", vm->cmdline);
-	ret = cpu_write_boot_tables(&vm->mem);
+	ret = cpu_write_boot_tables(&vm->mem, vm->entry.mode);
 	if (ret)
 		log_error("guest RAM too small for the boot page tables");
 	return ret;

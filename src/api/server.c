@@ -22,6 +22,8 @@
 #define API_SERVER_BACKLOG 64
 #define API_SERVER_ACCEPT_BATCH 16 /* per callback: other fds get their turn */
 #define API_SERVER_READ_BATCH 8
+/* After refusing a request mid-body: how much of the rest to read and drop before closing. */
+#define API_SERVER_LINGER_BYTES (1u << 20)
 
 struct api_server;
 
@@ -31,6 +33,14 @@ struct api_conn {
 	uint32_t events; /* what the loop watches for fd */
 	struct http_conn *http;
 	uint64_t progress_ns; /* last request completed, byte written, or start of a request */
+	/*
+	 * The answer is out and the connection is closing, but the client may still be sending a
+	 * body we refused: closing now would make its send fail (EPIPE) before it reads our answer.
+	 * So the write side is shut down and input is read and dropped until EOF, a limit or the
+	 * timeout (a "lingering close", as HTTP servers do).
+	 */
+	bool lingering;
+	uint32_t linger_bytes;
 };
 
 struct api_server {
@@ -123,11 +133,19 @@ static void api_conn_update(struct api_conn *c)
 	size_t out;
 
 	http_conn_out(c->http, &out);
-	if (http_conn_in_space(c->http))
+	if (http_conn_closing(c->http) && !out && !c->lingering) {
+		if (shutdown(c->fd, SHUT_WR) < 0) {
+			api_conn_close(c);
+			return;
+		}
+		c->lingering = true;
+		c->progress_ns = api_server_now();
+	}
+	if (http_conn_in_space(c->http) || c->lingering)
 		ev |= EPOLLIN;
 	if (out)
 		ev |= EPOLLOUT;
-	if (!ev || (http_conn_closing(c->http) && !out)) {
+	if (!ev) {
 		api_conn_close(c);
 		return;
 	}
@@ -139,11 +157,35 @@ static void api_conn_update(struct api_conn *c)
 		api_conn_close(c);
 }
 
+/* A lingering connection: drop what the client still sends; close at EOF or past the limit. */
+static void api_conn_linger(struct api_conn *c)
+{
+	char buf[4096];
+
+	for (int i = 0; i < API_SERVER_READ_BATCH; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0 || (c->linger_bytes += (uint32_t)n) > API_SERVER_LINGER_BYTES) {
+			api_conn_close(c);
+			return;
+		}
+	}
+	/* More may come: the loop calls back (level-triggered). */
+}
+
 static void api_conn_io(void *opaque, int fd, uint32_t events)
 {
 	struct api_conn *c = opaque;
 	char buf[4096];
 
+	if (c->lingering) {
+		api_conn_linger(c);
+		return;
+	}
 	for (int i = 0; i < API_SERVER_READ_BATCH && (events & (EPOLLIN | EPOLLHUP | EPOLLERR));
 	     i++) {
 		size_t space = http_conn_in_space(c->http);
@@ -255,6 +297,10 @@ static void api_server_tick(void *opaque, int fd, uint32_t events)
 	for (unsigned i = s->nconns; i-- > 0;) {
 		struct api_conn *c = s->conns[i];
 
+		if (c->lingering && now - c->progress_ns > s->timeout_ns) {
+			api_conn_close(c);
+			continue;
+		}
 		if (http_conn_busy(c->http) && now - c->progress_ns > s->timeout_ns) {
 			log_info("API socket: dropping a connection stuck for %llu ms in a request",
 				 (unsigned long long)(s->timeout_ns / 1000000));

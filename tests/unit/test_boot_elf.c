@@ -12,6 +12,7 @@
 #include "arch/x86/boot_e820.h"
 #include "arch/x86/boot_multiboot.h"
 #include "arch/x86/boot_pvh.h"
+#include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 #include "guest_mem.h"
 #include "test.h"
@@ -78,6 +79,9 @@ struct fake_elf {
 	uint32_t mb_flags;
 	uint32_t mb_checksum_delta;
 	uint16_t machine; /* 0 = the class's x86 */
+	/* Non-zero: the second program header is a PT_LOAD of the same bytes at this paddr (and
+	 * vaddr) instead of the note segment. */
+	uint64_t paddr2;
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -139,6 +143,14 @@ static uint8_t *make_elf(const struct fake_elf *f, size_t *size)
 			{ .p_type = PT_NOTE, .p_offset = 0x200, .p_filesz = notes_len },
 		};
 
+		if (f->paddr2)
+			ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD,
+					      .p_offset = f->offset,
+					      .p_vaddr = f->paddr2,
+					      .p_paddr = f->paddr2,
+					      .p_filesz = f->filesz,
+					      .p_memsz = f->memsz };
+
 		memcpy(eh.e_ident, ELFMAG, SELFMAG);
 		eh.e_ident[EI_CLASS] = ELFCLASS64;
 		eh.e_ident[EI_DATA] = ELFDATA2LSB;
@@ -163,6 +175,14 @@ static uint8_t *make_elf(const struct fake_elf *f, size_t *size)
 			  .p_memsz = (uint32_t)f->memsz },
 			{ .p_type = PT_NOTE, .p_offset = 0x200, .p_filesz = (uint32_t)notes_len },
 		};
+
+		if (f->paddr2)
+			ph[1] = (Elf32_Phdr){ .p_type = PT_LOAD,
+					      .p_offset = (uint32_t)f->offset,
+					      .p_vaddr = (uint32_t)f->paddr2,
+					      .p_paddr = (uint32_t)f->paddr2,
+					      .p_filesz = (uint32_t)f->filesz,
+					      .p_memsz = (uint32_t)f->memsz };
 
 		memcpy(eh.e_ident, ELFMAG, SELFMAG);
 		eh.e_ident[EI_CLASS] = ELFCLASS32;
@@ -307,10 +327,10 @@ static void test_pvh_bad_segments(void)
 	free(k);
 
 	f = pvh_default;
-	f.paddr = 0x8000; /* on top of kvmbox's boot data */
+	f.paddr = 0x8000; /* Linux kernels stay above 1 MiB, unlike multiboot ones */
 	f.pvh_entry = 0x8000;
 	k = make_elf(&f, &ksize);
-	expect_error(k, ksize, -ENOEXEC, "outside [1 MiB");
+	expect_error(k, ksize, -ENOEXEC, "outside [0x100000, 0x100000000)");
 	free(k);
 
 	f = pvh_default;
@@ -449,8 +469,10 @@ static void test_multiboot_elf64(void)
 	free(k);
 }
 
-/* A flat binary: 0x40 bytes of code, the header, more code; loaded at 2 MiB via the kludge. */
-static uint8_t *make_flat(uint32_t flags, uint32_t load_end, uint32_t bss_end, size_t *size)
+/* A flat binary: 0x40 bytes of code, the header, more code (0x1000 bytes); loaded at base via
+ * the kludge. */
+static uint8_t *make_flat_at(uint32_t base, uint32_t flags, uint32_t load_end, uint32_t bss_end,
+			     size_t *size)
 {
 	uint8_t *buf;
 
@@ -459,12 +481,17 @@ static uint8_t *make_flat(uint32_t flags, uint32_t load_end, uint32_t bss_end, s
 	for (size_t i = 0; i < *size; i++)
 		buf[i] = (uint8_t)(i * 5 + 9);
 	put_mb_header(buf + 0x40, flags, 0);
-	put32(buf + 0x4c, 0x200040); /* header_addr */
-	put32(buf + 0x50, 0x200000); /* load_addr */
-	put32(buf + 0x54, load_end); /* load_end_addr */
-	put32(buf + 0x58, bss_end);  /* bss_end_addr */
-	put32(buf + 0x5c, 0x200080); /* entry_addr */
+	put32(buf + 0x4c, base + 0x40); /* header_addr */
+	put32(buf + 0x50, base);	/* load_addr */
+	put32(buf + 0x54, load_end);	/* load_end_addr */
+	put32(buf + 0x58, bss_end);	/* bss_end_addr */
+	put32(buf + 0x5c, base + 0x80); /* entry_addr */
 	return buf;
+}
+
+static uint8_t *make_flat(uint32_t flags, uint32_t load_end, uint32_t bss_end, size_t *size)
+{
+	return make_flat_at(0x200000, flags, load_end, bss_end, size);
 }
 
 static void test_multiboot_kludge(void)
@@ -508,6 +535,209 @@ static void test_multiboot_kludge(void)
 	/* Without bit 16 a flat binary cannot be loaded. */
 	k = make_flat(BOOT_MB_MEMORY_INFO, 0, 0, &ksize);
 	expect_error(k, ksize, -ENOEXEC, "must be ELF");
+	free(k);
+	free(initrd);
+}
+
+/*
+ * A multiboot kernel below 1 MiB shaped like kvm-unit-tests' realmode.flat: PT_LOADs at 0x8000
+ * and 0xb000 (together over 0x9000-0xdfff, where 64-bit boots get their page tables), entry
+ * 0x8018.
+ */
+static const struct fake_elf mb_low = {
+	.paddr = 0x8000,
+	.vaddr = 0x8000,
+	.entry = 0x8018,
+	.filesz = SEG_FILESZ,
+	.memsz = SEG_MEMSZ,
+	.offset = SEG_OFF,
+	.mb_header = 1,
+	.mb_flags = BOOT_MB_PAGE_ALIGN | BOOT_MB_MEMORY_INFO,
+	.paddr2 = 0xb000,
+};
+
+/* Both segments of a mb_low-like image hold the same bytes. */
+static void check_low_segments(uint64_t paddr, uint64_t paddr2)
+{
+	check_segment_loaded(paddr2);
+	CHECK(!memcmp(guest_buf + paddr, guest_buf + paddr2, SEG_MEMSZ));
+}
+
+static void test_multiboot_low(void)
+{
+	size_t ksize, rd_size = 7777;
+	uint8_t *k = make_elf(&mb_low, &ksize), *initrd = make_initrd(rd_size);
+	struct boot_entry e;
+	uint64_t v;
+
+	guest_reset();
+	CHECK_EQ(load(k, ksize, initrd, rd_size, "mb args", &e), 0);
+	CHECK_EQ(e.mode, BOOT_MODE_MULTIBOOT);
+	CHECK(e.format && !strcmp(e.format, "multiboot ELF32"));
+	CHECK_EQ(e.rip, 0x8018);
+	CHECK_EQ(e.rax, 0x2badb002);
+	CHECK_EQ(e.rbx, LAYOUT_BOOT_INFO);
+	check_low_segments(0x8000, 0xb000);
+	check_mb_info(1, rd_size, initrd); /* the module still goes to the top of RAM */
+	/* What vm.c writes after the kernel: the GDT, and no page tables over the kernel. */
+	CHECK_EQ(cpu_write_boot_tables(&gm, e.mode), 0);
+	check_low_segments(0x8000, 0xb000);
+	memcpy(&v, guest_buf + LAYOUT_GDT + 0x10, sizeof(v));
+	CHECK_EQ(v, 0x00af9b000000ffffull); /* the 64-bit code descriptor */
+	/* A 64-bit boot still gets them. */
+	guest_reset();
+	CHECK_EQ(cpu_write_boot_tables(&gm, BOOT_MODE_LINUX64), 0);
+	memcpy(&v, guest_buf + LAYOUT_PML4, sizeof(v));
+	CHECK_EQ(v, LAYOUT_PDPT | 3);
+	free(k);
+
+	/* Right up to the edges of what kvmbox writes or reserves. */
+	{
+		static const uint64_t ok[][2] = {
+			{ 0x530, 0x30000 },		     /* after the GDT, the command line */
+			{ 0x6000 - SEG_MEMSZ, 0x7000 },	     /* around the multiboot info */
+			{ 0x1000, LAYOUT_EBDA - SEG_MEMSZ }, /* up to the EBDA */
+		};
+		struct fake_elf f = mb_low;
+
+		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+			f.paddr = f.vaddr = ok[i][0];
+			f.entry = ok[i][0] + 0x18;
+			f.paddr2 = ok[i][1];
+			k = make_elf(&f, &ksize);
+			guest_reset();
+			CHECK_EQ(load(k, ksize, NULL, 0, "mb args", &e), 0);
+			CHECK_EQ(e.rip, ok[i][0] + 0x18);
+			check_low_segments(ok[i][0], ok[i][1]);
+			free(k);
+		}
+	}
+	free(initrd);
+}
+
+/* Loading fails with exactly this one-line error and writes nothing to guest RAM. */
+static void expect_low_error(const uint8_t *k, size_t ksize, const char *msg)
+{
+	struct boot_entry e;
+	char want[512];
+	uint8_t *fresh = malloc(GUEST_SIZE);
+
+	snprintf(want, sizeof(want), "\rkvmbox: error: kernel fake-elf: %s\r\n", msg);
+	guest_reset();
+	capture_begin();
+	CHECK_EQ(load(k, ksize, NULL, 0, "mb args", &e), -ENOEXEC);
+	if (strcmp(capture_end(), want)) {
+		fprintf(stderr, "  %s:%d: got \"%s\", want \"%s\"\n", __FILE__, __LINE__, captured,
+			want);
+		test_failed_++;
+	}
+	memset(fresh, 0xa5, GUEST_SIZE);
+	CHECK(!memcmp(guest_buf, fresh, GUEST_SIZE));
+	free(fresh);
+}
+
+static void expect_low_elf_error(uint64_t paddr, uint64_t paddr2, const char *msg)
+{
+	struct fake_elf f = mb_low;
+	size_t ksize;
+	uint8_t *k;
+
+	f.paddr = f.vaddr = paddr;
+	f.entry = paddr + 0x18;
+	f.paddr2 = paddr2;
+	k = make_elf(&f, &ksize);
+	expect_low_error(k, ksize, msg);
+	free(k);
+}
+
+static void test_multiboot_low_overlaps(void)
+{
+	expect_low_elf_error(0x5000, 0xb000,
+			     "ELF segment [0x5000, 0x8000) overlaps the multiboot information "
+			     "kvmbox writes at [0x6000, 0x7000)");
+	expect_low_elf_error(0x0, 0xb000,
+			     "ELF segment [0x0, 0x3000) overlaps the boot GDT kvmbox writes at "
+			     "[0x500, 0x530)");
+	/* The second segment is the bad one: the first is not loaded either. */
+	expect_low_elf_error(0x10000, 0x2e000,
+			     "ELF segment [0x2e000, 0x31000) overlaps the command line and module "
+			     "names kvmbox writes at [0x20000, 0x30000)");
+	expect_low_elf_error(0x8000, 0x9d000,
+			     "ELF segment [0x9d000, 0xa0000) overlaps the EBDA, MP table, ACPI "
+			     "tables and BIOS area kvmbox reserves at [0x9fc00, 0x100000)");
+	expect_low_elf_error(0xff000, 0x200000,
+			     "ELF segment [0xff000, 0x102000) overlaps the EBDA, MP table, ACPI "
+			     "tables and BIOS area kvmbox reserves at [0x9fc00, 0x100000)");
+}
+
+static void test_multiboot_kludge_low(void)
+{
+	uint32_t flags = BOOT_MB_AOUT_KLUDGE | BOOT_MB_MEMORY_INFO;
+	uint8_t zeros[0x3000] = { 0 };
+	struct boot_entry e;
+	size_t ksize;
+	uint8_t *k;
+
+	k = make_flat_at(0x10000, flags, 0, 0x14000, &ksize);
+	guest_reset();
+	CHECK_EQ(load(k, ksize, NULL, 0, "mb args", &e), 0);
+	CHECK(e.format && !strcmp(e.format, "multiboot a.out kludge"));
+	CHECK_EQ(e.rip, 0x10080);
+	CHECK(!memcmp(guest_buf + 0x10000, k, ksize));
+	CHECK(!memcmp(guest_buf + 0x11000, zeros, sizeof(zeros)));
+	CHECK_EQ(guest_buf[0x14000], 0xa5);
+	check_mb_info(0, 0, NULL);
+	free(k);
+
+	k = make_flat_at(0x5000, flags, 0, 0, &ksize); /* ends where the multiboot info starts */
+	guest_reset();
+	CHECK_EQ(load(k, ksize, NULL, 0, "mb args", &e), 0);
+	CHECK(!memcmp(guest_buf + 0x5000, k, ksize));
+	free(k);
+
+	k = make_flat_at(0x5800, flags, 0, 0, &ksize);
+	expect_low_error(
+	    k, ksize,
+	    "multiboot image [0x5800, 0x6800) overlaps the multiboot information kvmbox "
+	    "writes at [0x6000, 0x7000)");
+	free(k);
+	k = make_flat_at(0x0, flags, 0, 0, &ksize);
+	expect_low_error(k, ksize,
+			 "multiboot image [0x0, 0x1000) overlaps the boot GDT kvmbox writes at "
+			 "[0x500, 0x530)");
+	free(k);
+	k = make_flat_at(0x1f000, flags, 0, 0x21000, &ksize);
+	expect_low_error(k, ksize,
+			 "multiboot image [0x1f000, 0x21000) overlaps the command line and module "
+			 "names kvmbox writes at [0x20000, 0x30000)");
+	free(k);
+	k = make_flat_at(0x9f000, flags, 0, 0, &ksize);
+	expect_low_error(k, ksize,
+			 "multiboot image [0x9f000, 0xa0000) overlaps the EBDA, MP table, ACPI "
+			 "tables and BIOS area kvmbox reserves at [0x9fc00, 0x100000)");
+	free(k);
+}
+
+/* A module never goes below 1 MiB, even after a kernel there and with little RAM. */
+static void test_multiboot_low_module(void)
+{
+	size_t ksize;
+	uint8_t *k = make_elf(&mb_low, &ksize), *initrd = make_initrd(MiB + 0x1000);
+	struct multiboot_info info;
+	struct multiboot_mod_list mod;
+	struct boot_entry e;
+
+	memset(&gm, 0, sizeof(gm));
+	memset(guest_buf, 0xa5, GUEST_SIZE);
+	CHECK_EQ(guest_mem_add(&gm, 0, 2 * MiB, guest_buf), 0);
+	CHECK_EQ(load(k, ksize, initrd, MiB, "mb args", &e), 0);
+	CHECK_EQ(guest_mem_read(&gm, LAYOUT_BOOT_INFO, &info, sizeof(info)), 0);
+	CHECK_EQ(guest_mem_read(&gm, info.mods_addr, &mod, sizeof(mod)), 0);
+	CHECK_EQ(mod.mod_start, MiB);
+	CHECK_EQ(mod.mod_end, 2 * MiB);
+	capture_begin();
+	CHECK_EQ(load(k, ksize, initrd, MiB + 0x1000, "mb args", &e), -ENOMEM);
+	CHECK_MSG(capture_end(), "do not fit in guest RAM between 0x100000");
 	free(k);
 	free(initrd);
 }
@@ -617,6 +847,10 @@ int main(void)
 	RUN_TEST(test_multiboot_elf32);
 	RUN_TEST(test_multiboot_elf64);
 	RUN_TEST(test_multiboot_kludge);
+	RUN_TEST(test_multiboot_low);
+	RUN_TEST(test_multiboot_low_overlaps);
+	RUN_TEST(test_multiboot_kludge_low);
+	RUN_TEST(test_multiboot_low_module);
 	RUN_TEST(test_multiboot_header_errors);
 	if (getenv("KVMBOX_TEST_VMLINUX"))
 		RUN_TEST(test_real_vmlinux);

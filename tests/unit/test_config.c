@@ -148,6 +148,32 @@ static void test_devices(void)
 	config_free(&cfg);
 }
 
+/* --test-devices brings fw_cfg and pc-testdev, and debug-exit with them; --debug-exit alone does
+ * not. */
+static void test_test_devices(void)
+{
+	struct vm_config cfg;
+	char err[256];
+
+	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, NULL, NULL), 0);
+	CHECK(!cfg.test_devices);
+	CHECK(!cfg.debug_exit);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, "--test-devices", NULL), 0);
+	CHECK(cfg.test_devices);
+	CHECK(cfg.debug_exit);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--test-devices", "--debug-exit", "--kernel", kernel_path),
+		 0);
+	CHECK(cfg.test_devices);
+	CHECK(cfg.debug_exit);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, "--debug-exit", NULL), 0);
+	CHECK(!cfg.test_devices);
+	CHECK(cfg.debug_exit);
+	config_free(&cfg);
+}
+
 static void test_jail_and_seccomp(void)
 {
 	struct vm_config cfg;
@@ -211,6 +237,7 @@ int main(void)
 	RUN_TEST(test_errors);
 	RUN_TEST(test_jail_and_seccomp);
 	RUN_TEST(test_devices);
+	RUN_TEST(test_test_devices);
 	unlink(kernel_path);
 	TEST_EXIT();
 }

@@ -62,6 +62,15 @@ int boot_place_initrd(const struct boot_request *req, uint64_t min_gpa, uint64_t
 	return 0;
 }
 
+const struct boot_range *boot_range_overlap(const struct boot_range *r, size_t n, uint64_t start,
+					    uint64_t end)
+{
+	for (size_t i = 0; i < n; i++)
+		if (start < r[i].end && r[i].start < end)
+			return &r[i];
+	return NULL;
+}
+
 uint64_t boot_low_ram_end(const struct guest_mem *gm)
 {
 	for (unsigned i = 0; i < gm->nregions; i++) {

@@ -6,7 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "arch/x86/layout.h"
+#include "arch/x86/boot_format.h"
 #include "log.h"
 
 /* Linux vmlinux has a handful; a huge count is a hostile file, not a kernel. */
@@ -143,10 +143,12 @@ int boot_elf_find_note(const struct boot_elf *elf, const char *name, uint32_t ty
 	return -ENOENT;
 }
 
-static int boot_elf_load_one(const struct boot_elf *elf, const struct guest_mem *gm,
-			     const char *name, uint64_t max_end, const struct boot_elf_phdr *ph)
+static int boot_elf_check_one(const struct boot_elf *elf, const struct guest_mem *gm,
+			      const char *name, const struct boot_elf_limits *lim,
+			      const struct boot_elf_phdr *ph)
 {
-	uint8_t *dst;
+	const struct boot_range *r;
+	uint64_t end;
 
 	if (ph->filesz > ph->memsz || !boot_elf_in_file(elf, ph->offset, ph->filesz)) {
 		log_error("kernel %s: ELF segment at file offset 0x%" PRIx64 " (0x%" PRIx64
@@ -154,38 +156,51 @@ static int boot_elf_load_one(const struct boot_elf *elf, const struct guest_mem 
 			  name, ph->offset, ph->filesz);
 		return -ENOEXEC;
 	}
-	if (ph->paddr < LAYOUT_HIMEM || ph->paddr >= max_end || ph->memsz > max_end - ph->paddr) {
+	if (ph->paddr < lim->min || ph->paddr >= lim->max_end ||
+	    ph->memsz > lim->max_end - ph->paddr) {
 		log_error("kernel %s: ELF segment [0x%" PRIx64 ", +0x%" PRIx64
-			  ") is outside [1 MiB, 0x%" PRIx64 ") where kvmbox can load kernels",
-			  name, ph->paddr, ph->memsz, max_end);
+			  ") is outside [0x%" PRIx64 ", 0x%" PRIx64
+			  ") where kvmbox can load this kernel",
+			  name, ph->paddr, ph->memsz, lim->min, lim->max_end);
 		return -ENOEXEC;
 	}
-	dst = guest_mem_ptr(gm, ph->paddr, ph->memsz);
-	if (!dst) {
+	end = ph->paddr + ph->memsz; /* cannot wrap: below max_end */
+	r = boot_range_overlap(lim->reserved, lim->nreserved, ph->paddr, end);
+	if (r) {
+		log_error("kernel %s: ELF segment [0x%" PRIx64 ", 0x%" PRIx64
+			  ") overlaps %s at [0x%" PRIx64 ", 0x%" PRIx64 ")",
+			  name, ph->paddr, end, r->what, r->start, r->end);
+		return -ENOEXEC;
+	}
+	if (!guest_mem_ptr(gm, ph->paddr, ph->memsz)) {
 		log_error("kernel %s: ELF segment [0x%" PRIx64 ", 0x%" PRIx64
 			  ") is not in guest RAM: the guest needs more memory",
-			  name, ph->paddr, ph->paddr + ph->memsz);
+			  name, ph->paddr, end);
 		return -ENOMEM;
 	}
-	memcpy(dst, elf->data + ph->offset, ph->filesz);
-	memset(dst + ph->filesz, 0, ph->memsz - ph->filesz);
 	return 0;
 }
 
-int boot_elf_load(const struct boot_elf *elf, const struct guest_mem *gm, const char *name,
-		  uint64_t max_end, uint64_t *image_end)
+/* PT_LOAD segment i, if it is one with memory to fill. */
+static bool boot_elf_loadable(const struct boot_elf *elf, unsigned i, struct boot_elf_phdr *ph)
 {
+	boot_elf_phdr(elf, i, ph);
+	return ph->type == PT_LOAD && ph->memsz;
+}
+
+int boot_elf_load(const struct boot_elf *elf, const struct guest_mem *gm, const char *name,
+		  const struct boot_elf_limits *lim, uint64_t *image_end)
+{
+	struct boot_elf_phdr ph;
 	unsigned loaded = 0;
 
 	*image_end = 0;
 	for (unsigned i = 0; i < elf->phnum; i++) {
-		struct boot_elf_phdr ph;
 		int ret;
 
-		boot_elf_phdr(elf, i, &ph);
-		if (ph.type != PT_LOAD || !ph.memsz)
+		if (!boot_elf_loadable(elf, i, &ph))
 			continue;
-		ret = boot_elf_load_one(elf, gm, name, max_end, &ph);
+		ret = boot_elf_check_one(elf, gm, name, lim, &ph);
 		if (ret)
 			return ret;
 		loaded++;
@@ -195,6 +210,15 @@ int boot_elf_load(const struct boot_elf *elf, const struct guest_mem *gm, const 
 	if (!loaded) {
 		log_error("kernel %s: ELF file has no loadable segments", name);
 		return -ENOEXEC;
+	}
+	for (unsigned i = 0; i < elf->phnum; i++) {
+		uint8_t *dst;
+
+		if (!boot_elf_loadable(elf, i, &ph))
+			continue;
+		dst = guest_mem_ptr(gm, ph.paddr, ph.memsz); /* checked above */
+		memcpy(dst, elf->data + ph.offset, ph.filesz);
+		memset(dst + ph.filesz, 0, ph.memsz - ph.filesz);
 	}
 	return 0;
 }

@@ -51,13 +51,24 @@ void boot_elf_phdr(const struct boot_elf *elf, unsigned i, struct boot_elf_phdr 
 int boot_elf_find_note(const struct boot_elf *elf, const char *name, uint32_t type,
 		       const uint8_t **desc, uint32_t *descsz) __attribute__((warn_unused_result));
 
+struct boot_range; /* boot_format.h */
+
+/* Where boot_elf_load may put PT_LOAD segments. */
+struct boot_elf_limits {
+	uint64_t min, max_end;		   /* every segment lies in [min, max_end) */
+	const struct boot_range *reserved; /* and overlaps none of these */
+	size_t nreserved;
+};
+
 /*
- * Copy every PT_LOAD segment to guest RAM at its p_paddr and zero its bss. Segments must lie in
- * [LAYOUT_HIMEM, max_end) (below 1 MiB is kvmbox's boot data). *image_end is the highest segment
- * end. Logs with name; -ENOEXEC for a bad file, -ENOMEM when guest RAM is too small.
+ * Copy every PT_LOAD segment to guest RAM at its p_paddr and zero its bss, after checking all of
+ * them against lim (so nothing is written for a file that is refused). *image_end is the highest
+ * segment end. Logs one line with name; -ENOEXEC for a bad file or a segment outside lim (naming
+ * the reserved range it overlaps), -ENOMEM when guest RAM is too small.
  */
 int boot_elf_load(const struct boot_elf *elf, const struct guest_mem *gm, const char *name,
-		  uint64_t max_end, uint64_t *image_end) __attribute__((warn_unused_result));
+		  const struct boot_elf_limits *lim, uint64_t *image_end)
+    __attribute__((warn_unused_result));
 
 /* True if paddr lies inside a non-empty PT_LOAD segment's physical range. */
 bool boot_elf_paddr_loaded(const struct boot_elf *elf, uint64_t paddr);

@@ -40,6 +40,16 @@ int boot_write_cmdline(const struct boot_request *req, uint64_t max_len)
 int boot_place_initrd(const struct boot_request *req, uint64_t min_gpa, uint64_t max_end,
 		      uint64_t *gpa) __attribute__((warn_unused_result));
 
+/* A guest-physical range [start, end) that kvmbox writes or reserves at boot. */
+struct boot_range {
+	uint64_t start, end;
+	const char *what; /* ends "overlaps ... at [start, end)": "the GDT kvmbox writes" */
+};
+
+/* The first of the n ranges that [start, end) overlaps, or NULL (also for an empty range). */
+const struct boot_range *boot_range_overlap(const struct boot_range *r, size_t n, uint64_t start,
+					    uint64_t end);
+
 /* End of the RAM region holding LAYOUT_HIMEM (the contiguous RAM a 32-bit guest starts with). */
 uint64_t boot_low_ram_end(const struct guest_mem *gm);
 

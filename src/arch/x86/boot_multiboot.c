@@ -11,6 +11,7 @@
 #include "arch/x86/boot_elf.h"
 #include "arch/x86/boot_format.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
 #include "log.h"
 
 #define BOOT_MB_HEADER_MIN 12 /* magic, flags, checksum */
@@ -18,6 +19,38 @@
 	((BOOT_PAGE_SIZE - BOOT_MB_MMAP_OFFSET) / sizeof(struct multiboot_mmap_entry))
 _Static_assert(BOOT_MB_MMAP_MAX >= BOOT_E820_MAX, "mmap fits the boot info page");
 _Static_assert(BOOT_MB_NAME_OFFSET + sizeof(BOOT_MB_LOADER_NAME) <= BOOT_MB_MMAP_OFFSET, "name");
+
+/*
+ * Everything kvmbox writes or reserves below 1 MiB when it boots a multiboot kernel, which may load
+ * anywhere else there (real-mode test guests do). Some of it is written before the kernel (the
+ * ACPI and MP tables), the rest after (command line, module name, multiboot info, then the GDT in
+ * cpu_write_boot_tables), so an image overlapping any of it is refused before a byte of it is
+ * copied. Nothing is written for a multiboot boot at the IVT/BDA (no BIOS), the IDT (limit 0),
+ * the Linux zero page or the page tables (64-bit boots only), so kernels may load there.
+ */
+static const struct boot_range boot_mb_reserved[] = {
+	{ LAYOUT_GDT, LAYOUT_GDT + LAYOUT_GDT_SIZE, "the boot GDT kvmbox writes" },
+	{ LAYOUT_BOOT_INFO, LAYOUT_BOOT_INFO + BOOT_PAGE_SIZE,
+	  "the multiboot information kvmbox writes" },
+	{ LAYOUT_CMDLINE, LAYOUT_CMDLINE + LAYOUT_CMDLINE_MAX,
+	  "the command line and module names kvmbox writes" },
+	/* Also where RAM below 1 MiB ends for the guest (e820 map, mem_lower). */
+	{ LAYOUT_EBDA, LAYOUT_HIMEM,
+	  "the EBDA, MP table, ACPI tables and BIOS area kvmbox reserves" },
+};
+#define BOOT_MB_NRESERVED (sizeof(boot_mb_reserved) / sizeof(boot_mb_reserved[0]))
+_Static_assert(LAYOUT_EBDA <= MPTABLE_GPA && MPTABLE_GPA + MPTABLE_MAX_LEN <= LAYOUT_HIMEM,
+	       "the MP table is inside the reserved BIOS area");
+_Static_assert(LAYOUT_EBDA <= LAYOUT_ACPI && LAYOUT_ACPI + LAYOUT_ACPI_SIZE <= LAYOUT_HIMEM,
+	       "the ACPI tables are inside the reserved BIOS area");
+
+/* A 32-bit entry with paging off: the image must be below 4 GiB, and clear of the above. */
+static const struct boot_elf_limits boot_mb_limits = {
+	.min = 0,
+	.max_end = LAYOUT_4G,
+	.reserved = boot_mb_reserved,
+	.nreserved = BOOT_MB_NRESERVED,
+};
 
 /* What the kernel image turned into in guest RAM. */
 struct boot_mb_image {
@@ -85,6 +118,7 @@ static int boot_multiboot_load_kludge(const struct boot_request *req, size_t off
 				      const struct multiboot_header *h, struct boot_mb_image *img)
 {
 	const char *name = req->kernel_name;
+	const struct boot_range *r;
 	uint64_t text_off, load_len, load_end, bss_end;
 	uint8_t *dst;
 
@@ -118,10 +152,17 @@ static int boot_multiboot_load_kludge(const struct boot_request *req, size_t off
 			  name, h->bss_end_addr);
 		return -ENOEXEC;
 	}
-	if (h->load_addr < LAYOUT_HIMEM || bss_end > LAYOUT_4G || bss_end == h->load_addr) {
+	if (bss_end > LAYOUT_4G || bss_end == h->load_addr) {
 		log_error("kernel %s: multiboot image [0x%x, 0x%" PRIx64
-			  ") is empty or outside [1 MiB, 4 GiB)",
+			  ") is empty or not below 4 GiB",
 			  name, h->load_addr, bss_end);
+		return -ENOEXEC;
+	}
+	r = boot_range_overlap(boot_mb_reserved, BOOT_MB_NRESERVED, h->load_addr, bss_end);
+	if (r) {
+		log_error("kernel %s: multiboot image [0x%x, 0x%" PRIx64
+			  ") overlaps %s at [0x%" PRIx64 ", 0x%" PRIx64 ")",
+			  name, h->load_addr, bss_end, r->what, r->start, r->end);
 		return -ENOEXEC;
 	}
 	dst = guest_mem_ptr(req->gm, h->load_addr, bss_end - h->load_addr);
@@ -161,8 +202,7 @@ static int boot_multiboot_load_elf(const struct boot_request *req, struct boot_m
 		log_error("kernel %s: ELF machine %u is not x86", req->kernel_name, elf.machine);
 		return -ENOEXEC;
 	}
-	/* The kernel starts in 32-bit mode without paging: all of it must be below 4 GiB. */
-	ret = boot_elf_load(&elf, req->gm, req->kernel_name, LAYOUT_4G, &img->end);
+	ret = boot_elf_load(&elf, req->gm, req->kernel_name, &boot_mb_limits, &img->end);
 	if (ret)
 		return ret;
 	img->entry = boot_elf_entry_paddr(&elf);
@@ -251,7 +291,7 @@ int boot_multiboot_load(const struct boot_request *req, struct boot_entry *entry
 {
 	struct multiboot_header h = { 0 };
 	struct boot_mb_image img;
-	uint64_t low_end, initrd_gpa = 0;
+	uint64_t low_end, mod_min, initrd_gpa = 0;
 	size_t off;
 	int ret;
 
@@ -280,12 +320,17 @@ int boot_multiboot_load(const struct boot_request *req, struct boot_entry *entry
 	ret = boot_write_cmdline(req, LAYOUT_CMDLINE_MAX - 1);
 	if (ret)
 		return ret;
-	/* Modules are always page-aligned, which also satisfies BOOT_MB_PAGE_ALIGN. */
+	/*
+	 * Modules are always page-aligned, which also satisfies BOOT_MB_PAGE_ALIGN. Above 1 MiB
+	 * even after a kernel below it: low memory holds kvmbox's boot data.
+	 */
 	low_end = boot_low_ram_end(req->gm);
-	if (req->initrd && boot_place_initrd(req, img.end, low_end, &initrd_gpa)) {
-		log_error("initrd %s: %zu bytes do not fit in guest RAM between the kernel's end "
-			  "0x%" PRIx64 " and 0x%" PRIx64 ": give the guest more memory",
-			  req->initrd_name, req->initrd_size, img.end, low_end);
+	mod_min = img.end > LAYOUT_HIMEM ? img.end : LAYOUT_HIMEM;
+	if (req->initrd && boot_place_initrd(req, mod_min, low_end, &initrd_gpa)) {
+		log_error("initrd %s: %zu bytes do not fit in guest RAM between 0x%" PRIx64
+			  " (the kernel's end or 1 MiB) and 0x%" PRIx64
+			  ": give the guest more memory",
+			  req->initrd_name, req->initrd_size, mod_min, low_end);
 		return -ENOMEM;
 	}
 	ret = boot_multiboot_info(req, initrd_gpa);

@@ -17,6 +17,8 @@
 	((BOOT_PAGE_SIZE - BOOT_PVH_MEMMAP_OFFSET) / sizeof(struct hvm_memmap_table_entry))
 _Static_assert(BOOT_PVH_MEMMAP_MAX >= BOOT_E820_MAX, "memmap fits the boot info page");
 
+static const struct boot_elf_limits boot_pvh_limits = { .min = LAYOUT_HIMEM, .max_end = LAYOUT_4G };
+
 /* The 32-bit entry from the PHYS32_ENTRY note; -ENOENT if absent or malformed. */
 static int boot_pvh_entry(const struct boot_elf *elf, uint64_t *entry)
 {
@@ -107,8 +109,8 @@ int boot_pvh_load(const struct boot_request *req, struct boot_entry *entry)
 		return -ENOEXEC;
 	}
 	/* The PVH entry runs with paging off: everything must be reachable with 32-bit addresses.
-	 */
-	ret = boot_elf_load(&elf, req->gm, req->kernel_name, LAYOUT_4G, &image_end);
+	 * Linux never links below 1 MiB, where kvmbox keeps its boot data. */
+	ret = boot_elf_load(&elf, req->gm, req->kernel_name, &boot_pvh_limits, &image_end);
 	if (ret)
 		return ret;
 	if (!boot_elf_paddr_loaded(&elf, rip)) {

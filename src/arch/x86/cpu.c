@@ -40,6 +40,7 @@
 #define GDT_CODE32 4
 #define GDT_TSS 5
 #define GDT_ENTRIES 6
+_Static_assert(GDT_ENTRIES * 8 <= LAYOUT_GDT_SIZE, "the GDT fits where layout.h reserves it");
 
 static uint64_t cpu_gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 {
@@ -74,7 +75,7 @@ static struct kvm_segment cpu_segment(unsigned index)
 	};
 }
 
-int cpu_write_boot_tables(const struct guest_mem *gm)
+int cpu_write_boot_tables(const struct guest_mem *gm, enum boot_mode mode)
 {
 	uint64_t gdt[GDT_ENTRIES] = { 0 };
 	uint64_t *pml4 = guest_mem_ptr(gm, LAYOUT_PML4, 4096);
@@ -86,6 +87,9 @@ int cpu_write_boot_tables(const struct guest_mem *gm)
 	for (unsigned i = 0; i < GDT_ENTRIES; i++)
 		if (cpu_gdt_flags[i])
 			gdt[i] = cpu_gdt_entry(cpu_gdt_flags[i], 0, i == GDT_TSS ? 0x67 : 0xfffff);
+	/* Written after the kernel: a multiboot kernel may have been loaded at 0x9000-0xefff. */
+	if (mode != BOOT_MODE_LINUX64)
+		return guest_mem_write(gm, LAYOUT_GDT, gdt, sizeof(gdt));
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
 	pml4[0] = LAYOUT_PDPT | 0x3; /* present, writable */
@@ -247,6 +251,24 @@ void cpu_seg_from_kvm(struct emu_seg *d, const struct kvm_segment *s)
 		.present = s->present,
 		.db = s->db,
 		.l = s->l,
+		.unusable = s->unusable,
+	};
+}
+
+void cpu_seg_to_kvm(struct kvm_segment *d, const struct emu_seg *s)
+{
+	*d = (struct kvm_segment){
+		.base = s->base,
+		.limit = s->limit,
+		.selector = s->selector,
+		.type = s->type,
+		.present = s->present,
+		.dpl = s->dpl,
+		.db = s->db,
+		.s = s->s,
+		.l = s->l,
+		/* A limit that needs more than 20 bits came from a page-granular descriptor. */
+		.g = s->limit > 0xfffff,
 		.unusable = s->unusable,
 	};
 }

@@ -9,8 +9,13 @@
 #include "arch/x86/regs.h"
 #include "guest_mem.h"
 
-/* Identity page tables (4 GiB, 2 MiB pages) and the boot GDT, written once per VM. */
-int cpu_write_boot_tables(const struct guest_mem *gm) __attribute__((warn_unused_result));
+/*
+ * The boot GDT and, for BOOT_MODE_LINUX64 (the only mode entered with paging on), the identity
+ * page tables (4 GiB, 2 MiB pages); written once per VM, after the kernel is loaded. The other
+ * modes leave [LAYOUT_PML4, LAYOUT_PD + 4 pages) to the kernel: multiboot ones may load there.
+ */
+int cpu_write_boot_tables(const struct guest_mem *gm, enum boot_mode mode)
+    __attribute__((warn_unused_result));
 
 /* Every vCPU: CPUID (from the supported table), boot MSRs, FPU defaults, LAPIC LINT0/LINT1. */
 int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, unsigned ncpus,
@@ -25,6 +30,7 @@ struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd);
 
 /* KVM's segment register in the register file's form. */
 void cpu_seg_from_kvm(struct emu_seg *d, const struct kvm_segment *s);
+void cpu_seg_to_kvm(struct kvm_segment *d, const struct emu_seg *s);
 
 /* Every register, debug register, pending event and the run state of a vCPU that is not inside
  * KVM_RUN (parked, or the calling vCPU thread itself). -errno on failure. */

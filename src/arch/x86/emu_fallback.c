@@ -68,12 +68,32 @@ static int emu_fallback_map(struct emu_fallback_ctx *c, uint64_t la, unsigned le
 	return 0;
 }
 
+/* EMU_ACC_PROBE: the translation and its faults only; MMIO is fine and no device is touched. */
+static int emu_fallback_probe(struct emu_fallback_ctx *c, uint64_t la, unsigned len,
+			      unsigned access, struct emu_pf *pf)
+{
+	uint64_t first = la & ~(uint64_t)(EMU_FALLBACK_PAGE - 1), gpa;
+
+	for (uint64_t page = first; page < la + len; page += EMU_FALLBACK_PAGE) {
+		int ret = emu_mmu_translate(&c->mmu, page < la ? la : page, access & ~EMU_ACC_PROBE,
+					    &gpa, pf);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int emu_fallback_read(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
 			     struct emu_pf *pf)
 {
 	uint8_t *host[2], *d = dst;
 	unsigned part[2], n;
-	int ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
+	int ret;
+
+	if (access & EMU_ACC_PROBE)
+		return emu_fallback_probe(opaque, la, len, access, pf);
+	ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
 
 	for (unsigned i = 0; !ret && i < n; d += part[i], i++)
 		memcpy(d, host[i], part[i]);
@@ -121,6 +141,17 @@ static const struct emu_ops emu_fallback_ops = {
 	.cmpxchg = emu_fallback_cmpxchg,
 };
 
+/* The segment registers in emu_seg order, as pointers into s. */
+static void emu_fallback_segs(struct kvm_sregs *s, struct kvm_segment *segs[EMU_NR_SREGS])
+{
+	segs[EMU_ES] = &s->es;
+	segs[EMU_CS] = &s->cs;
+	segs[EMU_SS] = &s->ss;
+	segs[EMU_DS] = &s->ds;
+	segs[EMU_FS] = &s->fs;
+	segs[EMU_GS] = &s->gs;
+}
+
 static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
 			      const struct kvm_sregs *s)
 {
@@ -139,6 +170,10 @@ static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
 	cpu->efer = s->efer;
 	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
 		cpu_seg_from_kvm(&cpu->seg[i], segs[i]);
+	cpu_seg_from_kvm(&cpu->ldt, &s->ldt);
+	cpu_seg_from_kvm(&cpu->tr, &s->tr);
+	cpu->gdt = (struct emu_dtable){ s->gdt.base, s->gdt.limit };
+	cpu->idt = (struct emu_dtable){ s->idt.base, s->idt.limit };
 	/* As KVM defines it: SS.DPL in protected mode, 3 in virtual-8086 mode, 0 in real mode. */
 	if (!(s->cr0 & EMU_CR0_PE))
 		cpu->cpl = 0;
@@ -168,6 +203,115 @@ static void emu_fallback_store(struct kvm_regs *r, const struct emu_cpu *cpu)
 	r->r15 = cpu->gpr[EMU_R15];
 	r->rip = cpu->rip;
 	r->rflags = cpu->rflags;
+}
+
+/*
+ * Segment registers an instruction loaded (INT n, IRET) back into sregs. Only changed ones are
+ * converted, so the G and AVL bits KVM reported for the others stay as they were.
+ */
+static void emu_fallback_store_segs(struct kvm_sregs *s, const struct emu_cpu *before,
+				    const struct emu_cpu *cpu)
+{
+	struct kvm_segment *segs[EMU_NR_SREGS];
+
+	emu_fallback_segs(s, segs);
+	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
+		if (memcmp(&before->seg[i], &cpu->seg[i], sizeof(cpu->seg[i])))
+			cpu_seg_to_kvm(segs[i], &cpu->seg[i]);
+}
+
+/* A CPUID lookup over the vCPU's own table, for emu_features_from_cpuid. */
+static int emu_fallback_cpuid_leaf(void *opaque, uint32_t function, uint32_t index, uint32_t out[4])
+{
+	const struct kvm_cpuid2 *c = opaque;
+
+	for (unsigned i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function != function ||
+		    ((e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index != index))
+			continue;
+		out[0] = e->eax;
+		out[1] = e->ebx;
+		out[2] = e->ecx;
+		out[3] = e->edx;
+		return 0;
+	}
+	out[0] = out[1] = out[2] = out[3] = 0;
+	return -ENOENT;
+}
+
+/* What the guest's CPUID says: the features instructions check, and the XCR0 bits allowed. */
+static int emu_fallback_cpuid(int vcpu_fd, struct emu_cpu *cpu)
+{
+	enum { EMU_FALLBACK_MAX_CPUID = 256 };
+	struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[EMU_FALLBACK_MAX_CPUID];
+	} t = { .c.nent = EMU_FALLBACK_MAX_CPUID };
+	uint32_t xsave[4];
+
+	if (ioctl(vcpu_fd, KVM_GET_CPUID2, &t.c) < 0)
+		return -errno;
+	cpu->features = emu_features_from_cpuid(emu_fallback_cpuid_leaf, &t.c);
+	if (emu_fallback_cpuid_leaf(&t.c, 0xd, 0, xsave) == 0)
+		cpu->xcr0_supported = xsave[0] | (uint64_t)xsave[3] << 32;
+	return 0;
+}
+
+/* IA32_TSC and IA32_TSC_AUX, as the guest reads them now. */
+static int emu_fallback_tsc(int vcpu_fd, struct emu_cpu *cpu)
+{
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry e[2];
+	} msrs = { .m.nmsrs = 2, .e = { { .index = 0x10 }, { .index = 0xc0000103 } } };
+
+	if (ioctl(vcpu_fd, KVM_GET_MSRS, &msrs) != 2)
+		return -EIO;
+	cpu->tsc = msrs.e[0].data;
+	cpu->tsc_aux = msrs.e[1].data;
+	return 0;
+}
+
+/*
+ * What an instruction changed beyond kvm_regs: segment registers (KVM_SET_SREGS), XCR0, and a
+ * request to invalidate the guest's TLB. For the last, KVM has no ioctl of its own; a KVM_SET_SREGS
+ * that changes CR3 resets the vCPU's MMU context (every cached translation goes), so CR3 is set
+ * to another value and back before the guest runs again. More than INVPCID asked for, which the
+ * architecture allows.
+ */
+static int emu_fallback_write_back(int vcpu_fd, struct kvm_sregs *sregs,
+				   const struct emu_cpu *before, const struct emu_cpu *cpu,
+				   const char **why)
+{
+	if (cpu->dirty & EMU_DIRTY_SREGS) {
+		emu_fallback_store_segs(sregs, before, cpu);
+		if (ioctl(vcpu_fd, KVM_SET_SREGS, sregs) < 0) {
+			*why = "KVM_SET_SREGS failed";
+			return -errno;
+		}
+	}
+	if (cpu->dirty & EMU_DIRTY_XCR0) {
+		struct kvm_xcrs xcrs = { .nr_xcrs = 1,
+					 .xcrs = { { .xcr = 0, .value = cpu->xcr0 } } };
+
+		if (ioctl(vcpu_fd, KVM_SET_XCRS, &xcrs) < 0) {
+			*why = "KVM_SET_XCRS failed";
+			return -errno;
+		}
+	}
+	if (cpu->dirty & EMU_DIRTY_TLB) {
+		struct kvm_sregs other = *sregs;
+
+		other.cr3 ^= 0x1000;
+		if (ioctl(vcpu_fd, KVM_SET_SREGS, &other) < 0 ||
+		    ioctl(vcpu_fd, KVM_SET_SREGS, sregs) < 0) {
+			*why = "KVM_SET_SREGS (TLB flush) failed";
+			return -errno;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -317,7 +461,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 	struct kvm_regs regs, new_regs;
 	struct kvm_sregs sregs;
 	struct kvm_xsave xsave;
-	struct emu_cpu cpu;
+	struct emu_cpu cpu, before;
 	struct emu_insn insn;
 	struct emu_exception exc;
 	const uint8_t *bytes = NULL;
@@ -376,6 +520,20 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 			emu_fallback_fpu_in(&cpu, &xsave);
 			old_mxcsr = cpu.mxcsr;
 		}
+		if (needs & EMU_NEED_CPUID) {
+			ret = emu_fallback_cpuid(vcpu_fd, &cpu);
+			if (ret) {
+				why = "KVM_GET_CPUID2 failed";
+				goto fail;
+			}
+		}
+		if (needs & EMU_NEED_TSC) {
+			ret = emu_fallback_tsc(vcpu_fd, &cpu);
+			if (ret) {
+				why = "KVM_GET_MSRS (TSC) failed";
+				goto fail;
+			}
+		}
 		if (needs & EMU_NEED_XCR0) {
 			struct kvm_xcrs xcrs;
 
@@ -388,6 +546,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 				if (xcrs.xcrs[i].xcr == 0)
 					cpu.xcr0 = xcrs.xcrs[i].value;
 		}
+		before = cpu;
 		ret = emu_execute(&cpu, &insn, &emu_fallback_ops, &ctx, &exc);
 		if (ret) {
 			if (cpu.cpl > 0 &&
@@ -408,6 +567,9 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 			why = "KVM_SET_REGS failed";
 			goto fail;
 		}
+		ret = emu_fallback_write_back(vcpu_fd, &sregs, &before, &cpu, &why);
+		if (ret)
+			goto fail;
 		if ((needs & EMU_NEED_FPU) && cpu.mxcsr != old_mxcsr) {
 			emu_fallback_mxcsr_out(&xsave, cpu.mxcsr);
 			if (ioctl(vcpu_fd, KVM_SET_XSAVE, &xsave) < 0) {

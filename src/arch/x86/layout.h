@@ -2,12 +2,17 @@
 #ifndef KVMBOX_X86_LAYOUT_H
 #define KVMBOX_X86_LAYOUT_H
 
-/* Low memory, below 1 MiB. */
-#define LAYOUT_GDT 0x500ull	     /* boot GDT (6 entries, to 0x52f) */
-#define LAYOUT_IDT 0x540ull	     /* empty boot IDT (limit 0) */
+/*
+ * Low memory, below 1 MiB. Multiboot kernels may load here around what kvmbox writes or reserves
+ * for them: boot_multiboot.c's boot_mb_reserved table lists that and must follow any change below.
+ */
+#define LAYOUT_GDT 0x500ull /* boot GDT (6 entries, to 0x52f) */
+#define LAYOUT_GDT_SIZE 0x30ull
+#define LAYOUT_IDT 0x540ull	     /* empty boot IDT (limit 0): nothing is written */
 #define LAYOUT_BOOT_INFO 0x6000ull   /* hvm_start_info / multiboot info + memory map, one page */
 #define LAYOUT_BOOT_PARAMS 0x7000ull /* Linux zero page (struct boot_params) */
-#define LAYOUT_PML4 0x9000ull /* identity page tables: PML4, PDPT, 4 PDs (2 MiB pages, 4 GiB) */
+/* Identity page tables (PML4, PDPT, 4 PDs: 2 MiB pages, 4 GiB), written for 64-bit boots only. */
+#define LAYOUT_PML4 0x9000ull
 #define LAYOUT_PDPT 0xa000ull
 #define LAYOUT_PD 0xb000ull	  /* 4 pages: 0xb000-0xefff */
 #define LAYOUT_CMDLINE 0x20000ull /* kernel command line */

@@ -5,12 +5,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "dev/acpi_pm.h"
 #include "dev/debug_exit.h"
+#include "dev/fw_cfg.h"
 #include "dev/i8042.h"
+#include "dev/pc_testdev.h"
 #include "dev/rtc.h"
 #include "dev/serial8250.h"
 #include "log.h"
@@ -24,6 +27,8 @@ struct platform {
 	struct i8042 i8042;
 	struct acpi_pm pm;
 	struct debug_exit debug_exit;
+	struct fw_cfg fw_cfg;	      /* --test-devices */
+	struct pc_testdev pc_testdev; /* --test-devices */
 	int com1_ready;
 };
 
@@ -54,6 +59,29 @@ static void platform_console_output(void *opaque, uint8_t byte)
 	 */
 	if (write(STDOUT_FILENO, &byte, 1) < 0 && errno != EPIPE)
 		log_guest("console output failed: %s", strerror(errno));
+}
+
+/*
+ * pc-testdev's page flush: a protection change makes the host invalidate the page's mappings, so
+ * KVM zaps its own and the guest's next access faults it back in (QEMU does this with PROT_NONE).
+ * Read-only rather than no access: an I/O thread reading the page meanwhile is unaffected; one
+ * writing it in that instant would fault, which is why this device is only for test guests.
+ */
+static void platform_flush_page(void *opaque, uint64_t gpa)
+{
+	struct platform *p = opaque;
+	long page = sysconf(_SC_PAGESIZE);
+	void *host = guest_mem_ptr(&p->vm->mem, gpa, (uint64_t)page);
+
+	if (!host) {
+		log_guest("pc-testdev: page flush of 0x%llx outside guest RAM ignored",
+			  (unsigned long long)gpa);
+		return;
+	}
+	if (mprotect(host, (size_t)page, PROT_READ) < 0 ||
+	    mprotect(host, (size_t)page, PROT_READ | PROT_WRITE) < 0)
+		log_guest("pc-testdev: page flush of 0x%llx failed: %s", (unsigned long long)gpa,
+			  strerror(errno));
 }
 
 size_t platform_console_input(struct platform *p, const uint8_t *buf, size_t len)
@@ -102,6 +130,9 @@ int platform_create(struct vm *vm)
 	i8042_set_irqs(&p->i8042, &kbd_irq, &aux_irq);
 	acpi_pm_init(&p->pm, &sci, &p->power);
 	debug_exit_init(&p->debug_exit, &p->power);
+	fw_cfg_init(&p->fw_cfg, vm->cfg->memory, vm->ncpus);
+	pc_testdev_init(&p->pc_testdev, &(struct pc_testdev_flush){ platform_flush_page, p },
+			&(struct irq_line){ vm_irq_line, vm, 0 });
 	ret = serial8250_init(&p->com1, &com1_irq, platform_console_output, p);
 	if (ret)
 		return ret;
@@ -123,6 +154,18 @@ int platform_create(struct vm *vm)
 	if (!ret && vm->cfg->debug_exit)
 		ret = platform_register(vm, LAYOUT_PORT_DEBUG_EXIT, DEBUG_EXIT_NR_PORTS,
 					&debug_exit_bus_ops, &p->debug_exit, "debug-exit");
+	if (!ret && vm->cfg->test_devices)
+		ret = platform_register(vm, FW_CFG_PORT, FW_CFG_NR_PORTS, &fw_cfg_bus_ops,
+					&p->fw_cfg, "fw-cfg");
+	if (!ret && vm->cfg->test_devices)
+		ret = platform_register(vm, PC_TESTDEV_PORT_SCRATCH, 4, &pc_testdev_scratch_ops,
+					&p->pc_testdev, "pc-testdev");
+	if (!ret && vm->cfg->test_devices)
+		ret = platform_register(vm, PC_TESTDEV_PORT_FLUSH, 4, &pc_testdev_flush_ops,
+					&p->pc_testdev, "pc-testdev-flush");
+	if (!ret && vm->cfg->test_devices)
+		ret = platform_register(vm, PC_TESTDEV_PORT_IRQ, PC_TESTDEV_NR_IRQS,
+					&pc_testdev_irq_ops, &p->pc_testdev, "pc-testdev-irq");
 	return ret;
 }
 
@@ -137,6 +180,8 @@ void platform_destroy(struct vm *vm)
 	acpi_pm_destroy(&p->pm);
 	rtc_destroy(&p->rtc);
 	i8042_destroy(&p->i8042);
+	fw_cfg_destroy(&p->fw_cfg);
+	pc_testdev_destroy(&p->pc_testdev);
 	free(p);
 	vm->platform = NULL;
 }

@@ -31,43 +31,67 @@ struct emu_decode_entry {
 enum {
 	N_0F01,
 	N_0F01_R1,
+	N_0F01_R2,
+	N_0F01_R7,
 	N_0FAE,
 	N_0FAE_LEGACY,
+	N_0FAE_6,
+	N_0FAE_7,
 	N_0FAE_VEX,
 	N_0FB8,
 	N_0FC7,
 	N_0FC7_1,
+	N_0FC7_R7,
+	N_0F38_82,
 	N_COUNT
 };
 
 static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
-	[N_0F01] = { [8 + 1] = { K_RM, 0, N_0F01_R1 } },
+	[N_0F01] = { [8 + 1] = { K_RM, 0, N_0F01_R1 }, [8 + 2] = { K_RM, 0, N_0F01_R2 },
+		     [8 + 7] = { K_RM, 0, N_0F01_R7 } },
 	[N_0F01_R1] = { [2] = OP(EMU_OP_CLAC, F_NP), [3] = OP(EMU_OP_STAC, F_NP) },
+	[N_0F01_R2] = { [0] = OP(EMU_OP_XGETBV, F_NP), [1] = OP(EMU_OP_XSETBV, F_NP) },
+	[N_0F01_R7] = { [1] = OP(EMU_OP_RDTSCP, F_NP), [5] = OP(EMU_OP_RDPRU, F_NP) },
 	[N_0FAE] = { [0] = { K_GROUP, 0, N_0FAE_LEGACY }, [1] = { K_GROUP, 0, N_0FAE_VEX } },
-	[N_0FAE_LEGACY] = { [2] = OP(EMU_OP_LDMXCSR, F_NP), [3] = OP(EMU_OP_STMXCSR, F_NP) },
+	[N_0FAE_LEGACY] = { [2] = OP(EMU_OP_LDMXCSR, F_NP), [3] = OP(EMU_OP_STMXCSR, F_NP),
+			    [6] = { K_PREFIX, 0, N_0FAE_6 }, [7] = { K_PREFIX, 0, N_0FAE_7 } },
+	[N_0FAE_6] = { [EMU_MANDATORY_66] = OP(EMU_OP_CLWB, F_MEM) },
+	[N_0FAE_7] = { [EMU_MANDATORY_NONE] = OP(EMU_OP_CLFLUSH, F_MEM),
+		       [EMU_MANDATORY_66] = OP(EMU_OP_CLFLUSHOPT, F_MEM) },
 	[N_0FAE_VEX] = { [2] = OP(EMU_OP_VLDMXCSR, F_NP), [3] = OP(EMU_OP_VSTMXCSR, F_NP) },
 	[N_0FB8] = { [EMU_MANDATORY_F3] = OP(EMU_OP_POPCNT, 0) },
-	[N_0FC7] = { [1] = { K_W, 0, N_0FC7_1 }, [8 + 1] = { K_W, 0, N_0FC7_1 } },
+	[N_0FC7] = { [1] = { K_W, 0, N_0FC7_1 }, [8 + 1] = { K_W, 0, N_0FC7_1 },
+		     [8 + 7] = { K_PREFIX, 0, N_0FC7_R7 } },
 	[N_0FC7_1] = { OP(EMU_OP_CMPXCHG8B, F_LOCK | F_MEM),
 		       OP(EMU_OP_CMPXCHG16B, F_LOCK | F_MEM) },
+	[N_0FC7_R7] = { [EMU_MANDATORY_F3] = OP(EMU_OP_RDPID, 0) },
+	[N_0F38_82] = { [EMU_MANDATORY_66] = OP(EMU_OP_INVPCID, F_MEM) },
 };
 
 static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 	[0x9b] = OP(EMU_OP_FWAIT, 0),
 	[0xcc] = OP(EMU_OP_INT3, 0),
+	[0xcd] = OP(EMU_OP_INT, F_IMM8),
+	[0xce] = OP(EMU_OP_INTO, 0),
+	[0xcf] = OP(EMU_OP_IRET, 0),
 };
 
 static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0x01] = { K_GROUP, F_MODRM, N_0F01 },
+	[0x09] = OP(EMU_OP_WBINVD, 0),
 	[0xae] = { K_VEX, F_MODRM, N_0FAE },
 	[0xb8] = { K_PREFIX, F_MODRM, N_0FB8 },
 	[0xc7] = { K_GROUP, F_MODRM, N_0FC7 },
 };
 
+static const struct emu_decode_entry emu_decode_map_0f38[256] = {
+	[0x82] = { K_PREFIX, F_MODRM, N_0F38_82 },
+};
+
 static const struct emu_decode_entry *const emu_decode_maps[] = {
 	[EMU_MAP_LEGACY] = emu_decode_map_legacy,
 	[EMU_MAP_0F] = emu_decode_map_0f,
-	[EMU_MAP_0F38] = NULL,
+	[EMU_MAP_0F38] = emu_decode_map_0f38,
 	[EMU_MAP_0F3A] = NULL,
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arch/x86/emu/decode.h"
+#include "arch/x86/emu/exec.h"
 
 #define EMU_MXCSR_MASK_DEFAULT 0xffbfu /* SDM: what a zero MXCSR_MASK in the FXSAVE image means */
 
@@ -25,6 +26,19 @@ static const struct {
 	[EMU_OP_VSTMXCSR] = { "vstmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0 },
 	[EMU_OP_CMPXCHG8B] = { "cmpxchg8b", 0 },
 	[EMU_OP_CMPXCHG16B] = { "cmpxchg16b", 0 },
+	[EMU_OP_XGETBV] = { "xgetbv", EMU_NEED_XCR0 | EMU_NEED_CPUID },
+	[EMU_OP_XSETBV] = { "xsetbv", EMU_NEED_XCR0 | EMU_NEED_CPUID },
+	[EMU_OP_CLFLUSH] = { "clflush", EMU_NEED_CPUID },
+	[EMU_OP_CLFLUSHOPT] = { "clflushopt", EMU_NEED_CPUID },
+	[EMU_OP_CLWB] = { "clwb", EMU_NEED_CPUID },
+	[EMU_OP_INVPCID] = { "invpcid", EMU_NEED_CPUID },
+	[EMU_OP_WBINVD] = { "wbinvd", 0 },
+	[EMU_OP_RDTSCP] = { "rdtscp", EMU_NEED_CPUID | EMU_NEED_TSC },
+	[EMU_OP_RDPID] = { "rdpid", EMU_NEED_CPUID | EMU_NEED_TSC },
+	[EMU_OP_RDPRU] = { "rdpru", EMU_NEED_CPUID },
+	[EMU_OP_INT] = { "int", 0 },
+	[EMU_OP_INTO] = { "into", 0 },
+	[EMU_OP_IRET] = { "iret", 0 },
 };
 
 const char *emu_op_name(enum emu_op op)
@@ -37,6 +51,39 @@ unsigned emu_op_needs(enum emu_op op)
 	return (unsigned)op < EMU_OP_COUNT ? emu_op_info[op].needs : 0;
 }
 
+uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, uint32_t index,
+					     uint32_t out[4]),
+				 void *opaque)
+{
+	static const struct {
+		uint32_t function, index;
+		uint8_t reg, bit; /* reg: 0 EAX, 1 EBX, 2 ECX, 3 EDX */
+		uint32_t feature;
+	} map[] = {
+		{ 1, 0, 3, 19, EMU_FEAT_CLFSH },	 { 1, 0, 2, 26, EMU_FEAT_XSAVE },
+		{ 1, 0, 2, 17, EMU_FEAT_PCID },		 { 7, 0, 1, 10, EMU_FEAT_INVPCID },
+		{ 7, 0, 1, 23, EMU_FEAT_CLFLUSHOPT },	 { 7, 0, 1, 24, EMU_FEAT_CLWB },
+		{ 7, 0, 2, 22, EMU_FEAT_RDPID },	 { 0x80000001, 0, 3, 27, EMU_FEAT_RDTSCP },
+		{ 0x80000008, 0, 1, 4, EMU_FEAT_RDPRU }, { 0xd, 1, 0, 2, EMU_FEAT_XGETBV1 },
+	};
+	uint32_t features = 0, max_basic = 0, max_ext = 0, out[4];
+
+	if (leaf(opaque, 0, 0, out) == 0)
+		max_basic = out[0];
+	if (leaf(opaque, 0x80000000, 0, out) == 0)
+		max_ext = out[0];
+	for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		uint32_t max = map[i].function >= 0x80000000 ? max_ext : max_basic;
+
+		/* A leaf above the maximum the guest is told about does not exist for it. */
+		if (map[i].function > max || leaf(opaque, map[i].function, map[i].index, out))
+			continue;
+		if (out[map[i].reg] & (1u << map[i].bit))
+			features |= map[i].feature;
+	}
+	return features;
+}
+
 unsigned emu_code_size(const struct emu_cpu *cpu)
 {
 	/* The same rule KVM's own emulator uses: real and virtual-8086 mode are 16-bit. */
@@ -47,6 +94,26 @@ unsigned emu_code_size(const struct emu_cpu *cpu)
 	return cpu->seg[EMU_CS].db ? 4 : 2;
 }
 
+bool emu_real_or_v86(const struct emu_cpu *cpu)
+{
+	return !(cpu->cr0 & EMU_CR0_PE) || (cpu->rflags & EMU_RFLAGS_VM);
+}
+
+uint64_t emu_load_le(const uint8_t *p, unsigned len)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < len && i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+void emu_store_le(uint8_t *p, uint64_t v, unsigned len)
+{
+	for (unsigned i = 0; i < len && i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 bool emu_is_canonical(const struct emu_cpu *cpu, uint64_t la)
 {
 	unsigned shift = (cpu->cr4 & EMU_CR4_LA57) ? 64 - 57 : 64 - 48;
@@ -54,17 +121,7 @@ bool emu_is_canonical(const struct emu_cpu *cpu, uint64_t la)
 	return (uint64_t)((int64_t)(la << shift) >> shift) == la;
 }
 
-/* One instruction being executed. */
-struct emu_run {
-	struct emu_cpu *cpu;
-	const struct emu_insn *insn;
-	const struct emu_ops *ops;
-	void *opaque;
-	struct emu_exception *exc;
-	unsigned user; /* EMU_ACC_USER at CPL 3 */
-};
-
-static uint64_t emu_size_mask(unsigned size)
+uint64_t emu_size_mask(unsigned size)
 {
 	return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
 }
@@ -88,7 +145,7 @@ static uint64_t emu_ea(const struct emu_cpu *cpu, const struct emu_insn *insn)
  * bases and the canonical check; elsewhere base, type and limit (no checks in real mode beyond the
  * limit). Faults are #SS(0) for SS-relative accesses and #GP(0) otherwise.
  */
-static int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
+int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
 {
 	const struct emu_cpu *cpu = r->cpu;
 	const struct emu_insn *insn = r->insn;
@@ -102,7 +159,7 @@ static int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
 			return emu_raise(r->exc, vec, 0);
 		return 0;
 	}
-	if ((cpu->cr0 & EMU_CR0_PE) && !(cpu->rflags & EMU_RFLAGS_VM)) {
+	if (!emu_real_or_v86(cpu)) {
 		bool code = seg->type & 8, rw = seg->type & 2;
 
 		if (seg->unusable)
@@ -137,7 +194,7 @@ static int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align)
 	return 0;
 }
 
-static int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf)
+int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf)
 {
 	if (ret == EMU_MEM_FAULT) {
 		emu_raise(r->exc, EMU_X_PF, pf->error_code);
@@ -150,7 +207,7 @@ static int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf)
 }
 
 /* The memory operand: segmentation, alignment, then the access itself. */
-static int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align)
+int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align)
 {
 	struct emu_pf pf;
 	uint64_t la;
@@ -164,7 +221,7 @@ static int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned ali
 	return emu_mem_result(r, r->ops->read(r->opaque, la, dst, len, r->user, &pf), &pf);
 }
 
-static int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align)
+int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align)
 {
 	struct emu_pf pf;
 	uint64_t la;
@@ -179,7 +236,7 @@ static int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsig
 	    r, r->ops->write(r->opaque, la, src, len, r->user | EMU_ACC_WRITE, &pf), &pf);
 }
 
-static void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v)
+void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v)
 {
 	if (size == 8)
 		cpu->gpr[reg] = v;
@@ -190,7 +247,7 @@ static void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64
 }
 
 /* The instruction finished: move past it. Any successful instruction clears RFLAGS.RF. */
-static void emu_complete(struct emu_run *r)
+void emu_complete(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
 
@@ -320,21 +377,6 @@ static int emu_stmxcsr(struct emu_run *r)
 	return 0;
 }
 
-static void emu_put64(uint8_t *p, uint64_t v)
-{
-	for (unsigned i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t emu_get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /*
  * CMPXCHG8B/16B: compare rDX:rAX with the memory operand, store rCX:rBX if equal, else load it
  * into rDX:rAX. The callback does the whole read-compare-write as one locked host instruction.
@@ -359,15 +401,17 @@ static int emu_cmpxchg8b16b(struct emu_run *r)
 		ret = emu_check_alignment(r, la, 8);
 		if (ret)
 			return ret;
-		emu_put64(expected, (uint32_t)cpu->gpr[EMU_RAX] |
-					(uint64_t)(uint32_t)cpu->gpr[EMU_RDX] << 32);
-		emu_put64(desired, (uint32_t)cpu->gpr[EMU_RBX] |
-				       (uint64_t)(uint32_t)cpu->gpr[EMU_RCX] << 32);
+		emu_store_le(
+		    expected,
+		    (uint32_t)cpu->gpr[EMU_RAX] | (uint64_t)(uint32_t)cpu->gpr[EMU_RDX] << 32, 8);
+		emu_store_le(
+		    desired,
+		    (uint32_t)cpu->gpr[EMU_RBX] | (uint64_t)(uint32_t)cpu->gpr[EMU_RCX] << 32, 8);
 	} else {
-		emu_put64(expected, cpu->gpr[EMU_RAX]);
-		emu_put64(expected + 8, cpu->gpr[EMU_RDX]);
-		emu_put64(desired, cpu->gpr[EMU_RBX]);
-		emu_put64(desired + 8, cpu->gpr[EMU_RCX]);
+		emu_store_le(expected, cpu->gpr[EMU_RAX], 8);
+		emu_store_le(expected + 8, cpu->gpr[EMU_RDX], 8);
+		emu_store_le(desired, cpu->gpr[EMU_RBX], 8);
+		emu_store_le(desired + 8, cpu->gpr[EMU_RCX], 8);
 	}
 	ret = r->ops->cmpxchg(r->opaque, la, expected, desired, len, r->user | EMU_ACC_WRITE,
 			      &swapped, &pf);
@@ -379,10 +423,10 @@ static int emu_cmpxchg8b16b(struct emu_run *r)
 	} else {
 		cpu->rflags &= ~EMU_RFLAGS_ZF;
 		if (wide) {
-			cpu->gpr[EMU_RAX] = emu_get64(expected);
-			cpu->gpr[EMU_RDX] = emu_get64(expected + 8);
+			cpu->gpr[EMU_RAX] = emu_load_le(expected, 8);
+			cpu->gpr[EMU_RDX] = emu_load_le(expected + 8, 8);
 		} else {
-			uint64_t v = emu_get64(expected);
+			uint64_t v = emu_load_le(expected, 8);
 
 			emu_set_gpr(cpu, EMU_RAX, 4, v);
 			emu_set_gpr(cpu, EMU_RDX, 4, v >> 32);
@@ -426,11 +470,31 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_CMPXCHG16B:
 		ret = emu_cmpxchg8b16b(&r);
 		break;
+	case EMU_OP_XGETBV:
+	case EMU_OP_XSETBV:
+	case EMU_OP_CLFLUSH:
+	case EMU_OP_CLFLUSHOPT:
+	case EMU_OP_CLWB:
+	case EMU_OP_INVPCID:
+	case EMU_OP_WBINVD:
+	case EMU_OP_RDTSCP:
+	case EMU_OP_RDPID:
+	case EMU_OP_RDPRU:
+		ret = emu_sys_execute(&r);
+		break;
+	case EMU_OP_INT:
+	case EMU_OP_INTO:
+	case EMU_OP_IRET:
+		ret = emu_intr_execute(&r);
+		break;
 	default:
 		return -ENOTSUP;
 	}
 	if (ret < 0)
 		return ret;
+	/* A delivered INT n/INTO clears TF: no single-step trap after it (the handler runs). */
+	if ((insn->op == EMU_OP_INT || insn->op == EMU_OP_INTO) && !(cpu->rflags & EMU_RFLAGS_TF))
+		single_step = false;
 	/* Single-step: a #DB trap once the instruction has completed (int3's #BP supersedes it). */
 	if (!exc->valid && single_step) {
 		emu_raise(exc, EMU_X_DB, -1);

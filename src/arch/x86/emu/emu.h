@@ -14,10 +14,12 @@
 #define EMU_CR0_WP (1ull << 16)
 #define EMU_CR0_AM (1ull << 18)
 #define EMU_CR0_PG (1ull << 31)
+#define EMU_CR4_TSD (1ull << 2)
 #define EMU_CR4_PSE (1ull << 4)
 #define EMU_CR4_PAE (1ull << 5)
 #define EMU_CR4_OSFXSR (1ull << 9)
 #define EMU_CR4_LA57 (1ull << 12)
+#define EMU_CR4_PCIDE (1ull << 17)
 #define EMU_CR4_OSXSAVE (1ull << 18)
 #define EMU_CR4_SMEP (1ull << 20)
 #define EMU_CR4_SMAP (1ull << 21)
@@ -30,10 +32,17 @@
 #define EMU_RFLAGS_ZF (1ull << 6)
 #define EMU_RFLAGS_SF (1ull << 7)
 #define EMU_RFLAGS_TF (1ull << 8)
+#define EMU_RFLAGS_IF (1ull << 9)
+#define EMU_RFLAGS_DF (1ull << 10)
 #define EMU_RFLAGS_OF (1ull << 11)
+#define EMU_RFLAGS_IOPL (3ull << 12)
+#define EMU_RFLAGS_NT (1ull << 14)
 #define EMU_RFLAGS_RF (1ull << 16)
 #define EMU_RFLAGS_VM (1ull << 17)
 #define EMU_RFLAGS_AC (1ull << 18)
+#define EMU_RFLAGS_VIF (1ull << 19)
+#define EMU_RFLAGS_VIP (1ull << 20)
+#define EMU_RFLAGS_ID (1ull << 21)
 #define EMU_XCR0_SSE_AVX 0x6ull
 #define EMU_DR6_BS (1ull << 14)
 
@@ -41,8 +50,11 @@
 enum emu_vector {
 	EMU_X_DB = 1,
 	EMU_X_BP = 3,
+	EMU_X_OF = 4,
 	EMU_X_UD = 6,
 	EMU_X_NM = 7,
+	EMU_X_TS = 10,
+	EMU_X_NP = 11,
 	EMU_X_SS = 12,
 	EMU_X_GP = 13,
 	EMU_X_PF = 14,
@@ -76,6 +88,32 @@ struct emu_seg {
 	bool s, present, db, l, unusable;
 };
 
+/* A descriptor-table register (GDTR, IDTR). */
+struct emu_dtable {
+	uint64_t base;
+	uint16_t limit;
+};
+
+/*
+ * CPUID features of the CPU the guest sees that decide whether an instruction exists (#UD when
+ * not) or how it behaves. emu_features_from_cpuid() builds the set from CPUID leaves.
+ */
+#define EMU_FEAT_CLFSH (1u << 0)      /* CLFLUSH: 1.EDX[19] */
+#define EMU_FEAT_XSAVE (1u << 1)      /* XGETBV/XSETBV: 1.ECX[26] */
+#define EMU_FEAT_PCID (1u << 2)	      /* 1.ECX[17] */
+#define EMU_FEAT_INVPCID (1u << 3)    /* 7.0.EBX[10] */
+#define EMU_FEAT_CLFLUSHOPT (1u << 4) /* 7.0.EBX[23] */
+#define EMU_FEAT_CLWB (1u << 5)	      /* 7.0.EBX[24] */
+#define EMU_FEAT_RDPID (1u << 6)      /* 7.0.ECX[22] */
+#define EMU_FEAT_RDTSCP (1u << 7)     /* 0x80000001.EDX[27] */
+#define EMU_FEAT_RDPRU (1u << 8)      /* 0x80000008.EBX[4] (AMD) */
+#define EMU_FEAT_XGETBV1 (1u << 9)    /* XGETBV with ECX = 1: 0xd.1.EAX[2] */
+
+/* What an instruction changed beyond GPRs, RIP and RFLAGS: what the caller must write back. */
+#define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL */
+#define EMU_DIRTY_XCR0 (1u << 1)
+#define EMU_DIRTY_TLB (1u << 2) /* the guest asked for TLB entries to be invalidated */
+
 /* Everything the emulator reads or changes. Plain data, so tests and fuzzers can build one. */
 struct emu_cpu {
 	uint64_t gpr[EMU_NR_GPRS];
@@ -88,7 +126,21 @@ struct emu_cpu {
 	uint32_t mxcsr;
 	uint32_t mxcsr_mask; /* bits LDMXCSR may set (FXSAVE's MXCSR_MASK); 0 means 0xffbf */
 	uint16_t fcw, fsw;   /* x87 control and status words, for fwait */
+	struct emu_dtable gdt, idt;
+	struct emu_seg ldt, tr;	 /* selector + hidden part, as for the segment registers */
+	uint32_t features;	 /* EMU_FEAT_* */
+	uint64_t xcr0_supported; /* XCR0 bits XSETBV may set (CPUID 0xd.0 EDX:EAX) */
+	uint64_t tsc, tsc_aux;	 /* read by RDTSCP/RDPID (EMU_NEED_TSC) */
+	unsigned dirty;		 /* EMU_DIRTY_*: set by instructions, cleared by the caller */
 };
+
+/*
+ * The feature set from a CPUID lookup: leaf(opaque, function, index, out) fills out[] with
+ * EAX, EBX, ECX, EDX and returns 0, or returns non-zero when the leaf is absent (all zeros).
+ */
+uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, uint32_t index,
+					     uint32_t out[4]),
+				 void *opaque);
 
 /* An exception for the caller to inject. Faults leave RIP at the instruction; traps advance it. */
 struct emu_exception {
@@ -110,6 +162,11 @@ struct emu_exception {
 /* A debugger's look (emu_mmu_translate only): any present mapping, accessed/dirty bits untouched.
  */
 #define EMU_ACC_PEEK (1u << 8)
+/*
+ * A read that only checks the address (CLFLUSH and friends): translate and fault as a read would,
+ * but read nothing; an address that is not RAM (MMIO) is fine and no device sees an access.
+ */
+#define EMU_ACC_PROBE (1u << 9)
 
 /* A memory callback's third kind of answer, besides 0 and a negative errno (cannot emulate). */
 #define EMU_MEM_FAULT 1
@@ -153,12 +210,27 @@ enum emu_op {
 	EMU_OP_VSTMXCSR,
 	EMU_OP_CMPXCHG8B,
 	EMU_OP_CMPXCHG16B,
+	EMU_OP_XGETBV,
+	EMU_OP_XSETBV,
+	EMU_OP_CLFLUSH,
+	EMU_OP_CLFLUSHOPT,
+	EMU_OP_CLWB,
+	EMU_OP_INVPCID,
+	EMU_OP_WBINVD,
+	EMU_OP_RDTSCP,
+	EMU_OP_RDPID,
+	EMU_OP_RDPRU,
+	EMU_OP_INT,
+	EMU_OP_INTO,
+	EMU_OP_IRET,
 	EMU_OP_COUNT
 };
 
 /* State beyond struct kvm_regs/kvm_sregs an instruction needs, so the glue fetches it only then. */
-#define EMU_NEED_FPU (1u << 0)	/* mxcsr, mxcsr_mask, fcw, fsw */
-#define EMU_NEED_XCR0 (1u << 1) /* xcr0 */
+#define EMU_NEED_FPU (1u << 0)	 /* mxcsr, mxcsr_mask, fcw, fsw */
+#define EMU_NEED_XCR0 (1u << 1)	 /* xcr0, xcr0_supported */
+#define EMU_NEED_CPUID (1u << 2) /* features */
+#define EMU_NEED_TSC (1u << 3)	 /* tsc, tsc_aux */
 
 struct emu_insn;
 

@@ -1,0 +1,43 @@
+/* Internal to the emulator: one instruction being executed, and the helpers its groups share. */
+#ifndef KVMBOX_X86_EMU_EXEC_H
+#define KVMBOX_X86_EMU_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/x86/emu/decode.h"
+#include "arch/x86/emu/emu.h"
+
+struct emu_run {
+	struct emu_cpu *cpu;
+	const struct emu_insn *insn;
+	const struct emu_ops *ops;
+	void *opaque;
+	struct emu_exception *exc;
+	unsigned user; /* EMU_ACC_USER at CPL 3 */
+};
+
+uint64_t emu_size_mask(unsigned size);
+void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v);
+uint64_t emu_load_le(const uint8_t *p, unsigned len);
+void emu_store_le(uint8_t *p, uint64_t v, unsigned len);
+
+/* Real mode or virtual-8086 mode: no descriptors, 16-bit code. */
+bool emu_real_or_v86(const struct emu_cpu *cpu);
+
+/* The memory operand's linear address for len bytes (segmentation and canonical checks). */
+int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la);
+/* The memory operand: segmentation, alignment (#AC), then the access. */
+int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align);
+int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align);
+/* A callback's answer as the instruction's: a fault becomes #PF with CR2. */
+int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
+
+/* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
+void emu_complete(struct emu_run *r);
+
+/* Instruction groups (sys.c, intr.c). Each returns 0, EMU_RAISED, or a negative errno. */
+int emu_sys_execute(struct emu_run *r);
+int emu_intr_execute(struct emu_run *r);
+
+#endif

@@ -1,0 +1,106 @@
+/* pc-testdev: scratch register, page flush and IRQ-line ports for test guests. */
+#include "dev/pc_testdev.h"
+
+#include <string.h>
+
+void pc_testdev_init(struct pc_testdev *t, const struct pc_testdev_flush *flush,
+		     const struct irq_line *irq)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	if (flush)
+		t->flush = *flush;
+	if (irq)
+		t->irq = *irq;
+}
+
+void pc_testdev_destroy(struct pc_testdev *t)
+{
+	pthread_mutex_destroy(&t->lock);
+}
+
+static uint32_t pc_testdev_value(const void *data, unsigned len)
+{
+	const uint8_t *b = data;
+	uint32_t v = 0;
+
+	for (unsigned i = 0; i < len && i < 4; i++)
+		v |= (uint32_t)b[i] << (8 * i);
+	return v;
+}
+
+/* An access of len bytes at byte off of the 32-bit register (bytes past bit 31 are dropped). */
+static uint32_t pc_testdev_mask(uint64_t off, unsigned len)
+{
+	uint64_t m = len >= 4 ? 0xffffffffull : (1ull << (8 * len)) - 1;
+
+	return (uint32_t)(m << (8 * (off & 3)));
+}
+
+static void pc_testdev_scratch_read(void *dev, uint64_t off, void *data, unsigned len)
+{
+	struct pc_testdev *t = dev;
+	uint8_t *out = data;
+	uint32_t v;
+
+	memset(data, 0, len);
+	pthread_mutex_lock(&t->lock);
+	v = t->scratch >> (8 * (off & 3));
+	pthread_mutex_unlock(&t->lock);
+	for (unsigned i = 0; i < len && i < 4; i++)
+		out[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void pc_testdev_scratch_write(void *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct pc_testdev *t = dev;
+	uint32_t mask = pc_testdev_mask(off, len);
+	uint32_t v = (uint32_t)((uint64_t)pc_testdev_value(data, len) << (8 * (off & 3)));
+
+	pthread_mutex_lock(&t->lock);
+	t->scratch = (t->scratch & ~mask) | (v & mask);
+	pthread_mutex_unlock(&t->lock);
+}
+
+const struct bus_ops pc_testdev_scratch_ops = {
+	.read = pc_testdev_scratch_read,
+	.write = pc_testdev_scratch_write,
+};
+
+static void pc_testdev_none_read(void *dev, uint64_t off, void *data, unsigned len)
+{
+	(void)dev;
+	(void)off;
+	memset(data, 0xff, len);
+}
+
+static void pc_testdev_flush_write(void *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct pc_testdev *t = dev;
+
+	/* Only a whole 32-bit write names a page; the address is the VM's to check. */
+	if (off != 0 || len != 4 || !t->flush.flush)
+		return;
+	t->flush.flush(t->flush.opaque, pc_testdev_value(data, len) & ~0xfffull);
+}
+
+const struct bus_ops pc_testdev_flush_ops = {
+	.read = pc_testdev_none_read,
+	.write = pc_testdev_flush_write,
+};
+
+static void pc_testdev_irq_write(void *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct pc_testdev *t = dev;
+	struct irq_line line = t->irq;
+
+	if (off >= PC_TESTDEV_NR_IRQS || !len)
+		return;
+	line.gsi += (unsigned)off;
+	irq_line_set(&line, pc_testdev_value(data, len) != 0);
+}
+
+const struct bus_ops pc_testdev_irq_ops = {
+	.read = pc_testdev_none_read,
+	.write = pc_testdev_irq_write,
+};

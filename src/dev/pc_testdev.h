@@ -1,0 +1,41 @@
+/* QEMU's pc-testdev, as kvm-unit-tests uses it: a scratch port, a page-flush port, IRQ lines. */
+#ifndef KVMBOX_DEV_PC_TESTDEV_H
+#define KVMBOX_DEV_PC_TESTDEV_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "irq.h"
+
+#define PC_TESTDEV_PORT_SCRATCH 0xe0 /* 4 ports: a 32-bit register, readable byte by byte */
+#define PC_TESTDEV_PORT_FLUSH 0xe4   /* 4 ports: a 32-bit write names a guest page to flush */
+#define PC_TESTDEV_PORT_IRQ 0x2000   /* 24 ports: a write to 0x2000+n sets ISA/IOAPIC line n */
+#define PC_TESTDEV_NR_IRQS 24
+
+/*
+ * Flushing a page drops the host's (and so KVM's) mappings of it, so the guest's next access
+ * faults it back in: what event-injection tests use to make IDT or stack pages absent in the
+ * shadow MMU. The VM implements it; the model only forwards the guest-physical address.
+ */
+struct pc_testdev_flush {
+	void (*flush)(void *opaque, uint64_t gpa);
+	void *opaque;
+};
+
+struct pc_testdev {
+	pthread_mutex_t lock;
+	uint32_t scratch;
+	struct pc_testdev_flush flush;
+	struct irq_line irq; /* line n drives GSI irq.gsi + n */
+};
+
+void pc_testdev_init(struct pc_testdev *t, const struct pc_testdev_flush *flush,
+		     const struct irq_line *irq);
+void pc_testdev_destroy(struct pc_testdev *t);
+
+extern const struct bus_ops pc_testdev_scratch_ops; /* at PC_TESTDEV_PORT_SCRATCH, 4 ports */
+extern const struct bus_ops pc_testdev_flush_ops;   /* at PC_TESTDEV_PORT_FLUSH, 4 ports */
+extern const struct bus_ops pc_testdev_irq_ops;	    /* at PC_TESTDEV_PORT_IRQ, 24 ports */
+
+#endif

@@ -1,0 +1,583 @@
+/* Unit tests of INT n, INTO and IRET through a fake IDT, GDT and TSS in real, protected and
+ * IA-32e mode. */
+#include "emu_fake.h"
+
+#define GDT 0x2000ull
+#define IDT 0x3000ull
+#define TSS 0x4000ull
+#define STACK 0x8000ull	    /* the interrupted code's stack top */
+#define RSP0 0x9000ull	    /* the TSS's ring-0 stack */
+#define IST1 0xa000ull	    /* the TSS's first interrupt stack */
+#define HANDLER 0x5000ull   /* handler code */
+#define USER_CODE 0x6000ull /* CPL 3 code */
+
+/* Selectors of the fake GDT. */
+#define SEL_CODE64 0x08
+#define SEL_DATA 0x10
+#define SEL_UCODE64 0x1b
+#define SEL_UDATA 0x23
+#define SEL_CODE32 0x28
+#define SEL_UCODE32 0x33
+#define SEL_DATA16 0x38 /* a 16-bit data segment (B = 0), ring 0 */
+#define SEL_RODATA 0x40 /* read-only data: not a stack */
+
+/* An 8-byte code/data descriptor: type (4 bits, with S = 1), DPL, L, D/B; base 0, 4 GiB. */
+static void put_desc(uint16_t sel, uint8_t type, unsigned dpl, bool l, bool db, bool present)
+{
+	uint8_t *d = fake.mem + GDT + (sel & ~7u);
+
+	d[0] = d[1] = 0xff; /* limit 15:0 */
+	d[2] = d[3] = d[4] = d[7] = 0;
+	d[5] = (uint8_t)(type | 0x10 | dpl << 5 | (present ? 0x80 : 0));
+	d[6] = (uint8_t)(0x80 | (l ? 0x20 : 0) | (db ? 0x40 : 0) | 0xf); /* G, limit 19:16 */
+}
+
+/* A gate: 16 bytes in IA-32e mode, 8 in protected mode. */
+static void put_gate(unsigned vec, uint64_t target, uint16_t sel, uint8_t type, unsigned dpl,
+		     unsigned ist, bool lm)
+{
+	uint8_t *g = fake.mem + IDT + vec * (lm ? 16 : 8);
+
+	memset(g, 0, lm ? 16 : 8);
+	g[0] = (uint8_t)target;
+	g[1] = (uint8_t)(target >> 8);
+	g[2] = (uint8_t)sel;
+	g[3] = (uint8_t)(sel >> 8);
+	g[4] = (uint8_t)ist;
+	g[5] = (uint8_t)(0x80 | dpl << 5 | type);
+	g[6] = (uint8_t)(target >> 16);
+	g[7] = (uint8_t)(target >> 24);
+	if (lm)
+		for (unsigned i = 0; i < 4; i++)
+			g[8 + i] = (uint8_t)(target >> (32 + 8 * i));
+}
+
+static void fill_gdt(void)
+{
+	put_desc(SEL_CODE64, 0xa, 0, true, false, true); /* execute/read, not accessed */
+	put_desc(SEL_DATA, 0x3, 0, false, true, true);
+	put_desc(SEL_UCODE64, 0xb, 3, true, false, true);
+	put_desc(SEL_UDATA, 0x3, 3, false, true, true);
+	put_desc(SEL_CODE32, 0xb, 0, false, true, true);
+	put_desc(SEL_UCODE32, 0xb, 3, false, true, true);
+	put_desc(SEL_DATA16, 0x3, 0, false, false, true);
+	put_desc(SEL_RODATA, 0x1, 0, false, true, true);
+}
+
+static struct emu_seg seg_of(uint16_t sel, uint8_t type, unsigned dpl, bool l, bool db)
+{
+	return (struct emu_seg){ .limit = 0xffffffff,
+				 .selector = sel,
+				 .type = type,
+				 .dpl = (uint8_t)dpl,
+				 .s = 1,
+				 .present = 1,
+				 .db = db,
+				 .l = l };
+}
+
+/* IA-32e mode at CPL cpl (0 or 3) with the fake tables. */
+static struct emu_cpu lm_cpu(unsigned cpl)
+{
+	struct emu_cpu c = cpu64();
+
+	fill_gdt();
+	c.gdt = (struct emu_dtable){ GDT, 0x47 };
+	c.idt = (struct emu_dtable){ IDT, 256 * 16 - 1 };
+	c.tr = (struct emu_seg){
+		.base = TSS, .limit = 0x67, .selector = 0x50, .type = 0xb, .present = 1
+	};
+	c.ldt.unusable = true;
+	put64(TSS + 4, RSP0);
+	put64(TSS + 0x24, IST1);
+	c.cpl = (uint8_t)cpl;
+	if (cpl == 3) {
+		c.seg[EMU_CS] = seg_of(SEL_UCODE64, 0xb, 3, true, false);
+		c.seg[EMU_SS] = seg_of(SEL_UDATA, 0x3, 3, false, true);
+		c.seg[EMU_DS] = seg_of(SEL_UDATA, 0x3, 3, false, true);
+		c.seg[EMU_ES] = seg_of(SEL_DATA, 0x3, 0, false, true); /* not usable at CPL 3 */
+		c.rip = USER_CODE;
+	} else {
+		c.seg[EMU_CS] = seg_of(SEL_CODE64, 0xb, 0, true, false);
+		c.seg[EMU_SS] = seg_of(SEL_DATA, 0x3, 0, false, true);
+	}
+	c.gpr[EMU_RSP] = STACK - 8; /* misaligned on purpose: IA-32e aligns to 16 */
+	c.rflags = 0x202;	    /* IF */
+	return c;
+}
+
+static void test_int_lm_same_privilege(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+	uint64_t f = (STACK - 8) & ~0xfull;
+
+	fake_reset();
+	c = lm_cpu(0);
+	put_gate(0x20, HANDLER, SEL_CODE64, 0xe, 0, 0, true);
+	c.rflags |= EMU_RFLAGS_RF | EMU_RFLAGS_NT | EMU_RFLAGS_CF;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x20), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ(c.gpr[EMU_RSP], f - 40);
+	/* The frame: RIP, CS, RFLAGS, RSP, SS from the lowest address up. */
+	CHECK_EQ(get64(f - 40), CODE + 2);
+	CHECK_EQ(get64(f - 32), SEL_CODE64);
+	CHECK_EQ(get64(f - 24), 0x202 | EMU_RFLAGS_RF | EMU_RFLAGS_NT | EMU_RFLAGS_CF);
+	CHECK_EQ(get64(f - 16), STACK - 8);
+	CHECK_EQ(get64(f - 8), SEL_DATA);
+	/* An interrupt gate clears IF; every gate clears TF, NT, RF; CF stays. */
+	CHECK_EQ(c.rflags, 0x2 | EMU_RFLAGS_CF);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE64);
+	CHECK(c.seg[EMU_CS].l);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_DATA);
+	CHECK_EQ(c.cpl, 0);
+	CHECK(c.dirty & EMU_DIRTY_SREGS);
+	/* The CPU sets the descriptor's accessed bit; the hidden type has it too. */
+	CHECK(fake.mem[GDT + SEL_CODE64 + 5] & 1);
+	CHECK_EQ(c.seg[EMU_CS].type, 0xb);
+
+	/* A trap gate leaves IF alone. */
+	c = lm_cpu(0);
+	put_gate(0x21, HANDLER, SEL_CODE64, 0xf, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x21), 0);
+	CHECK(!exc.valid);
+	CHECK(c.rflags & EMU_RFLAGS_IF);
+
+	/* IST: the stack comes from the TSS even without a privilege change. */
+	c = lm_cpu(0);
+	put_gate(0x22, HANDLER, SEL_CODE64, 0xe, 0, 1, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x22), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.gpr[EMU_RSP], IST1 - 40);
+	CHECK_EQ(get64(IST1 - 16), STACK - 8);
+	CHECK_EQ(get64(IST1 - 8), SEL_DATA);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_DATA);
+}
+
+static void test_int_lm_from_user(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	c = lm_cpu(3);
+	put_gate(0x80, HANDLER, SEL_CODE64, 0xe, 3, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x80), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 0);
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ(c.gpr[EMU_RSP], RSP0 - 40);
+	CHECK_EQ(get64(RSP0 - 40), USER_CODE + 2);
+	CHECK_EQ(get64(RSP0 - 32), SEL_UCODE64);
+	CHECK_EQ(get64(RSP0 - 16), STACK - 8);
+	CHECK_EQ(get64(RSP0 - 8), SEL_UDATA);
+	/* SS is a null selector with RPL 0; CS has RPL 0. */
+	CHECK(c.seg[EMU_SS].unusable);
+	CHECK_EQ(c.seg[EMU_SS].selector, 0);
+	CHECK_EQ(c.seg[EMU_SS].dpl, 0);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE64);
+	/* The frame went to a supervisor stack (no user access flag on the writes). */
+	CHECK(!(fake.last_access & EMU_ACC_USER));
+
+	/* IRETQ back to user mode: everything restored, ES (DPL 0) nulled. */
+	c.rip = HANDLER;
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 3);
+	CHECK_EQ(c.rip, USER_CODE + 2);
+	CHECK_EQ(c.gpr[EMU_RSP], STACK - 8);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_UCODE64);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_UDATA);
+	CHECK_EQ(c.seg[EMU_SS].dpl, 3);
+	CHECK(c.rflags & EMU_RFLAGS_IF);
+	CHECK(c.seg[EMU_ES].unusable);
+	CHECK_EQ(c.seg[EMU_ES].selector, 0);
+	CHECK(!c.seg[EMU_DS].unusable);
+
+	/* A gate with DPL 0 is out of reach of INT n at CPL 3: #GP(vector * 8 + 2). */
+	c = lm_cpu(3);
+	put_gate(0x81, HANDLER, SEL_CODE64, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x81), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x81 * 8 + 2);
+	CHECK_EQ(c.rip, USER_CODE);
+	CHECK_EQ(c.cpl, 3);
+	CHECK(!c.dirty);
+}
+
+static void test_int_lm_faults(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* Beyond the IDT limit. */
+	c = lm_cpu(0);
+	c.idt.limit = 0x20 * 16 - 1;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x20), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x20 * 8 + 2);
+	/* Not present. */
+	c = lm_cpu(0);
+	put_gate(0x30, HANDLER, SEL_CODE64, 0xe, 0, 0, true);
+	fake.mem[IDT + 0x30 * 16 + 5] &= 0x7f;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x30), 0);
+	CHECK_EXC(exc, EMU_X_NP, 0x30 * 8 + 2);
+	/* A call gate (type 0xc) or a 32-bit-only type in the IDT. */
+	c = lm_cpu(0);
+	put_gate(0x31, HANDLER, SEL_CODE64, 0xc, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x31), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x31 * 8 + 2);
+	c = lm_cpu(0);
+	put_gate(0x31, HANDLER, SEL_CODE64, 0x6, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x31), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x31 * 8 + 2);
+	/* Target selector: null, beyond the GDT, data, 32-bit code, not present. */
+	c = lm_cpu(0);
+	put_gate(0x32, HANDLER, 0, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x32), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c = lm_cpu(0);
+	put_gate(0x32, HANDLER, 0x80, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x32), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x80);
+	c = lm_cpu(0);
+	put_gate(0x32, HANDLER, SEL_DATA, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x32), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_DATA);
+	c = lm_cpu(0);
+	put_gate(0x32, HANDLER, SEL_CODE32, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x32), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_CODE32);
+	c = lm_cpu(0);
+	put_desc(SEL_CODE64, 0xb, 0, true, false, false);
+	put_gate(0x32, HANDLER, SEL_CODE64, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x32), 0);
+	CHECK_EXC(exc, EMU_X_NP, SEL_CODE64);
+	/* A handler at a non-canonical address. */
+	c = lm_cpu(0);
+	put_gate(0x33, 0x0000800000000000ull, SEL_CODE64, 0xe, 0, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x33), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* The TSS too short for RSP0: #TS(TSS selector). */
+	c = lm_cpu(3);
+	c.tr.limit = 8;
+	put_gate(0x34, HANDLER, SEL_CODE64, 0xe, 3, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x34), 0);
+	CHECK_EXC(exc, EMU_X_TS, 0x50);
+	/* A page fault while pushing the frame: #PF (write, supervisor), nothing changed. */
+	c = lm_cpu(0);
+	put_gate(0x35, HANDLER, SEL_CODE64, 0xe, 0, 0, true);
+	fake.fault_lo = STACK - PAGE;
+	fake.fault_hi = STACK;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x35), 0);
+	CHECK_EXC(exc, EMU_X_PF, EMU_ACC_WRITE);
+	CHECK_EQ(c.rip, CODE);
+	CHECK_EQ(c.gpr[EMU_RSP], STACK - 8);
+	CHECK(!c.dirty);
+	fake.fault_lo = fake.fault_hi = 0;
+	/* Reading the IDT faults: #PF without the user bit even from CPL 3. */
+	c = lm_cpu(3);
+	fake.fault_lo = IDT;
+	fake.fault_hi = IDT + PAGE;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x36), 0);
+	CHECK_EXC(exc, EMU_X_PF, 0);
+	CHECK_EQ(exc.cr2, IDT + 0x36 * 16);
+	fake.fault_lo = fake.fault_hi = 0;
+	/* INTO is invalid in 64-bit mode. */
+	c = lm_cpu(0);
+	c.rflags |= EMU_RFLAGS_OF;
+	CHECK_EQ(RUN(&c, &exc, 0xce), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+}
+
+static void test_iret_lm(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+	uint64_t sp = 0x7000;
+
+	fake_reset();
+	/* IRETQ at CPL 0 to CPL 0 still pops SS:RSP. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp, 0x1234);
+	put64(sp + 8, SEL_CODE64);
+	put64(sp + 16, 0x2 | EMU_RFLAGS_CF | EMU_RFLAGS_IF | EMU_RFLAGS_IOPL);
+	put64(sp + 24, 0x7777);
+	put64(sp + 32, SEL_DATA);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x1234);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x7777);
+	CHECK_EQ(c.rflags, 0x2 | EMU_RFLAGS_CF | EMU_RFLAGS_IF | EMU_RFLAGS_IOPL);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_DATA);
+	/* A null SS is fine for a 64-bit CPL 0 target. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp + 32, 0);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK(c.seg[EMU_SS].unusable);
+	/* IRETD (no REX.W) in 64-bit mode: 4-byte slots, still five of them. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put32(sp, 0x4321);
+	put32(sp + 4, SEL_CODE64);
+	put32(sp + 8, 0x2);
+	put32(sp + 12, 0x6000);
+	put32(sp + 16, SEL_DATA);
+	CHECK_EQ(RUN(&c, &exc, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x4321);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x6000);
+	/* CPL 3 cannot raise IOPL or touch IF when IOPL < 3. */
+	c = lm_cpu(3);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp, USER_CODE);
+	put64(sp + 8, SEL_UCODE64);
+	put64(sp + 16, 0x2 | EMU_RFLAGS_IOPL);
+	put64(sp + 24, 0x7000);
+	put64(sp + 32, SEL_UDATA);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rflags, 0x202);
+	/* Returning to an inner level (RPL 0 from CPL 3): #GP(selector). */
+	c = lm_cpu(3);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp + 8, SEL_CODE64);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_CODE64);
+	CHECK_EQ(c.rip, USER_CODE);
+	/* Non-canonical RIP: #GP(0). */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp, 0x0000800000000000ull);
+	put64(sp + 8, SEL_CODE64);
+	put64(sp + 32, SEL_DATA);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* A read-only data segment is no stack: #GP(SS selector). */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp, 0x1000);
+	put64(sp + 32, SEL_RODATA);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_RODATA);
+	/* NT set in IA-32e mode: #GP(0) (no task returns there). */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp + 32, SEL_DATA);
+	c.rflags |= EMU_RFLAGS_NT;
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* TF set before IRET: the single-step trap comes after it. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = sp;
+	put64(sp, 0x1000);
+	put64(sp + 8, SEL_CODE64);
+	put64(sp + 16, 0x2);
+	put64(sp + 32, SEL_DATA);
+	c.rflags |= EMU_RFLAGS_TF;
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_DB, -1);
+	CHECK_EQ(c.rip, 0x1000);
+}
+
+/* 32-bit protected mode with the fake tables and a 32-bit TSS. */
+static struct emu_cpu pm_cpu(unsigned cpl)
+{
+	struct emu_cpu c = cpu32();
+
+	fill_gdt();
+	c.gdt = (struct emu_dtable){ GDT, 0x47 };
+	c.idt = (struct emu_dtable){ IDT, 256 * 8 - 1 };
+	c.tr = (struct emu_seg){
+		.base = TSS, .limit = 0x67, .selector = 0x50, .type = 0xb, .present = 1
+	};
+	c.ldt.unusable = true;
+	put32(TSS + 4, (uint32_t)RSP0);
+	put32(TSS + 8, SEL_DATA);
+	c.cpl = (uint8_t)cpl;
+	c.seg[EMU_CS] = cpl ? seg_of(SEL_UCODE32, 0xb, 3, false, true)
+			    : seg_of(SEL_CODE32, 0xb, 0, false, true);
+	c.seg[EMU_SS] =
+	    cpl ? seg_of(SEL_UDATA, 0x3, 3, false, true) : seg_of(SEL_DATA, 0x3, 0, false, true);
+	c.gpr[EMU_RSP] = STACK;
+	c.rflags = 0x202;
+	return c;
+}
+
+static void test_int_iret_pm(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* Same privilege through a 32-bit interrupt gate: EFLAGS, CS, EIP. */
+	c = pm_cpu(0);
+	put_gate(0x40, HANDLER, SEL_CODE32, 0xe, 0, 0, false);
+	c.gpr[EMU_RSP] = 0xffffffff00000000ull | STACK; /* upper half ignored, kept */
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x40), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK - 12);
+	CHECK_EQ(get32(STACK - 12), CODE + 2);
+	CHECK_EQ(get32(STACK - 8), SEL_CODE32);
+	CHECK_EQ(get32(STACK - 4), 0x202);
+	CHECK(!(c.rflags & EMU_RFLAGS_IF));
+	/* IRETD back. */
+	CHECK_EQ(RUN(&c, &exc, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, CODE + 2);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK);
+	CHECK(c.rflags & EMU_RFLAGS_IF);
+
+	/* A 16-bit trap gate: 2-byte slots, 16-bit target. */
+	c = pm_cpu(0);
+	put_gate(0x41, 0x12345, SEL_CODE32, 0x7, 0, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x41), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x2345);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK - 6);
+	CHECK(c.rflags & EMU_RFLAGS_IF);
+
+	/* From CPL 3: the ring-0 stack from the TSS, SS:ESP pushed. */
+	c = pm_cpu(3);
+	c.rip = USER_CODE;
+	put_gate(0x80, HANDLER, SEL_CODE32, 0xe, 3, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x80), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 0);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], RSP0 - 20);
+	CHECK_EQ(get32(RSP0 - 20), USER_CODE + 2);
+	CHECK_EQ(get32(RSP0 - 16), SEL_UCODE32);
+	CHECK_EQ(get32(RSP0 - 8), STACK);
+	CHECK_EQ(get32(RSP0 - 4), SEL_UDATA);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_DATA);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE32);
+	/* And IRET to CPL 3 pops SS:ESP. */
+	CHECK_EQ(RUN(&c, &exc, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 3);
+	CHECK_EQ(c.rip, USER_CODE + 2);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_UDATA);
+
+	/* The TSS's SS0 is not a writable data segment: #TS(selector). */
+	c = pm_cpu(3);
+	put32(TSS + 8, SEL_RODATA);
+	put_gate(0x80, HANDLER, SEL_CODE32, 0xe, 3, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x80), 0);
+	CHECK_EXC(exc, EMU_X_TS, SEL_RODATA);
+	CHECK_EQ(c.cpl, 3);
+	/* A null SS0: #TS(0). */
+	put32(TSS + 8, 0);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x80), 0);
+	CHECK_EXC(exc, EMU_X_TS, 0);
+
+	/* The pushes must fit in SS's limit: #SS(0). */
+	c = pm_cpu(0);
+	put_gate(0x40, HANDLER, SEL_CODE32, 0xe, 0, 0, false);
+	c.seg[EMU_SS].limit = STACK - 8;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x40), 0);
+	CHECK_EXC(exc, EMU_X_SS, 0);
+
+	/* Task gates, nested-task returns and virtual-8086 mode are not emulated. */
+	c = pm_cpu(0);
+	put_gate(0x42, 0, 0x50, 0x5, 0, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x42), -ENOTSUP);
+	c.rflags |= EMU_RFLAGS_NT;
+	CHECK_EQ(RUN(&c, &exc, 0xcf), -ENOTSUP);
+	c = pm_cpu(0);
+	c.rflags |= EMU_RFLAGS_VM;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x40), -ENOTSUP);
+	CHECK_EQ(c.rip, CODE);
+
+	/* INTO: nothing without OF; with it, vector 4 like INT 4. */
+	c = pm_cpu(0);
+	put_gate(EMU_X_OF, HANDLER, SEL_CODE32, 0xf, 0, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xce), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, CODE + 1);
+	c = pm_cpu(0);
+	c.rflags |= EMU_RFLAGS_OF | EMU_RFLAGS_TF;
+	CHECK_EQ(RUN(&c, &exc, 0xce), 0);
+	CHECK(!exc.valid); /* TF cleared by the delivery: no single-step trap */
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ(get32(STACK - 12), CODE + 1);
+}
+
+static void test_int_iret_real(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	c = cpu16();
+	c.idt = (struct emu_dtable){ 0, 0x3ff };
+	c.seg[EMU_CS].selector = 0x0100;
+	c.seg[EMU_CS].base = 0x1000;
+	c.rip = 0x20;
+	c.seg[EMU_SS].selector = 0;
+	c.seg[EMU_SS].base = 0;
+	c.gpr[EMU_RSP] = 0x7000;
+	c.rflags = 0x202 | EMU_RFLAGS_TF | EMU_RFLAGS_CF;
+	/* IVT entry 0x10: 0x0200:0x0034. */
+	put32(0x10 * 4, 0x02000034);
+	CHECK_EQ(run(&c, (const uint8_t[]){ 0xcd, 0x10 }, 2, &exc), 0);
+	memcpy(fake.mem + 0x1020, (const uint8_t[]){ 0xcd, 0x10 }, 2);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x34);
+	CHECK_EQ(c.seg[EMU_CS].selector, 0x200);
+	CHECK_EQ(c.seg[EMU_CS].base, 0x2000);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x7000 - 6);
+	CHECK_EQ(fake.mem[0x7000 - 6] | fake.mem[0x7000 - 5] << 8, 0x22);  /* IP */
+	CHECK_EQ(fake.mem[0x7000 - 4] | fake.mem[0x7000 - 3] << 8, 0x100); /* CS */
+	CHECK_EQ(fake.mem[0x7000 - 2] | fake.mem[0x7000 - 1] << 8, 0x302 | EMU_RFLAGS_CF);
+	CHECK_EQ(c.rflags, 0x2 | EMU_RFLAGS_CF);
+	/* IRET pops IP, CS, FLAGS. */
+	CHECK_EQ(RUN(&c, &exc, 0xcf), 0);
+	CHECK_EQ(c.rip, 0x22);
+	CHECK_EQ(c.seg[EMU_CS].base, 0x1000);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x7000);
+	CHECK_EQ(c.rflags, 0x302 | EMU_RFLAGS_CF);
+	/* 32-bit IRET (66 cf): EIP beyond the 64 KiB limit is #GP. */
+	c.gpr[EMU_RSP] = 0x7000;
+	c.rflags = 0x2;
+	put32(0x7000, 0x10000);
+	put32(0x7004, 0x100);
+	put32(0x7008, 0x202);
+	CHECK_EQ(RUN(&c, &exc, 0x66, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_GP, -1); /* real mode pushes no error code */
+	put32(0x7000, 0x40);
+	CHECK_EQ(RUN(&c, &exc, 0x66, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x40);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x700c);
+	CHECK(c.rflags & EMU_RFLAGS_IF);
+	/* The IVT limit. */
+	c.idt.limit = 0x3f;
+	c.gpr[EMU_RSP] = 0x7000;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x10), 0);
+	CHECK_EXC(exc, EMU_X_GP, -1);
+	/* SP wraps within the 64 KiB stack segment. */
+	c = cpu16();
+	c.idt = (struct emu_dtable){ 0, 0x3ff };
+	c.gpr[EMU_RSP] = 0x2;
+	c.rip = 0x100;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x10), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.gpr[EMU_RSP], 0xfffc);
+}
+
+int main(void)
+{
+	RUN_TEST(test_int_lm_same_privilege);
+	RUN_TEST(test_int_lm_from_user);
+	RUN_TEST(test_int_lm_faults);
+	RUN_TEST(test_iret_lm);
+	RUN_TEST(test_int_iret_pm);
+	RUN_TEST(test_int_iret_real);
+	free(fake.mem);
+	TEST_EXIT();
+}
