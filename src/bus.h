@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct state_writer;
+struct state_reader;
+
 /*
  * A device's register file. off is relative to the registered base; len is 1, 2, 4 or 8.
  * Handlers run on vCPU threads (several at once on SMP): a device with state shared across
@@ -14,6 +17,16 @@
 struct bus_ops {
 	void (*read)(void *dev, uint64_t off, void *data, unsigned len);
 	void (*write)(void *dev, uint64_t off, const void *data, unsigned len);
+	/*
+	 * Snapshot hooks (src/snapshot/state.h). save writes the device's state as one section;
+	 * load reads it back into a device initialised the same way and returns 0, or -EINVAL
+	 * with the device unchanged when the bytes are not a state this device can be in. Both
+	 * run with the VM paused. Every bus_ops has both, or sets state_shared when another range
+	 * of the same device carries its state (tests/lint.sh checks).
+	 */
+	void (*save)(const void *dev, struct state_writer *w);
+	int (*load)(void *dev, struct state_reader *r);
+	bool state_shared;
 };
 
 struct bus_range {

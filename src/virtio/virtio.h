@@ -29,6 +29,8 @@
 #define VIRTIO_ID_VSOCK 19
 
 struct virtio_dev;
+struct state_writer;
+struct state_reader;
 
 /* Implemented by each device model. Called with vdev->lock held unless noted. */
 struct virtio_dev_ops {
@@ -47,6 +49,15 @@ struct virtio_dev_ops {
 	/* Optional. Pause: the I/O thread is parked; finish in-flight work (blk: wait for the
 	 * backend and push the completions) so that nothing touches guest memory until resume. */
 	void (*quiesce)(struct virtio_dev *vdev);
+	/*
+	 * Snapshot hooks for the device-specific state (config space contents the driver can
+	 * change, device counters that matter to the driver); the virtio core saves the common
+	 * state (features, status, queues) itself. Same contract as struct bus_ops's: load is
+	 * all-or-nothing and -EINVAL on bytes this device cannot take. Every device model has
+	 * both (tests/lint.sh checks).
+	 */
+	void (*save)(const struct virtio_dev *vdev, struct state_writer *w);
+	int (*load)(struct virtio_dev *vdev, struct state_reader *r);
 };
 
 /* Implemented by each transport: how the device interrupts the driver. Any thread. */

@@ -32,7 +32,7 @@ static void fake_write(void *dev, uint64_t off, const void *data, unsigned len)
 	memcpy(d->reg, data, len > 16 ? 16 : len);
 }
 
-static const struct bus_ops fake_ops = { fake_read, fake_write };
+static const struct bus_ops fake_ops = { .read = fake_read, .write = fake_write };
 
 static void test_add_rejects_overlap_and_zero(void)
 {

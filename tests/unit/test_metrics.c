@@ -27,7 +27,7 @@ static void fake_write(void *dev, uint64_t off, const void *data, unsigned len)
 {
 }
 
-static const struct bus_ops fake_ops = { fake_read, fake_write };
+static const struct bus_ops fake_ops = { .read = fake_read, .write = fake_write };
 
 /* A VM as far as the metrics see it: two vCPUs with counts, both buses, no KVM. */
 static struct vm *fake_vm(void)
