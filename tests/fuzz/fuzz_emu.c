@@ -120,8 +120,15 @@ static uint64_t fuzz_u64(const uint8_t *p)
 
 /*
  * Input: bytes 0-122 CPU state (registers, control bits, segments, paging), byte 123 how many
- * instruction bytes the "exit" carries, 124-138 those bytes, then memory contents.
+ * instruction bytes the "exit" carries, 124-138 those bytes, then memory contents. The first
+ * bytes of memory double as the rest of the state (so older inputs keep their meaning): CPUID
+ * features (u32 at 0), GDT/IDT limits (u16 at 4 and 6), TSS limit (u16 at 8); the tables sit
+ * at fixed addresses, XMM registers are loaded from 0xb000.
  */
+#define FUZZ_GDT 0x8000u
+#define FUZZ_IDT 0x9000u
+#define FUZZ_TSS 0xa000u
+#define FUZZ_XMM 0xb000u
 #define FUZZ_INSN 124
 #define FUZZ_HDR (FUZZ_INSN + EMU_MAX_INSN_LEN)
 
@@ -189,6 +196,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    .pt = fuzz_pt,
 				    .opaque = &env.gm };
 	nbytes = data[123] % 16;
+	{
+		uint32_t features;
+		uint16_t gdt_limit, idt_limit, tss_limit;
+
+		memcpy(&features, env.mem, 4);
+		memcpy(&gdt_limit, env.mem + 4, 2);
+		memcpy(&idt_limit, env.mem + 6, 2);
+		memcpy(&tss_limit, env.mem + 8, 2);
+		cpu.features = features;
+		cpu.xcr0_supported = 0xe7;
+		cpu.gdt = (struct emu_dtable){ FUZZ_GDT, gdt_limit };
+		cpu.idt = (struct emu_dtable){ FUZZ_IDT, idt_limit };
+		cpu.tr = (struct emu_seg){ .base = FUZZ_TSS,
+					   .limit = tss_limit,
+					   .selector = 0x28,
+					   .type = data[106] & 1 ? 0x3 : 0xb,
+					   .present = 1 };
+		cpu.ldt = (struct emu_seg){ .base = FUZZ_GDT,
+					    .limit = gdt_limit,
+					    .unusable = !(data[106] & 2),
+					    .present = 1 };
+		memcpy(cpu.xmm, env.mem + FUZZ_XMM, sizeof(cpu.xmm));
+		cpu.tsc = fuzz_u64(data + 16);
+		cpu.tsc_aux = fuzz_u64(data + 24);
+	}
 
 	before = cpu;
 	ret = emu_step(&cpu, data + FUZZ_INSN, nbytes, &fuzz_ops, NULL, &insn, &exc);
@@ -202,6 +234,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (insn.len < 1 || insn.len > EMU_MAX_INSN_LEN || insn.op == EMU_OP_NONE)
 		abort();
+	if (insn.op == EMU_OP_INT || insn.op == EMU_OP_INTO || insn.op == EMU_OP_IRET) {
+		/* A control transfer: wherever it went, the CPU it left is a possible one. */
+		if (cpu.cpl > 3 || !(cpu.dirty & EMU_DIRTY_SREGS) ||
+		    ((cpu.cr0 & EMU_CR0_PE) && !(cpu.seg[EMU_CS].type & 8)))
+			abort();
+		return 0;
+	}
 	if (cpu.rip != ((before.rip + insn.len) & (insn.code_size == 8 ? ~0ull : 0xffffffffull)))
 		abort();
 	if (exc.valid && exc.vector == EMU_X_DB && !(before.rflags & EMU_RFLAGS_TF))

@@ -11,135 +11,16 @@
 #include "arch/x86/emu/decode.h"
 #include "arch/x86/emu/emu.h"
 #include "arch/x86/emu/mmu.h"
+#include "arch/x86/emu/phys.h"
+#include "bus.h"
 #include "guest_mem.h"
 #include "log.h"
-
-#define EMU_FALLBACK_PAGE 4096u
 
 /* Process-wide like --stats itself; updated from every vCPU thread. */
 static uint64_t emu_fallback_counts[EMU_OP_COUNT];
 static uint64_t emu_fallback_unsupported;
 /* Instructions from CPL > 0 that could not be finished and got #UD/#GP instead of a VM stop. */
 static uint64_t emu_fallback_user_faults;
-
-struct emu_fallback_ctx {
-	const struct guest_mem *gm;
-	struct emu_mmu mmu;
-};
-
-static void *emu_fallback_pt(void *opaque, uint64_t gpa, unsigned len)
-{
-	return guest_mem_ptr(opaque, gpa, len);
-}
-
-/*
- * Host pointers for [la, la + len), one per page: every page is translated (and checked) before
- * the caller touches any, which makes writes all-or-nothing like the CPU's.
- */
-static int emu_fallback_map(struct emu_fallback_ctx *c, uint64_t la, unsigned len, unsigned access,
-			    uint8_t *host[2], unsigned part[2], unsigned *n, struct emu_pf *pf)
-{
-	unsigned off = 0;
-
-	*n = 0;
-	if (!len || len > 16)
-		return -EINVAL;
-	while (off < len) {
-		uint64_t page_left = EMU_FALLBACK_PAGE - ((la + off) & (EMU_FALLBACK_PAGE - 1));
-		unsigned chunk = len - off < page_left ? len - off : (unsigned)page_left;
-		uint64_t gpa;
-		int ret;
-
-		ret = emu_mmu_translate(&c->mmu, la + off, access, &gpa, pf);
-		if (ret == -EFAULT)
-			log_guest("emulator: paging structures for 0x%llx are not in guest RAM",
-				  (unsigned long long)(la + off));
-		if (ret)
-			return ret;
-		host[*n] = guest_mem_ptr(c->gm, gpa, chunk);
-		if (!host[*n]) {
-			log_guest("emulator: operand at 0x%llx (gpa 0x%llx) is not guest RAM",
-				  (unsigned long long)(la + off), (unsigned long long)gpa);
-			return -EFAULT;
-		}
-		part[(*n)++] = chunk;
-		off += chunk;
-	}
-	return 0;
-}
-
-/* EMU_ACC_PROBE: the translation and its faults only; MMIO is fine and no device is touched. */
-static int emu_fallback_probe(struct emu_fallback_ctx *c, uint64_t la, unsigned len,
-			      unsigned access, struct emu_pf *pf)
-{
-	uint64_t first = la & ~(uint64_t)(EMU_FALLBACK_PAGE - 1), gpa;
-
-	for (uint64_t page = first; page < la + len; page += EMU_FALLBACK_PAGE) {
-		int ret = emu_mmu_translate(&c->mmu, page < la ? la : page, access & ~EMU_ACC_PROBE,
-					    &gpa, pf);
-
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static int emu_fallback_read(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
-			     struct emu_pf *pf)
-{
-	uint8_t *host[2], *d = dst;
-	unsigned part[2], n;
-	int ret;
-
-	if (access & EMU_ACC_PROBE)
-		return emu_fallback_probe(opaque, la, len, access, pf);
-	ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
-
-	for (unsigned i = 0; !ret && i < n; d += part[i], i++)
-		memcpy(d, host[i], part[i]);
-	return ret;
-}
-
-static int emu_fallback_write(void *opaque, uint64_t la, const void *src, unsigned len,
-			      unsigned access, struct emu_pf *pf)
-{
-	uint8_t *host[2];
-	const uint8_t *s = src;
-	unsigned part[2], n;
-	int ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
-
-	for (unsigned i = 0; !ret && i < n; s += part[i], i++)
-		memcpy(host[i], s, part[i]);
-	return ret;
-}
-
-static int emu_fallback_cmpxchg(void *opaque, uint64_t la, void *expected, const void *desired,
-				unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
-{
-	uint8_t *host[2];
-	unsigned part[2], n;
-	int ret = emu_fallback_map(opaque, la, len, access, host, part, &n, pf);
-
-	if (ret)
-		return ret;
-	/* A page-split operand is atomic only if both pages are adjacent in host memory too. */
-	if (n == 2 && host[1] != host[0] + part[0]) {
-		log_guest("emulator: locked access at 0x%llx splits across discontiguous pages",
-			  (unsigned long long)la);
-		return -ENOTSUP;
-	}
-	ret = emu_host_cmpxchg(host[0], expected, desired, len);
-	if (ret < 0)
-		return ret;
-	*swapped = ret;
-	return 0;
-}
-
-static const struct emu_ops emu_fallback_ops = {
-	.read = emu_fallback_read,
-	.write = emu_fallback_write,
-	.cmpxchg = emu_fallback_cmpxchg,
-};
 
 /* The segment registers in emu_seg order, as pointers into s. */
 static void emu_fallback_segs(struct kvm_sregs *s, struct kvm_segment *segs[EMU_NR_SREGS])
@@ -325,6 +206,7 @@ static int emu_fallback_write_back(int vcpu_fd, struct kvm_sregs *sregs,
 #define EMU_FALLBACK_XSAVE_FSW 2
 #define EMU_FALLBACK_XSAVE_MXCSR 24
 #define EMU_FALLBACK_XSAVE_MXCSR_MASK 28
+#define EMU_FALLBACK_XSAVE_XMM 160 /* XMM0-15, 16 bytes each, in the legacy area */
 #define EMU_FALLBACK_XSAVE_XSTATE_BV 512
 #define EMU_FALLBACK_XFEATURE_SSE (1ull << 1)
 
@@ -336,15 +218,18 @@ static void emu_fallback_fpu_in(struct emu_cpu *cpu, const struct kvm_xsave *xs)
 	memcpy(&cpu->fsw, p + EMU_FALLBACK_XSAVE_FSW, 2);
 	memcpy(&cpu->mxcsr, p + EMU_FALLBACK_XSAVE_MXCSR, 4);
 	memcpy(&cpu->mxcsr_mask, p + EMU_FALLBACK_XSAVE_MXCSR_MASK, 4);
+	memcpy(cpu->xmm, p + EMU_FALLBACK_XSAVE_XMM, sizeof(cpu->xmm));
 }
 
-static void emu_fallback_mxcsr_out(struct kvm_xsave *xs, uint32_t mxcsr)
+/* MXCSR and the XMM registers back into the image (the caller knows one of them changed). */
+static void emu_fallback_sse_out(struct kvm_xsave *xs, const struct emu_cpu *cpu)
 {
 	uint8_t *p = (uint8_t *)xs->region;
 	uint64_t bv;
 
-	memcpy(p + EMU_FALLBACK_XSAVE_MXCSR, &mxcsr, 4);
-	/* KVM takes MXCSR from the image only when SSE (or FP/YMM) is marked present in it. */
+	memcpy(p + EMU_FALLBACK_XSAVE_MXCSR, &cpu->mxcsr, 4);
+	memcpy(p + EMU_FALLBACK_XSAVE_XMM, cpu->xmm, sizeof(cpu->xmm));
+	/* KVM takes MXCSR and XMM from the image only when SSE is marked present in it. */
 	memcpy(&bv, p + EMU_FALLBACK_XSAVE_XSTATE_BV, 8);
 	bv |= EMU_FALLBACK_XFEATURE_SSE;
 	memcpy(p + EMU_FALLBACK_XSAVE_XSTATE_BV, &bv, 8);
@@ -455,9 +340,10 @@ static int emu_fallback_user_fault(int vcpu_fd, const struct kvm_regs *regs,
 	return 0;
 }
 
-int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm)
+int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm,
+			struct bus *mmio)
 {
-	struct emu_fallback_ctx ctx = { .gm = gm };
+	struct emu_phys ctx = { .gm = gm, .mmio = mmio };
 	struct kvm_regs regs, new_regs;
 	struct kvm_sregs sregs;
 	struct kvm_xsave xsave;
@@ -498,11 +384,11 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		.efer = sregs.efer,
 		.rflags = regs.rflags,
 		.maxphyaddr = emu_fallback_maxphyaddr(),
-		.pt = emu_fallback_pt,
+		.pt = emu_phys_pt,
 		.opaque = (void *)gm,
 	};
 
-	ret = emu_decode(&insn, &cpu, bytes, nbytes, &emu_fallback_ops, &ctx, &exc);
+	ret = emu_decode(&insn, &cpu, bytes, nbytes, &emu_phys_ops, &ctx, &exc);
 	if (ret) {
 		if (cpu.cpl > 0 && emu_fallback_user_fault(vcpu_fd, &regs, &sregs, true) == 0)
 			return 0;
@@ -547,7 +433,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 					cpu.xcr0 = xcrs.xcrs[i].value;
 		}
 		before = cpu;
-		ret = emu_execute(&cpu, &insn, &emu_fallback_ops, &ctx, &exc);
+		ret = emu_execute(&cpu, &insn, &emu_phys_ops, &ctx, &exc);
 		if (ret) {
 			if (cpu.cpl > 0 &&
 			    emu_fallback_user_fault(vcpu_fd, &regs, &sregs, ret == -ENOTSUP) == 0)
@@ -570,8 +456,9 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		ret = emu_fallback_write_back(vcpu_fd, &sregs, &before, &cpu, &why);
 		if (ret)
 			goto fail;
-		if ((needs & EMU_NEED_FPU) && cpu.mxcsr != old_mxcsr) {
-			emu_fallback_mxcsr_out(&xsave, cpu.mxcsr);
+		if ((needs & EMU_NEED_FPU) &&
+		    (cpu.mxcsr != old_mxcsr || (cpu.dirty & EMU_DIRTY_XMM))) {
+			emu_fallback_sse_out(&xsave, &cpu);
 			if (ioctl(vcpu_fd, KVM_SET_XSAVE, &xsave) < 0) {
 				ret = -errno;
 				why = "KVM_SET_XSAVE failed";

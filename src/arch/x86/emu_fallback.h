@@ -7,16 +7,18 @@
 
 struct kvm_run;
 struct guest_mem;
+struct bus;
 
 /*
  * Called on KVM_EXIT_INTERNAL_ERROR with suberror KVM_INTERNAL_ERROR_EMULATION: emulate the
  * instruction at RIP (bytes from the exit, the rest fetched from guest memory), write back what
  * changed and inject any exception it raises. 0: handled, re-enter the guest. Negative errno: it
  * cannot be emulated; the exit, instruction bytes and registers have been logged, and the caller
- * must stop the vCPU (re-entering would fail the same way forever).
+ * must stop the vCPU (re-entering would fail the same way forever). A memory operand outside RAM
+ * is a device access on mmio (NULL: such an instruction cannot be emulated).
  */
-int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm)
-    __attribute__((warn_unused_result));
+int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm,
+			struct bus *mmio) __attribute__((warn_unused_result));
 
 /* Counts of instructions handled here, per mnemonic ("unsupported" for the ones refused). */
 void emu_fallback_stats(void (*fn)(void *opaque, const char *mnemonic, uint64_t count),

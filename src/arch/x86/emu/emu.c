@@ -39,6 +39,36 @@ static const struct {
 	[EMU_OP_INT] = { "int", 0 },
 	[EMU_OP_INTO] = { "into", 0 },
 	[EMU_OP_IRET] = { "iret", 0 },
+	[EMU_OP_MOVD_TO_XMM] = { "movd-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVD_FROM_XMM] = { "movd-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVQ_TO_XMM] = { "movq-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVQ_FROM_XMM] = { "movq-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVDQA_LOAD] = { "movdqa-load", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVDQU_LOAD] = { "movdqu-load", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVDQA_STORE] = { "movdqa-store", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVDQU_STORE] = { "movdqu-store", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVAPS_LOAD] = { "movaps-load", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVAPS_STORE] = { "movaps-store", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVUPS_LOAD] = { "movups-load", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVUPS_STORE] = { "movups-store", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_MOVNTDQ] = { "movntdq", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PXOR] = { "pxor", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_POR] = { "por", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PAND] = { "pand", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PANDN] = { "pandn", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PADDB] = { "paddb", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PADDW] = { "paddw", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PADDD] = { "paddd", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PADDQ] = { "paddq", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PSUBB] = { "psubb", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PSUBW] = { "psubw", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PSUBD] = { "psubd", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PSUBQ] = { "psubq", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PCMPEQB] = { "pcmpeqb", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PCMPEQW] = { "pcmpeqw", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PCMPEQD] = { "pcmpeqd", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PMOVMSKB] = { "pmovmskb", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PSHUFD] = { "pshufd", EMU_NEED_FPU | EMU_NEED_SSE },
 };
 
 const char *emu_op_name(enum emu_op op)
@@ -488,6 +518,10 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 		ret = emu_intr_execute(&r);
 		break;
 	default:
+		if (insn->op >= EMU_OP_MOVD_TO_XMM && insn->op < EMU_OP_COUNT) {
+			ret = emu_sse_execute(&r);
+			break;
+		}
 		return -ENOTSUP;
 	}
 	if (ret < 0)

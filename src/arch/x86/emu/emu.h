@@ -113,6 +113,7 @@ struct emu_dtable {
 #define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL */
 #define EMU_DIRTY_XCR0 (1u << 1)
 #define EMU_DIRTY_TLB (1u << 2) /* the guest asked for TLB entries to be invalidated */
+#define EMU_DIRTY_XMM (1u << 3)
 
 /* Everything the emulator reads or changes. Plain data, so tests and fuzzers can build one. */
 struct emu_cpu {
@@ -131,6 +132,7 @@ struct emu_cpu {
 	uint32_t features;	 /* EMU_FEAT_* */
 	uint64_t xcr0_supported; /* XCR0 bits XSETBV may set (CPUID 0xd.0 EDX:EAX) */
 	uint64_t tsc, tsc_aux;	 /* read by RDTSCP/RDPID (EMU_NEED_TSC) */
+	uint8_t xmm[16][16];	 /* XMM0-15, little-endian (EMU_NEED_SSE) */
 	unsigned dirty;		 /* EMU_DIRTY_*: set by instructions, cleared by the caller */
 };
 
@@ -223,6 +225,38 @@ enum emu_op {
 	EMU_OP_INT,
 	EMU_OP_INTO,
 	EMU_OP_IRET,
+	/* SSE/SSE2, legacy (non-VEX) encodings: moves */
+	EMU_OP_MOVD_TO_XMM,   /* 66 (REX.W) 0f 6e: movd/movq xmm, r/m */
+	EMU_OP_MOVD_FROM_XMM, /* 66 (REX.W) 0f 7e: movd/movq r/m, xmm */
+	EMU_OP_MOVQ_TO_XMM,   /* f3 0f 7e: movq xmm, xmm/m64 */
+	EMU_OP_MOVQ_FROM_XMM, /* 66 0f d6: movq xmm/m64, xmm */
+	EMU_OP_MOVDQA_LOAD,   /* 66 0f 6f */
+	EMU_OP_MOVDQU_LOAD,   /* f3 0f 6f */
+	EMU_OP_MOVDQA_STORE,  /* 66 0f 7f */
+	EMU_OP_MOVDQU_STORE,  /* f3 0f 7f */
+	EMU_OP_MOVAPS_LOAD,   /* (66) 0f 28: movaps/movapd */
+	EMU_OP_MOVAPS_STORE,  /* (66) 0f 29 */
+	EMU_OP_MOVUPS_LOAD,   /* (66) 0f 10: movups/movupd */
+	EMU_OP_MOVUPS_STORE,  /* (66) 0f 11 */
+	EMU_OP_MOVNTDQ,	      /* 66 0f e7 and 0f 2b (movntps), 66 0f 2b (movntpd) */
+	/* SSE2 integer and bitwise arithmetic */
+	EMU_OP_PXOR, /* 66 0f ef; 0f 57 xorps, 66 0f 57 xorpd */
+	EMU_OP_POR,  /* 66 0f eb; (66) 0f 56 orps/orpd */
+	EMU_OP_PAND, /* 66 0f db; (66) 0f 54 andps/andpd */
+	EMU_OP_PANDN,
+	EMU_OP_PADDB,
+	EMU_OP_PADDW,
+	EMU_OP_PADDD,
+	EMU_OP_PADDQ,
+	EMU_OP_PSUBB,
+	EMU_OP_PSUBW,
+	EMU_OP_PSUBD,
+	EMU_OP_PSUBQ,
+	EMU_OP_PCMPEQB,
+	EMU_OP_PCMPEQW,
+	EMU_OP_PCMPEQD,
+	EMU_OP_PMOVMSKB,
+	EMU_OP_PSHUFD,
 	EMU_OP_COUNT
 };
 
@@ -231,6 +265,7 @@ enum emu_op {
 #define EMU_NEED_XCR0 (1u << 1)	 /* xcr0, xcr0_supported */
 #define EMU_NEED_CPUID (1u << 2) /* features */
 #define EMU_NEED_TSC (1u << 3)	 /* tsc, tsc_aux */
+#define EMU_NEED_SSE (1u << 4)	 /* xmm (and what EMU_NEED_FPU gives) */
 
 struct emu_insn;
 

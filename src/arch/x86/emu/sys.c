@@ -4,12 +4,16 @@
 
 #include "arch/x86/emu/exec.h"
 
-/* XCR0 bits: x87, SSE, AVX, MPX (BNDREGS, BNDCSR), AVX-512 (opmask, ZMM_Hi256, Hi16_ZMM). */
+/*
+ * XCR0 bits: x87, SSE, AVX, MPX (BNDREGS, BNDCSR), AVX-512 (opmask, ZMM_Hi256, Hi16_ZMM), AMX
+ * (TILECFG, TILEDATA).
+ */
 #define EMU_XCR0_X87 (1ull << 0)
 #define EMU_XCR0_SSE (1ull << 1)
 #define EMU_XCR0_AVX (1ull << 2)
 #define EMU_XCR0_MPX (3ull << 3)
 #define EMU_XCR0_AVX512 (7ull << 5)
+#define EMU_XCR0_AMX (3ull << 17)
 
 static bool emu_sys_has(const struct emu_run *r, uint32_t feature)
 {
@@ -51,6 +55,8 @@ static bool emu_sys_xcr0_valid(const struct emu_cpu *cpu, uint64_t v)
 	if ((v & EMU_XCR0_AVX512) &&
 	    ((v & EMU_XCR0_AVX512) != EMU_XCR0_AVX512 || !(v & EMU_XCR0_AVX)))
 		return false;
+	if ((v & EMU_XCR0_AMX) && (v & EMU_XCR0_AMX) != EMU_XCR0_AMX)
+		return false;
 	return true;
 }
 
@@ -74,10 +80,13 @@ static int emu_sys_xsetbv(struct emu_run *r)
 /*
  * CLFLUSH, CLFLUSHOPT, CLWB: guest RAM is ordinary cached host memory, so there is nothing to write
  * back; what remains is the architectural part, the faults of a one-byte read at the operand
- * (segment checks, #PF), without touching it (it may be a device register).
+ * (segment checks, #PF), without touching it (it may be a device register). The SDM lets CLFLUSH
+ * and CLFLUSHOPT (not CLWB) name an execute-only code segment, so exec_only_ok checks that
+ * segment as if it were readable.
  */
-static int emu_sys_cache_line(struct emu_run *r, uint32_t feature)
+static int emu_sys_cache_line(struct emu_run *r, uint32_t feature, bool exec_only_ok)
 {
+	const struct emu_seg *seg = &r->cpu->seg[r->insn->seg];
 	struct emu_pf pf;
 	uint8_t byte;
 	uint64_t la;
@@ -85,7 +94,16 @@ static int emu_sys_cache_line(struct emu_run *r, uint32_t feature)
 
 	if (!emu_sys_has(r, feature))
 		return emu_raise(r->exc, EMU_X_UD, -1);
-	ret = emu_linear(r, 1, false, &la);
+	if (exec_only_ok && (seg->type & 8) && !(seg->type & 2)) {
+		struct emu_cpu readable = *r->cpu;
+		struct emu_run rr = *r;
+
+		readable.seg[r->insn->seg].type |= 2;
+		rr.cpu = &readable;
+		ret = emu_linear(&rr, 1, false, &la);
+	} else {
+		ret = emu_linear(r, 1, false, &la);
+	}
 	if (ret)
 		return ret;
 	ret = r->ops->read(r->opaque, la, &byte, 1, r->user | EMU_ACC_PROBE, &pf);
@@ -143,24 +161,20 @@ static int emu_sys_invpcid(struct emu_run *r)
 	return 0;
 }
 
-/* RDTSC-family access from user mode: CR4.TSD makes it #GP(0) outside CPL 0. */
-static int emu_sys_tsd(struct emu_run *r)
+/* CR4.TSD disables RDTSCP (#GP(0)) and RDPRU (#UD, per the AMD APM) outside CPL 0. */
+static bool emu_sys_tsd(const struct emu_run *r)
 {
-	if ((r->cpu->cr4 & EMU_CR4_TSD) && r->cpu->cpl && (r->cpu->cr0 & EMU_CR0_PE))
-		return emu_raise(r->exc, EMU_X_GP, 0);
-	return 0;
+	return (r->cpu->cr4 & EMU_CR4_TSD) && r->cpu->cpl && (r->cpu->cr0 & EMU_CR0_PE);
 }
 
 static int emu_sys_rdtscp(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
-	int ret;
 
 	if (!emu_sys_has(r, EMU_FEAT_RDTSCP))
 		return emu_raise(r->exc, EMU_X_UD, -1);
-	ret = emu_sys_tsd(r);
-	if (ret)
-		return ret;
+	if (emu_sys_tsd(r))
+		return emu_raise(r->exc, EMU_X_GP, 0);
 	emu_sys_edx_eax(cpu, cpu->tsc);
 	cpu->gpr[EMU_RCX] = (uint32_t)cpu->tsc_aux;
 	emu_complete(r);
@@ -186,19 +200,16 @@ static int emu_sys_rdpru(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
 	uint32_t reg = (uint32_t)cpu->gpr[EMU_RCX];
-	int ret;
 
-	if (!emu_sys_has(r, EMU_FEAT_RDPRU))
+	if (!emu_sys_has(r, EMU_FEAT_RDPRU) || emu_sys_tsd(r))
 		return emu_raise(r->exc, EMU_X_UD, -1);
-	ret = emu_sys_tsd(r);
-	if (ret)
-		return ret;
 	/* MPERF (0) and APERF (1) are not modelled: valid, so stop rather than fake them. */
 	if (reg <= 1)
 		return -ENOTSUP;
-	/* Unsupported register numbers read as zero with CF clear. */
+	/* Unsupported register numbers read as zero with CF clear (and OF/SF/ZF/AF/PF, always). */
 	emu_sys_edx_eax(cpu, 0);
-	cpu->rflags &= ~EMU_RFLAGS_CF;
+	cpu->rflags &= ~(EMU_RFLAGS_OF | EMU_RFLAGS_SF | EMU_RFLAGS_ZF | EMU_RFLAGS_AF |
+			 EMU_RFLAGS_PF | EMU_RFLAGS_CF);
 	emu_complete(r);
 	return 0;
 }
@@ -213,11 +224,11 @@ int emu_sys_execute(struct emu_run *r)
 	case EMU_OP_XSETBV:
 		return emu_sys_xsetbv(r);
 	case EMU_OP_CLFLUSH:
-		return emu_sys_cache_line(r, EMU_FEAT_CLFSH);
+		return emu_sys_cache_line(r, EMU_FEAT_CLFSH, true);
 	case EMU_OP_CLFLUSHOPT:
-		return emu_sys_cache_line(r, EMU_FEAT_CLFLUSHOPT);
+		return emu_sys_cache_line(r, EMU_FEAT_CLFLUSHOPT, true);
 	case EMU_OP_CLWB:
-		return emu_sys_cache_line(r, EMU_FEAT_CLWB);
+		return emu_sys_cache_line(r, EMU_FEAT_CLWB, false);
 	case EMU_OP_INVPCID:
 		return emu_sys_invpcid(r);
 	case EMU_OP_WBINVD:

@@ -1,0 +1,26 @@
+/* The emulator's memory callbacks over guest RAM and the MMIO bus (struct emu_ops). */
+#ifndef KVMBOX_X86_EMU_PHYS_H
+#define KVMBOX_X86_EMU_PHYS_H
+
+#include "arch/x86/emu/emu.h"
+#include "arch/x86/emu/mmu.h"
+#include "bus.h"
+#include "guest_mem.h"
+
+/*
+ * The opaque of emu_phys_ops. mmu translates (its pt callback: emu_phys_pt with opaque = gm);
+ * a memory operand outside RAM is a device access on mmio, split into bus accesses of at most 8
+ * bytes; with mmio NULL it cannot be emulated (-EFAULT). Locked accesses must be to RAM.
+ */
+struct emu_phys {
+	const struct guest_mem *gm;
+	struct bus *mmio;
+	struct emu_mmu mmu;
+};
+
+extern const struct emu_ops emu_phys_ops;
+
+/* struct emu_mmu's pt callback over a struct guest_mem. */
+void *emu_phys_pt(void *opaque, uint64_t gpa, unsigned len);
+
+#endif

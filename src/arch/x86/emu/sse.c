@@ -1,0 +1,280 @@
+/*
+ * SSE/SSE2 in their legacy encodings: the 128-bit moves and the integer and bitwise arithmetic
+ * kernels use (memcpy and checksum variants, crypto and RAID setup). XMM registers live in
+ * cpu->xmm; the VEX forms are not here (they would also clear YMM's upper halves).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arch/x86/emu/exec.h"
+
+typedef uint8_t emu_sse_vec[16];
+
+/* The #UD and #NM checks every legacy SSE instruction makes before touching anything. */
+static int emu_sse_checks(struct emu_run *r)
+{
+	const struct emu_cpu *cpu = r->cpu;
+
+	if ((cpu->cr0 & EMU_CR0_EM) || !(cpu->cr4 & EMU_CR4_OSFXSR))
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	if (cpu->cr0 & EMU_CR0_TS)
+		return emu_raise(r->exc, EMU_X_NM, -1);
+	return 0;
+}
+
+/*
+ * The r/m operand of len bytes (4, 8 or 16): an XMM register, or memory. aligned: a 16-byte
+ * operand that must be 16-byte aligned (#GP(0), whatever AC says).
+ */
+static int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool aligned)
+{
+	const struct emu_insn *insn = r->insn;
+	uint64_t la;
+	int ret;
+
+	if (!emu_insn_has_mem(insn)) {
+		memcpy(dst, r->cpu->xmm[insn->rm], len);
+		return 0;
+	}
+	if (aligned) {
+		ret = emu_linear(r, len, false, &la);
+		if (ret)
+			return ret;
+		if (la & 15)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+	}
+	return emu_mem_read(r, dst, len, 1);
+}
+
+static int emu_sse_rm_write(struct emu_run *r, const void *src, unsigned len, bool aligned)
+{
+	const struct emu_insn *insn = r->insn;
+	uint64_t la;
+	int ret;
+
+	if (!emu_insn_has_mem(insn)) {
+		/* A register destination of a 4- or 8-byte store is zero-extended. */
+		memset(r->cpu->xmm[insn->rm], 0, 16);
+		memcpy(r->cpu->xmm[insn->rm], src, len);
+		return 0;
+	}
+	if (aligned) {
+		ret = emu_linear(r, len, true, &la);
+		if (ret)
+			return ret;
+		if (la & 15)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+	}
+	return emu_mem_write(r, src, len, 1);
+}
+
+/* A GPR or memory operand of 4 or 8 bytes (MOVD/MOVQ's r/m). */
+static int emu_sse_gpr_read(struct emu_run *r, uint8_t *dst, unsigned len)
+{
+	const struct emu_insn *insn = r->insn;
+
+	if (emu_insn_has_mem(insn))
+		return emu_mem_read(r, dst, len, len);
+	emu_store_le(dst, r->cpu->gpr[insn->rm], len);
+	return 0;
+}
+
+static int emu_sse_movd(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	unsigned len = insn->rex_w ? 8 : 4;
+	uint8_t v[16] = { 0 };
+	int ret;
+
+	switch (insn->op) {
+	case EMU_OP_MOVD_TO_XMM:
+		ret = emu_sse_gpr_read(r, v, len);
+		if (ret)
+			return ret;
+		memcpy(cpu->xmm[insn->reg], v, 16);
+		break;
+	case EMU_OP_MOVD_FROM_XMM:
+		if (emu_insn_has_mem(insn))
+			return emu_mem_write(r, cpu->xmm[insn->reg], len, len);
+		emu_set_gpr(cpu, insn->rm, len, emu_load_le(cpu->xmm[insn->reg], len));
+		return 0;
+	case EMU_OP_MOVQ_TO_XMM:
+		ret = emu_sse_rm_read(r, v, 8, false);
+		if (ret)
+			return ret;
+		memset(v + 8, 0, 8);
+		memcpy(cpu->xmm[insn->reg], v, 16);
+		break;
+	case EMU_OP_MOVQ_FROM_XMM:
+		return emu_sse_rm_write(r, cpu->xmm[insn->reg], 8, false);
+	default:
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* Element-wise integer arithmetic on little-endian lanes of size bytes. */
+static void emu_sse_lanes(emu_sse_vec d, const emu_sse_vec s, unsigned size, enum emu_op op)
+{
+	for (unsigned i = 0; i < 16; i += size) {
+		uint64_t a = emu_load_le(d + i, size), b = emu_load_le(s + i, size), v;
+
+		switch (op) {
+		case EMU_OP_PADDB:
+		case EMU_OP_PADDW:
+		case EMU_OP_PADDD:
+		case EMU_OP_PADDQ:
+			v = a + b;
+			break;
+		case EMU_OP_PSUBB:
+		case EMU_OP_PSUBW:
+		case EMU_OP_PSUBD:
+		case EMU_OP_PSUBQ:
+			v = a - b;
+			break;
+		default: /* PCMPEQx */
+			v = a == b ? ~0ull : 0;
+			break;
+		}
+		emu_store_le(d + i, v, size);
+	}
+}
+
+static unsigned emu_sse_lane_size(enum emu_op op)
+{
+	switch (op) {
+	case EMU_OP_PADDB:
+	case EMU_OP_PSUBB:
+	case EMU_OP_PCMPEQB:
+		return 1;
+	case EMU_OP_PADDW:
+	case EMU_OP_PSUBW:
+	case EMU_OP_PCMPEQW:
+		return 2;
+	case EMU_OP_PADDD:
+	case EMU_OP_PSUBD:
+	case EMU_OP_PCMPEQD:
+		return 4;
+	default:
+		return 8;
+	}
+}
+
+/* xmm[reg] = xmm[reg] op xmm/m128 (memory operands 16-byte aligned). */
+static int emu_sse_arith(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	enum emu_op op = r->insn->op;
+	emu_sse_vec s, d;
+	int ret;
+
+	ret = emu_sse_rm_read(r, s, 16, true);
+	if (ret)
+		return ret;
+	memcpy(d, cpu->xmm[r->insn->reg], 16);
+	for (unsigned i = 0; i < 16; i++) {
+		switch (op) {
+		case EMU_OP_PXOR:
+			d[i] ^= s[i];
+			break;
+		case EMU_OP_POR:
+			d[i] |= s[i];
+			break;
+		case EMU_OP_PAND:
+			d[i] &= s[i];
+			break;
+		case EMU_OP_PANDN:
+			d[i] = (uint8_t)(~d[i] & s[i]);
+			break;
+		default:
+			break;
+		}
+	}
+	if (op != EMU_OP_PXOR && op != EMU_OP_POR && op != EMU_OP_PAND && op != EMU_OP_PANDN)
+		emu_sse_lanes(d, s, emu_sse_lane_size(op), op);
+	memcpy(cpu->xmm[r->insn->reg], d, 16);
+	return 0;
+}
+
+static int emu_sse_pshufd(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	uint8_t order = (uint8_t)r->insn->imm;
+	emu_sse_vec s, d;
+	int ret;
+
+	ret = emu_sse_rm_read(r, s, 16, true);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < 4; i++)
+		memcpy(d + 4 * i, s + 4 * ((order >> (2 * i)) & 3), 4);
+	memcpy(cpu->xmm[r->insn->reg], d, 16);
+	return 0;
+}
+
+static int emu_sse_pmovmskb(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	uint32_t mask = 0;
+
+	if (emu_insn_has_mem(r->insn))
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	for (unsigned i = 0; i < 16; i++)
+		mask |= (uint32_t)(cpu->xmm[r->insn->rm][i] >> 7) << i;
+	/* The destination is a 32- or 64-bit GPR, zero-extended either way. */
+	cpu->gpr[r->insn->reg] = mask;
+	return 0;
+}
+
+int emu_sse_execute(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	uint8_t v[16];
+	int ret;
+
+	ret = emu_sse_checks(r);
+	if (ret)
+		return ret;
+	switch (insn->op) {
+	case EMU_OP_MOVD_TO_XMM:
+	case EMU_OP_MOVD_FROM_XMM:
+	case EMU_OP_MOVQ_TO_XMM:
+	case EMU_OP_MOVQ_FROM_XMM:
+		ret = emu_sse_movd(r);
+		break;
+	case EMU_OP_MOVDQA_LOAD:
+	case EMU_OP_MOVDQU_LOAD:
+	case EMU_OP_MOVAPS_LOAD:
+	case EMU_OP_MOVUPS_LOAD:
+		ret = emu_sse_rm_read(
+		    r, v, 16, insn->op == EMU_OP_MOVDQA_LOAD || insn->op == EMU_OP_MOVAPS_LOAD);
+		if (!ret)
+			memcpy(cpu->xmm[insn->reg], v, 16);
+		break;
+	case EMU_OP_MOVDQA_STORE:
+	case EMU_OP_MOVDQU_STORE:
+	case EMU_OP_MOVAPS_STORE:
+	case EMU_OP_MOVUPS_STORE:
+	case EMU_OP_MOVNTDQ:
+		memcpy(v, cpu->xmm[insn->reg], 16);
+		ret = emu_sse_rm_write(
+		    r, v, 16, insn->op != EMU_OP_MOVDQU_STORE && insn->op != EMU_OP_MOVUPS_STORE);
+		break;
+	case EMU_OP_PSHUFD:
+		ret = emu_sse_pshufd(r);
+		break;
+	case EMU_OP_PMOVMSKB:
+		ret = emu_sse_pmovmskb(r);
+		break;
+	default:
+		ret = emu_sse_arith(r);
+		break;
+	}
+	if (ret)
+		return ret;
+	cpu->dirty |= EMU_DIRTY_XMM;
+	emu_complete(r);
+	return 0;
+}
