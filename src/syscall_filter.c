@@ -106,15 +106,40 @@ static const int sf_common[] = {
 };
 
 /* vCPU threads: the vCPU's own state, interrupts, and the device models' reactions to the guest
- * (virtio activation wires ioeventfds and irqfds, virtio-net negotiates tap offloads). */
+ * (virtio activation wires ioeventfds and irqfds, virtio-net negotiates tap offloads). The
+ * instruction emulator reads the vCPU's CPUID, TSC and TSC_AUX, and writes XCR0 (XSETBV). */
 static const unsigned long sf_vcpu_ioctls[] = {
-	KVM_RUN,	   KVM_GET_REGS,      KVM_SET_REGS,	   KVM_GET_SREGS,
-	KVM_SET_SREGS,	   KVM_GET_FPU,	      KVM_SET_FPU,	   KVM_GET_XCRS,
-	KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
-	KVM_GET_LAPIC,	   KVM_SET_LAPIC,     KVM_GET_MP_STATE,	   KVM_GET_XSAVE,
-	KVM_SET_XSAVE,	   KVM_SET_MSRS,      KVM_SET_GUEST_DEBUG, KVM_NMI,
-	KVM_KVMCLOCK_CTRL, KVM_IRQ_LINE,      KVM_SIGNAL_MSI,	   KVM_SET_GSI_ROUTING,
-	KVM_IRQFD,	   KVM_IOEVENTFD,     KVM_CHECK_EXTENSION, TUNSETOFFLOAD,
+	KVM_RUN,
+	KVM_GET_REGS,
+	KVM_SET_REGS,
+	KVM_GET_SREGS,
+	KVM_SET_SREGS,
+	KVM_GET_FPU,
+	KVM_SET_FPU,
+	KVM_GET_XCRS,
+	KVM_SET_XCRS,
+	KVM_GET_CPUID2,
+	KVM_GET_MSRS,
+	KVM_GET_DEBUGREGS,
+	KVM_SET_DEBUGREGS,
+	KVM_GET_VCPU_EVENTS,
+	KVM_SET_VCPU_EVENTS,
+	KVM_GET_LAPIC,
+	KVM_SET_LAPIC,
+	KVM_GET_MP_STATE,
+	KVM_GET_XSAVE,
+	KVM_SET_XSAVE,
+	KVM_SET_MSRS,
+	KVM_SET_GUEST_DEBUG,
+	KVM_NMI,
+	KVM_KVMCLOCK_CTRL,
+	KVM_IRQ_LINE,
+	KVM_SIGNAL_MSI,
+	KVM_SET_GSI_ROUTING,
+	KVM_IRQFD,
+	KVM_IOEVENTFD,
+	KVM_CHECK_EXTENSION,
+	TUNSETOFFLOAD,
 	TUNSETVNETHDRSZ,
 };
 

@@ -102,6 +102,13 @@ static int vcpu_allowed_calls(void)
 	/* KVM_RUN on a bad descriptor: the filter lets it through, the kernel says EBADF. */
 	if (ioctl(-1, KVM_RUN, 0) != -1 || errno != EBADF)
 		return 3;
+	/* What the instruction emulator asks of its vCPU (CPUID, TSC MSRs, XCR0). */
+	if (ioctl(-1, KVM_GET_CPUID2, 0) != -1 || errno != EBADF)
+		return 19;
+	if (ioctl(-1, KVM_GET_MSRS, 0) != -1 || errno != EBADF)
+		return 20;
+	if (ioctl(-1, KVM_SET_XCRS, 0) != -1 || errno != EBADF)
+		return 21;
 	efd = eventfd(0, EFD_CLOEXEC);
 	if (efd < 0 || write(efd, &one, sizeof(one)) != sizeof(one))
 		return 4;
