@@ -7,7 +7,8 @@ static char cmdline[512];
 /*
  * After the checks, the command line may ask for a way to end that tests kvmbox's exit paths:
  * then=hang (wait for a host signal), then=reset (i8042 reset), then=triple (triple fault),
- * then=rdtscp (an instruction this host's KVM cannot emulate and kvmbox does not either).
+ * then=taskgate (INT n through a task gate: a task switch, which a restricted backend's KVM cannot
+ * emulate and kvmbox does not either).
  */
 static void hello32_then(const char *args)
 {
@@ -31,11 +32,15 @@ static void hello32_then(const char *args)
 	} else if (!guest_strncmp(p, "triple", 6)) {
 		/* An empty IDT: the #BP becomes #GP, then #DF, then a shutdown. */
 		__asm__ volatile("lidt %0; int3" : : "m"(no_idt));
-	} else if (!guest_strncmp(p, "rdtscp", 6)) {
-		uint32_t lo, hi, aux;
+	} else if (!guest_strncmp(p, "taskgate", 8)) {
+		static uint64_t idt[0x41] __attribute__((aligned(8)));
+		struct {
+			uint16_t limit;
+			uint32_t base;
+		} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uint32_t)(uintptr_t)idt };
 
-		__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
-		guest_printf("rdtscp returned %u\n", lo ^ hi ^ aux);
+		idt[0x40] = 0x0000850000280000ull; /* present task gate, DPL 0, TSS selector 0x28 */
+		__asm__ volatile("lidt %0; int $0x40" : : "m"(idtr));
 	}
 	guest_printf("FAIL hello32-then: still running after then=%s\n", p);
 	guest_exit(0x7f);

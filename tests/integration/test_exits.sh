@@ -26,12 +26,13 @@ run_guest exit-triple 30 --kernel "$GUEST" --cmdline then=triple
 check exit-triple-fault-status-6 6 'triple fault.*|CR0=0000000000000011'
 grep -q 'RIP=' "$OUT" || fail exit-triple-fault-registers "no register dump"
 if [ -d /sys/module/kvm_pvm ]; then
-	# rdtscp: kvm_pvm cannot emulate it and kvmbox does not (yet): stop, never spin.
-	run_guest exit-unemulated 30 --kernel "$GUEST" --cmdline then=rdtscp
-	check exit-unemulated-status-8 8 'instruction bytes from KVM.*0f 01 f9'
+	# int $0x40 through a task gate: kvm_pvm cannot emulate it and kvmbox does not emulate task
+	# switches: stop, never spin.
+	run_guest exit-unemulated 30 --kernel "$GUEST" --cmdline then=taskgate
+	check exit-unemulated-status-8 8 'instruction bytes from KVM.*cd 40'
 	grep -q 'RIP=' "$OUT" && pass exit-unemulated-registers || fail exit-unemulated-registers "no register dump"
 else
-	skip exit-unemulated-status-8 "rdtscp is not an emulation failure on this backend"
+	skip exit-unemulated-status-8 "a task gate is not an emulation failure on this backend"
 fi
 
 # Host signals stop every vCPU and end with 128+N.
