@@ -1,12 +1,15 @@
 /* realmode: drops from the 32-bit multiboot entry to real mode, prints from there through port I/O,
- * checks segment:offset addressing and a far call, comes back to protected mode and exits. */
+ * checks segment:offset addressing, a far call, INT n through the IVT with IRET, and a 32-bit IRET,
+ * comes back to protected mode and exits. */
 #include "guest.h"
 #include "guest_asm.h"
 
 #define RM_OK_PE_CLEAR 1u /* CR0.PE read as 0 in real mode */
 #define RM_OK_SEGMENTS 2u /* ES:DI write seen through another segment */
 #define RM_OK_FARCALL 4u  /* far call saw the CS it was given */
-#define RM_OK_ALL 7u
+#define RM_OK_INT 8u	  /* int $0x30 through the IVT, IF clear in the handler, iret back */
+#define RM_OK_IRETD 16u	  /* a 32-bit iret (66 cf) in real mode */
+#define RM_OK_ALL 31u
 #define RM_PATTERN_PHYS 0x31234u
 #define RM_PATTERN 0x5a17c0deu
 
@@ -44,6 +47,10 @@ void guest_main(uint32_t magic, uint32_t mbi)
 		guest_fail("realmode", "segment:offset write/read mismatch");
 	if (!(r & RM_OK_FARCALL))
 		guest_fail("realmode", "far call did not load CS");
+	if (!(r & RM_OK_INT))
+		guest_fail("realmode", "int $0x30 / iret through the IVT went wrong");
+	if (!(r & RM_OK_IRETD))
+		guest_fail("realmode", "32-bit iret in real mode went wrong");
 	if (r & ~RM_OK_ALL)
 		guest_fail("realmode", "garbage result 0x%x", r);
 	if (*pattern != RM_PATTERN)

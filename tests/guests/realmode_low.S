@@ -10,6 +10,7 @@
 #define RM_DI 0x1234
 #define RM_FS 0x3123 /* FS:4 = the same byte */
 #define RM_ALIAS_CS (RM_SEG - 1) /* a second CS:IP for the same code: IP grows by 0x10 */
+#define RM_VEC 0x30		 /* the software interrupt real mode takes through the IVT */
 
 	.text
 	.code32
@@ -134,7 +135,62 @@ rm_real:
 4:	mov $OFF(msg_bad), %si
 	call rm_puts
 
-5:	mov %ebx, OFF(rm_result)
+	/*
+	 * INT n through the real-mode IVT and IRET back (a restricted backend's KVM stops on both;
+	 * kvmbox emulates them): vector RM_VEC's IVT entry points at rm_isr, which checks that IF was
+	 * cleared, marks DX and returns with a 16-bit IRET.
+	 */
+5:	lidt OFF(rm_ivt_ptr)
+	xor %ax, %ax
+	mov %ax, %es
+	movw $OFF(rm_isr), %es:(RM_VEC * 4)
+	movw $RM_SEG, %es:(RM_VEC * 4 + 2)
+	mov $0xff, %al /* no device interrupts while IF is on: mask both PICs */
+	out %al, $0x21
+	out %al, $0xa1
+	mov %sp, %bp
+	xor %dx, %dx
+	sti
+	int $RM_VEC
+	pushf
+	pop %ax
+	cli
+	mov $OFF(msg_int), %si
+	call rm_puts
+	push %ax
+	mov %dx, %ax
+	call rm_puthex16
+	pop %ax
+	cmp $0x1e7, %dx /* the handler's mark, with IF seen clear inside */
+	jne 6f
+	cmp %bp, %sp
+	jne 6f
+	test $0x200, %ax /* IF back on after IRET */
+	jz 6f
+	or $8, %bx /* RM_OK_INT */
+	mov $OFF(msg_ok), %si
+	call rm_puts
+	jmp 7f
+6:	mov $OFF(msg_bad), %si
+	call rm_puts
+
+	/* A 32-bit IRET (66 cf) in real mode, from a frame built by hand. */
+7:	pushfl
+	pushl $RM_SEG
+	pushl $OFF(8f)
+	iretl
+8:	mov $OFF(msg_iretd), %si
+	call rm_puts
+	cmp %bp, %sp
+	jne 9f
+	or $16, %bx /* RM_OK_IRETD */
+	mov $OFF(msg_ok), %si
+	call rm_puts
+	jmp 10f
+9:	mov $OFF(msg_bad), %si
+	call rm_puts
+
+10:	mov %ebx, OFF(rm_result)
 	mov $OFF(msg_back), %si
 	call rm_puts
 	/* GDTR still holds entry32.S's GDT: set PE and jump straight to 32-bit code. */
@@ -142,6 +198,18 @@ rm_real:
 	or $1, %eax
 	mov %eax, %cr0
 	ljmpl $SEL_CODE32, $pm_return
+
+/* RM_VEC's handler: DX = 0x1e7 if IF was clear on entry (0x0e7 if not). */
+rm_isr:
+	push %ax
+	pushf
+	pop %ax
+	mov $0x0e7, %dx
+	test $0x200, %ax
+	jnz 1f
+	or $0x100, %dx
+1:	pop %ax
+	iret
 
 /* Returns CS in AX. */
 rm_far:
@@ -203,6 +271,10 @@ msg_seg:
 	.asciz "real mode: wrote es:di=3000:1234, read fs:4=3123:0004 -> 0x"
 msg_far:
 	.asciz "real mode: far call with cs=0x"
+msg_int:
+	.asciz "real mode: int $0x30 and iret, mark=0x"
+msg_iretd:
+	.asciz "real mode: 32-bit iret"
 msg_ok:
 	.asciz " ok\r\n"
 msg_bad:
@@ -212,6 +284,9 @@ msg_nl:
 msg_back:
 	.asciz "real mode: returning to protected mode\r\n"
 	.balign 4
+rm_ivt_ptr:
+	.word 0x3ff
+	.long 0
 	.globl rm_result
 rm_result:
 	.long 0

@@ -120,7 +120,8 @@ boot realmode --kernel "$GUEST_DIR/realmode.elf"
 check realmode "$(status_of "$EXIT_REALMODE")" '^FAIL ' \
 	'^real mode: hello from 16-bit real mode, cs=0x1000 cr0=0x[0-9a-f]*[02468ace]$' \
 	'^real mode: wrote es:di=3000:1234, read fs:4=3123:0004 -> 0x5a17c0de ok$' \
-	'^real mode: far call with cs=0x0fff ok$' '^protected mode again: cr0=' '^PASS realmode$'
+	'^real mode: far call with cs=0x0fff ok$' '^real mode: int \$0x30 and iret, mark=0x01e7 ok$' \
+	'^real mode: 32-bit iret ok$' '^protected mode again: cr0=' '^PASS realmode$'
 
 # long64: page tables, PAE + LME + paging, 64-bit code.
 boot long64 --kernel "$GUEST_DIR/long64.elf"
