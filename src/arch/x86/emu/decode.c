@@ -17,7 +17,8 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 #define F_NP (1u << 2)	  /* no 66/F2/F3 (VEX: pp = 0); with one it is another instruction */
 #define F_MEM (1u << 3)	  /* register form is #UD */
 #define F_IMM8 (1u << 4)
-#define F_IMMZ (1u << 5) /* imm16/imm32 by operand size (sign-extended to 64) */
+#define F_IMMZ (1u << 5)      /* imm16/imm32 by operand size (sign-extended to 64) */
+#define F_66_OPSIZE (1u << 6) /* a 66 that selected this entry is still an operand-size prefix */
 
 struct emu_decode_entry {
 	uint8_t kind;
@@ -39,6 +40,8 @@ enum {
 	N_0FAE_7,
 	N_0FAE_VEX,
 	N_0FB8,
+	N_0FBC,
+	N_0FBD,
 	N_0FC7,
 	N_0FC7_1,
 	N_0FC7_R7,
@@ -92,6 +95,10 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 		       [EMU_MANDATORY_66] = OP(EMU_OP_CLFLUSHOPT, F_MEM) },
 	[N_0FAE_VEX] = { [2] = OP(EMU_OP_VLDMXCSR, F_NP), [3] = OP(EMU_OP_VSTMXCSR, F_NP) },
 	[N_0FB8] = { [EMU_MANDATORY_F3] = OP(EMU_OP_POPCNT, 0) },
+	[N_0FBC] = { OP(EMU_OP_BSF, 0), OP(EMU_OP_BSF, F_66_OPSIZE), OP(EMU_OP_TZCNT, 0),
+		     OP(EMU_OP_BSF, 0) },
+	[N_0FBD] = { OP(EMU_OP_BSR, 0), OP(EMU_OP_BSR, F_66_OPSIZE), OP(EMU_OP_LZCNT, 0),
+		     OP(EMU_OP_BSR, 0) },
 	[N_0FC7] = { [1] = { K_W, 0, N_0FC7_1 }, [8 + 1] = { K_W, 0, N_0FC7_1 },
 		     [8 + 7] = { K_PREFIX, 0, N_0FC7_R7 } },
 	[N_0FC7_1] = { OP(EMU_OP_CMPXCHG8B, F_LOCK | F_MEM),
@@ -181,6 +188,8 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0xfe] = { K_PREFIX, F_MODRM, N_0FFE },
 	[0xae] = { K_VEX, F_MODRM, N_0FAE },
 	[0xb8] = { K_PREFIX, F_MODRM, N_0FB8 },
+	[0xbc] = { K_PREFIX, F_MODRM, N_0FBC },
+	[0xbd] = { K_PREFIX, F_MODRM, N_0FBD },
 	[0xc7] = { K_GROUP, F_MODRM, N_0FC7 },
 };
 
@@ -571,6 +580,8 @@ int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *
 	ret = emu_decode_resolve(&d, &e, &mandatory_66);
 	if (ret)
 		goto out;
+	if (e.flags & F_66_OPSIZE)
+		mandatory_66 = false;
 	/* Only the resolved entry knows whether 66 was an operand-size or a mandatory prefix. */
 	if (insn->rex_w && !insn->vex)
 		insn->op_size = 8;

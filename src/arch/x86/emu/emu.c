@@ -69,6 +69,10 @@ static const struct {
 	[EMU_OP_PCMPEQD] = { "pcmpeqd", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_PMOVMSKB] = { "pmovmskb", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_PSHUFD] = { "pshufd", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_BSF] = { "bsf", 0 },
+	[EMU_OP_BSR] = { "bsr", 0 },
+	[EMU_OP_TZCNT] = { "tzcnt", EMU_NEED_CPUID },
+	[EMU_OP_LZCNT] = { "lzcnt", EMU_NEED_CPUID },
 };
 
 const char *emu_op_name(enum emu_op op)
@@ -517,8 +521,14 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_IRET:
 		ret = emu_intr_execute(&r);
 		break;
+	case EMU_OP_BSF:
+	case EMU_OP_BSR:
+	case EMU_OP_TZCNT:
+	case EMU_OP_LZCNT:
+		ret = emu_bits_execute(&r);
+		break;
 	default:
-		if (insn->op >= EMU_OP_MOVD_TO_XMM && insn->op < EMU_OP_COUNT) {
+		if (insn->op >= EMU_OP_MOVD_TO_XMM && insn->op <= EMU_OP_PSHUFD) {
 			ret = emu_sse_execute(&r);
 			break;
 		}

@@ -108,6 +108,8 @@ struct emu_dtable {
 #define EMU_FEAT_RDTSCP (1u << 7)     /* 0x80000001.EDX[27] */
 #define EMU_FEAT_RDPRU (1u << 8)      /* 0x80000008.EBX[4] (AMD) */
 #define EMU_FEAT_XGETBV1 (1u << 9)    /* XGETBV with ECX = 1: 0xd.1.EAX[2] */
+#define EMU_FEAT_LZCNT (1u << 10)     /* 0x80000001.ECX[5] (ABM); without it F3 0F BD is BSR */
+#define EMU_FEAT_BMI1 (1u << 11)      /* TZCNT: 7.0.EBX[3]; without it F3 0F BC is BSF */
 
 /* What an instruction changed beyond GPRs, RIP and RFLAGS: what the caller must write back. */
 #define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL */
@@ -257,6 +259,11 @@ enum emu_op {
 	EMU_OP_PCMPEQD,
 	EMU_OP_PMOVMSKB,
 	EMU_OP_PSHUFD,
+	/* Bit scans (emu/bits.c). */
+	EMU_OP_BSF,
+	EMU_OP_BSR,
+	EMU_OP_TZCNT, /* F3 0F BC: TZCNT, or BSF on a CPU without BMI1 */
+	EMU_OP_LZCNT, /* F3 0F BD: LZCNT, or BSR on a CPU without LZCNT */
 	EMU_OP_COUNT
 };
 
