@@ -1115,8 +1115,8 @@ static void test_unknown(void)
 
 	fake_reset();
 	c = cpu64();
+	/* Known to the decoder (length, operands) but not emulated: -ENOTSUP from execution. */
 	CHECK_EQ(RUN(&c, &exc, 0x90), -ENOTSUP);		   /* nop */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x0b), -ENOTSUP);		   /* ud2 */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);	   /* vmcall */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xfa), -ENOTSUP);	   /* monitorx */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);	   /* xsave */
@@ -1132,13 +1132,104 @@ static void test_unknown(void)
 	CHECK(!strcmp(emu_op_name(EMU_OP_COUNT), "?"));
 	for (unsigned op = 0; op < EMU_OP_COUNT; op++)
 		CHECK(strcmp(emu_op_name(op), "?"));
-	/* A decoded but partial instruction reports how far it got. */
 	CHECK_EQ(
-	    emu_decode(&insn, &c, (const uint8_t[]){ 0x66, 0x0f, 0xff }, 3, &fake_ops, NULL, &exc),
+	    emu_decode(&insn, &c, (const uint8_t[]){ 0x0f, 0x01, 0xfa }, 3, &fake_ops, NULL, &exc),
+	    0);
+	CHECK_EQ(insn.op, EMU_OP_UNIMPL);
+	CHECK_EQ(insn.len, 3);
+	/* UD2, UD1, UD0: #UD, as on hardware. */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x0b), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xb9, 0x00), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	CHECK_EQ(c.rip, CODE);
+	/* An opcode with no instruction at all: unknown, and the decoder reports how far it got. */
+	CHECK_EQ(
+	    emu_decode(&insn, &c, (const uint8_t[]){ 0x66, 0x0f, 0x04 }, 3, &fake_ops, NULL, &exc),
 	    -ENOTSUP);
 	CHECK_EQ(insn.len, 3);
 	CHECK_EQ(insn.map, EMU_MAP_0F);
-	CHECK_EQ(insn.opcode, 0xff);
+	CHECK_EQ(insn.opcode, 0x04);
+}
+
+/* Instruction lengths the tables give for every kind of operand. */
+static void test_lengths(void)
+{
+	static const struct {
+		uint8_t bytes[15];
+		unsigned n, len, code_size;
+	} cases[] = {
+		{ { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10, 10, 8 }, /* mov $imm64, %rax */
+		{ { 0xb8, 1, 2, 3, 4 }, 5, 5, 8 },		       /* mov $imm32, %eax */
+		{ { 0x66, 0xb8, 1, 2 }, 4, 4, 8 },		       /* mov $imm16, %ax */
+		{ { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8 }, 9, 9, 8 },	       /* mov moffs64, %eax */
+		{ { 0x67, 0xa1, 1, 2, 3, 4 }, 6, 6, 8 },	       /* addr32 mov moffs32 */
+		{ { 0xa1, 1, 2, 3, 4 }, 5, 5, 4 },		       /* 32-bit: moffs32 */
+		{ { 0xe8, 1, 2, 3, 4 }, 5, 5, 8 },		       /* call rel32 */
+		{ { 0x66, 0xe8, 1, 2, 3, 4 }, 6, 6, 8 },	       /* 64-bit ignores 66 */
+		{ { 0x66, 0xe8, 1, 2 }, 4, 4, 4 },		       /* 32-bit: rel16 */
+		{ { 0x0f, 0x84, 1, 2, 3, 4 }, 6, 6, 8 },	       /* je rel32 */
+		{ { 0xc8, 1, 2, 3 }, 4, 4, 8 },			       /* enter */
+		{ { 0xc2, 1, 2 }, 3, 3, 8 },			       /* ret imm16 */
+		{ { 0x9a, 1, 2, 3, 4, 5, 6 }, 7, 7, 4 },	       /* lcall ptr16:32 */
+		{ { 0xf6, 0x00, 7 }, 3, 3, 8 },			       /* testb $7, (%rax) */
+		{ { 0xf6, 0x10 }, 2, 2, 8 },			       /* notb (%rax) */
+		{ { 0xf7, 0xc0, 1, 2, 3, 4 }, 6, 6, 8 },	       /* test $imm32, %eax */
+		{ { 0x66, 0xf7, 0xc0, 1, 2 }, 5, 5, 8 },	       /* test $imm16, %ax */
+		{ { 0x81, 0x84, 0x24, 1, 2, 3, 4, 5, 6, 7, 8 },
+		  11,
+		  11,
+		  8 },						  /* SIB, disp32, imm32 */
+		{ { 0x0f, 0x3a, 0x0f, 0xc1, 8 }, 5, 5, 8 },	  /* palignr: 0f3a has imm8 */
+		{ { 0xc4, 0xe3, 0x79, 0x0f, 0xc1, 8 }, 6, 6, 8 }, /* vpalignr */
+		{ { 0xc5, 0xf9, 0x6f, 0x04, 0x24 }, 5, 5, 8 },	  /* vmovdqa (%rsp), %xmm0 */
+		{ { 0x0f, 0x0f, 0xc1, 0x9e }, 4, 4, 8 },	  /* 3DNow! pfadd */
+		{ { 0xd9, 0xee }, 2, 2, 8 },			  /* fldz */
+		{ { 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 5, 5, 8 },	  /* nopl 0(%rax,%rax) */
+	};
+	struct emu_exception exc;
+	struct emu_insn insn;
+
+	fake_reset();
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct emu_cpu c = cases[i].code_size == 8 ? cpu64() : cpu32();
+		int ret = emu_decode(&insn, &c, cases[i].bytes, cases[i].n, &fake_ops, NULL, &exc);
+
+		if (ret || exc.valid || insn.len != cases[i].len)
+			fprintf(stderr, "  case %u: ret %d, exc %d, len %u (want %u)\n", i, ret,
+				exc.valid, insn.len, cases[i].len);
+		CHECK_EQ(ret, 0);
+		CHECK(!exc.valid);
+		CHECK_EQ(insn.len, cases[i].len);
+	}
+	/* lcall ptr16:32: the offset in imm, the selector in imm2; enter: both immediates. */
+	{
+		struct emu_cpu c = cpu32();
+
+		CHECK_EQ(emu_decode(&insn, &c, cases[12].bytes, 7, &fake_ops, NULL, &exc), 0);
+		CHECK_EQ(insn.imm, 0x04030201ull);
+		CHECK_EQ(insn.imm2, 0x0605);
+		c = cpu64();
+		CHECK_EQ(emu_decode(&insn, &c, cases[10].bytes, 4, &fake_ops, NULL, &exc), 0);
+		CHECK_EQ(insn.imm, 0x0201);
+		CHECK_EQ(insn.imm2, 3);
+	}
+	/* Invalid in 64-bit mode: #UD, as on hardware; the same bytes decode in 32-bit mode. */
+	{
+		static const uint8_t inv[] = { 0x06, 0x27, 0x60, 0xd4, 0xd6, 0xce };
+
+		for (unsigned i = 0; i < sizeof(inv); i++) {
+			struct emu_cpu c = cpu64();
+
+			CHECK_EQ(emu_decode(&insn, &c, &inv[i], 1, &fake_ops, NULL, &exc), 0);
+			CHECK_EXC(exc, EMU_X_UD, -1);
+			c = cpu32();
+			if (inv[i] == 0xd4)
+				continue; /* aam needs its immediate byte */
+			CHECK_EQ(emu_decode(&insn, &c, &inv[i], 1, &fake_ops, NULL, &exc), 0);
+			CHECK(!exc.valid);
+		}
+	}
 }
 
 static void test_modes(void)
@@ -1189,6 +1280,7 @@ int main(void)
 	RUN_TEST(test_length_limit);
 	RUN_TEST(test_fetch);
 	RUN_TEST(test_unknown);
+	RUN_TEST(test_lengths);
 	RUN_TEST(test_modes);
 	free(fake.mem);
 	TEST_EXIT();

@@ -19,15 +19,24 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 #define F_IMM8 (1u << 4)
 #define F_IMMZ (1u << 5)      /* imm16/imm32 by operand size (sign-extended to 64) */
 #define F_66_OPSIZE (1u << 6) /* a 66 that selected this entry is still an operand-size prefix */
+#define F_IMM16 (1u << 7)     /* a 16-bit immediate (RET imm16) */
+#define F_ENTER (1u << 8)     /* imm16 then imm8 (ENTER) */
+#define F_MOFFS (1u << 9)     /* an absolute offset of the address size (MOV moffs) */
+#define F_IMMV (1u << 10)   /* an immediate of the operand size, 8 bytes with REX.W (MOV r, imm) */
+#define F_FAR (1u << 11)    /* a far pointer: offset of the operand size, then a selector */
+#define F_INV64 (1u << 12)  /* invalid in 64-bit mode: #UD */
+#define F_BRANCH (1u << 13) /* a near displacement: imm16/32 by operand size, 32 in 64-bit mode */
 
 struct emu_decode_entry {
 	uint8_t kind;
-	uint8_t flags;
+	uint16_t flags;
 	uint16_t arg; /* K_OP: enum emu_op; others: node index */
 };
 
 /* clang-format off */
 #define OP(o, f) { K_OP, (f), (o) }
+/* Known (its length and operands decode) but not emulated: execution answers -ENOTSUP. */
+#define UNIMPL(f) { K_OP, (f), EMU_OP_UNIMPL }
 
 enum {
 	N_0F01,
@@ -46,6 +55,8 @@ enum {
 	N_0FC7_1,
 	N_0FC7_R7,
 	N_0F38_82,
+	N_F6,
+	N_F7,
 	N_0F10,
 	N_0F11,
 	N_0F28,
@@ -105,6 +116,13 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 		       OP(EMU_OP_CMPXCHG16B, F_LOCK | F_MEM) },
 	[N_0FC7_R7] = { [EMU_MANDATORY_F3] = OP(EMU_OP_RDPID, 0) },
 	[N_0F38_82] = { [EMU_MANDATORY_66] = OP(EMU_OP_INVPCID, F_MEM) },
+	/* Group 3: TEST (/0, /1) has an immediate, NOT/NEG/MUL/IMUL/DIV/IDIV do not. */
+	[N_F6] = { UNIMPL(F_IMM8), UNIMPL(F_IMM8), UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0),
+		   UNIMPL(0), UNIMPL(0), UNIMPL(F_IMM8), UNIMPL(F_IMM8), UNIMPL(0), UNIMPL(0),
+		   UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0) },
+	[N_F7] = { UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0),
+		   UNIMPL(0), UNIMPL(0), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(0), UNIMPL(0),
+		   UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0) },
 	/* SSE/SSE2 by mandatory prefix (none, 66, F3, F2); the MMX forms (none) are not here. */
 	[N_0F10] = { OP(EMU_OP_MOVUPS_LOAD, 0), OP(EMU_OP_MOVUPS_LOAD, 0) },
 	[N_0F11] = { OP(EMU_OP_MOVUPS_STORE, 0), OP(EMU_OP_MOVUPS_STORE, 0) },
@@ -144,41 +162,174 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 };
 
 static const struct emu_decode_entry emu_decode_map_legacy[256] = {
+	[0x00 ... 0x03] = UNIMPL(F_MODRM),
+	[0x04] = UNIMPL(F_IMM8),
+	[0x05] = UNIMPL(F_IMMZ),
+	[0x06 ... 0x07] = UNIMPL(F_INV64),
+	[0x08 ... 0x0b] = UNIMPL(F_MODRM),
+	[0x0c] = UNIMPL(F_IMM8),
+	[0x0d] = UNIMPL(F_IMMZ),
+	[0x0e] = UNIMPL(F_INV64),
+	[0x10 ... 0x13] = UNIMPL(F_MODRM),
+	[0x14] = UNIMPL(F_IMM8),
+	[0x15] = UNIMPL(F_IMMZ),
+	[0x16 ... 0x17] = UNIMPL(F_INV64),
+	[0x18 ... 0x1b] = UNIMPL(F_MODRM),
+	[0x1c] = UNIMPL(F_IMM8),
+	[0x1d] = UNIMPL(F_IMMZ),
+	[0x1e ... 0x1f] = UNIMPL(F_INV64),
+	[0x20 ... 0x23] = UNIMPL(F_MODRM),
+	[0x24] = UNIMPL(F_IMM8),
+	[0x25] = UNIMPL(F_IMMZ),
+	[0x27] = UNIMPL(F_INV64),
+	[0x28 ... 0x2b] = UNIMPL(F_MODRM),
+	[0x2c] = UNIMPL(F_IMM8),
+	[0x2d] = UNIMPL(F_IMMZ),
+	[0x2f] = UNIMPL(F_INV64),
+	[0x30 ... 0x33] = UNIMPL(F_MODRM),
+	[0x34] = UNIMPL(F_IMM8),
+	[0x35] = UNIMPL(F_IMMZ),
+	[0x37] = UNIMPL(F_INV64),
+	[0x38 ... 0x3b] = UNIMPL(F_MODRM),
+	[0x3c] = UNIMPL(F_IMM8),
+	[0x3d] = UNIMPL(F_IMMZ),
+	[0x3f] = UNIMPL(F_INV64),
+	[0x40 ... 0x5f] = UNIMPL(0),
+	[0x60 ... 0x61] = UNIMPL(F_INV64),
+	[0x62] = UNIMPL(F_MODRM | F_INV64), /* BOUND; EVEX in 64-bit mode (decoded before) */
+	[0x63] = UNIMPL(F_MODRM),
+	[0x68] = UNIMPL(F_IMMZ),
+	[0x69] = UNIMPL(F_MODRM | F_IMMZ),
+	[0x6a] = UNIMPL(F_IMM8),
+	[0x6b] = UNIMPL(F_MODRM | F_IMM8),
+	[0x6c ... 0x6f] = UNIMPL(0),
+	[0x70 ... 0x7f] = UNIMPL(F_IMM8),
+	[0x80] = UNIMPL(F_MODRM | F_IMM8),
+	[0x81] = UNIMPL(F_MODRM | F_IMMZ),
+	[0x82] = UNIMPL(F_MODRM | F_IMM8 | F_INV64),
+	[0x83] = UNIMPL(F_MODRM | F_IMM8),
+	[0x84 ... 0x8f] = UNIMPL(F_MODRM),
+	[0x90 ... 0x99] = UNIMPL(0),
+	[0x9a] = UNIMPL(F_FAR | F_INV64),
 	[0x9b] = OP(EMU_OP_FWAIT, 0),
+	[0x9c ... 0x9f] = UNIMPL(0),
+	[0xa0 ... 0xa3] = UNIMPL(F_MOFFS),
+	[0xa4 ... 0xa7] = UNIMPL(0),
+	[0xa8] = UNIMPL(F_IMM8),
+	[0xa9] = UNIMPL(F_IMMZ),
+	[0xaa ... 0xaf] = UNIMPL(0),
+	[0xb0 ... 0xb7] = UNIMPL(F_IMM8),
+	[0xb8 ... 0xbf] = UNIMPL(F_IMMV),
+	[0xc0 ... 0xc1] = UNIMPL(F_MODRM | F_IMM8),
+	[0xc2] = UNIMPL(F_IMM16),
+	[0xc3] = UNIMPL(0),
+	[0xc4 ... 0xc5] = UNIMPL(F_MODRM | F_INV64),
+	[0xc6] = UNIMPL(F_MODRM | F_IMM8),
+	[0xc7] = UNIMPL(F_MODRM | F_IMMZ),
+	[0xc8] = UNIMPL(F_ENTER),
+	[0xc9] = UNIMPL(0),
+	[0xca] = UNIMPL(F_IMM16),
+	[0xcb] = UNIMPL(0),
 	[0xcc] = OP(EMU_OP_INT3, 0),
 	[0xcd] = OP(EMU_OP_INT, F_IMM8),
-	[0xce] = OP(EMU_OP_INTO, 0),
+	[0xce] = OP(EMU_OP_INTO, F_INV64),
 	[0xcf] = OP(EMU_OP_IRET, 0),
+	[0xd0 ... 0xd3] = UNIMPL(F_MODRM),
+	[0xd4 ... 0xd5] = UNIMPL(F_IMM8 | F_INV64),
+	[0xd6] = UNIMPL(F_INV64),
+	[0xd7] = UNIMPL(0),
+	[0xd8 ... 0xdf] = UNIMPL(F_MODRM),
+	[0xe0 ... 0xe7] = UNIMPL(F_IMM8),
+	[0xe8 ... 0xe9] = UNIMPL(F_BRANCH),
+	[0xea] = UNIMPL(F_FAR | F_INV64),
+	[0xeb] = UNIMPL(F_IMM8),
+	[0xec ... 0xef] = UNIMPL(0),
+	[0xf1] = UNIMPL(0),
+	[0xf4 ... 0xf5] = UNIMPL(0),
+	[0xf6] = { K_GROUP, F_MODRM, N_F6 },
+	[0xf7] = { K_GROUP, F_MODRM, N_F7 },
+	[0xf8 ... 0xfd] = UNIMPL(0),
+	[0xfe ... 0xff] = UNIMPL(F_MODRM),
 };
 
 static const struct emu_decode_entry emu_decode_map_0f[256] = {
+	[0x00] = UNIMPL(F_MODRM),
 	[0x01] = { K_GROUP, F_MODRM, N_0F01 },
+	[0x02 ... 0x03] = UNIMPL(F_MODRM),
+	[0x05 ... 0x08] = UNIMPL(0),
 	[0x09] = OP(EMU_OP_WBINVD, 0),
+	[0x0b] = OP(EMU_OP_UD, 0),
+	[0x0d] = UNIMPL(F_MODRM),
+	[0x0e] = UNIMPL(0),
+	[0x0f] = UNIMPL(F_MODRM | F_IMM8),
 	[0x10] = { K_PREFIX, F_MODRM, N_0F10 },
 	[0x11] = { K_PREFIX, F_MODRM, N_0F11 },
+	[0x12 ... 0x23] = UNIMPL(F_MODRM),
 	[0x28] = { K_PREFIX, F_MODRM, N_0F28 },
 	[0x29] = { K_PREFIX, F_MODRM, N_0F29 },
+	[0x2a] = UNIMPL(F_MODRM),
 	[0x2b] = { K_PREFIX, F_MODRM, N_0F2B },
+	[0x2c ... 0x2f] = UNIMPL(F_MODRM),
+	[0x30 ... 0x35] = UNIMPL(0),
+	[0x37] = UNIMPL(0),
+	[0x40 ... 0x53] = UNIMPL(F_MODRM),
 	[0x54] = { K_PREFIX, F_MODRM, N_0F54 },
 	[0x55] = { K_PREFIX, F_MODRM, N_0F55 },
 	[0x56] = { K_PREFIX, F_MODRM, N_0F56 },
 	[0x57] = { K_PREFIX, F_MODRM, N_0F57 },
+	[0x58 ... 0x6d] = UNIMPL(F_MODRM),
 	[0x6e] = { K_PREFIX, F_MODRM, N_0F6E },
 	[0x6f] = { K_PREFIX, F_MODRM, N_0F6F },
-	[0x70] = { K_PREFIX, F_MODRM, N_0F70 },
+	[0x70] = { K_PREFIX, F_MODRM | F_IMM8, N_0F70 },
+	[0x71 ... 0x73] = UNIMPL(F_MODRM | F_IMM8),
 	[0x74] = { K_PREFIX, F_MODRM, N_0F74 },
 	[0x75] = { K_PREFIX, F_MODRM, N_0F75 },
 	[0x76] = { K_PREFIX, F_MODRM, N_0F76 },
+	[0x77] = UNIMPL(0),
+	[0x78 ... 0x79] = UNIMPL(F_MODRM),
+	[0x7c ... 0x7d] = UNIMPL(F_MODRM),
 	[0x7e] = { K_PREFIX, F_MODRM, N_0F7E },
 	[0x7f] = { K_PREFIX, F_MODRM, N_0F7F },
+	[0x80 ... 0x8f] = UNIMPL(F_BRANCH),
+	[0x90 ... 0x9f] = UNIMPL(F_MODRM),
+	[0xa0 ... 0xa2] = UNIMPL(0),
+	[0xa3] = UNIMPL(F_MODRM),
+	[0xa4] = UNIMPL(F_MODRM | F_IMM8),
+	[0xa5] = UNIMPL(F_MODRM),
+	[0xa8 ... 0xaa] = UNIMPL(0),
+	[0xab] = UNIMPL(F_MODRM),
+	[0xac] = UNIMPL(F_MODRM | F_IMM8),
+	[0xad] = UNIMPL(F_MODRM),
+	[0xae] = { K_VEX, F_MODRM, N_0FAE },
+	[0xaf ... 0xb7] = UNIMPL(F_MODRM),
+	[0xb8] = { K_PREFIX, F_MODRM, N_0FB8 },
+	[0xb9] = OP(EMU_OP_UD, F_MODRM),
+	[0xba] = UNIMPL(F_MODRM | F_IMM8),
+	[0xbb] = UNIMPL(F_MODRM),
+	[0xbc] = { K_PREFIX, F_MODRM, N_0FBC },
+	[0xbd] = { K_PREFIX, F_MODRM, N_0FBD },
+	[0xbe ... 0xc1] = UNIMPL(F_MODRM),
+	[0xc2] = UNIMPL(F_MODRM | F_IMM8),
+	[0xc3] = UNIMPL(F_MODRM),
+	[0xc4 ... 0xc6] = UNIMPL(F_MODRM | F_IMM8),
+	[0xc7] = { K_GROUP, F_MODRM, N_0FC7 },
+	[0xc8 ... 0xcf] = UNIMPL(0),
+	[0xd0 ... 0xd3] = UNIMPL(F_MODRM),
 	[0xd4] = { K_PREFIX, F_MODRM, N_0FD4 },
+	[0xd5] = UNIMPL(F_MODRM),
 	[0xd6] = { K_PREFIX, F_MODRM, N_0FD6 },
 	[0xd7] = { K_PREFIX, F_MODRM, N_0FD7 },
+	[0xd8 ... 0xda] = UNIMPL(F_MODRM),
 	[0xdb] = { K_PREFIX, F_MODRM, N_0FDB },
+	[0xdc ... 0xde] = UNIMPL(F_MODRM),
 	[0xdf] = { K_PREFIX, F_MODRM, N_0FDF },
+	[0xe0 ... 0xe6] = UNIMPL(F_MODRM),
 	[0xe7] = { K_PREFIX, F_MODRM, N_0FE7 },
+	[0xe8 ... 0xea] = UNIMPL(F_MODRM),
 	[0xeb] = { K_PREFIX, F_MODRM, N_0FEB },
+	[0xec ... 0xee] = UNIMPL(F_MODRM),
 	[0xef] = { K_PREFIX, F_MODRM, N_0FEF },
+	[0xf0 ... 0xf7] = UNIMPL(F_MODRM),
 	[0xf8] = { K_PREFIX, F_MODRM, N_0FF8 },
 	[0xf9] = { K_PREFIX, F_MODRM, N_0FF9 },
 	[0xfa] = { K_PREFIX, F_MODRM, N_0FFA },
@@ -186,22 +337,38 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0xfc] = { K_PREFIX, F_MODRM, N_0FFC },
 	[0xfd] = { K_PREFIX, F_MODRM, N_0FFD },
 	[0xfe] = { K_PREFIX, F_MODRM, N_0FFE },
-	[0xae] = { K_VEX, F_MODRM, N_0FAE },
-	[0xb8] = { K_PREFIX, F_MODRM, N_0FB8 },
-	[0xbc] = { K_PREFIX, F_MODRM, N_0FBC },
-	[0xbd] = { K_PREFIX, F_MODRM, N_0FBD },
-	[0xc7] = { K_GROUP, F_MODRM, N_0FC7 },
+	[0xff] = OP(EMU_OP_UD, F_MODRM),
 };
 
 static const struct emu_decode_entry emu_decode_map_0f38[256] = {
+	[0x00 ... 0x81] = UNIMPL(F_MODRM),
 	[0x82] = { K_PREFIX, F_MODRM, N_0F38_82 },
+	[0x83 ... 0xff] = UNIMPL(F_MODRM),
+};
+
+static const struct emu_decode_entry emu_decode_map_0f3a[256] = {
+	[0 ... 255] = UNIMPL(F_MODRM | F_IMM8),
+};
+
+/* AMD XOP: every instruction has ModRM; map 8 adds an imm8, map 0Ah an imm32. */
+static const struct emu_decode_entry emu_decode_map_xop8[256] = {
+	[0 ... 255] = UNIMPL(F_MODRM | F_IMM8),
+};
+static const struct emu_decode_entry emu_decode_map_xop9[256] = {
+	[0 ... 255] = UNIMPL(F_MODRM),
+};
+static const struct emu_decode_entry emu_decode_map_xopa[256] = {
+	[0 ... 255] = UNIMPL(F_MODRM | F_IMMZ),
 };
 
 static const struct emu_decode_entry *const emu_decode_maps[] = {
 	[EMU_MAP_LEGACY] = emu_decode_map_legacy,
 	[EMU_MAP_0F] = emu_decode_map_0f,
 	[EMU_MAP_0F38] = emu_decode_map_0f38,
-	[EMU_MAP_0F3A] = NULL,
+	[EMU_MAP_0F3A] = emu_decode_map_0f3a,
+	[EMU_MAP_XOP8] = emu_decode_map_xop8,
+	[EMU_MAP_XOP9] = emu_decode_map_xop9,
+	[EMU_MAP_XOPA] = emu_decode_map_xopa,
 };
 
 /* clang-format on */
@@ -267,7 +434,7 @@ static int emu_decode_byte(struct emu_decoder *d, uint8_t *b)
 	return 0;
 }
 
-/* n = 1, 2 or 4 little-endian bytes, sign-extended. */
+/* n = 1, 2, 4 or 8 little-endian bytes, sign-extended. */
 static int emu_decode_signed(struct emu_decoder *d, unsigned n, int64_t *v)
 {
 	const uint8_t *p;
@@ -277,7 +444,13 @@ static int emu_decode_signed(struct emu_decoder *d, unsigned n, int64_t *v)
 		return ret;
 	p = d->insn->bytes + d->insn->len;
 	d->insn->len += n;
-	if (n == 1)
+	if (n == 8) {
+		uint64_t u = 0;
+
+		for (unsigned i = 0; i < 8; i++)
+			u |= (uint64_t)p[i] << (8 * i);
+		*v = (int64_t)u;
+	} else if (n == 1)
 		*v = (int8_t)p[0];
 	else if (n == 2)
 		*v = (int16_t)(p[0] | p[1] << 8);
@@ -351,6 +524,83 @@ static int emu_decode_opcode(struct emu_decoder *d)
 		insn->rex_b = insn->rex & 1;
 	}
 
+	if (b == 0x8f && !real_or_v86) {
+		uint8_t p1, p2;
+
+		ret = emu_decode_need(d, 1);
+		if (ret)
+			return ret;
+		p1 = insn->bytes[insn->len];
+		/* XOP when the map field is 8 or more; below that it is POP r/m (a ModRM byte). */
+		if ((p1 & 0x1f) >= 8) {
+			insn->len++;
+			if (insn->opsize_prefix || insn->rep_f2 || insn->rep_f3 || insn->lock ||
+			    insn->rex)
+				return emu_raise(d->exc, EMU_X_UD, -1);
+			if ((p1 & 0x1f) > 10)
+				return -ENOTSUP;
+			insn->map = (enum emu_map)(EMU_MAP_XOP8 + (p1 & 0x1f) - 8);
+			ret = emu_decode_byte(d, &p2);
+			if (ret)
+				return ret;
+			insn->vex = true;
+			insn->rex_r = !(p1 & 0x80);
+			insn->rex_x = !(p1 & 0x40);
+			insn->rex_b = !(p1 & 0x20);
+			insn->rex_w = p2 & 0x80;
+			if (insn->code_size != 8)
+				insn->rex_r = insn->rex_x = insn->rex_b = false;
+			insn->vex_vvvv = (uint8_t)(~p2 >> 3) & 15;
+			insn->vex_l = (p2 >> 2) & 1;
+			insn->vex_pp = p2 & 3;
+			return emu_decode_byte(d, &insn->opcode);
+		}
+	}
+	if (b == 0x62 && !real_or_v86) {
+		uint8_t p[3];
+
+		ret = emu_decode_need(d, 1);
+		if (ret)
+			return ret;
+		/* Outside 64-bit mode it is BOUND unless the next byte looks like ModRM mod=3. */
+		if (insn->code_size == 8 || (insn->bytes[insn->len] & 0xc0) == 0xc0) {
+			for (unsigned i = 0; i < 3; i++) {
+				ret = emu_decode_byte(d, &p[i]);
+				if (ret)
+					return ret;
+			}
+			if (insn->opsize_prefix || insn->rep_f2 || insn->rep_f3 || insn->lock ||
+			    insn->rex)
+				return emu_raise(d->exc, EMU_X_UD, -1);
+			/* EVEX (AVX-512): P0 = R X B R' 0 m m m, P1 = W vvvv 1 pp, P2 = z L'L b V'
+			 * aaa. */
+			switch (p[0] & 7) {
+			case 1:
+				insn->map = EMU_MAP_0F;
+				break;
+			case 2:
+				insn->map = EMU_MAP_0F38;
+				break;
+			case 3:
+				insn->map = EMU_MAP_0F3A;
+				break;
+			default:
+				return -ENOTSUP; /* maps 5 and 6 (AVX512-FP16), reserved ones */
+			}
+			insn->vex = insn->evex = true;
+			insn->rex_r = !(p[0] & 0x80);
+			insn->rex_x = !(p[0] & 0x40);
+			insn->rex_b = !(p[0] & 0x20);
+			insn->rex_w = p[1] & 0x80;
+			if (insn->code_size != 8)
+				insn->rex_r = insn->rex_x = insn->rex_b = false;
+			insn->vex_vvvv = (uint8_t)(~p[1] >> 3) & 15;
+			insn->vex_l = (p[2] >> 5) & 3;
+			insn->vex_pp = p[1] & 3;
+			insn->mandatory = (enum emu_mandatory)insn->vex_pp;
+			return emu_decode_byte(d, &insn->opcode);
+		}
+	}
 	if ((b == 0xc4 || b == 0xc5) && !real_or_v86) {
 		uint8_t p1, p2;
 
@@ -490,6 +740,9 @@ static int emu_decode_modrm(struct emu_decoder *d)
 	return 0;
 }
 
+/* emu_decode_resolve: the walk reached no instruction (a form the tables do not list). */
+#define EMU_DECODE_UNLISTED 2
+
 /*
  * Walk the nodes down to an instruction; the ModRM byte has been read if the map entry wants it.
  * On success *e is the instruction's entry and *mandatory_66 says whether 66 selected it.
@@ -505,14 +758,16 @@ static int emu_decode_resolve(struct emu_decoder *d, struct emu_decode_entry *e,
 
 		switch (e->kind) {
 		case K_OP:
-			if (insn->vex != vex_ok)
-				return -ENOTSUP;
+			/* UNIMPL entries stand for every encoding, VEX or not. */
+			if (e->arg != EMU_OP_UNIMPL && insn->vex != vex_ok)
+				return EMU_DECODE_UNLISTED;
 			if ((e->flags & F_NP) && insn->mandatory != EMU_MANDATORY_NONE)
-				return -ENOTSUP;
+				return EMU_DECODE_UNLISTED;
 			insn->op = (enum emu_op)e->arg;
 			if ((e->flags & F_MEM) && !emu_insn_has_mem(insn))
 				return emu_raise(d->exc, EMU_X_UD, -1);
-			if (insn->lock && (!(e->flags & F_LOCK) || !emu_insn_has_mem(insn)))
+			if (insn->lock && (!(e->flags & F_LOCK) || !emu_insn_has_mem(insn)) &&
+			    insn->op != EMU_OP_UNIMPL)
 				return emu_raise(d->exc, EMU_X_UD, -1);
 			return 0;
 		case K_GROUP:
@@ -520,7 +775,7 @@ static int emu_decode_resolve(struct emu_decoder *d, struct emu_decode_entry *e,
 			break;
 		case K_RM:
 			if (insn->mod != 3)
-				return -ENOTSUP;
+				return EMU_DECODE_UNLISTED;
 			sel = insn->modrm & 7;
 			break;
 		case K_PREFIX:
@@ -536,10 +791,50 @@ static int emu_decode_resolve(struct emu_decoder *d, struct emu_decode_entry *e,
 			sel = insn->rex_w;
 			break;
 		default:
-			return -ENOTSUP;
+			return EMU_DECODE_UNLISTED;
 		}
 		*e = emu_decode_nodes[e->arg][sel];
 	}
+}
+
+/* The immediate(s) the flags call for: insn->imm (sign-extended), and insn->imm2 for ENTER/far. */
+static int emu_decode_imm(struct emu_decoder *d, unsigned flags)
+{
+	struct emu_insn *insn = d->insn;
+	unsigned size = 0, size2 = 0;
+	int64_t v;
+	int ret;
+
+	if (flags & F_IMM8)
+		size = 1;
+	else if (flags & F_IMMZ)
+		size = insn->op_size == 2 ? 2 : 4;
+	else if (flags & F_BRANCH)
+		size = insn->code_size == 8 || insn->op_size != 2 ? 4 : 2;
+	else if (flags & F_IMM16)
+		size = 2;
+	else if (flags & F_ENTER)
+		size = 2, size2 = 1;
+	else if (flags & F_MOFFS)
+		size = insn->addr_size;
+	else if (flags & F_IMMV)
+		size = insn->op_size;
+	else if (flags & F_FAR)
+		size = insn->op_size == 2 ? 2 : 4, size2 = 2;
+	if (!size)
+		return 0;
+	insn->imm_size = (uint8_t)size;
+	ret = emu_decode_signed(d, size, &v);
+	if (ret)
+		return ret;
+	insn->imm = (uint64_t)v;
+	if (size2) {
+		ret = emu_decode_signed(d, size2, &v);
+		if (ret)
+			return ret;
+		insn->imm2 = (uint64_t)v & ((1ull << (8 * size2)) - 1);
+	}
+	return 0;
 }
 
 int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *bytes,
@@ -547,7 +842,7 @@ int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *
 {
 	struct emu_decoder d = { insn, cpu, ops, opaque, exc, 0 };
 	const struct emu_decode_entry *map;
-	struct emu_decode_entry e;
+	struct emu_decode_entry top, e;
 	bool mandatory_66;
 	int ret;
 
@@ -567,19 +862,33 @@ int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *
 	else
 		insn->addr_size = (insn->code_size == 2) != insn->adsize_prefix ? 2 : 4;
 	map = emu_decode_maps[insn->map];
-	e = map ? map[insn->opcode] : (struct emu_decode_entry){ K_NONE, 0, 0 };
-	if (e.kind == K_NONE) {
+	top = map ? map[insn->opcode] : (struct emu_decode_entry){ K_NONE, 0, 0 };
+	if (top.kind == K_NONE) {
 		ret = -ENOTSUP;
 		goto out;
 	}
-	if (e.flags & F_MODRM) {
+	if ((top.flags & F_INV64) && insn->code_size == 8) {
+		ret = emu_raise(exc, EMU_X_UD, -1);
+		goto out;
+	}
+	if (top.flags & F_MODRM) {
 		ret = emu_decode_modrm(&d);
 		if (ret)
 			goto out;
 	}
+	e = top;
 	ret = emu_decode_resolve(&d, &e, &mandatory_66);
+	if (ret == EMU_DECODE_UNLISTED) {
+		/* A form the tables do not name: its length still follows from the opcode. */
+		insn->op = EMU_OP_UNIMPL;
+		e = top;
+		mandatory_66 = false;
+		ret = 0;
+	}
 	if (ret)
 		goto out;
+	if (insn->evex)
+		insn->op = EMU_OP_UNIMPL; /* AVX-512: decoded for its length, never emulated */
 	if (e.flags & F_66_OPSIZE)
 		mandatory_66 = false;
 	/* Only the resolved entry knows whether 66 was an operand-size or a mandatory prefix. */
@@ -589,18 +898,9 @@ int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *
 		insn->op_size = insn->code_size == 2 ? 4 : 2;
 	else
 		insn->op_size = insn->code_size == 2 ? 2 : 4;
-	if (e.flags & F_IMM8)
-		insn->imm_size = 1;
-	else if (e.flags & F_IMMZ)
-		insn->imm_size = insn->op_size == 2 ? 2 : 4;
-	if (insn->imm_size) {
-		int64_t imm;
-
-		ret = emu_decode_signed(&d, insn->imm_size, &imm);
-		if (ret)
-			goto out;
-		insn->imm = (uint64_t)imm;
-	}
+	ret = emu_decode_imm(&d, top.flags | e.flags);
+	if (ret)
+		goto out;
 	if (emu_insn_has_mem(insn) && insn->seg_override >= 0)
 		insn->seg = (uint8_t)insn->seg_override;
 out:

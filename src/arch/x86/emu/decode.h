@@ -7,7 +7,16 @@
 
 #include "arch/x86/emu/emu.h"
 
-enum emu_map { EMU_MAP_LEGACY, EMU_MAP_0F, EMU_MAP_0F38, EMU_MAP_0F3A };
+/* The opcode maps; the XOP ones are AMD's (8F prefix), decoded for their length only. */
+enum emu_map {
+	EMU_MAP_LEGACY,
+	EMU_MAP_0F,
+	EMU_MAP_0F38,
+	EMU_MAP_0F3A,
+	EMU_MAP_XOP8,
+	EMU_MAP_XOP9,
+	EMU_MAP_XOPA
+};
 
 /* The mandatory prefix an opcode table may select on (the VEX pp field uses the same values). */
 enum emu_mandatory { EMU_MANDATORY_NONE, EMU_MANDATORY_66, EMU_MANDATORY_F3, EMU_MANDATORY_F2 };
@@ -26,7 +35,7 @@ struct emu_insn {
 	int8_t seg_override; /* enum emu_sreg, or -1 (64-bit mode keeps only FS/GS) */
 	uint8_t rex;	     /* the REX byte in effect, 0 if none */
 	bool rex_w, rex_r, rex_x, rex_b; /* from REX or VEX */
-	bool vex;
+	bool vex, evex;			 /* evex: an EVEX (AVX-512) prefix, vex set too */
 	uint8_t vex_l, vex_vvvv, vex_pp;
 	enum emu_mandatory mandatory;
 
@@ -48,6 +57,7 @@ struct emu_insn {
 
 	uint64_t imm;
 	uint8_t imm_size;
+	uint64_t imm2; /* ENTER's nesting level, a far pointer's selector */
 };
 
 static inline bool emu_insn_has_mem(const struct emu_insn *insn)

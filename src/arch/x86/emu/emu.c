@@ -15,6 +15,8 @@ static const struct {
 	unsigned needs;
 } emu_op_info[EMU_OP_COUNT] = {
 	[EMU_OP_NONE] = { "(none)", 0 },
+	[EMU_OP_UNIMPL] = { "not-emulated", 0 },
+	[EMU_OP_UD] = { "ud", 0 },
 	[EMU_OP_INT3] = { "int3", 0 },
 	[EMU_OP_FWAIT] = { "fwait", EMU_NEED_FPU },
 	[EMU_OP_POPCNT] = { "popcnt", 0 },
@@ -479,6 +481,9 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 
 	memset(exc, 0, sizeof(*exc));
 	switch (insn->op) {
+	case EMU_OP_UD:
+		ret = emu_raise(exc, EMU_X_UD, -1);
+		break;
 	case EMU_OP_INT3:
 		ret = emu_int3(&r);
 		break;

@@ -203,6 +203,8 @@ struct emu_ops {
 /* What an instruction is. Names index stats; keep emu_op_name() in sync. */
 enum emu_op {
 	EMU_OP_NONE,
+	EMU_OP_UNIMPL, /* a valid instruction the decoder knows the shape of; not emulated */
+	EMU_OP_UD,     /* UD0, UD1, UD2: #UD */
 	EMU_OP_INT3,
 	EMU_OP_FWAIT,
 	EMU_OP_POPCNT,
