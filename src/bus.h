@@ -18,11 +18,13 @@ struct bus_ops {
 	void (*read)(void *dev, uint64_t off, void *data, unsigned len);
 	void (*write)(void *dev, uint64_t off, const void *data, unsigned len);
 	/*
-	 * Snapshot hooks (src/snapshot/state.h). save writes the device's state as one section;
-	 * load reads it back into a device initialised the same way and returns 0, or -EINVAL
-	 * with the device unchanged when the bytes are not a state this device can be in. Both
-	 * run with the VM paused. Every bus_ops has both, or sets state_shared when another range
-	 * of the same device carries its state (tests/lint.sh checks).
+	 * Snapshot hooks (src/snapshot/state.h). save writes the device's state as one section
+	 * (a virtio transport: its own, then the virtio core's and the device model's, see
+	 * virtio_dev_save); load reads it back into a device initialised the same way and
+	 * returns 0, or -EINVAL with the device unchanged when the bytes are not a state this
+	 * device can be in. Both run with the VM paused. Every bus_ops has both, or sets
+	 * state_shared when another range of the same device carries its state (tests/lint.sh
+	 * checks).
 	 */
 	void (*save)(const void *dev, struct state_writer *w);
 	int (*load)(void *dev, struct state_reader *r);

@@ -1,6 +1,7 @@
 /* ACPI PM1a event/control, PM timer and reset register: ACPI poweroff and reboot for the OS. */
 #include "dev/acpi_pm.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -16,17 +17,32 @@
 /* BM_RLD is plain read/write; GBL_RLS (SMI to the BIOS) and SLP_EN are write-only actions. */
 #define ACPI_PM_CNT_KEEP (ACPI_PM1_SLP_TYP_MASK | 0x0002)
 
-static uint64_t acpi_pm_now_ns(void)
+/* PM1_STS bits something here sets (the rest read 0 for ever). */
+#define ACPI_PM_STS_MASK (ACPI_PM1_PWRBTN | ACPI_PM1_WAK_STS)
+
+static uint64_t acpi_pm_host_ns(void *opaque)
 {
 	struct timespec ts;
 
+	(void)opaque;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t acpi_pm_now_ns(const struct acpi_pm *pm)
+{
+	return pm->now_ns(pm->now_opaque);
+}
+
+/* Unsigned arithmetic: a restored start may lie "before" the host clock's zero. */
+static uint64_t acpi_pm_elapsed_ns(const struct acpi_pm *pm)
+{
+	return acpi_pm_now_ns(pm) - pm->tmr_start_ns;
+}
+
 static uint32_t acpi_pm_timer(const struct acpi_pm *pm)
 {
-	uint64_t ns = acpi_pm_now_ns() - pm->tmr_start_ns;
+	uint64_t ns = acpi_pm_elapsed_ns(pm);
 
 	/* Split so ns * HZ cannot overflow 64 bits however long the VM runs. */
 	return (uint32_t)(ns / 1000000000ull * ACPI_PM_TMR_HZ +
@@ -41,7 +57,17 @@ void acpi_pm_init(struct acpi_pm *pm, const struct irq_line *sci, const struct p
 		pm->sci = *sci;
 	if (power)
 		pm->power = *power;
-	pm->tmr_start_ns = acpi_pm_now_ns();
+	pm->now_ns = acpi_pm_host_ns;
+	pm->tmr_start_ns = acpi_pm_now_ns(pm);
+}
+
+void acpi_pm_set_clock(struct acpi_pm *pm, uint64_t (*now_ns)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->now_ns = now_ns ? now_ns : acpi_pm_host_ns;
+	pm->now_opaque = now_ns ? opaque : NULL;
+	pm->tmr_start_ns = acpi_pm_now_ns(pm);
+	pthread_mutex_unlock(&pm->lock);
 }
 
 void acpi_pm_destroy(struct acpi_pm *pm)
@@ -98,9 +124,9 @@ static void acpi_pm_read(void *dev, uint64_t off, void *data, unsigned len)
 	acpi_pm_put(regs + ACPI_PM_EN, pm->en, 2);
 	/* No SMI_CMD in the FADT: the OS finds ACPI mode already on, so SCI_EN must read as 1. */
 	acpi_pm_put(regs + ACPI_PM_CNT, pm->cnt | ACPI_PM1_SCI_EN, 2);
-	pthread_mutex_unlock(&pm->lock);
 	/* One clock sample per access, so a 32-bit read cannot tear between its bytes. */
 	acpi_pm_put(regs + ACPI_PM_TMR, acpi_pm_timer(pm), 4);
+	pthread_mutex_unlock(&pm->lock);
 
 	for (unsigned i = 0; i < len; i++)
 		out[i] = acpi_pm_in_block(off, i) ? regs[off + i] : 0xff;
@@ -173,7 +199,56 @@ static void acpi_pm_write(void *dev, uint64_t off, const void *data, unsigned le
 			  slp_typ);
 }
 
+void acpi_pm_save(const void *dev, struct state_writer *w)
+{
+	/* Locked: the host's power button (acpi_pm_power_button) does not wait for a paused VM. */
+	struct acpi_pm *pm = (struct acpi_pm *)dev;
+
+	pthread_mutex_lock(&pm->lock);
+	state_section_begin(w, ACPI_PM_STATE_TAG, ACPI_PM_STATE_VERSION);
+	state_put_u16(w, pm->sts);
+	state_put_u16(w, pm->en);
+	state_put_u16(w, pm->cnt);
+	state_put_u64(w, acpi_pm_elapsed_ns(pm));
+	state_section_end_write(w);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm_load(void *dev, struct state_reader *r)
+{
+	struct acpi_pm *pm = dev;
+	uint16_t sts, en, cnt;
+	uint64_t elapsed;
+	uint32_t version;
+
+	state_section_begin_read(r, ACPI_PM_STATE_TAG, ACPI_PM_STATE_VERSION, &version);
+	sts = state_get_u16(r);
+	if (sts & ~ACPI_PM_STS_MASK)
+		state_reader_fail(r, "acpi_pm: PM1_STS bits nothing sets");
+	en = state_get_u16(r);
+	if (en & ~ACPI_PM_EN_MASK)
+		state_reader_fail(r, "acpi_pm: PM1_EN bits that read as 0");
+	cnt = state_get_u16(r);
+	if (cnt & ~ACPI_PM_CNT_KEEP)
+		state_reader_fail(r, "acpi_pm: PM1_CNT bits that are not kept");
+	/* Any count: the timer is its low 32 bits (in ticks), computed without overflow. */
+	elapsed = state_get_u64(r);
+	if (state_section_end(r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	pm->tmr_start_ns = acpi_pm_now_ns(pm) - elapsed;
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}
+
 const struct bus_ops acpi_pm_bus_ops = {
 	.read = acpi_pm_read,
 	.write = acpi_pm_write,
+	.save = acpi_pm_save,
+	.load = acpi_pm_load,
 };

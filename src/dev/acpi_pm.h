@@ -8,6 +8,7 @@
 #include "bus.h"
 #include "dev/power.h"
 #include "irq.h"
+#include "snapshot/state.h"
 
 /* Register offsets in the block; the FADT (arch/x86/acpi.c) describes exactly these. */
 #define ACPI_PM_STS 0x0	  /* PM1a_STS, 16 bits, write 1 to clear */
@@ -47,7 +48,9 @@ struct acpi_pm {
 	uint16_t en;
 	uint16_t cnt; /* SLP_TYP and the plain read/write bits; SCI_EN and SLP_EN are synthesized */
 	int sci_level;
-	uint64_t tmr_start_ns; /* the PM timer counts from acpi_pm_init, as from power-on */
+	uint64_t tmr_start_ns; /* the PM timer counts from acpi_pm_init (power-on) or a load */
+	uint64_t (*now_ns)(void *opaque); /* CLOCK_MONOTONIC unless a test replaces it */
+	void *now_opaque;
 };
 
 /* sci and power may be NULL (then no interrupt / no power events). */
@@ -59,5 +62,21 @@ void acpi_pm_power_button(struct acpi_pm *pm);
 
 /* Register over [LAYOUT_PORT_ACPI_PM, +ACPI_PM_LEN) on the PIO bus with the acpi_pm as dev. */
 extern const struct bus_ops acpi_pm_bus_ops;
+
+/* Replace the monotonic clock (NULL restores CLOCK_MONOTONIC) and restart the PM timer at 0. */
+void acpi_pm_set_clock(struct acpi_pm *pm, uint64_t (*now_ns)(void *opaque), void *opaque);
+
+/*
+ * Snapshot section "ACPM", version 1 (little-endian): u16 PM1_STS (only PWRBTN and WAK can be
+ * set), u16 PM1_EN (TMR, GBL, PWRBTN), u16 PM1_CNT (SLP_TYP, BM_RLD); u64 nanoseconds the PM
+ * timer has counted. The timer continues from that count: the time the VM spent saved does not
+ * show, as a guest's clocksource must not jump. The SCI level is not saved: load re-drives it.
+ */
+#define ACPI_PM_STATE_TAG STATE_TAG('A', 'C', 'P', 'M')
+#define ACPI_PM_STATE_VERSION 1
+
+/* The bus_ops snapshot hooks (struct bus_ops has the contract); dev is a struct acpi_pm. */
+void acpi_pm_save(const void *dev, struct state_writer *w);
+int acpi_pm_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 
 #endif

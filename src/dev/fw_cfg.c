@@ -1,6 +1,7 @@
 /* fw_cfg legacy I/O interface: a selector register and a byte stream per key. */
 #include "dev/fw_cfg.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void fw_cfg_le(uint8_t *p, uint64_t v, unsigned len)
@@ -89,7 +90,43 @@ static void fw_cfg_write(void *dev, uint64_t off, const void *data, unsigned len
 	pthread_mutex_unlock(&f->lock);
 }
 
+void fw_cfg_save(const void *dev, struct state_writer *w)
+{
+	struct fw_cfg *f = (struct fw_cfg *)dev; /* for the lock */
+
+	pthread_mutex_lock(&f->lock);
+	state_section_begin(w, FW_CFG_STATE_TAG, FW_CFG_STATE_VERSION);
+	state_put_u16(w, f->selector);
+	state_put_u32(w, f->offset);
+	state_section_end_write(w);
+	pthread_mutex_unlock(&f->lock);
+}
+
+int fw_cfg_load(void *dev, struct state_reader *r)
+{
+	struct fw_cfg *f = dev;
+	unsigned item_len = 0;
+	uint32_t version, offset;
+	uint16_t selector;
+
+	state_section_begin_read(r, FW_CFG_STATE_TAG, FW_CFG_STATE_VERSION, &version);
+	selector = state_get_u16(r);
+	/* Reads stop advancing at the item's end (an unknown key has length 0). */
+	fw_cfg_item(f, selector, &item_len);
+	offset = state_get_u32_below(r, item_len + 1, "fw_cfg: offset past the selected item");
+	if (state_section_end(r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&f->lock);
+	f->selector = selector;
+	f->offset = offset;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 const struct bus_ops fw_cfg_bus_ops = {
 	.read = fw_cfg_read,
 	.write = fw_cfg_write,
+	.save = fw_cfg_save,
+	.load = fw_cfg_load,
 };

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "snapshot/state.h"
 
 #define FW_CFG_PORT 0x510
 #define FW_CFG_NR_PORTS 2 /* selector (16-bit write at +0), data (8-bit read at +1) */
@@ -41,5 +42,17 @@ void fw_cfg_init(struct fw_cfg *f, uint64_t ram_size, unsigned nb_cpus);
 void fw_cfg_destroy(struct fw_cfg *f);
 
 extern const struct bus_ops fw_cfg_bus_ops;
+
+/*
+ * Snapshot section "FWCF", version 1 (little-endian): u16 selector; u32 offset in the selected
+ * item (at most its length; 0 for a key kvmbox does not have). The items come from the VM's
+ * configuration (RAM size, vCPUs), so they are not state: the restoring VM has the same.
+ */
+#define FW_CFG_STATE_TAG STATE_TAG('F', 'W', 'C', 'F')
+#define FW_CFG_STATE_VERSION 1
+
+/* The bus_ops snapshot hooks (struct bus_ops has the contract); dev is a struct fw_cfg. */
+void fw_cfg_save(const void *dev, struct state_writer *w);
+int fw_cfg_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 
 #endif

@@ -441,11 +441,14 @@ static void i8042_cmd_write(void *dev, uint64_t off, const void *data, unsigned 
 const struct bus_ops i8042_data_ops = {
 	.read = i8042_data_read,
 	.write = i8042_data_write,
+	.save = i8042_save,
+	.load = i8042_load,
 };
 
 const struct bus_ops i8042_cmd_ops = {
 	.read = i8042_cmd_read,
 	.write = i8042_cmd_write,
+	.state_shared = true, /* one controller: i8042_data_ops saves it */
 };
 
 int i8042_send_ctrl_alt_del(struct i8042 *k)
@@ -471,6 +474,124 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 	}
 	pthread_mutex_unlock(&k->lock);
 	return ret;
+}
+
+/* What a snapshot carries: read and checked whole before any of it reaches the device. */
+struct i8042_state {
+	uint8_t ram[32];
+	uint8_t outport, obuf;
+	bool obf, obf_aux, obf_kbd, last_was_cmd;
+	uint8_t pending_cmd;
+	uint8_t kbd_queue[I8042_KBD_QUEUE_SIZE];
+	uint32_t kbd_head, kbd_count;
+	uint8_t kbd_pending, kbd_last, kbd_leds, kbd_typematic;
+	bool kbd_scanning;
+};
+
+void i8042_save(const void *dev, struct state_writer *w)
+{
+	/* Locked: i8042_send_ctrl_alt_del() may come from the host while the VM is paused. */
+	struct i8042 *k = (struct i8042 *)dev;
+
+	pthread_mutex_lock(&k->lock);
+	state_section_begin(w, I8042_STATE_TAG, I8042_STATE_VERSION);
+	state_put_bytes(w, k->ram, sizeof(k->ram));
+	state_put_u8(w, k->outport);
+	state_put_u8(w, k->obuf);
+	state_put_bool(w, k->obf);
+	state_put_bool(w, k->obf_aux);
+	state_put_bool(w, k->obf_kbd);
+	state_put_bool(w, k->last_was_cmd);
+	state_put_u8(w, k->pending_cmd);
+	state_put_bytes(w, k->kbd_queue, sizeof(k->kbd_queue));
+	state_put_u32(w, k->kbd_head);
+	state_put_u32(w, k->kbd_count);
+	state_put_u8(w, k->kbd_pending);
+	state_put_u8(w, k->kbd_last);
+	state_put_u8(w, k->kbd_leds);
+	state_put_u8(w, k->kbd_typematic);
+	state_put_bool(w, k->kbd_scanning);
+	state_section_end_write(w);
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* The commands i8042_command() leaves waiting for a parameter. */
+static bool i8042_valid_pending_cmd(uint8_t cmd)
+{
+	return cmd == 0 || (cmd >= I8042_CMD_WRITE_RAM && cmd < I8042_CMD_WRITE_RAM + 0x20) ||
+	       (cmd >= I8042_CMD_WRITE_OUTPORT && cmd <= I8042_CMD_AUX_SEND);
+}
+
+/* The keyboard commands i8042_kbd_write() leaves waiting for a parameter. */
+static bool i8042_valid_kbd_pending(uint8_t cmd)
+{
+	return cmd == 0 || cmd == I8042_KBD_CMD_SET_LEDS || cmd == I8042_KBD_CMD_SCANSET ||
+	       cmd == I8042_KBD_CMD_TYPEMATIC;
+}
+
+int i8042_load(void *dev, struct state_reader *r)
+{
+	struct i8042 *k = dev;
+	struct i8042_state st;
+	uint32_t version;
+
+	state_section_begin_read(r, I8042_STATE_TAG, I8042_STATE_VERSION, &version);
+	state_get_bytes(r, st.ram, sizeof(st.ram));
+	st.outport = state_get_u8(r);
+	st.obuf = state_get_u8(r);
+	st.obf = state_get_bool(r);
+	st.obf_aux = state_get_bool(r);
+	st.obf_kbd = state_get_bool(r);
+	/* A keyboard byte in the buffer is never aux data, and is there only while OBF is. */
+	if (st.obf_kbd && (st.obf_aux || !st.obf))
+		state_reader_fail(r, "i8042: output buffer source flags disagree");
+	st.last_was_cmd = state_get_bool(r);
+	st.pending_cmd = state_get_u8(r);
+	if (!i8042_valid_pending_cmd(st.pending_cmd))
+		state_reader_fail(r, "i8042: pending controller command it never waits on");
+	state_get_bytes(r, st.kbd_queue, sizeof(st.kbd_queue));
+	st.kbd_head = state_get_u32_below(r, I8042_KBD_QUEUE_SIZE, "i8042: keyboard queue head");
+	st.kbd_count =
+	    state_get_u32_below(r, I8042_KBD_QUEUE_SIZE + 1, "i8042: keyboard queue count");
+	st.kbd_pending = state_get_u8(r);
+	if (!i8042_valid_kbd_pending(st.kbd_pending))
+		state_reader_fail(r, "i8042: pending keyboard command it never waits on");
+	/* Any byte: what the resend command repeats. */
+	st.kbd_last = state_get_u8(r);
+	st.kbd_leds = state_get_u8(r);
+	if (st.kbd_leds > 7)
+		state_reader_fail(r, "i8042: keyboard LED bits beyond the three");
+	st.kbd_typematic = state_get_u8(r);
+	if (st.kbd_typematic > 0x7f)
+		state_reader_fail(r, "i8042: typematic byte with bit 7 set");
+	st.kbd_scanning = state_get_bool(r);
+	/* i8042_refill() leaves the buffer empty with bytes queued only while KBDDIS holds them. */
+	if (!st.obf && st.kbd_count && !(st.ram[0] & I8042_CTR_KBDDIS))
+		state_reader_fail(r, "i8042: keyboard bytes queued behind an empty output buffer");
+	if (state_section_end(r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, st.ram, sizeof(k->ram));
+	k->outport = st.outport;
+	k->obuf = st.obuf;
+	k->obf = st.obf;
+	k->obf_aux = st.obf_aux;
+	k->obf_kbd = st.obf_kbd;
+	k->last_was_cmd = st.last_was_cmd;
+	k->pending_cmd = st.pending_cmd;
+	memcpy(k->kbd_queue, st.kbd_queue, sizeof(k->kbd_queue));
+	k->kbd_head = (uint8_t)st.kbd_head;
+	k->kbd_count = (uint8_t)st.kbd_count;
+	k->kbd_pending = st.kbd_pending;
+	k->kbd_last = st.kbd_last;
+	k->kbd_leds = st.kbd_leds;
+	k->kbd_typematic = st.kbd_typematic;
+	k->kbd_scanning = st.kbd_scanning;
+	/* Only the lines: the checks above leave nothing for i8042_refill() to move. */
+	i8042_update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }
 
 void i8042_init(struct i8042 *k, const struct power_sink *power)

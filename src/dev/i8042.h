@@ -9,6 +9,7 @@
 #include "bus.h"
 #include "dev/power.h"
 #include "irq.h"
+#include "snapshot/state.h"
 
 /*
  * Two 1-port ranges share one struct i8042: register i8042_data_ops at I8042_PORT_DATA and
@@ -20,6 +21,23 @@
 
 extern const struct bus_ops i8042_data_ops; /* 0x60: output buffer / data and parameters */
 extern const struct bus_ops i8042_cmd_ops;  /* 0x64: read status, write command */
+
+/*
+ * Snapshot section "8042", version 1 (little-endian), carried by i8042_data_ops (i8042_cmd_ops
+ * has state_shared): the 32 bytes of controller RAM (command byte first); u8 output port, output
+ * buffer; bool OBF, OBF from aux, OBF from the keyboard queue (not with aux; only with OBF),
+ * last write was a command; u8 pending controller command (0, 0x60-0x7f, 0xd1-0xd4); the 16
+ * keyboard queue bytes, u32 head (< 16), u32 count (<= 16; bytes queued behind an empty output
+ * buffer only with the keyboard interface disabled); u8 pending keyboard command (0, 0xed,
+ * 0xf0, 0xf3), last byte sent, LEDs (< 8), typematic (< 0x80); bool scanning. The IRQ levels
+ * are not saved: load re-drives both lines from the output buffer and the command byte.
+ */
+#define I8042_STATE_TAG STATE_TAG('8', '0', '4', '2')
+#define I8042_STATE_VERSION 1
+
+/* The bus_ops snapshot hooks (struct bus_ops has the contract); dev is a struct i8042. */
+void i8042_save(const void *dev, struct state_writer *w);
+int i8042_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 
 /*
  * Keyboard bytes waiting, the output buffer included: Linux's i8042_flush() gives up after 16.

@@ -1,6 +1,7 @@
 /* pc-testdev: scratch register, page flush and IRQ-line ports for test guests. */
 #include "dev/pc_testdev.h"
 
+#include <errno.h>
 #include <string.h>
 
 void pc_testdev_init(struct pc_testdev *t, const struct pc_testdev_flush *flush,
@@ -65,6 +66,8 @@ static void pc_testdev_scratch_write(void *dev, uint64_t off, const void *data, 
 const struct bus_ops pc_testdev_scratch_ops = {
 	.read = pc_testdev_scratch_read,
 	.write = pc_testdev_scratch_write,
+	.save = pc_testdev_save,
+	.load = pc_testdev_load,
 };
 
 static void pc_testdev_none_read(void *dev, uint64_t off, void *data, unsigned len)
@@ -87,6 +90,7 @@ static void pc_testdev_flush_write(void *dev, uint64_t off, const void *data, un
 const struct bus_ops pc_testdev_flush_ops = {
 	.read = pc_testdev_none_read,
 	.write = pc_testdev_flush_write,
+	.state_shared = true, /* pc_testdev_scratch_ops saves the device */
 };
 
 static void pc_testdev_irq_write(void *dev, uint64_t off, const void *data, unsigned len)
@@ -103,4 +107,32 @@ static void pc_testdev_irq_write(void *dev, uint64_t off, const void *data, unsi
 const struct bus_ops pc_testdev_irq_ops = {
 	.read = pc_testdev_none_read,
 	.write = pc_testdev_irq_write,
+	.state_shared = true, /* pc_testdev_scratch_ops saves the device */
 };
+
+void pc_testdev_save(const void *dev, struct state_writer *w)
+{
+	struct pc_testdev *t = (struct pc_testdev *)dev; /* for the lock */
+
+	pthread_mutex_lock(&t->lock);
+	state_section_begin(w, PC_TESTDEV_STATE_TAG, PC_TESTDEV_STATE_VERSION);
+	state_put_u32(w, t->scratch);
+	state_section_end_write(w);
+	pthread_mutex_unlock(&t->lock);
+}
+
+int pc_testdev_load(void *dev, struct state_reader *r)
+{
+	struct pc_testdev *t = dev;
+	uint32_t version, scratch;
+
+	state_section_begin_read(r, PC_TESTDEV_STATE_TAG, PC_TESTDEV_STATE_VERSION, &version);
+	scratch = state_get_u32(r); /* any 32-bit value: the guest writes all of them */
+	if (state_section_end(r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&t->lock);
+	t->scratch = scratch;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}

@@ -7,6 +7,7 @@
 
 #include "bus.h"
 #include "irq.h"
+#include "snapshot/state.h"
 
 #define PC_TESTDEV_PORT_SCRATCH 0xe0 /* 4 ports: a 32-bit register, readable byte by byte */
 #define PC_TESTDEV_PORT_FLUSH 0xe4   /* 4 ports: a 32-bit write names a guest page to flush */
@@ -37,5 +38,18 @@ void pc_testdev_destroy(struct pc_testdev *t);
 extern const struct bus_ops pc_testdev_scratch_ops; /* at PC_TESTDEV_PORT_SCRATCH, 4 ports */
 extern const struct bus_ops pc_testdev_flush_ops;   /* at PC_TESTDEV_PORT_FLUSH, 4 ports */
 extern const struct bus_ops pc_testdev_irq_ops;	    /* at PC_TESTDEV_PORT_IRQ, 24 ports */
+
+/*
+ * Snapshot section "TDEV", version 1 (little-endian), carried by pc_testdev_scratch_ops (the
+ * other two have state_shared): u32 scratch register. The flush port has no state, and the IRQ
+ * ports pass levels straight to the lines without keeping them: those levels live in the
+ * interrupt controller's state, not here.
+ */
+#define PC_TESTDEV_STATE_TAG STATE_TAG('T', 'D', 'E', 'V')
+#define PC_TESTDEV_STATE_VERSION 1
+
+/* The bus_ops snapshot hooks (struct bus_ops has the contract); dev is a struct pc_testdev. */
+void pc_testdev_save(const void *dev, struct state_writer *w);
+int pc_testdev_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 
 #endif

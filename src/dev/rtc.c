@@ -61,10 +61,16 @@ static bool rtc_frozen(const struct rtc *rtc)
 	return rtc->cmos[RTC_REG_B] & RTC_B_SET;
 }
 
+/* v mod 100 in 0-99, negative v included. */
+static int rtc_mod100(int v)
+{
+	return ((v % 100) + 100) % 100;
+}
+
 /* Values are reduced to 0-99 first, so hostile or odd times never produce invalid BCD. */
 static uint8_t rtc_to_reg(const struct rtc *rtc, int v)
 {
-	v = ((v % 100) + 100) % 100;
+	v = rtc_mod100(v);
 	return rtc_binary(rtc) ? (uint8_t)v : (uint8_t)((v / 10) << 4 | (v % 10));
 }
 
@@ -192,10 +198,15 @@ static void rtc_write_time(struct rtc *rtc, unsigned reg, uint8_t v)
 		tm.tm_mon = rtc_from_reg(rtc, v) - 1;
 		break;
 	case RTC_YEAR:
-		tm.tm_year = year / 100 * 100 + rtc_from_reg(rtc, v) - 1900;
+		/*
+		 * The century as its register shows it (mod 100): a binary year byte above 99 would
+		 * otherwise carry into the century on every write and grow the year (while B.SET
+		 * holds it) until tm_year overflowed.
+		 */
+		tm.tm_year = rtc_mod100(year / 100) * 100 + rtc_from_reg(rtc, v) - 1900;
 		break;
 	default: /* RTC_REG_CENTURY */
-		tm.tm_year = rtc_from_reg(rtc, v) * 100 + year % 100 - 1900;
+		tm.tm_year = rtc_from_reg(rtc, v) * 100 + rtc_mod100(year) - 1900;
 		break;
 	}
 	if (rtc_frozen(rtc))
@@ -321,7 +332,110 @@ static void rtc_bus_write(void *dev, uint64_t off, const void *data, unsigned le
 const struct bus_ops rtc_bus_ops = {
 	.read = rtc_bus_read,
 	.write = rtc_bus_write,
+	.save = rtc_save,
+	.load = rtc_load,
 };
+
+/*
+ * Bounds of the saved frozen time. Fields edited under B.SET come from one register byte each
+ * (0-255; the month minus 1); the year comes from gmtime() of host time plus an offset within
+ * RTC_STATE_OFFSET_MAX (about 8100 years either way: -6130 to 18100 for any host clock from
+ * 1970 to 9999) or from year and century writes (0-25599).
+ */
+#define RTC_STATE_FIELD_LIMIT 256
+#define RTC_STATE_YEAR_BIAS 10000
+#define RTC_STATE_YEAR_LIMIT 40000
+/* Offsets rtc_set_time() can make with a host clock in the settable range. */
+#define RTC_STATE_OFFSET_MAX (RTC_TIME_MAX - RTC_TIME_MIN)
+
+/* What a snapshot carries: read and checked whole before any of it reaches the device. */
+struct rtc_state {
+	uint8_t index;
+	uint8_t cmos[RTC_CMOS_SIZE];
+	int64_t offset;
+	int sec, min, hour, mday, mon, year; /* of set_tm; year as tm_year */
+	int64_t uf_sec;
+};
+
+void rtc_save(const void *dev, struct state_writer *w)
+{
+	/* Locked like every access, though a paused VM has no other user. */
+	struct rtc *rtc = (struct rtc *)dev;
+	const struct tm *tm = &rtc->set_tm;
+
+	pthread_mutex_lock(&rtc->lock);
+	state_section_begin(w, RTC_STATE_TAG, RTC_STATE_VERSION);
+	state_put_u32(w, rtc->index);
+	state_put_bytes(w, rtc->cmos, sizeof(rtc->cmos));
+	state_put_u64(w, (uint64_t)rtc->offset);
+	/* Two's complement casts: a field out of its range saves as one load refuses. */
+	state_put_u32(w, (uint32_t)tm->tm_sec);
+	state_put_u32(w, (uint32_t)tm->tm_min);
+	state_put_u32(w, (uint32_t)tm->tm_hour);
+	state_put_u32(w, (uint32_t)tm->tm_mday);
+	state_put_u32(w, (uint32_t)tm->tm_mon + 1);
+	state_put_u32(w, (uint32_t)tm->tm_year + 1900 + RTC_STATE_YEAR_BIAS);
+	state_put_u64(w, (uint64_t)rtc->uf_sec);
+	state_section_end_write(w);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+/* CMOS bytes the model never stores to must be 0; A and B keep their write-path invariants. */
+static void rtc_check_cmos(struct state_reader *r, const uint8_t *cmos)
+{
+	for (unsigned i = 0; i < RTC_CMOS_SIZE; i++) {
+		if (cmos[i] && (rtc_is_time_reg(i) || i == RTC_REG_C || i == RTC_REG_D)) {
+			state_reader_fail(r, "rtc: a computed register has a stored value");
+			return;
+		}
+	}
+	if (cmos[RTC_REG_A] & RTC_A_UIP)
+		state_reader_fail(r, "rtc: register A with UIP stored");
+	if ((cmos[RTC_REG_B] & RTC_B_SET) && (cmos[RTC_REG_B] & RTC_B_UIE))
+		state_reader_fail(r, "rtc: register B with both SET and UIE");
+}
+
+int rtc_load(void *dev, struct state_reader *r)
+{
+	struct rtc *rtc = dev;
+	struct rtc_state st;
+	uint32_t version;
+
+	state_section_begin_read(r, RTC_STATE_TAG, RTC_STATE_VERSION, &version);
+	st.index = (uint8_t)state_get_u32_below(r, RTC_CMOS_SIZE, "rtc: CMOS index");
+	state_get_bytes(r, st.cmos, sizeof(st.cmos));
+	rtc_check_cmos(r, st.cmos);
+	st.offset = (int64_t)state_get_u64(r);
+	if (st.offset < -RTC_STATE_OFFSET_MAX || st.offset > RTC_STATE_OFFSET_MAX)
+		state_reader_fail(r, "rtc: clock offset out of range");
+	st.sec = (int)state_get_u32_below(r, RTC_STATE_FIELD_LIMIT, "rtc: held seconds");
+	st.min = (int)state_get_u32_below(r, RTC_STATE_FIELD_LIMIT, "rtc: held minutes");
+	st.hour = (int)state_get_u32_below(r, RTC_STATE_FIELD_LIMIT, "rtc: held hours");
+	st.mday = (int)state_get_u32_below(r, RTC_STATE_FIELD_LIMIT, "rtc: held day");
+	st.mon = (int)state_get_u32_below(r, RTC_STATE_FIELD_LIMIT, "rtc: held month") - 1;
+	st.year = (int)state_get_u32_below(r, RTC_STATE_YEAR_LIMIT, "rtc: held year") -
+		  RTC_STATE_YEAR_BIAS - 1900;
+	/* Only ever compared with the host's current second, so any value is one it could hold. */
+	st.uf_sec = (int64_t)state_get_u64(r);
+	if (state_section_end(r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = st.index;
+	memcpy(rtc->cmos, st.cmos, sizeof(rtc->cmos));
+	rtc->offset = st.offset;
+	/* The other struct tm fields are recomputed wherever they are used (timegm). */
+	memset(&rtc->set_tm, 0, sizeof(rtc->set_tm));
+	rtc->set_tm.tm_sec = st.sec;
+	rtc->set_tm.tm_min = st.min;
+	rtc->set_tm.tm_hour = st.hour;
+	rtc->set_tm.tm_mday = st.mday;
+	rtc->set_tm.tm_mon = st.mon;
+	rtc->set_tm.tm_year = st.year;
+	rtc->uf_sec = st.uf_sec;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
 
 void rtc_set_clock(struct rtc *rtc, void (*now)(void *opaque, struct timespec *ts), void *opaque)
 {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "snapshot/state.h"
 
 #define RTC_NR_PORTS 2 /* register with bus_add(..., RTC_NR_PORTS, ...) at LAYOUT_PORT_RTC */
 #define RTC_CMOS_SIZE 128
@@ -37,6 +38,23 @@ extern const struct bus_ops rtc_bus_ops;
 
 /* Replace the host clock (NULL restores CLOCK_REALTIME); for deterministic tests. */
 void rtc_set_clock(struct rtc *rtc, void (*now)(void *opaque, struct timespec *ts), void *opaque);
+
+/*
+ * Snapshot section "CMOS", version 1 (little-endian): u32 index (< 128); the 128 CMOS bytes
+ * (time registers, C, D and the century byte are computed, so their bytes must be 0; A without
+ * UIP; B.SET without B.UIE); i64 clock offset (seconds, guest minus host UTC, at most the width
+ * of the settable range either way); the time held while B.SET stops the clock as u32 second,
+ * minute, hour, day of month (each < 256), month (1-based, < 256) and year (+ 10000, < 40000);
+ * i64 host second of the last register C read. Guest time is host UTC plus the offset on both
+ * sides, so a restored clock shows the wall-clock time that passed meanwhile, like a battery-
+ * backed RTC across a suspend; the UF flag derivation likewise sees the seconds that passed.
+ */
+#define RTC_STATE_TAG STATE_TAG('C', 'M', 'O', 'S')
+#define RTC_STATE_VERSION 1
+
+/* The bus_ops snapshot hooks (struct bus_ops has the contract); dev is a struct rtc. */
+void rtc_save(const void *dev, struct state_writer *w);
+int rtc_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 
 /* Preset an NVRAM byte before boot; -EINVAL for clock/control registers or idx >= 128. */
 int rtc_nvram_set(struct rtc *rtc, unsigned idx, uint8_t val) __attribute__((warn_unused_result));

@@ -126,26 +126,26 @@ static void serial8250_update_irq(struct serial8250 *s)
 }
 
 /* Modem status inputs: fixed "cable connected, peer ready" unless looped back to MCR. */
-static uint8_t serial8250_msr_lines(const struct serial8250 *s)
+static uint8_t serial8250_msr_lines(uint8_t mcr)
 {
 	uint8_t lines = 0;
 
-	if (!serial8250_loopback(s))
+	if (!(mcr & UART_MCR_LOOP))
 		return UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS;
-	if (s->mcr & UART_MCR_RTS)
+	if (mcr & UART_MCR_RTS)
 		lines |= UART_MSR_CTS;
-	if (s->mcr & UART_MCR_DTR)
+	if (mcr & UART_MCR_DTR)
 		lines |= UART_MSR_DSR;
-	if (s->mcr & UART_MCR_OUT1)
+	if (mcr & UART_MCR_OUT1)
 		lines |= UART_MSR_RI;
-	if (s->mcr & UART_MCR_OUT2)
+	if (mcr & UART_MCR_OUT2)
 		lines |= UART_MSR_DCD;
 	return lines;
 }
 
 static void serial8250_update_msr(struct serial8250 *s)
 {
-	uint8_t old = s->msr & 0xf0, now = serial8250_msr_lines(s), changed = old ^ now;
+	uint8_t old = s->msr & 0xf0, now = serial8250_msr_lines(s->mcr), changed = old ^ now;
 	uint8_t deltas = 0;
 
 	if (changed & UART_MSR_CTS)
@@ -346,6 +346,8 @@ static void serial8250_bus_write(void *dev, uint64_t off, const void *data, unsi
 const struct bus_ops serial8250_bus_ops = {
 	.read = serial8250_bus_read,
 	.write = serial8250_bus_write,
+	.save = serial8250_save,
+	.load = serial8250_load,
 };
 
 size_t serial8250_rx(struct serial8250 *s, const uint8_t *buf, size_t len)
@@ -385,6 +387,100 @@ void serial8250_set_rx_ready(struct serial8250 *s, void (*ready)(void *opaque), 
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* What a snapshot carries: read and checked whole before any of it reaches the device. */
+struct serial8250_state {
+	uint8_t ier, fcr, lcr, mcr, scr, dll, dlm, lsr_err, msr;
+	bool thr_pending;
+	uint32_t rx_head, rx_count;
+	uint8_t rx_fifo[SERIAL8250_FIFO_SIZE];
+};
+
+void serial8250_save(const void *dev, struct state_writer *w)
+{
+	/* Locked: host input (serial8250_rx) does not stop when the VM pauses. */
+	struct serial8250 *s = (struct serial8250 *)dev;
+
+	pthread_mutex_lock(&s->lock);
+	state_section_begin(w, SERIAL8250_STATE_TAG, SERIAL8250_STATE_VERSION);
+	state_put_u8(w, s->ier);
+	state_put_u8(w, s->fcr);
+	state_put_u8(w, s->lcr);
+	state_put_u8(w, s->mcr);
+	state_put_u8(w, s->scr);
+	state_put_u8(w, s->dll);
+	state_put_u8(w, s->dlm);
+	state_put_u8(w, s->lsr_err);
+	state_put_u8(w, s->msr);
+	state_put_bool(w, s->thr_pending);
+	state_put_u32(w, s->rx_head);
+	state_put_u32(w, s->rx_count);
+	state_put_bytes(w, s->rx_fifo, sizeof(s->rx_fifo));
+	state_section_end_write(w);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Registers that only ever hold what the write paths above can leave in them. */
+static void serial8250_check_regs(struct state_reader *r, const struct serial8250_state *st)
+{
+	if (st->ier & ~UART_IER_MASK)
+		state_reader_fail(r, "serial8250: IER bits a 16550A does not have");
+	/* Either FIFOs off (all of FCR reads 0 then) or on, with only the stored bits. */
+	if (st->fcr && (!(st->fcr & UART_FCR_ENABLE_FIFO) || (st->fcr & ~UART_FCR_STORED)))
+		state_reader_fail(r, "serial8250: FCR value the UART cannot hold");
+	if (st->mcr & ~UART_MCR_MASK)
+		state_reader_fail(r, "serial8250: MCR bits a 16550A does not have");
+	if (st->lsr_err & ~UART_LSR_OE)
+		state_reader_fail(r, "serial8250: LSR error other than overrun");
+	if ((st->msr & ~UART_MSR_DELTAS) != serial8250_msr_lines(st->mcr))
+		state_reader_fail(r, "serial8250: MSR lines disagree with MCR");
+}
+
+int serial8250_load(void *dev, struct state_reader *r)
+{
+	struct serial8250 *s = dev;
+	struct serial8250_state st;
+	uint32_t version, capacity;
+
+	state_section_begin_read(r, SERIAL8250_STATE_TAG, SERIAL8250_STATE_VERSION, &version);
+	st.ier = state_get_u8(r);
+	st.fcr = state_get_u8(r);
+	st.lcr = state_get_u8(r);
+	st.mcr = state_get_u8(r);
+	st.scr = state_get_u8(r);
+	st.dll = state_get_u8(r);
+	st.dlm = state_get_u8(r);
+	st.lsr_err = state_get_u8(r);
+	st.msr = state_get_u8(r);
+	serial8250_check_regs(r, &st);
+	st.thr_pending = state_get_bool(r);
+	st.rx_head = state_get_u32_below(r, SERIAL8250_FIFO_SIZE, "serial8250: RX FIFO head");
+	/* With FIFOs off the receiver is the 16450's single holding register. */
+	capacity = (st.fcr & UART_FCR_ENABLE_FIFO) ? SERIAL8250_FIFO_SIZE : 1;
+	st.rx_count = state_get_u32_below(r, capacity + 1, "serial8250: RX FIFO count");
+	state_get_bytes(r, st.rx_fifo, sizeof(st.rx_fifo));
+	if (state_section_end(r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = st.ier;
+	s->fcr = st.fcr;
+	s->lcr = st.lcr;
+	s->mcr = st.mcr;
+	s->scr = st.scr;
+	s->dll = st.dll;
+	s->dlm = st.dlm;
+	s->lsr_err = st.lsr_err;
+	s->msr = st.msr;
+	s->thr_pending = st.thr_pending;
+	s->rx_head = st.rx_head;
+	s->rx_count = st.rx_count;
+	memcpy(s->rx_fifo, st.rx_fifo, sizeof(s->rx_fifo));
+	/* The line follows the restored registers (irq_level is what this line was last given). */
+	serial8250_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 int serial8250_init(struct serial8250 *s, const struct irq_line *irq,
 		    void (*tx)(void *opaque, uint8_t byte), void *tx_opaque)
 {
@@ -399,7 +495,7 @@ int serial8250_init(struct serial8250 *s, const struct irq_line *irq,
 	s->tx = tx;
 	s->tx_opaque = tx_opaque;
 	s->dll = 0x0c; /* 9600 baud from the 1.8432 MHz clock, a typical firmware leftover */
-	s->msr = serial8250_msr_lines(s);
+	s->msr = serial8250_msr_lines(s->mcr);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "bus.h"
 #include "irq.h"
+#include "snapshot/state.h"
 
 #define SERIAL8250_NR_PORTS 8 /* register with bus_add(..., SERIAL8250_NR_PORTS, ...) */
 #define SERIAL8250_FIFO_SIZE 16
@@ -57,6 +58,20 @@ extern const struct bus_ops serial8250_bus_ops;
 size_t serial8250_rx(struct serial8250 *s, const uint8_t *buf, size_t len);
 /* Bytes serial8250_rx() would accept now (0 in loopback mode, where the input line is cut). */
 size_t serial8250_rx_space(struct serial8250 *s);
+
+/*
+ * Snapshot section "UART", version 1 (little-endian): u8 IER, FCR, LCR, MCR, SCR, DLL, DLM, the
+ * latched LSR errors (OE only), MSR (lines, which must match MCR, and deltas); bool THRE pending;
+ * u32 RX head (< 16); u32 RX count (<= 16, <= 1 with FIFOs off); the 16 RX FIFO bytes. The IRQ
+ * level is not saved: load re-drives the line from the registers. Whether the host was refused
+ * input (rx_ready) belongs to the host side, so load keeps the device's own.
+ */
+#define SERIAL8250_STATE_TAG STATE_TAG('U', 'A', 'R', 'T')
+#define SERIAL8250_STATE_VERSION 1
+
+/* The bus_ops snapshot hooks (struct bus_ops has the contract); dev is a struct serial8250. */
+void serial8250_save(const void *dev, struct state_writer *w);
+int serial8250_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 
 /*
  * Optional: ready(opaque) is called (on a vCPU thread, without s->lock) once space appears after

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "snapshot/state.h"
+
 #define MSIX_CAP_LEN 12
 #define MSIX_CTRL_OFF 2 /* Message Control, in the capability */
 #define MSIX_CTRL_ENABLE 0x8000
@@ -214,4 +216,76 @@ void msix_notify(struct msix *m, unsigned vec)
 bool msix_enabled(struct msix *m)
 {
 	return __atomic_load_n(&m->enabled, __ATOMIC_ACQUIRE);
+}
+
+void msix_save(struct msix *m, struct state_writer *w)
+{
+	pthread_mutex_lock(&m->lock);
+	state_put_u32(w, m->nvec);
+	for (unsigned i = 0; i < m->nvec; i++) {
+		state_put_u32(w, m->table[i].addr_lo);
+		state_put_u32(w, m->table[i].addr_hi);
+		state_put_u32(w, m->table[i].data);
+		state_put_u32(w, m->table[i].ctrl);
+	}
+	state_put_u64(w, m->pba);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Enable and Function Mask from Message Control's high byte. */
+static void msix_ctrl_bits(uint8_t hi, bool *enabled, bool *masked)
+{
+	*enabled = hi & (MSIX_CTRL_ENABLE >> 8);
+	*masked = hi & (MSIX_CTRL_FUNC_MASK >> 8);
+}
+
+void msix_load_prepare(struct msix *m, struct state_reader *r, const uint8_t *cfg,
+		       struct msix_state *s)
+{
+	uint64_t valid = m->nvec == 64 ? ~0ull : (1ull << m->nvec) - 1;
+	bool enabled, func_masked;
+
+	memset(s, 0, sizeof(*s));
+	if (state_get_u32(r) != m->nvec) {
+		state_reader_fail(r, "an MSI-X table of another size");
+		return;
+	}
+	for (unsigned i = 0; i < m->nvec; i++) {
+		struct msix_entry *e = &s->table[i];
+
+		e->addr_lo = state_get_u32(r);
+		e->addr_hi = state_get_u32(r);
+		e->data = state_get_u32(r);
+		e->ctrl = state_get_u32(r);
+		/* msix_table_write keeps only these bits. */
+		if ((e->ctrl & ~MSIX_ENTRY_MASKED) || (e->addr_lo & 3))
+			state_reader_fail(r, "MSI-X entry bits a table write never keeps");
+	}
+	s->pba = state_get_u64(r);
+	if (s->pba & ~valid)
+		state_reader_fail(r, "MSI-X pending bits beyond the table");
+	msix_ctrl_bits(cfg[m->cap_off + MSIX_CTRL_OFF + 1], &enabled, &func_masked);
+	for (unsigned i = 0; i < m->nvec; i++)
+		if ((s->pba & (1ull << i)) && enabled && !func_masked &&
+		    !(s->table[i].ctrl & MSIX_ENTRY_MASKED))
+			state_reader_fail(r, "an MSI-X vector pending while deliverable");
+}
+
+void msix_load_commit(struct msix *m, const struct msix_state *s)
+{
+	bool enabled, masked;
+	uint8_t hi;
+
+	pthread_mutex_lock(&m->dev->lock);
+	hi = m->dev->cfg[m->cap_off + MSIX_CTRL_OFF + 1];
+	pthread_mutex_unlock(&m->dev->lock);
+	msix_ctrl_bits(hi, &enabled, &masked);
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->table, s->table, sizeof(m->table));
+	m->pba = s->pba;
+	__atomic_store_n(&m->enabled, enabled, __ATOMIC_RELEASE);
+	m->func_masked = masked;
+	for (unsigned i = 0; i < m->nvec; i++)
+		msix_update(m, i);
+	pthread_mutex_unlock(&m->lock);
 }

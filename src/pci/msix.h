@@ -55,4 +55,32 @@ void msix_pba_read(struct msix *m, uint64_t off, void *data, unsigned len);
 void msix_notify(struct msix *m, unsigned vec);
 bool msix_enabled(struct msix *m);
 
+struct state_writer;
+struct state_reader;
+
+/*
+ * Snapshot of the vector table (programmed entries, mask bits) and pending bits, as fields of the
+ * caller's open section. MSI-X Enable and Function Mask live in config space (Message Control)
+ * and travel with it (pci_dev_save).
+ */
+void msix_save(struct msix *m, struct state_writer *w);
+struct msix_state {
+	struct msix_entry table[MSIX_MAX_VECTORS];
+	uint64_t pba;
+};
+/*
+ * Read msix_save's fields into *s and check them against cfg, the config space they are loaded
+ * with (pci_dev_state.cfg): the same table size, only bits a table write keeps, and no bit
+ * pending for a vector that is deliverable there (it would have been sent). Fails r otherwise.
+ */
+void msix_load_prepare(struct msix *m, struct state_reader *r, const uint8_t *cfg,
+		       struct msix_state *s);
+/*
+ * Apply it, after pci_dev_load_commit: Enable and Function Mask are taken from config space as
+ * msix_config_written does, and the sink hears every vector's (address, data, masked), as when
+ * the guest programs it. With the VM's sink (irq_routing.c) that re-creates the KVM MSI routes
+ * and irqfds, so the VM has nothing to redo for MSI-X after a load.
+ */
+void msix_load_commit(struct msix *m, const struct msix_state *s);
+
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snapshot/state.h"
 
 #define PCI_CACHE_LINE_SIZE 0x0c
 #define PCI_LATENCY_TIMER 0x0d
@@ -32,6 +33,9 @@
 
 #define PCI_IO_WINDOW_BASE 0xc000u
 #define PCI_IO_WINDOW_END 0x10000u
+
+#define PCI_BUS_STATE_TAG STATE_TAG('P', 'C', 'I', 'B')
+#define PCI_BUS_STATE_VERSION 1
 
 static void pci_put16(uint8_t *p, uint16_t v)
 {
@@ -265,6 +269,94 @@ void pci_config_write(struct pci_dev *dev, uint32_t off, const void *data, unsig
 		dev->config_written(dev, off, n);
 }
 
+/* ---- snapshots ---- */
+
+/* A config byte the driver can change: it has writable or write-1-to-clear bits (BARs aside). */
+static bool pci_state_byte(const struct pci_dev *dev, uint32_t o)
+{
+	if (o >= PCI_BAR0 && o < PCI_BAR0 + 4 * PCI_NUM_BARS)
+		return false; /* a BAR's dword is its address and sizing state, saved as such */
+	return dev->wmask[o] | dev->w1cmask[o];
+}
+
+static uint32_t pci_state_bytes(const struct pci_dev *dev)
+{
+	uint32_t n = 0;
+
+	for (uint32_t o = 0; o < PCI_CFG_SIZE; o++)
+		n += pci_state_byte(dev, o);
+	return n;
+}
+
+void pci_dev_save(struct pci_dev *dev, struct state_writer *w)
+{
+	pthread_mutex_lock(&dev->lock);
+	state_put_bytes(w, dev->cfg + PCI_VENDOR_ID, 4); /* vendor and device ID */
+	state_put_u8(w, dev->slot);
+	state_put_u32(w, pci_state_bytes(dev));
+	for (uint32_t o = 0; o < PCI_CFG_SIZE; o++)
+		if (pci_state_byte(dev, o))
+			state_put_u8(w, dev->cfg[o]);
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		state_put_u64(w, dev->bars[i].addr);
+		state_put_bool(w, dev->bars[i].sizing);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void pci_dev_load_prepare(struct pci_dev *dev, struct state_reader *r, struct pci_dev_state *s)
+{
+	uint8_t id[4];
+
+	pthread_mutex_lock(&dev->lock);
+	memcpy(s->cfg, dev->cfg, sizeof(s->cfg));
+	pthread_mutex_unlock(&dev->lock);
+	state_get_bytes(r, id, sizeof(id));
+	if (memcmp(id, s->cfg + PCI_VENDOR_ID, sizeof(id)))
+		state_reader_fail(r, "a different PCI function");
+	if (state_get_u8(r) != dev->slot)
+		state_reader_fail(r, "a PCI function in another slot");
+	if (state_get_u32(r) != pci_state_bytes(dev))
+		state_reader_fail(r, "a PCI function with other writable config bytes");
+	for (uint32_t o = 0; o < PCI_CFG_SIZE && state_reader_ok(r); o++) {
+		uint8_t v, ro;
+
+		if (!pci_state_byte(dev, o))
+			continue;
+		v = state_get_u8(r);
+		ro = (uint8_t) ~(dev->wmask[o] | dev->w1cmask[o]);
+		if ((v ^ s->cfg[o]) & ro)
+			state_reader_fail(r, "read-only PCI config bits differ");
+		s->cfg[o] = v;
+	}
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		/* pci_bus_add put an identically built machine's BARs at the same addresses. */
+		if (state_get_u64(r) != dev->bars[i].addr)
+			state_reader_fail(r, "a BAR at another address");
+		s->sizing[i] = state_get_bool(r);
+		if (s->sizing[i] && !dev->bars[i].size)
+			state_reader_fail(r, "an unimplemented BAR being sized");
+	}
+}
+
+void pci_dev_load_commit(struct pci_dev *dev, const struct pci_dev_state *s)
+{
+	bool before;
+
+	pthread_mutex_lock(&dev->lock);
+	before = pci_intx_driven(dev);
+	for (uint32_t o = 0; o < PCI_CFG_SIZE; o++)
+		if (pci_state_byte(dev, o))
+			pci_cfg_store(dev, o, s->cfg[o]);
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		dev->bars[i].sizing = s->sizing[i];
+		pci_bar_sync(dev, i);
+	}
+	if (before != pci_intx_driven(dev))
+		irq_line_set(&dev->intx, !before);
+	pthread_mutex_unlock(&dev->lock);
+}
+
 /* ---- the bus ---- */
 
 /* BAR accesses go through here: a function answers only while its decode bit is set. */
@@ -289,9 +381,39 @@ static void pci_bar_bus_write(void *opaque, uint64_t off, const void *data, unsi
 		bar->ops->write(bar->opaque, off, data, len);
 }
 
+/* A function's state travels with its BAR (the one range that reaches its own ops). */
+static void pci_bar_bus_save(const void *opaque, struct state_writer *w)
+{
+	const struct pci_bar *bar = opaque;
+
+	if (bar->ops->save)
+		bar->ops->save(bar->opaque, w);
+	else
+		state_writer_fail(w, -EOPNOTSUPP); /* a function that cannot be snapshotted */
+}
+
+static int pci_bar_bus_load(void *opaque, struct state_reader *r)
+{
+	struct pci_bar *bar = opaque;
+
+	if (bar->ops->load)
+		return bar->ops->load(bar->opaque, r);
+	state_reader_fail(r, "a PCI function without snapshot support");
+	return -EINVAL;
+}
+
 static const struct bus_ops pci_bar_bus_ops = {
 	.read = pci_bar_bus_read,
 	.write = pci_bar_bus_write,
+	.save = pci_bar_bus_save,
+	.load = pci_bar_bus_load,
+};
+
+/* Further BARs of a function whose state another BAR carries (their ops say state_shared). */
+static const struct bus_ops pci_bar_shared_ops = {
+	.read = pci_bar_bus_read,
+	.write = pci_bar_bus_write,
+	.state_shared = true,
 };
 
 static struct pci_dev *pci_bus_dev(struct pci_bus *pci, unsigned bus, unsigned slot, unsigned fn)
@@ -358,9 +480,43 @@ static void pci_conf1_write(void *opaque, uint64_t off, const void *data, unsign
 		pci_config_write(dev, cfg_off, data, n);
 }
 
+/* The bus's own state: the CONFIG_ADDRESS latch and the host bridge (functions keep theirs). */
+static void pci_bus_save(const void *opaque, struct state_writer *w)
+{
+	/* Not const only for the host bridge's lock. */
+	struct pci_bus *pci = (struct pci_bus *)(uintptr_t)opaque;
+
+	state_section_begin(w, PCI_BUS_STATE_TAG, PCI_BUS_STATE_VERSION);
+	state_put_u32(w, __atomic_load_n(&pci->cf8, __ATOMIC_RELAXED));
+	pci_dev_save(&pci->host_bridge, w);
+	state_section_end_write(w);
+}
+
+static int pci_bus_load(void *opaque, struct state_reader *r)
+{
+	struct pci_bus *pci = opaque;
+	struct pci_dev_state s;
+	uint32_t version, cf8;
+	int ret;
+
+	state_section_begin_read(r, PCI_BUS_STATE_TAG, PCI_BUS_STATE_VERSION, &version);
+	cf8 = state_get_u32(r);
+	if (cf8 & ~PCI_CF8_MASK)
+		state_reader_fail(r, "CONFIG_ADDRESS bits a write never leaves");
+	pci_dev_load_prepare(&pci->host_bridge, r, &s);
+	ret = state_section_end(r);
+	if (ret)
+		return ret;
+	__atomic_store_n(&pci->cf8, cf8, __ATOMIC_RELAXED);
+	pci_dev_load_commit(&pci->host_bridge, &s);
+	return 0;
+}
+
 static const struct bus_ops pci_conf1_ops = {
 	.read = pci_conf1_read,
 	.write = pci_conf1_write,
+	.save = pci_bus_save,
+	.load = pci_bus_load,
 };
 
 /*
@@ -403,9 +559,11 @@ static void pci_ecam_write(void *opaque, uint64_t off, const void *data, unsigne
 	pci_ecam_access(opaque, off, (uint8_t *)(uintptr_t)data, len, true);
 }
 
+/* The same config spaces as the ports: pci_conf1_ops carries the bus's state. */
 static const struct bus_ops pci_ecam_ops = {
 	.read = pci_ecam_read,
 	.write = pci_ecam_write,
+	.state_shared = true,
 };
 
 unsigned pci_bus_intx_pin_index(unsigned slot, unsigned pin)
@@ -504,8 +662,9 @@ int pci_bus_add(struct pci_bus *pci, struct pci_dev *dev)
 
 		if (!bar->size)
 			continue;
-		err = bus_add(bar->io ? pci->pio : pci->mmio, addr[i], bar->size, &pci_bar_bus_ops,
-			      bar, dev->name);
+		err = bus_add(bar->io ? pci->pio : pci->mmio, addr[i], bar->size,
+			      bar->ops->state_shared ? &pci_bar_shared_ops : &pci_bar_bus_ops, bar,
+			      dev->name);
 		if (err)
 			goto out;
 	}

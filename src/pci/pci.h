@@ -40,6 +40,8 @@
 #define PCI_CAP_ID_MSIX 0x11
 
 struct pci_dev;
+struct state_writer;
+struct state_reader;
 
 struct pci_bar {
 	uint64_t size; /* 0 = unused; else a power of two >= 16 (I/O >= 4) */
@@ -96,6 +98,29 @@ void pci_dev_set_intx(struct pci_dev *dev, int level);
 void pci_config_read(struct pci_dev *dev, uint32_t off, void *data, unsigned len);
 void pci_config_write(struct pci_dev *dev, uint32_t off, const void *data, unsigned len);
 
+/*
+ * Snapshot of a function's config space, as fields of the caller's open section: identity and
+ * slot (checked at load), every byte with a bit the driver can write or clear (command, status
+ * error bits, cache line size, latency timer, interrupt line, the capabilities' writable fields
+ * such as MSI-X Message Control), and each BAR's address and sizing state. The rest is the
+ * function's own (set up identically at creation) or derived: Status.Interrupt follows the
+ * owner's pci_dev_set_intx. BARs never move (pci_bar_write), so an address is checked, not
+ * applied, and no bus mapping has to be redone.
+ */
+void pci_dev_save(struct pci_dev *dev, struct state_writer *w);
+/* A function's config space as a load sees it: checked whole before any of it is applied. */
+struct pci_dev_state {
+	uint8_t cfg[PCI_CFG_SIZE]; /* dev's config with the saved bytes in */
+	bool sizing[PCI_NUM_BARS];
+};
+/* Read pci_dev_save's fields into *s; a byte whose read-only bits differ from dev's fails r. */
+void pci_dev_load_prepare(struct pci_dev *dev, struct state_reader *r, struct pci_dev_state *s);
+/*
+ * Apply what pci_dev_load_prepare accepted. INTx follows Interrupt Disable as on a guest write;
+ * no config_written hook runs: the owner re-derives what it keeps (msix_load_commit).
+ */
+void pci_dev_load_commit(struct pci_dev *dev, const struct pci_dev_state *s);
+
 struct pci_bus {
 	struct pci_dev host_bridge;
 	struct pci_dev *devs[PCI_MAX_SLOTS];
@@ -112,6 +137,10 @@ struct pci_bus {
 /*
  * Register the host bridge, ports 0xcf8-0xcff on pio and ECAM on mmio; BARs are placed in
  * [mmio_base, mmio_base + mmio_size) and I/O BARs in [0xc000, 0x10000).
+ * Snapshot: the ports' range carries the bus's state (section "PCIB": the CONFIG_ADDRESS latch
+ * and the host bridge's config space); ECAM shares it. Each function's BAR range forwards to
+ * its BAR's ops->save/load (a function keeps its config space with its own state: virtio-pci's
+ * section), or is marked state_shared when those ops are.
  */
 int pci_bus_init(struct pci_bus *pci, struct bus *pio, struct bus *mmio, uint64_t ecam_base,
 		 uint64_t mmio_base, uint64_t mmio_size, const struct irq_line intx[4])

@@ -19,8 +19,8 @@ void state_writer_free(struct state_writer *w)
 
 static uint8_t *state_reserve(struct state_writer *w, size_t n)
 {
-	if (w->error)
-		return NULL;
+	if (w->error || !n)
+		return NULL; /* !n: no pointer arithmetic on a still-NULL buffer */
 	if (n > SIZE_MAX / 2 - w->len) {
 		w->error = -ENOMEM;
 		return NULL;
@@ -122,6 +122,12 @@ int state_writer_result(const struct state_writer *w)
 	return w->error;
 }
 
+void state_writer_fail(struct state_writer *w, int err)
+{
+	if (!w->error)
+		w->error = err < 0 ? err : -EINVAL;
+}
+
 void state_reader_init(struct state_reader *r, const void *buf, size_t len)
 {
 	memset(r, 0, sizeof(*r));
@@ -148,7 +154,7 @@ static const uint8_t *state_take(struct state_reader *r, size_t n)
 {
 	const uint8_t *p;
 
-	if (r->error)
+	if (r->error || !n)
 		return NULL;
 	if (n > r->end - r->pos) {
 		state_reader_fail(r, "truncated");
@@ -225,7 +231,7 @@ void state_section_begin_read(struct state_reader *r, uint32_t tag, uint32_t max
 	uint32_t t, v, len;
 
 	*version = 0;
-	if (r->end != r->len) {
+	if (r->in_section) {
 		state_reader_fail(r, "section read inside a section");
 		return;
 	}
@@ -247,13 +253,17 @@ void state_section_begin_read(struct state_reader *r, uint32_t tag, uint32_t max
 		return;
 	}
 	r->end = r->pos + len;
+	r->in_section = true;
 	*version = v;
 }
 
 int state_section_end(struct state_reader *r)
 {
-	if (!r->error && r->pos != r->end)
+	if (!r->in_section)
+		state_reader_fail(r, "section end without a section");
+	else if (r->pos != r->end)
 		state_reader_fail(r, "section longer than its contents");
+	r->in_section = false;
 	r->end = r->len;
 	if (r->error)
 		r->pos = r->len; /* nothing more is read from a failed stream */

@@ -28,8 +28,9 @@ struct state_writer {
 struct state_reader {
 	const uint8_t *buf;
 	size_t len, pos;
-	size_t end; /* end of the open section (len when none is open) */
-	int error;  /* first error (-EINVAL), sticky */
+	size_t end;	 /* end of the open section (len when none is open) */
+	bool in_section; /* a section is open: end alone cannot tell when it ends at len */
+	int error;	 /* first error (-EINVAL), sticky */
 	const char *why; /* what went wrong first, for the one-line error */
 };
 
@@ -46,6 +47,11 @@ void state_section_begin(struct state_writer *w, uint32_t tag, uint32_t version)
 void state_section_end_write(struct state_writer *w);
 /* 0, or the first error; the bytes are w->buf[0, w->len). */
 int state_writer_result(const struct state_writer *w);
+/*
+ * A save hook refusing to write a state it cannot describe (e.g. requests still in flight: the
+ * VM was not quiesced): err (negative) becomes the writer's error unless one is already set.
+ */
+void state_writer_fail(struct state_writer *w, int err);
 
 void state_reader_init(struct state_reader *r, const void *buf, size_t len);
 uint8_t state_get_u8(struct state_reader *r);
@@ -66,7 +72,10 @@ uint32_t state_get_u32_below(struct state_reader *r, uint32_t limit, const char 
  */
 void state_section_begin_read(struct state_reader *r, uint32_t tag, uint32_t max_version,
 			      uint32_t *version);
-/* Close it: the hook must have consumed exactly its bytes. Returns 0 or the reader's error. */
+/*
+ * Close it: the hook must have consumed exactly its bytes (closing with none open fails the
+ * reader too). Returns 0 or the reader's error.
+ */
 int state_section_end(struct state_reader *r);
 /* Record a device's own rejection of a value (e.g. an inconsistent pair); sticky. */
 void state_reader_fail(struct state_reader *r, const char *why);

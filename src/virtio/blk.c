@@ -11,10 +11,13 @@
 
 #include "backend/disk.h"
 #include "log.h"
+#include "snapshot/state.h"
 
 #define BLK_SECTOR_SHIFT 9
 /* Chains taken per wakeup and queue before yielding the I/O thread to the other queues. */
 #define BLK_BUDGET VIRTIO_BLK_QUEUE_SIZE
+#define BLK_STATE_TAG STATE_TAG('V', 'B', 'L', 'K')
+#define BLK_STATE_VERSION 1
 
 struct blk;
 struct blk_queue;
@@ -516,6 +519,60 @@ static void blk_quiesce(struct virtio_dev *vdev)
 	blk_notify_all(blk);
 }
 
+/* Requests handed to the backend and not completed (vdev.lock held). */
+static unsigned blk_inflight(const struct blk *blk)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < blk->nqueues; i++) {
+		unsigned nfree = 0;
+
+		for (const struct blk_req *req = blk->queues[i].free; req; req = req->next_free)
+			nfree++;
+		n += VIRTIO_BLK_QUEUE_SIZE - nfree;
+	}
+	return n;
+}
+
+/*
+ * Nothing the driver can write: the section records the capacity the driver was told, which the
+ * image must still have. The negotiated features and "active" come back with the common state.
+ */
+static void blk_save(const struct virtio_dev *vdev, struct state_writer *w)
+{
+	const struct blk *blk = (const struct blk *)vdev;
+	unsigned n = blk_inflight(blk);
+
+	if (n) {
+		/* Their completions would go nowhere: the driver would wait forever. */
+		log_error("%s: %u requests in flight: not saved (quiesce first)", blk->name, n);
+		state_writer_fail(w, -EBUSY);
+		return;
+	}
+	state_section_begin(w, BLK_STATE_TAG, BLK_STATE_VERSION);
+	state_put_u64(w, blk->capacity);
+	state_section_end_write(w);
+}
+
+static int blk_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	struct blk *blk = blk_from_vdev(vdev);
+	uint32_t version;
+	int ret;
+
+	state_section_begin_read(r, BLK_STATE_TAG, BLK_STATE_VERSION, &version);
+	/* A driver that read another capacity would address sectors that are not there. */
+	if (state_get_u64(r) != blk->capacity)
+		state_reader_fail(r, "the disk image has another size than the snapshot's");
+	ret = state_section_end(r);
+	if (ret)
+		return ret;
+	/* What blk_activate set, from the common state the core just loaded. */
+	blk->active = vdev->status & VIRTIO_STATUS_DRIVER_OK;
+	blk->features = blk->active ? vdev->driver_features : 0;
+	return 0;
+}
+
 static void blk_destroy(struct virtio_dev *vdev)
 {
 	struct blk *blk = blk_from_vdev(vdev);
@@ -538,6 +595,8 @@ static const struct virtio_dev_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 	.quiesce = blk_quiesce,
+	.save = blk_save,
+	.load = blk_load,
 };
 
 /* Serial for GET_ID: the configured one, else the image's file name (last 20 bytes of it). */

@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "snapshot/state.h"
 
 /* Chains per wakeup, so a chatty guest cannot starve the rest of the loop. */
 #define VCON_BUDGET 256
 /* How long a non-blocking out_fd may stay full before guest output is dropped. */
 #define VCON_OUT_WAIT_MS 1000
+#define VCON_STATE_TAG STATE_TAG('V', 'C', 'O', 'N')
+#define VCON_STATE_VERSION 1
 
 struct vcon {
 	struct virtio_dev vdev;
@@ -307,6 +310,40 @@ static void vcon_destroy(struct virtio_dev *vdev)
 	free(vcon_from(vdev));
 }
 
+/*
+ * The config space, all of it read-only (an emergency write goes straight out and leaves
+ * nothing behind): saved so that a console set up otherwise is refused. Host-side state (end of
+ * input, a failed output, input the feeder still holds) belongs to the fds of this process.
+ */
+static void vcon_save(const struct virtio_dev *vdev, struct state_writer *w)
+{
+	const struct vcon *c = vdev->priv;
+
+	state_section_begin(w, VCON_STATE_TAG, VCON_STATE_VERSION);
+	state_put_bytes(w, &c->config, sizeof(c->config));
+	state_section_end_write(w);
+}
+
+static int vcon_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	struct vcon *c = vcon_from(vdev);
+	struct virtio_console_dev_config cfg;
+	uint32_t version;
+	int ret;
+
+	state_section_begin_read(r, VCON_STATE_TAG, VCON_STATE_VERSION, &version);
+	state_get_bytes(r, &cfg, sizeof(cfg));
+	if (memcmp(&cfg, &c->config, sizeof(cfg)))
+		state_reader_fail(r, "a console with another configuration");
+	ret = state_section_end(r);
+	if (ret)
+		return ret;
+	/* What vcon_activate set (vcon_broken clears it with NEEDS_RESET). */
+	c->active =
+	    (vdev->status & VIRTIO_STATUS_DRIVER_OK) && !(vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+	return 0;
+}
+
 static const struct virtio_dev_ops vcon_ops = {
 	.config_read = vcon_config_read,
 	.config_write = vcon_config_write,
@@ -314,6 +351,8 @@ static const struct virtio_dev_ops vcon_ops = {
 	.reset = vcon_reset,
 	.queue_notify = vcon_queue_notify,
 	.destroy = vcon_destroy,
+	.save = vcon_save,
+	.load = vcon_load,
 };
 
 int virtio_console_create(struct virtio_dev **out, const struct guest_mem *gm, int in_fd,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snapshot/state.h"
 
 #define VIRTIO_MMIO_MAGIC_VALUE 0x000
 #define VIRTIO_MMIO_VERSION 0x004
@@ -39,6 +40,9 @@
 #define VIRTIO_MMIO_VERSION_2 2
 /* QEMU's vendor id: nothing in Linux checks it, and tools that print it recognise it. */
 #define VIRTIO_MMIO_VENDOR 0x554d4551
+
+#define VIRTIO_MMIO_STATE_TAG STATE_TAG('V', 'M', 'M', 'I')
+#define VIRTIO_MMIO_STATE_VERSION 1
 
 /* Drive the line from interrupt_status; irq_lock held. */
 static void virtio_mmio_irq_update(struct virtio_mmio *m)
@@ -202,7 +206,7 @@ static void virtio_mmio_queue_write(struct virtio_mmio *m, uint64_t off, uint32_
 	}
 	switch (off) {
 	case VIRTIO_MMIO_QUEUE_NUM:
-		if (!v || (v & (v - 1)) || v > vq->max_size)
+		if (!virtq_size_valid(vq, v))
 			log_guest("%s: QueueNum %u is not a power of two <= %u; ignored",
 				  vdev->name, v, vq->max_size);
 		else
@@ -297,9 +301,61 @@ static void virtio_mmio_write(void *dev, uint64_t off, const void *data, unsigne
 	}
 }
 
+/*
+ * The transport's registers (the selectors and InterruptStatus; QueueNotify has no state: the
+ * VM re-kicks every queue on resume), then the device: virtio_dev_save.
+ */
+static void virtio_mmio_save(const void *dev, struct state_writer *w)
+{
+	/* Not const only for irq_lock. */
+	struct virtio_mmio *m = (struct virtio_mmio *)(uintptr_t)dev;
+
+	state_section_begin(w, VIRTIO_MMIO_STATE_TAG, VIRTIO_MMIO_STATE_VERSION);
+	state_put_u32(w, __atomic_load_n(&m->device_features_sel, __ATOMIC_RELAXED));
+	state_put_u32(w, __atomic_load_n(&m->driver_features_sel, __ATOMIC_RELAXED));
+	state_put_u32(w, __atomic_load_n(&m->queue_sel, __ATOMIC_RELAXED));
+	pthread_mutex_lock(&m->irq_lock);
+	state_put_u32(w, m->interrupt_status);
+	pthread_mutex_unlock(&m->irq_lock);
+	state_section_end_write(w);
+	virtio_dev_save(m->vdev, w);
+}
+
+/* Registers checked, then the device loaded (all-or-nothing), then the registers applied. */
+static int virtio_mmio_load(void *dev, struct state_reader *r)
+{
+	struct virtio_mmio *m = dev;
+	uint32_t version, dsel, gsel, qsel, isr;
+	int ret;
+
+	state_section_begin_read(r, VIRTIO_MMIO_STATE_TAG, VIRTIO_MMIO_STATE_VERSION, &version);
+	/* Selectors hold whatever the driver wrote: any value reads back defined. */
+	dsel = state_get_u32(r);
+	gsel = state_get_u32(r);
+	qsel = state_get_u32(r);
+	isr = state_get_u32(r);
+	if (isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
+		state_reader_fail(r, "interrupt status bits the transport never sets");
+	ret = state_section_end(r);
+	if (!ret)
+		ret = virtio_dev_load(m->vdev, r, 0);
+	if (ret)
+		return ret;
+	__atomic_store_n(&m->device_features_sel, dsel, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->driver_features_sel, gsel, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->queue_sel, qsel, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&m->irq_lock);
+	m->interrupt_status = isr;
+	virtio_mmio_irq_update(m); /* a pending interrupt drives the line again */
+	pthread_mutex_unlock(&m->irq_lock);
+	return 0;
+}
+
 const struct bus_ops virtio_mmio_bus_ops = {
 	.read = virtio_mmio_read,
 	.write = virtio_mmio_write,
+	.save = virtio_mmio_save,
+	.load = virtio_mmio_load,
 };
 
 int virtio_mmio_create(struct virtio_mmio **out, struct virtio_dev *vdev, uint64_t base,

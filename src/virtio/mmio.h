@@ -44,7 +44,10 @@ int virtio_mmio_create(struct virtio_mmio **out, struct virtio_dev *vdev, uint64
 /* Detach from the device (interrupts are dropped afterwards) and free. */
 void virtio_mmio_destroy(struct virtio_mmio *m);
 
-/* Any offset and width: registers take aligned 32-bit accesses, config space 1/2/4/8 bytes. */
+/*
+ * Any offset and width: registers take aligned 32-bit accesses, config space 1/2/4/8 bytes.
+ * save/load: section "VMMI" (selectors, InterruptStatus), then virtio_dev_save's sections.
+ */
 extern const struct bus_ops virtio_mmio_bus_ops;
 
 /* Guest-physical address of QueueNotify: a KVM ioeventfd there (datamatch = queue index,

@@ -12,6 +12,7 @@
 
 #include "backend/tap.h"
 #include "log.h"
+#include "snapshot/state.h"
 
 #define NET_ETH_HLEN 14
 /* The core admits only VERSION_1 drivers, whose header always has num_buffers: 12 bytes. */
@@ -24,6 +25,8 @@
 #define NET_BUDGET 256
 /* readv/writev refuse more iovecs than this (the kernel's UIO_MAXIOV). */
 #define NET_MAX_IOV 1024
+#define NET_STATE_TAG STATE_TAG('V', 'N', 'E', 'T')
+#define NET_STATE_VERSION 1
 
 #define NET_FEATURES                                                                               \
 	((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |                         \
@@ -504,6 +507,59 @@ static void net_destroy(struct virtio_dev *vdev)
 	free(n);
 }
 
+/*
+ * The MAC the driver read (a random one differs on each start, and the guest's stack has this
+ * one) and the link status. Packets in the tap or in flight are not device state: TX completes
+ * inside one kick, RX is read from the tap only into buffers the driver posted.
+ */
+static void net_save(const struct virtio_dev *vdev, struct state_writer *w)
+{
+	const struct net *n = vdev->priv;
+
+	state_section_begin(w, NET_STATE_TAG, NET_STATE_VERSION);
+	state_put_bytes(w, n->config.mac, sizeof(n->config.mac));
+	state_put_u16(w, n->config.status);
+	state_section_end_write(w);
+}
+
+static int net_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	static const uint8_t zero[6];
+	struct net *n = net_from(vdev);
+	uint8_t mac[6];
+	uint16_t status;
+	uint32_t version;
+	bool active;
+	int ret;
+
+	state_section_begin_read(r, NET_STATE_TAG, NET_STATE_VERSION, &version);
+	state_get_bytes(r, mac, sizeof(mac));
+	status = state_get_u16(r);
+	if ((mac[0] & 1) || !memcmp(mac, zero, sizeof(mac)))
+		state_reader_fail(r, "a MAC that is not a unicast address");
+	if (status & ~VIRTIO_NET_S_LINK_UP)
+		state_reader_fail(r, "link status bits the device never sets");
+	ret = state_section_end(r);
+	if (ret)
+		return ret;
+	/* What net_activate set up (a failed activation left NEEDS_RESET and active clear). */
+	active =
+	    (vdev->status & VIRTIO_STATUS_DRIVER_OK) && !(vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+	if (active && n->is_tap && !n->tap_gone) {
+		ret = tap_set_offload(n->fd, net_offloads(vdev->driver_features));
+		if (ret) {
+			log_error("%s: tap %s: cannot set offloads: %s", n->name, n->tap_name,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	memcpy(n->config.mac, mac, sizeof(mac));
+	/* The link status stays this host's (the tap is); a difference is not signalled. */
+	n->mrg_rxbuf = vdev->driver_features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
+	n->active = active;
+	return 0;
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
@@ -511,6 +567,8 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 	.queue_notify = net_queue_notify,
 	.destroy = net_destroy,
+	.save = net_save,
+	.load = net_load,
 };
 
 static int net_mac_init(struct net *n, const struct virtio_net_config *cfg)

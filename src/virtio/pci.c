@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snapshot/state.h"
 
 #define VIRTIO_PCI_CAP_LEN 16
 #define VIRTIO_PCI_NOTIFY_CAP_LEN 20 /* + notify_off_multiplier */
@@ -15,6 +16,9 @@
 #define VIRTIO_PCI_CAP_OFFSET 8
 #define VIRTIO_PCI_CAP_LENGTH 12
 #define VIRTIO_PCI_CFG_DATA 16
+
+#define VIRTIO_PCI_STATE_TAG STATE_TAG('V', 'P', 'C', 'I')
+#define VIRTIO_PCI_STATE_VERSION 1
 
 static uint64_t virtio_pci_get(const void *data, unsigned len)
 {
@@ -154,7 +158,7 @@ static void virtio_pci_queue_write(struct virtio_pci *p, struct virtq *vq, unsig
 	switch (off) {
 	case VIRTIO_PCI_COMMON_Q_SIZE:
 		v &= 0xffff;
-		if (vq->ready || !v || (v & (v - 1)) || v > vq->max_size)
+		if (vq->ready || !virtq_size_valid(vq, (uint32_t)v))
 			log_guest("%s: queue %u size %llu refused (max %u%s)", name, q,
 				  (unsigned long long)v, vq->max_size,
 				  vq->ready ? ", queue enabled" : "");
@@ -328,9 +332,89 @@ static void virtio_pci_bar_write(void *opaque, uint64_t off, const void *data, u
 	/* ISR, the PBA and the gaps are read-only. */
 }
 
+/* ---- snapshots ---- */
+
+/*
+ * The function: its config space (pci_dev_save), MSI-X table and PBA (msix_save), the common
+ * cfg selectors, the config vector and ISR; then the device (virtio_dev_save). The notify area
+ * has no state (kicks are re-sent on resume).
+ */
+static void virtio_pci_save(const void *opaque, struct state_writer *w)
+{
+	/* Not const only for the locks. */
+	struct virtio_pci *p = (struct virtio_pci *)(uintptr_t)opaque;
+
+	state_section_begin(w, VIRTIO_PCI_STATE_TAG, VIRTIO_PCI_STATE_VERSION);
+	pci_dev_save(&p->pci, w);
+	msix_save(&p->msix, w);
+	state_put_u32(w, __atomic_load_n(&p->device_feature_select, __ATOMIC_RELAXED));
+	state_put_u32(w, __atomic_load_n(&p->driver_feature_select, __ATOMIC_RELAXED));
+	state_put_u16(w, __atomic_load_n(&p->queue_select, __ATOMIC_RELAXED));
+	state_put_u16(w, __atomic_load_n(&p->config_msix_vector, __ATOMIC_RELAXED));
+	pthread_mutex_lock(&p->irq_lock);
+	state_put_u8(w, p->isr);
+	pthread_mutex_unlock(&p->irq_lock);
+	state_section_end_write(w);
+	virtio_dev_save(p->vdev, w);
+}
+
+/* What the function's section holds, checked before any of it is applied. */
+struct virtio_pci_state {
+	struct pci_dev_state pci;
+	struct msix_state msix;
+	uint32_t dsel, gsel;
+	uint16_t qsel, config_vector;
+	uint8_t isr;
+};
+
+static int virtio_pci_load(void *opaque, struct state_reader *r)
+{
+	struct virtio_pci *p = opaque;
+	struct virtio_pci_state *s = malloc(sizeof(*s)); /* 5 KiB: not on a vCPU-sized stack */
+	uint32_t version;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	state_section_begin_read(r, VIRTIO_PCI_STATE_TAG, VIRTIO_PCI_STATE_VERSION, &version);
+	pci_dev_load_prepare(&p->pci, r, &s->pci);
+	msix_load_prepare(&p->msix, r, s->pci.cfg, &s->msix);
+	/* Selectors hold whatever the driver wrote: any value reads back defined. */
+	s->dsel = state_get_u32(r);
+	s->gsel = state_get_u32(r);
+	s->qsel = state_get_u16(r);
+	s->config_vector = state_get_u16(r);
+	s->isr = state_get_u8(r);
+	/* The register keeps only vectors the table has (virtio_pci_vector). */
+	if (s->config_vector != VIRTIO_PCI_NO_VECTOR && s->config_vector >= p->msix.nvec)
+		state_reader_fail(r, "config vector beyond the MSI-X table");
+	if (s->isr & ~(VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG))
+		state_reader_fail(r, "ISR bits the transport never sets");
+	ret = state_section_end(r);
+	if (!ret)
+		ret = virtio_dev_load(p->vdev, r, p->msix.nvec);
+	if (ret)
+		goto out;
+	pci_dev_load_commit(&p->pci, &s->pci);
+	msix_load_commit(&p->msix, &s->msix); /* after the config: Message Control is there */
+	__atomic_store_n(&p->device_feature_select, s->dsel, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->driver_feature_select, s->gsel, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->queue_select, s->qsel, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->config_msix_vector, s->config_vector, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&p->irq_lock);
+	p->isr = s->isr;
+	virtio_pci_update_intx(p); /* a pending INTx is asserted again (unless MSI-X is on) */
+	pthread_mutex_unlock(&p->irq_lock);
+out:
+	free(s);
+	return ret;
+}
+
 const struct bus_ops virtio_pci_bar_ops = {
 	.read = virtio_pci_bar_read,
 	.write = virtio_pci_bar_write,
+	.save = virtio_pci_save,
+	.load = virtio_pci_load,
 };
 
 /* ---- config space hooks ---- */

@@ -96,7 +96,12 @@ uint64_t virtio_pci_notify_addr(const struct virtio_pci *p, unsigned q);
  */
 void virtio_pci_destroy(struct virtio_pci *p);
 
-/* The BAR's register file (any offset and width); exposed for tests and fuzzing. */
+/*
+ * The BAR's register file (any offset and width); exposed for tests and fuzzing. Its save/load
+ * (reached through the BAR's range on the bus) carry the whole function: section "VPCI" (config
+ * space, MSI-X table and PBA, common cfg selectors, config vector, ISR), then virtio_dev_save's
+ * sections. A load re-derives INTx and, through the msi_sink, every MSI-X route.
+ */
 extern const struct bus_ops virtio_pci_bar_ops;
 
 #endif

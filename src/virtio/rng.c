@@ -8,6 +8,10 @@
 #include <sys/random.h>
 
 #include "log.h"
+#include "snapshot/state.h"
+
+#define VIRTIO_RNG_STATE_TAG STATE_TAG('V', 'R', 'N', 'G')
+#define VIRTIO_RNG_STATE_VERSION 1
 
 struct virtio_rng {
 	struct virtio_dev vdev;
@@ -97,11 +101,30 @@ static void virtio_rng_destroy(struct virtio_dev *vdev)
 	free(rng);
 }
 
+/* Nothing beyond the common state (requests complete inside one kick): an empty section. */
+static void virtio_rng_save(const struct virtio_dev *vdev, struct state_writer *w)
+{
+	(void)vdev;
+	state_section_begin(w, VIRTIO_RNG_STATE_TAG, VIRTIO_RNG_STATE_VERSION);
+	state_section_end_write(w);
+}
+
+static int virtio_rng_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	uint32_t version;
+
+	(void)vdev;
+	state_section_begin_read(r, VIRTIO_RNG_STATE_TAG, VIRTIO_RNG_STATE_VERSION, &version);
+	return state_section_end(r);
+}
+
 static const struct virtio_dev_ops virtio_rng_ops = {
 	.activate = virtio_rng_activate,
 	.reset = virtio_rng_reset,
 	.queue_notify = virtio_rng_queue_notify,
 	.destroy = virtio_rng_destroy,
+	.save = virtio_rng_save,
+	.load = virtio_rng_load,
 };
 
 int virtio_rng_create(struct virtio_dev **out, const struct guest_mem *gm, const char *name)

@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "snapshot/state.h"
 
-#define VIRTIO_MSI_NO_VECTOR 0xffff
+#define VIRTIO_MSI_NO_VECTOR VIRTQ_NO_VECTOR
+#define VIRTIO_STATE_TAG STATE_TAG('V', 'D', 'E', 'V')
+#define VIRTIO_STATE_VERSION 1
 #define VIRTIO_CORE_FEATURES                                                                       \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |                         \
 	 (1ull << VIRTIO_F_EVENT_IDX))
@@ -158,6 +161,131 @@ void virtio_dev_resume(struct virtio_dev *vdev)
 	pthread_mutex_unlock(&vdev->lock);
 	for (unsigned q = 0; live && q < vdev->nqueues; q++)
 		virtio_queue_kick(vdev, q);
+}
+
+void virtio_dev_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	pthread_mutex_lock(&vdev->lock);
+	for (unsigned q = 0; q < vdev->nqueues; q++) {
+		/* Their completions would be lost: the driver would wait for them forever. */
+		if (virtq_in_flight(&vdev->vqs[q])) {
+			log_error("%s: queue %u has %u requests in flight: not saved (quiesce "
+				  "first)",
+				  vdev->name, q, virtq_in_flight(&vdev->vqs[q]));
+			state_writer_fail(w, -EBUSY);
+			goto out;
+		}
+	}
+	state_section_begin(w, VIRTIO_STATE_TAG, VIRTIO_STATE_VERSION);
+	state_put_u32(w, vdev->device_id);
+	state_put_u64(w, vdev->host_features);
+	state_put_u64(w, vdev->driver_features);
+	state_put_u8(w, vdev->status);
+	state_put_u8(w, vdev->config_generation);
+	state_put_u32(w, vdev->nqueues);
+	for (unsigned q = 0; q < vdev->nqueues; q++)
+		virtq_save(&vdev->vqs[q], w);
+	state_section_end_write(w);
+	if (vdev->ops->save)
+		vdev->ops->save(vdev, w);
+	else
+		state_writer_fail(w, -EOPNOTSUPP);
+out:
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* The common state being loaded, checked whole before it replaces the device's. */
+struct virtio_dev_state {
+	uint64_t driver_features;
+	uint8_t status;
+	uint8_t config_generation;
+	struct virtq *vqs;
+};
+
+static void virtio_state_swap(struct virtio_dev *vdev, struct virtio_dev_state *s)
+{
+	struct virtio_dev_state old = { vdev->driver_features, vdev->status,
+					vdev->config_generation, NULL };
+
+	vdev->driver_features = s->driver_features;
+	vdev->status = s->status;
+	vdev->config_generation = s->config_generation;
+	s->driver_features = old.driver_features;
+	s->status = old.status;
+	s->config_generation = old.config_generation;
+	for (unsigned q = 0; q < vdev->nqueues; q++) {
+		struct virtq t = vdev->vqs[q];
+
+		vdev->vqs[q] = s->vqs[q];
+		s->vqs[q] = t;
+	}
+}
+
+/* The status and features a driver can leave behind (virtio_status_write's rules). */
+static void virtio_state_check(const struct virtio_dev *vdev, const struct virtio_dev_state *s,
+			       struct state_reader *r)
+{
+	uint64_t f = s->driver_features;
+
+	if ((s->status & VIRTIO_STATUS_DRIVER_OK) && !(s->status & VIRTIO_STATUS_FEATURES_OK))
+		state_reader_fail(r, "DRIVER_OK without FEATURES_OK");
+	/* Before FEATURES_OK the driver may have written any bits; they are checked then. */
+	if ((s->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    ((f & ~vdev->host_features) || !(f & (1ull << VIRTIO_F_VERSION_1))))
+		state_reader_fail(r, "accepted features the device does not offer");
+}
+
+int virtio_dev_load(struct virtio_dev *vdev, struct state_reader *r, unsigned msix_vectors)
+{
+	struct virtio_dev_state s = { 0 };
+	uint32_t version;
+	int ret;
+
+	s.vqs = calloc(vdev->nqueues, sizeof(*s.vqs));
+	if (!s.vqs)
+		return -ENOMEM;
+	/* Held throughout: register writes and the I/O thread see the old state or the new. */
+	pthread_mutex_lock(&vdev->lock);
+	/* A driver is using it: restoring under it would pull its rings away. */
+	if (vdev->status) {
+		ret = -EBUSY;
+		goto out;
+	}
+	state_section_begin_read(r, VIRTIO_STATE_TAG, VIRTIO_STATE_VERSION, &version);
+	if (state_get_u32(r) != vdev->device_id)
+		state_reader_fail(r, "a different virtio device type");
+	if (state_get_u64(r) != vdev->host_features)
+		state_reader_fail(r, "the device offers other features than the snapshot's");
+	s.driver_features = state_get_u64(r);
+	s.status = state_get_u8(r);
+	s.config_generation = state_get_u8(r);
+	if (state_get_u32(r) != vdev->nqueues)
+		state_reader_fail(r, "a different number of queues");
+	for (unsigned q = 0; q < vdev->nqueues && state_reader_ok(r); q++) {
+		virtq_load(&s.vqs[q], &vdev->vqs[q], r, vdev->mem, msix_vectors);
+		/* What virtio_status_write sets at DRIVER_OK, from the features it then had. */
+		s.vqs[q].event_idx = (s.status & VIRTIO_STATUS_DRIVER_OK) &&
+				     (s.driver_features & (1ull << VIRTIO_F_EVENT_IDX));
+		s.vqs[q].indirect = (s.status & VIRTIO_STATUS_DRIVER_OK) &&
+				    (s.driver_features & (1ull << VIRTIO_F_INDIRECT_DESC));
+	}
+	if (state_reader_ok(r))
+		virtio_state_check(vdev, &s, r);
+	ret = state_section_end(r);
+	if (ret)
+		goto out;
+	virtio_state_swap(vdev, &s);
+	if (!vdev->ops->load)
+		state_reader_fail(r, "the device model keeps no state");
+	ret = vdev->ops->load ? vdev->ops->load(vdev, r) : -EINVAL;
+	if (!ret && !state_reader_ok(r))
+		ret = -EINVAL; /* a hook that forgot to say */
+	if (ret)
+		virtio_state_swap(vdev, &s); /* s holds the device's own state again */
+out:
+	pthread_mutex_unlock(&vdev->lock);
+	free(s.vqs);
+	return ret;
 }
 
 uint32_t virtio_features_read(struct virtio_dev *vdev, unsigned select)

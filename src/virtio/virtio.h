@@ -121,6 +121,30 @@ void virtio_dev_cleanup(struct virtio_dev *vdev);
 int virtio_dev_quiesce(struct virtio_dev *vdev) __attribute__((warn_unused_result));
 void virtio_dev_resume(struct virtio_dev *vdev);
 
+/*
+ * Snapshot of the common state: section "VDEV" (device id, offered and accepted features,
+ * status, config generation, each queue as virtq_save writes it), then the device model's own
+ * section (ops->save). A device with chains popped and not pushed is refused (w fails with
+ * -EBUSY): quiesce it first. Transports call it after their own section. Takes vdev->lock.
+ */
+void virtio_dev_save(struct virtio_dev *vdev, struct state_writer *w);
+/*
+ * Read what virtio_dev_save wrote into a device created the same way and in its reset state
+ * (status 0, as created; else -EBUSY, nothing read). Accepted are only states the device can
+ * reach through its registers: the offered features must equal this device's (a snapshot of a
+ * device with other features is refused), FEATURES_OK needs a valid negotiation and DRIVER_OK
+ * FEATURES_OK, queues pass virtq_load (msix_vectors: the transport's MSI-X table size, 0
+ * without MSI-X). All-or-nothing with the device model's part: the common state is applied,
+ * then ops->load runs (both under vdev->lock); if ops->load refuses, the common state is put
+ * back. Returns 0 or -EINVAL (r says why).
+ * The device is then as saved, but its I/O thread has not looked at the rings and no interrupt
+ * was sent: once guest memory and every device are in place, the VM calls virtio_dev_resume,
+ * which re-kicks each queue of a live device (the I/O threads should be parked meanwhile, with
+ * virtio_dev_quiesce, so no host event reaches a half-restored VM).
+ */
+int virtio_dev_load(struct virtio_dev *vdev, struct state_reader *r, unsigned msix_vectors)
+    __attribute__((warn_unused_result));
+
 /* --- called by transports (vdev->lock taken inside) --- */
 uint32_t virtio_features_read(struct virtio_dev *vdev, unsigned select); /* 32-bit half */
 void virtio_features_write(struct virtio_dev *vdev, unsigned select, uint32_t value);

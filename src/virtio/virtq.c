@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snapshot/state.h"
 
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
@@ -70,14 +71,23 @@ static int virtq_fail(struct virtq *vq, int err, const char *why, uint64_t val)
 	return err;
 }
 
-/* Size and alignment (2.7: descriptor table 16, driver area 2, device area 4). */
+bool virtq_size_valid(const struct virtq *vq, uint32_t size)
+{
+	return size && !(size & (size - 1)) && size <= vq->max_size && size <= VIRTQ_MAX_SIZE;
+}
+
+/* 2.7: descriptor table 16, driver area 2, device area 4. */
+static bool virtq_aligned(const struct virtq *vq)
+{
+	return !(vq->desc_gpa & 15) && !(vq->avail_gpa & 1) && !(vq->used_gpa & 3);
+}
+
+/* Size and alignment, at every use: the driver may have set anything before enabling. */
 static int virtq_rings_check(struct virtq *vq)
 {
-	uint16_t n = vq->size;
-
-	if (!n || (n & (n - 1)) || n > vq->max_size || n > VIRTQ_MAX_SIZE)
-		return virtq_fail(vq, -EINVAL, "bad queue size", n);
-	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
+	if (!virtq_size_valid(vq, vq->size))
+		return virtq_fail(vq, -EINVAL, "bad queue size", vq->size);
+	if (!virtq_aligned(vq))
 		return virtq_fail(vq, -EINVAL, "misaligned ring",
 				  vq->desc_gpa | vq->avail_gpa | vq->used_gpa);
 	return 0;
@@ -107,6 +117,71 @@ void virtq_reset(struct virtq *vq)
 	vq->signalled_used_valid = false;
 	vq->unpoppable = 0;
 	vq->broken = false;
+}
+
+const char *virtq_layout_error(const struct virtq *vq, const struct guest_mem *gm)
+{
+	if (!virtq_size_valid(vq, vq->size))
+		return "queue size is not a power of two up to the maximum";
+	if (!virtq_aligned(vq))
+		return "misaligned ring";
+	if (!virtq_desc_table(vq, gm) || !virtq_avail_ring(vq, gm) || !virtq_used_ring(vq, gm))
+		return "ring outside guest RAM";
+	return NULL;
+}
+
+unsigned virtq_in_flight(const struct virtq *vq)
+{
+	return vq->ready && !vq->broken ? (uint16_t)(vq->last_avail - vq->used_idx) : 0;
+}
+
+void virtq_save(const struct virtq *vq, struct state_writer *w)
+{
+	state_put_u16(w, vq->size);
+	state_put_bool(w, vq->ready);
+	state_put_u64(w, vq->desc_gpa);
+	state_put_u64(w, vq->avail_gpa);
+	state_put_u64(w, vq->used_gpa);
+	state_put_u16(w, vq->msix_vector);
+	state_put_u16(w, vq->last_avail);
+	state_put_u16(w, vq->used_idx);
+	state_put_u16(w, vq->signalled_used);
+	state_put_bool(w, vq->signalled_used_valid);
+	state_put_u16(w, vq->unpoppable);
+	state_put_bool(w, vq->broken);
+}
+
+void virtq_load(struct virtq *out, const struct virtq *tmpl, struct state_reader *r,
+		const struct guest_mem *gm, unsigned msix_vectors)
+{
+	const char *why;
+
+	*out = *tmpl;
+	out->size = state_get_u16(r);
+	out->ready = state_get_bool(r);
+	out->desc_gpa = state_get_u64(r);
+	out->avail_gpa = state_get_u64(r);
+	out->used_gpa = state_get_u64(r);
+	out->msix_vector = state_get_u16(r);
+	out->last_avail = state_get_u16(r);
+	out->used_idx = state_get_u16(r);
+	out->signalled_used = state_get_u16(r);
+	out->signalled_used_valid = state_get_bool(r);
+	out->unpoppable = state_get_u16(r);
+	out->broken = state_get_bool(r);
+	if (!state_reader_ok(r))
+		return;
+	/* The size register never holds anything else (a write of another value is refused). */
+	if (!virtq_size_valid(out, out->size))
+		state_reader_fail(r, "queue size is not a power of two up to the maximum");
+	else if (out->msix_vector != VIRTQ_NO_VECTOR && out->msix_vector >= msix_vectors)
+		state_reader_fail(r, "queue vector beyond the MSI-X table");
+	else if (out->unpoppable > out->size)
+		state_reader_fail(r, "more chains to give back than the queue holds");
+	else if (out->ready && !out->broken && (why = virtq_layout_error(out, gm)))
+		state_reader_fail(r, why);
+	else if (virtq_in_flight(out))
+		state_reader_fail(r, "chains in flight (the device was not quiesced)");
 }
 
 /*

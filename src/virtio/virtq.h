@@ -8,8 +8,12 @@
 
 #include "guest_mem.h"
 
-#define VIRTQ_MAX_SIZE 1024 /* largest queue size any device offers (power of two) */
-#define VIRTQ_MAX_SEGS 1024 /* host iovecs per chain; a chain never exceeds the queue size */
+#define VIRTQ_MAX_SIZE 1024    /* largest queue size any device offers (power of two) */
+#define VIRTQ_MAX_SEGS 1024    /* host iovecs per chain; a chain never exceeds the queue size */
+#define VIRTQ_NO_VECTOR 0xffff /* msix_vector: VIRTIO_MSI_NO_VECTOR, no interrupt */
+
+struct state_writer;
+struct state_reader;
 
 /* The driver-visible ring state of one queue, as programmed through the transport. */
 struct virtq {
@@ -46,6 +50,39 @@ struct virtq_elem {
 
 /* Reset progress (queue reset, device reset, or when the driver enables the queue). */
 void virtq_reset(struct virtq *vq);
+
+/*
+ * A queue size the driver may choose: a power of two, at most what the device offers. The
+ * transports check the driver's writes with it, and a snapshot load the saved size.
+ */
+bool virtq_size_valid(const struct virtq *vq, uint32_t size);
+
+/*
+ * Why the rings of vq cannot be used, or NULL: size, alignment (2.7), and each area (descriptor
+ * table, driver area with used_event, device area with avail_event) inside guest RAM. No side
+ * effects: virtq_pop and virtq_push make the same checks at use, and break the queue.
+ */
+const char *virtq_layout_error(const struct virtq *vq, const struct guest_mem *gm);
+
+/* Chains popped and not yet pushed on a usable (ready, unbroken) queue. */
+unsigned virtq_in_flight(const struct virtq *vq);
+
+/*
+ * Snapshot of one queue: size, ready, ring addresses, MSI-X vector and the device's progress
+ * (last_avail, used_idx, the event-idx shadow, unpoppable, broken). Not saved: max_size (the
+ * device's, fixed at creation) and event_idx/indirect (derived from the negotiated features at
+ * DRIVER_OK, which the virtio core re-derives at load).
+ */
+void virtq_save(const struct virtq *vq, struct state_writer *w);
+/*
+ * Read virtq_save's fields into *out, which starts as a copy of tmpl (the same queue of the
+ * device being loaded: its max_size). Checked as the transports check the driver's writes
+ * (virtq_size_valid), plus what a queue that passed through them and a quiesced device can be:
+ * a vector below msix_vectors or VIRTQ_NO_VECTOR, unpoppable <= size, and for a ready, unbroken
+ * queue rings inside gm (virtq_layout_error) and no chain in flight. Failures fail r.
+ */
+void virtq_load(struct virtq *out, const struct virtq *tmpl, struct state_reader *r,
+		const struct guest_mem *gm, unsigned msix_vectors);
 
 /*
  * Take the next available chain. 1: *elem filled. 0: ring empty. Negative: the ring is malformed

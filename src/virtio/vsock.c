@@ -14,6 +14,7 @@
 
 #include "backend/vsock_uds.h"
 #include "log.h"
+#include "snapshot/state.h"
 
 #define VSOCK_HDR_LEN sizeof(struct virtio_vsock_hdr)
 #define VSOCK_BUDGET 256       /* chains per queue and wakeup, so nothing starves the loop */
@@ -40,6 +41,9 @@
 #define VSOCK_PEND_CREDIT 16u
 
 #define MS 1000000ull
+
+#define VSOCK_STATE_TAG STATE_TAG('V', 'S', 'C', 'K')
+#define VSOCK_STATE_VERSION 1
 
 enum vsock_state {
 	VSOCK_FREE,
@@ -104,6 +108,7 @@ struct vsock {
 
 	/* Protected by vdev.lock. */
 	bool active;
+	bool reset_owed; /* restored from a snapshot: the driver gets TRANSPORT_RESET at a kick */
 	bool listen_paused;
 	uint64_t listen_resume;
 	uint64_t timer_at; /* when tfd fires; 0: disarmed */
@@ -1251,8 +1256,11 @@ static void vsock_reset(struct virtio_dev *vdev)
 	struct vsock *v = vsock_from(vdev);
 
 	v->active = false;
+	v->reset_owed = false; /* the driver starts over anyway */
 	vsock_drop_all(v);
 }
+
+static int vsock_transport_reset_locked(struct vsock *v);
 
 static void vsock_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
@@ -1260,11 +1268,50 @@ static void vsock_queue_notify(struct virtio_dev *vdev, unsigned q)
 
 	if (!v->active)
 		return;
+	/* The first kick after a restore (the VM re-kicks every queue on resume) tells the driver
+	 * its connections are gone; without an event buffer yet, the kick that brings one does. */
+	if (v->reset_owed && vsock_transport_reset_locked(v) != -ENOBUFS)
+		v->reset_owed = false;
 	if (q == VIRTIO_VSOCK_QUEUE_TX)
 		vsock_tx(v);
 	/* Any kick may bring receive buffers or answers owed: try to deliver. The event queue's
-	 * buffers stay with the driver: no event is sent. */
+	 * buffers otherwise stay with the driver: no other event is sent. */
 	vsock_rx_run(v);
+}
+
+/*
+ * Only the guest CID, which the driver read and its sockets are bound to: it must be this
+ * device's. Connections cannot be saved (their other ends are host sockets of this process), so
+ * a restored device has none, and sends the driver VIRTIO_VSOCK_EVENT_TRANSPORT_RESET at its
+ * first kick (see vsock_queue_notify): the guest then resets its sockets and re-reads the CID.
+ * Host programs see their sockets close when the saved process goes.
+ */
+static void vsock_save(const struct virtio_dev *vdev, struct state_writer *w)
+{
+	const struct vsock *v = vdev->priv;
+
+	state_section_begin(w, VSOCK_STATE_TAG, VSOCK_STATE_VERSION);
+	state_put_u64(w, v->guest_cid);
+	state_section_end_write(w);
+}
+
+static int vsock_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	struct vsock *v = vsock_from(vdev);
+	uint32_t version;
+	int ret;
+
+	state_section_begin_read(r, VSOCK_STATE_TAG, VSOCK_STATE_VERSION, &version);
+	if (state_get_u64(r) != v->guest_cid)
+		state_reader_fail(r, "a vsock device with another guest CID");
+	ret = state_section_end(r);
+	if (ret)
+		return ret;
+	/* What vsock_activate set (vsock_broken clears it with NEEDS_RESET). */
+	v->active =
+	    (vdev->status & VIRTIO_STATUS_DRIVER_OK) && !(vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+	v->reset_owed = v->active;
+	return 0;
 }
 
 static void vsock_free(struct vsock *v)
@@ -1304,6 +1351,8 @@ static const struct virtio_dev_ops vsock_ops = {
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
+	.save = vsock_save,
+	.load = vsock_load,
 };
 
 void virtio_vsock_get_stats(struct virtio_dev *vdev, struct virtio_vsock_stats *stats)
@@ -1316,32 +1365,37 @@ void virtio_vsock_get_stats(struct virtio_dev *vdev, struct virtio_vsock_stats *
 	pthread_mutex_unlock(&vdev->lock);
 }
 
-int virtio_vsock_transport_reset(struct virtio_dev *vdev)
+/* vdev.lock held. */
+static int vsock_transport_reset_locked(struct vsock *v)
 {
-	struct vsock *v = vsock_from(vdev);
+	struct virtio_dev *vdev = &v->vdev;
 	struct virtq *vq = &vdev->vqs[VIRTIO_VSOCK_QUEUE_EVENT];
 	uint32_t id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
-	int ret = -EIO, r;
+	int r;
 
-	pthread_mutex_lock(&vdev->lock);
 	if (!v->active || !vq->ready || vq->broken)
-		goto out;
+		return -EIO;
 	vsock_drop_all(v);
 	r = virtq_pop(vq, vdev->mem, &v->elem);
 	if (r < 0)
 		vsock_broken(v, "malformed event ring");
-	if (r <= 0) {
-		ret = r ? -EIO : -ENOBUFS;
-		goto out;
-	}
+	if (r <= 0)
+		return r ? -EIO : -ENOBUFS;
 	r = (int)virtq_iov_from_buf(v->elem.in, v->elem.in_num, 0, &id, sizeof(id));
 	if (virtq_push(vq, vdev->mem, v->elem.head, (uint32_t)r) < 0) {
 		vsock_broken(v, "event used ring unwritable");
-		goto out;
+		return -EIO;
 	}
 	virtio_notify(vdev, VIRTIO_VSOCK_QUEUE_EVENT);
-	ret = r == sizeof(id) ? 0 : -EINVAL;
-out:
+	return r == sizeof(id) ? 0 : -EINVAL;
+}
+
+int virtio_vsock_transport_reset(struct virtio_dev *vdev)
+{
+	int ret;
+
+	pthread_mutex_lock(&vdev->lock);
+	ret = vsock_transport_reset_locked(vsock_from(vdev));
 	pthread_mutex_unlock(&vdev->lock);
 	return ret;
 }

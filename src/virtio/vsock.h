@@ -83,9 +83,11 @@ void virtio_vsock_get_stats(struct virtio_dev *vdev, struct virtio_vsock_stats *
 
 /*
  * Drop every connection (host sockets closed, as a driver reset does) and tell the driver with a
- * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET event, e.g. after a snapshot restore: the guest then resets
- * its own sockets and re-reads guest_cid. -ENOBUFS if the driver posted no event buffer, -EIO if
- * the device is not live. Any thread but the device's I/O thread.
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET event: the guest then resets its own sockets and re-reads
+ * guest_cid. -ENOBUFS if the driver posted no event buffer, -EIO if the device is not live. Any
+ * thread but the device's I/O thread. A device restored from a snapshot (ops->load: only the
+ * guest CID is state, connections are not) sends this event by itself at its first kick after
+ * virtio_dev_resume, or at the kick that brings an event buffer.
  */
 int virtio_vsock_transport_reset(struct virtio_dev *vdev) __attribute__((warn_unused_result));
 

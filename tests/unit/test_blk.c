@@ -1,6 +1,7 @@
 /* Unit tests of virtio-blk end to end: hand-built rings on fake guest memory, a temp image. */
 #include "backend/disk.h"
 #include "log.h"
+#include "snap_check.h"
 #include "test.h"
 #include "virtio/blk.h"
 
@@ -47,6 +48,7 @@ struct t {
 };
 
 static bool t_pool;
+static struct t t_state;      /* the snapshot tests' device */
 static uint64_t t_image_size; /* 0: the 1 MiB pattern image; else that pattern, then sparse */
 
 static void t_notify_queue(void *opaque, unsigned q)
@@ -912,6 +914,185 @@ static void test_create_errors(void)
 	unlink(t.path);
 }
 
+/* ---- snapshots: the common state and the device's, as a transport saves them ---- */
+
+static void t_vdev_save(const void *dev, struct state_writer *w)
+{
+	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
+}
+
+static int t_vdev_load(void *dev, struct state_reader *r)
+{
+	return virtio_dev_load(dev, r, 0);
+}
+
+static struct snap_target t_target(struct t *t)
+{
+	return (struct snap_target){ t_vdev_save, t_vdev_load, t->vdev };
+}
+
+/* The restoring process: a new device on the same image and guest memory, no driver init. */
+static void t_reopen(struct t *t, bool ro, unsigned nq)
+{
+	struct virtio_blk_config cfg = {
+		.path = t->path, .readonly = ro, .nqueues = nq, .name = "blk-test"
+	};
+
+	t->vdev->ops->destroy(t->vdev);
+	t->vdev = NULL;
+	CHECK_EQ(virtio_blk_create(&t->vdev, &t->gm, &cfg), 0);
+	if (!t->vdev)
+		abort();
+	t->vdev->transport_ops = &t_transport;
+	t->vdev->transport = t;
+}
+
+static void t_config(struct t *t, struct virtio_blk_dev_config *c)
+{
+	for (unsigned off = 0; off < sizeof(*c); off += 4)
+		virtio_config_read(t->vdev, off, (uint8_t *)c + off, 4);
+}
+
+/* Requests on two queues, saved, loaded into a new device: the rings go on where they were. */
+static void test_state_round_trip(void)
+{
+	struct virtio_blk_dev_config c0, c1;
+	struct virtq q0[2];
+	struct snap_target st;
+	uint64_t features;
+	uint8_t *blob, status;
+	size_t len;
+
+	t_setup(&t_state, false, 2);
+	memset(t_state.mem + T_DATA, 0xcd, 1024);
+	CHECK_EQ(t_req(&t_state, 1, VIRTIO_BLK_T_OUT, 100, T_DATA, 1024, false, NULL),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(t_req(&t_state, 0, VIRTIO_BLK_T_IN, 7, T_DATA, 512, true, NULL), VIRTIO_BLK_S_OK);
+	CHECK_EQ(t_req(&t_state, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	t_config(&t_state, &c0);
+	status = virtio_status_read(t_state.vdev);
+	features = t_state.vdev->driver_features;
+	CHECK_EQ(virtio_dev_quiesce(t_state.vdev), 0);
+	st = t_target(&t_state);
+	blob = snap_take(&st, &len);
+	memcpy(q0, t_state.vdev->vqs, sizeof(q0));
+	virtio_dev_resume(t_state.vdev);
+
+	t_reopen(&t_state, false, 2);
+	st = t_target(&t_state);
+	CHECK_EQ(snap_load(&st, blob, len), 0);
+	CHECK_EQ(virtio_status_read(t_state.vdev), status);
+	CHECK_EQ(t_state.vdev->driver_features, features);
+	t_config(&t_state, &c1);
+	CHECK(!memcmp(&c0, &c1, sizeof(c0)));
+	for (unsigned q = 0; q < 2; q++) {
+		const struct virtq *vq = &t_state.vdev->vqs[q];
+
+		CHECK(vq->ready && vq->size == T_QS && vq->desc_gpa == t_desc_gpa(q));
+		CHECK_EQ(vq->last_avail, q0[q].last_avail);
+		CHECK_EQ(vq->used_idx, q0[q].used_idx);
+		CHECK_EQ(vq->event_idx, q0[q].event_idx);
+	}
+	CHECK_EQ(t_state.vdev->vqs[0].used_idx, 2);
+	CHECK(snap_same(&st, blob, len));
+	virtio_dev_resume(t_state.vdev);
+
+	memset(t_state.mem + T_DATA, 0, 1024);
+	CHECK_EQ(t_req(&t_state, 0, VIRTIO_BLK_T_IN, 100, T_DATA, 1024, true, NULL),
+		 VIRTIO_BLK_S_OK);
+	CHECK(t_filled(t_state.mem + T_DATA, 1024, 0xcd)); /* written before the snapshot */
+	CHECK_EQ(t_req(&t_state, 1, VIRTIO_BLK_T_IN, 9, T_DATA, 512, true, NULL), VIRTIO_BLK_S_OK);
+	CHECK(t_filled(t_state.mem + T_DATA, 512, 9));
+	CHECK_EQ(t_used_idx(&t_state, 0), 3);
+	CHECK_EQ(t_used_idx(&t_state, 1), 2);
+	/* FLUSH was negotiated: writes are not forced to FUA (blk->features came back). */
+	CHECK_EQ(t_req(&t_state, 1, VIRTIO_BLK_T_OUT, 3, T_DATA, 512, false, NULL),
+		 VIRTIO_BLK_S_OK);
+	free(blob);
+	t_teardown(&t_state);
+}
+
+/* Requests the backend still holds: the save is refused, not silently short of them. */
+static void test_state_refuses_inflight(void)
+{
+	struct t t;
+	struct snap_target st;
+	struct state_writer w;
+	uint8_t *blob;
+	size_t len;
+	int err;
+
+	t_setup(&t, false, 1);
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t req = T_DATA + (uint64_t)i * 0x20000;
+		struct t_buf b[3] = { { req, 16, false },
+				      { req + 4096, 64 * 1024, true },
+				      { req + 16, 1, true } };
+		struct virtio_blk_req_hdr h = { .type = VIRTIO_BLK_T_IN, .sector = i * 128 };
+
+		memcpy(t.mem + req, &h, sizeof(h));
+		t_avail(&t, 0, t_chain(&t, 0, b, 3));
+	}
+	/* The I/O thread parked: the requests go to the backend, their completions wait. */
+	CHECK_EQ(event_loop_pause(t.vdev->loop), 0);
+	pthread_mutex_lock(&t.vdev->lock);
+	t.vdev->ops->queue_notify(t.vdev, 0);
+	pthread_mutex_unlock(&t.vdev->lock);
+	st = t_target(&t);
+	blob = snap_take_err(&st, &len, &err);
+	CHECK(!blob);
+	CHECK_EQ(err, -EBUSY);
+	state_writer_init(&w); /* the device's own check, behind the core's */
+	pthread_mutex_lock(&t.vdev->lock);
+	t.vdev->ops->save(t.vdev, &w);
+	pthread_mutex_unlock(&t.vdev->lock);
+	CHECK_EQ(state_writer_result(&w), -EBUSY);
+	state_writer_free(&w);
+	event_loop_resume(t.vdev->loop);
+	CHECK(t_wait(&t, 0, 4));
+	CHECK_EQ(virtio_dev_quiesce(t.vdev), 0);
+	blob = snap_take(&st, &len);
+	virtio_dev_resume(t.vdev);
+	free(blob);
+	t_teardown(&t);
+}
+
+static void test_state_hostile(void)
+{
+	struct snap_target st;
+	uint8_t *good, *base;
+	size_t len, blen, vb;
+	uint64_t cap = T_SECTORS + 1;
+
+	t_setup(&t_state, false, 2);
+	CHECK_EQ(t_read(&t_state, 1, T_DATA, 512), VIRTIO_BLK_S_OK);
+	st = t_target(&t_state);
+	good = snap_take(&st, &len);
+	t_reopen(&t_state, false, 2);
+	st = t_target(&t_state);
+	base = snap_take(&st, &blen);
+	snap_hostile(&st, good, len, base, blen);
+	vb = snap_section(good, len, STATE_TAG('V', 'B', 'L', 'K'), 0);
+	CHECK(vb != SIZE_MAX);
+	/* The image has another size: refused after the common part was taken, and put back. */
+	if (vb != SIZE_MAX)
+		CHECK(snap_refused(&st, good, len, vb, &cap, 8, base, blen));
+	CHECK_EQ(virtio_status_read(t_state.vdev), 0);
+	CHECK(!t_state.vdev->vqs[0].ready);
+	/* Another device: read-only (other features), or another number of queues. */
+	t_reopen(&t_state, true, 2);
+	st = t_target(&t_state);
+	CHECK_EQ(snap_load(&st, good, len), -EINVAL);
+	CHECK_EQ(virtio_status_read(t_state.vdev), 0);
+	t_reopen(&t_state, false, 1);
+	st = t_target(&t_state);
+	CHECK_EQ(snap_load(&st, good, len), -EINVAL);
+	CHECK_EQ(virtio_status_read(t_state.vdev), 0);
+	free(good);
+	free(base);
+	t_teardown(&t_state);
+}
+
 #define BOTH(fn)                                                                                   \
 	static void fn##_uring(void)                                                               \
 	{                                                                                          \
@@ -966,5 +1147,8 @@ int main(void)
 	RUN_TEST(test_destroy_inflight_pool);
 	RUN_TEST(test_inflight_bound_uring);
 	RUN_TEST(test_inflight_bound_pool);
+	RUN_TEST(test_state_round_trip);
+	RUN_TEST(test_state_refuses_inflight);
+	RUN_TEST(test_state_hostile);
 	TEST_EXIT();
 }

@@ -1,6 +1,7 @@
 /* Unit tests for the debug-exit port: status encoding for every width, reads, hostile accesses. */
 #include "dev/debug_exit.h"
 #include "test.h"
+#include "state_check.h"
 
 #include <string.h>
 
@@ -87,10 +88,40 @@ static void test_hostile(void)
 	CHECK_EQ(pw.calls, 1);
 }
 
+/* No state, but a section all the same, so that a snapshot names the device. */
+static void test_snapshot(void)
+{
+	struct state_blob saved, again;
+	struct debug_exit dx2;
+	struct fake_power pw2 = { 0 };
+	struct power_sink sink2 = { .event = fake_power_event, .opaque = &pw2 };
+
+	CHECK(debug_exit_bus_ops.save == debug_exit_save);
+	CHECK(debug_exit_bus_ops.load == debug_exit_load);
+	CHECK(!debug_exit_bus_ops.state_shared);
+	setup();
+	state_check_save(&debug_exit_bus_ops, &dx, &saved);
+	state_check_header(&saved, STATE_TAG('D', 'B', 'G', 'X'), 0);
+	debug_exit_init(&dx2, &sink2);
+	CHECK_EQ(state_check_load(&debug_exit_bus_ops, &dx2, saved.b, saved.len), 0);
+	state_check_save(&debug_exit_bus_ops, &dx2, &again);
+	CHECK(state_blob_eq(&again, &saved));
+	CHECK_EQ(pw2.calls, 0);
+	/* The loaded device keeps its own sink. */
+	debug_exit_bus_ops.write(&dx2, 0, "\x10", 1);
+	CHECK_EQ(pw2.calls, 1);
+	CHECK_EQ(pw2.status, 0x21);
+
+	state_check_hostile(&debug_exit_bus_ops, &dx2, &saved);
+	CHECK_EQ(pw2.calls, 1);
+	CHECK_EQ(write_val(0, 0x11, 1), 0x23);
+}
+
 int main(void)
 {
 	RUN_TEST(test_status);
 	RUN_TEST(test_read);
 	RUN_TEST(test_hostile);
+	RUN_TEST(test_snapshot);
 	TEST_EXIT();
 }

@@ -1,6 +1,7 @@
 /* Unit tests for fw_cfg: each key's byte stream, rewinds, unknown keys, wide and hostile access. */
 #include "dev/fw_cfg.h"
 #include "test.h"
+#include "state_check.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -286,6 +287,93 @@ static void test_concurrent(void)
 	fw_cfg_destroy(&fc);
 }
 
+static struct fw_cfg fc2;
+
+static uint8_t read8_on(struct fw_cfg *f)
+{
+	uint8_t b = 0xa5;
+
+	fw_cfg_bus_ops.read(f, 1, &b, 1);
+	return b;
+}
+
+static void test_snapshot_round_trip(void)
+{
+	static const uint16_t keys[] = { FW_CFG_RAM_SIZE, FW_CFG_SIGNATURE, 0x4242 };
+	struct state_blob saved, again;
+
+	CHECK(fw_cfg_bus_ops.save == fw_cfg_save);
+	CHECK(fw_cfg_bus_ops.load == fw_cfg_load);
+	CHECK(!fw_cfg_bus_ops.state_shared);
+	for (unsigned k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		/* Part way through the key's bytes (or at its end, or an unknown key). */
+		fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
+		select_key(keys[k]);
+		for (unsigned i = 0; i < 3 + k; i++)
+			read8();
+		state_check_save(&fw_cfg_bus_ops, &fc, &saved);
+		state_check_header(&saved, STATE_TAG('F', 'W', 'C', 'F'), 6);
+		fw_cfg_init(&fc2, TEST_RAM, TEST_CPUS);
+		CHECK_EQ(state_check_load(&fw_cfg_bus_ops, &fc2, saved.b, saved.len), 0);
+		state_check_save(&fw_cfg_bus_ops, &fc2, &again);
+		CHECK(state_blob_eq(&again, &saved));
+		for (unsigned i = 0; i < 10; i++)
+			CHECK_EQ(read8_on(&fc2), read8());
+		fw_cfg_destroy(&fc2);
+		fw_cfg_destroy(&fc);
+	}
+	/* The next bytes of RAM_SIZE after three were read. */
+	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
+	select_key(FW_CFG_RAM_SIZE);
+	read_le(3);
+	state_check_save(&fw_cfg_bus_ops, &fc, &saved);
+	fw_cfg_destroy(&fc);
+	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
+	CHECK_EQ(state_check_load(&fw_cfg_bus_ops, &fc, saved.b, saved.len), 0);
+	CHECK_EQ(read_le(5), TEST_RAM >> 24);
+	check_zeros(2);
+	fw_cfg_destroy(&fc);
+}
+
+/* Body offsets of the version 1 layout (fw_cfg.h). */
+enum { FWC_SELECTOR = 0, FWC_OFFSET = 2 };
+
+static void test_snapshot_hostile(void)
+{
+	struct state_blob good, other;
+
+	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
+	select_key(FW_CFG_RAM_SIZE);
+	read_le(3);
+	state_check_save(&fw_cfg_bus_ops, &fc, &good);
+	fw_cfg_destroy(&fc);
+
+	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
+	select_key(FW_CFG_SIGNATURE);
+	CHECK_EQ(read8(), 'Q');
+	state_check_hostile(&fw_cfg_bus_ops, &fc, &good);
+	state_check_rejects_field(&fw_cfg_bus_ops, &fc, &good, FWC_OFFSET, 9, 4,
+				  "offset past the 8-byte RAM size");
+	state_check_rejects_field(&fw_cfg_bus_ops, &fc, &good, FWC_OFFSET, UINT32_MAX, 4,
+				  "offset 2^32-1");
+	fw_cfg_init(&fc2, TEST_RAM, TEST_CPUS);
+	state_check_accepts_field(&fw_cfg_bus_ops, &fc2, &good, FWC_OFFSET, 8, 4,
+				  "offset at the end");
+	CHECK_EQ(read8_on(&fc2), 0);
+	fw_cfg_destroy(&fc2);
+	/* A key kvmbox does not have has no bytes to be part way through. */
+	other = good;
+	state_blob_put(&other, STATE_CHECK_HDR + FWC_SELECTOR, 0x4242, 2);
+	state_check_rejects_field(&fw_cfg_bus_ops, &fc, &other, FWC_OFFSET, 1, 4,
+				  "offset in an unknown key");
+	fw_cfg_init(&fc2, TEST_RAM, TEST_CPUS);
+	state_check_accepts_field(&fw_cfg_bus_ops, &fc2, &other, FWC_OFFSET, 0, 4,
+				  "an unknown key");
+	fw_cfg_destroy(&fc2);
+	CHECK_EQ(read8(), 'E');
+	fw_cfg_destroy(&fc);
+}
+
 int main(void)
 {
 	RUN_TEST(test_signature);
@@ -298,5 +386,7 @@ int main(void)
 	RUN_TEST(test_wide_read);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_concurrent);
+	RUN_TEST(test_snapshot_round_trip);
+	RUN_TEST(test_snapshot_hostile);
 	TEST_EXIT();
 }

@@ -1,6 +1,7 @@
 /* Unit tests for the 8042 controller: Linux's probe sequence, reset paths, IRQs, hostile input. */
 #include "dev/i8042.h"
 #include "test.h"
+#include "state_check.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -569,6 +570,250 @@ static void test_hostile(void)
 	i8042_destroy(&kbc);
 }
 
+/* ---- snapshot ---- */
+
+static struct i8042 kbc2;
+static struct fake_power pw2;
+static struct fake_irq irq1b, irq12b;
+
+static void setup2(void)
+{
+	struct power_sink sink = { .event = fake_power_event, .opaque = &pw2 };
+	struct irq_line l1 = { .set = fake_irq_set, .opaque = &irq1b, .gsi = 1 };
+	struct irq_line l12 = { .set = fake_irq_set, .opaque = &irq12b, .gsi = 12 };
+
+	memset(&pw2, 0, sizeof(pw2));
+	memset(&irq1b, 0, sizeof(irq1b));
+	memset(&irq12b, 0, sizeof(irq12b));
+	i8042_init(&kbc2, &sink);
+	i8042_set_irqs(&kbc2, &l1, &l12);
+}
+
+/*
+ * Keyboard replies queued behind an aux loopback byte (so the line up is IRQ 12), the LEDs set,
+ * a typematic command waiting for its parameter, A20 off, a RAM byte written, and a controller
+ * command (write output port) waiting for its parameter.
+ */
+static void i8042_busy_state(void)
+{
+	cmd_wr(0x60);
+	data_wr(0x47); /* KBDINT | AUXINT | SYS | XLATE */
+	data_wr(0xed);
+	data_wr(0x02);
+	data_wr(0xf2); /* ACK, 0xab, 0x41 */
+	CHECK_EQ(data_rd(), 0xfa);
+	CHECK_EQ(data_rd(), 0xfa);
+	data_wr(0xf3);
+	cmd_wr(0xdd);
+	cmd_wr(0x65);
+	data_wr(0x5a);
+	cmd_wr(0xd3);
+	data_wr(0x99);
+	cmd_wr(0xd1);
+	CHECK_EQ(status(), 0x3d); /* OBF, SYS, CMD, KEYLOCK, AUX */
+	CHECK_EQ(irq1.level, 0);
+	CHECK_EQ(irq12.level, 1);
+	CHECK_EQ(kbc.kbd_count, 4);
+}
+
+static uint8_t st_on(struct i8042 *k)
+{
+	uint8_t v = 0xff;
+
+	i8042_cmd_ops.read(k, 0, &v, 1);
+	return v;
+}
+
+static void cmd_on(struct i8042 *k, uint8_t v)
+{
+	i8042_cmd_ops.write(k, 0, &v, 1);
+}
+
+static void data_on(struct i8042 *k, uint8_t v)
+{
+	i8042_data_ops.write(k, 0, &v, 1);
+}
+
+/* Status, byte and both lines while OBF, then once more: what the guest's handler would see. */
+static unsigned i8042_drain(struct i8042 *k, const struct fake_irq *i1, const struct fake_irq *i12,
+			    uint8_t *out)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < 20; i++) {
+		out[n++] = st_on(k);
+		out[n++] = (uint8_t)(i1->level | i12->level << 1);
+		if (!(out[n - 2] & 1))
+			break;
+		i8042_data_ops.read(k, 0, &out[n++], 1);
+	}
+	return n;
+}
+
+static unsigned i8042_probe(struct i8042 *k, const struct fake_irq *i1, const struct fake_irq *i12,
+			    const struct fake_power *p, uint8_t *out)
+{
+	unsigned n = 0;
+
+	out[n++] = st_on(k);
+	out[n++] = (uint8_t)(i1->level | i12->level << 1);
+	data_on(k, 0x03); /* the pending write-output-port command's parameter */
+	out[n++] = st_on(k);
+	n += i8042_drain(k, i1, i12, out + n);
+	data_on(k, 0x05); /* the pending typematic command's parameter: ACK */
+	data_on(k, 0xfe); /* resend: the ACK again */
+	n += i8042_drain(k, i1, i12, out + n);
+	cmd_on(k, 0xd0);
+	n += i8042_drain(k, i1, i12, out + n);
+	cmd_on(k, 0x20);
+	n += i8042_drain(k, i1, i12, out + n);
+	cmd_on(k, 0x25);
+	n += i8042_drain(k, i1, i12, out + n);
+	data_on(k, 0xf0);
+	data_on(k, 0x00);
+	n += i8042_drain(k, i1, i12, out + n);
+	out[n++] = (uint8_t)i8042_send_ctrl_alt_del(k);
+	n += i8042_drain(k, i1, i12, out + n);
+	out[n++] = (uint8_t)p->resets;
+	return n;
+}
+
+static void test_snapshot_round_trip(void)
+{
+	struct state_blob saved, again;
+	uint8_t want[256], got[256];
+	unsigned n;
+
+	CHECK(i8042_data_ops.save == i8042_save);
+	CHECK(i8042_data_ops.load == i8042_load);
+	CHECK(!i8042_data_ops.state_shared);
+	CHECK(i8042_cmd_ops.state_shared);
+	CHECK(!i8042_cmd_ops.save && !i8042_cmd_ops.load);
+
+	setup();
+	i8042_busy_state();
+	state_check_save(&i8042_data_ops, &kbc, &saved);
+	state_check_header(&saved, STATE_TAG('8', '0', '4', '2'), 68);
+	setup2();
+	CHECK_EQ(state_check_load(&i8042_data_ops, &kbc2, saved.b, saved.len), 0);
+	CHECK_EQ(irq1b.level, 0);
+	CHECK_EQ(irq12b.level, 1); /* re-driven from the restored output buffer */
+	CHECK_EQ(irq12b.rises, 1);
+	state_check_save(&i8042_data_ops, &kbc2, &again);
+	CHECK(state_blob_eq(&again, &saved));
+
+	n = i8042_probe(&kbc, &irq1, &irq12, &pw, want);
+	CHECK_EQ(i8042_probe(&kbc2, &irq1b, &irq12b, &pw2, got), n);
+	CHECK(!memcmp(want, got, n));
+	/* Some of what was compared: the aux byte first, then the keyboard's queue in order. */
+	CHECK_EQ(want[2], 0x35); /* the parameter went to the output port: CMD cleared */
+	CHECK_EQ(want[5], 0x99);
+	CHECK_EQ(want[8], 0xfa);
+	CHECK_EQ(want[11], 0xab);
+	CHECK_EQ(want[14], 0x41);
+	CHECK_EQ(pw2.resets, 0);
+	CHECK_EQ(irq1b.redundant, 0);
+	CHECK_EQ(irq12b.redundant, 0);
+	i8042_destroy(&kbc2);
+	teardown();
+}
+
+/* Body offsets of the version 1 layout (i8042.h). */
+enum {
+	KBC_RAM = 0,
+	KBC_OBF = 34,
+	KBC_OBF_AUX = 35,
+	KBC_OBF_KBD = 36,
+	KBC_LAST_CMD = 37,
+	KBC_PENDING = 38,
+	KBC_HEAD = 55,
+	KBC_COUNT = 59,
+	KBC_KBD_PENDING = 63,
+	KBC_LEDS = 65,
+	KBC_TYPEMATIC = 66,
+	KBC_SCANNING = 67,
+};
+
+static void test_snapshot_hostile(void)
+{
+	static const struct {
+		unsigned off, width;
+		uint64_t v;
+		const char *what;
+	} bad[] = {
+		{ KBC_OBF, 1, 2, "OBF 2" },
+		{ KBC_OBF_AUX, 1, 0x80, "aux flag 0x80" },
+		{ KBC_OBF_KBD, 1, 0xff, "keyboard flag 0xff" },
+		{ KBC_LAST_CMD, 1, 3, "A2 3" },
+		{ KBC_SCANNING, 1, 2, "scanning 2" },
+		{ KBC_OBF_KBD, 1, 1, "keyboard byte that is aux data" },
+		{ KBC_PENDING, 1, 0x20, "pending read-RAM" },
+		{ KBC_PENDING, 1, 0xd5, "pending 0xd5" },
+		{ KBC_PENDING, 1, 0xff, "pending pulse" },
+		{ KBC_HEAD, 4, 16, "head 16" },
+		{ KBC_COUNT, 4, 17, "count 17" },
+		{ KBC_COUNT, 4, UINT32_MAX, "count 2^32-1" },
+		{ KBC_KBD_PENDING, 1, 0xee, "keyboard waits after echo" },
+		{ KBC_KBD_PENDING, 1, 0x01, "keyboard waits on 0x01" },
+		{ KBC_LEDS, 1, 8, "LEDs 8" },
+		{ KBC_TYPEMATIC, 1, 0x80, "typematic 0x80" },
+		{ KBC_OBF, 1, 0, "bytes queued behind an empty, enabled buffer" },
+	};
+	static const struct {
+		unsigned off, width;
+		uint64_t v;
+		const char *what;
+	} good_values[] = {
+		{ KBC_COUNT, 4, 16, "count 16 with OBF" },
+		{ KBC_PENDING, 1, 0x7f, "pending write-RAM 0x1f" },
+		{ KBC_PENDING, 1, 0xd4, "pending aux send" },
+		{ KBC_PENDING, 1, 0, "nothing pending" },
+		{ KBC_KBD_PENDING, 1, 0xf0, "keyboard waits for a scan set" },
+		{ KBC_HEAD, 4, 15, "head 15" },
+	};
+	struct state_blob good, quiet;
+
+	setup();
+	i8042_busy_state();
+	state_check_save(&i8042_data_ops, &kbc, &good);
+	teardown();
+
+	setup();
+	cmd_wr(0xaa);
+	CHECK_EQ(irq1.level, 1);
+	state_check_hostile(&i8042_data_ops, &kbc, &good);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		state_check_rejects_field(&i8042_data_ops, &kbc, &good, bad[i].off, bad[i].v,
+					  bad[i].width, bad[i].what);
+	for (unsigned i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++) {
+		setup2();
+		state_check_accepts_field(&i8042_data_ops, &kbc2, &good, good_values[i].off,
+					  good_values[i].v, good_values[i].width,
+					  good_values[i].what);
+		i8042_destroy(&kbc2);
+	}
+
+	/* With the keyboard interface disabled, bytes may wait behind an empty buffer. */
+	quiet = good;
+	state_blob_put(&quiet, STATE_CHECK_HDR + KBC_OBF, 0, 1);
+	state_blob_put(&quiet, STATE_CHECK_HDR + KBC_RAM, 0x57, 1);
+	setup2();
+	state_check_accepts_field(&i8042_data_ops, &kbc2, &quiet, KBC_OBF, 0, 1, "KBDDIS");
+	CHECK_EQ(irq1b.level | irq12b.level, 0);
+	CHECK_EQ(st_on(&kbc2) & 1, 0);
+	cmd_on(&kbc2, 0xae); /* enabling the interface delivers the first queued byte */
+	CHECK_EQ(irq1b.level, 1);
+	CHECK_EQ(st_on(&kbc2) & 0x21, 0x01);
+	i8042_destroy(&kbc2);
+
+	/* The refused loads touched nothing. */
+	CHECK_EQ(irq1.level, 1);
+	CHECK_EQ(irq12.level, 0);
+	CHECK_EQ(data_rd(), 0x55);
+	CHECK_EQ(pw.resets, 0);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_linux_probe);
@@ -581,5 +826,7 @@ int main(void)
 	RUN_TEST(test_irq_kbd);
 	RUN_TEST(test_reset);
 	RUN_TEST(test_hostile);
+	RUN_TEST(test_snapshot_round_trip);
+	RUN_TEST(test_snapshot_hostile);
 	TEST_EXIT();
 }

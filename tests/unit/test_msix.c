@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "pci/msix.h"
+#include "snap_check.h"
 #include "test.h"
 
 #define NVEC 4
@@ -427,6 +428,163 @@ static void test_msix_threads(void)
 	env_cleanup(&e);
 }
 
+/* ---- snapshots: the function's config space and its MSI-X state in one test section ---- */
+
+#define ENV_STATE_TAG STATE_TAG('T', 'M', 'S', 'X')
+
+static void env_save(const void *dev, struct state_writer *w)
+{
+	struct env *e = (struct env *)(uintptr_t)dev;
+
+	state_section_begin(w, ENV_STATE_TAG, 1);
+	pci_dev_save(&e->dev, w);
+	msix_save(&e->m, w);
+	state_section_end_write(w);
+}
+
+static int env_load(void *dev, struct state_reader *r)
+{
+	static struct pci_dev_state ps;
+	struct env *e = dev;
+	struct msix_state ms;
+	uint32_t version;
+	int ret;
+
+	state_section_begin_read(r, ENV_STATE_TAG, 1, &version);
+	pci_dev_load_prepare(&e->dev, r, &ps);
+	msix_load_prepare(&e->m, r, ps.cfg, &ms);
+	ret = state_section_end(r);
+	if (ret)
+		return ret;
+	pci_dev_load_commit(&e->dev, &ps);
+	msix_load_commit(&e->m, &ms);
+	return 0;
+}
+
+/* Where pci_dev_save put config byte off (blob offsets): the bytes go in offset order. */
+static size_t env_cfg_pos(const struct env *e, uint32_t off)
+{
+	size_t pos = 12 + 4 + 1 + 4;
+
+	for (uint32_t o = 0; o < off; o++)
+		if ((e->dev.wmask[o] | e->dev.w1cmask[o]) && (o < PCI_BAR0 || o >= PCI_BAR0 + 24))
+			pos++;
+	return pos;
+}
+
+static size_t env_msix_pos(const struct env *e)
+{
+	return env_cfg_pos(e, PCI_CFG_SIZE) + PCI_NUM_BARS * 9;
+}
+
+/* Four vectors programmed, one masked with a pending bit: all of it comes back, routes too. */
+static void test_msix_state_round_trip(void)
+{
+	static struct env a, b;
+	struct snap_target ta = { env_save, env_load, &a }, tb = { env_save, env_load, &b };
+	uint8_t *blob;
+	size_t len;
+
+	env_init(&a);
+	for (unsigned v = 0; v < NVEC; v++)
+		program(&a, v, 0xfee00000 + 0x1000 * v + ((uint64_t)v << 32), 0x40 + v);
+	ctrl_write(&a, true, false);
+	for (unsigned v = 0; v < 3; v++)
+		tab_write(&a, 16 * v + 12, 0, 4);
+	msix_notify(&a.m, 3);
+	CHECK_EQ(pba_read(&a), 8);
+	cfg_write(&a, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	cfg_write(&a, PCI_INTERRUPT_LINE, 11, 1);
+	blob = snap_take(&ta, &len);
+
+	env_init(&b);
+	CHECK_EQ(snap_load(&tb, blob, len), 0);
+	for (unsigned off = 0; off < 16 * NVEC; off += 4)
+		CHECK_EQ(tab_read(&b, off, 4), tab_read(&a, off, 4));
+	for (unsigned off = 0; off < 0x100; off += 4)
+		CHECK_EQ(cfg_read(&b, off, 4), cfg_read(&a, off, 4));
+	CHECK_EQ(pba_read(&b), 8);
+	CHECK(msix_enabled(&b.m));
+	CHECK(!b.m.func_masked);
+	/* The sink heard every vector, as if the guest had programmed them. */
+	CHECK(b.sink.updates >= NVEC);
+	for (unsigned v = 0; v < NVEC; v++) {
+		CHECK_EQ(b.sink.masked[v], v == 3);
+		CHECK_EQ(b.sink.addr[v], a.sink.addr[v]);
+		CHECK_EQ(b.sink.data[v], a.sink.data[v]);
+	}
+	CHECK_EQ(b.sink.total_signals, 0);
+	CHECK(snap_same(&tb, blob, len));
+	/* Unmasking the pending vector delivers it; the others deliver at once. */
+	tab_write(&b, 16 * 3 + 12, 0, 4);
+	CHECK_EQ(b.sink.signals[3], 1);
+	CHECK_EQ(pba_read(&b), 0);
+	msix_notify(&b.m, 1);
+	CHECK_EQ(b.sink.signals[1], 1);
+	free(blob);
+	env_cleanup(&a);
+	env_cleanup(&b);
+}
+
+static void test_msix_state_hostile(void)
+{
+	static struct env a, b;
+	struct snap_target ta = { env_save, env_load, &a }, tb = { env_save, env_load, &b };
+	uint8_t *good, *base;
+	size_t len, blen, m, c;
+	uint32_t v32;
+	uint64_t v64;
+	uint8_t v8;
+
+	env_init(&a);
+	program(&a, 0, 0xfee00000, 0x40);
+	ctrl_write(&a, true, false);
+	msix_notify(&a.m, 0); /* vector 0 is masked: pending */
+	good = snap_take(&ta, &len);
+	env_init(&b);
+	base = snap_take(&tb, &blen);
+	snap_hostile(&tb, good, len, base, blen);
+
+	m = env_msix_pos(&a);
+	c = env_cfg_pos(&a, a.m.cap_off + 3);
+	v32 = NVEC + 1; /* another table size */
+	CHECK(snap_refused(&tb, good, len, m, &v32, 4, base, blen));
+	v32 = 3; /* Vector Control bits beyond the mask */
+	CHECK(snap_refused(&tb, good, len, m + 4 + 12, &v32, 4, base, blen));
+	v32 = 0xfee00002; /* an address with the low bits a write clears */
+	CHECK(snap_refused(&tb, good, len, m + 4, &v32, 4, base, blen));
+	v64 = 1ull << NVEC; /* pending beyond the table */
+	CHECK(snap_refused(&tb, good, len, m + 4 + 16 * NVEC, &v64, 8, base, blen));
+	v32 = 0; /* vector 0 unmasked, yet pending while MSI-X is on */
+	CHECK(snap_refused(&tb, good, len, m + 4 + 12, &v32, 4, base, blen));
+	v8 = 0xff; /* Message Control: read-only bits set */
+	CHECK(snap_refused(&tb, good, len, c, &v8, 1, base, blen));
+	v8 = 0x12; /* another vendor */
+	CHECK(snap_refused(&tb, good, len, 12, &v8, 1, base, blen));
+	v8 = 3; /* another slot */
+	CHECK(snap_refused(&tb, good, len, 16, &v8, 1, base, blen));
+	v64 = 0x1000; /* BAR 2 at another address */
+	CHECK(snap_refused(&tb, good, len, env_cfg_pos(&a, PCI_CFG_SIZE) + 2 * 9, &v64, 8, base,
+			   blen));
+	v8 = 1; /* BAR 0 (unimplemented) being sized */
+	CHECK(snap_refused(&tb, good, len, env_cfg_pos(&a, PCI_CFG_SIZE) + 8, &v8, 1, base, blen));
+	v8 = 2; /* a sizing flag that is not a bool */
+	CHECK(snap_refused(&tb, good, len, env_cfg_pos(&a, PCI_CFG_SIZE) + 2 * 9 + 8, &v8, 1, base,
+			   blen));
+	/* With MSI-X off in the same snapshot, a pending unmasked vector is a state it can be in.
+	 */
+	good[c] = 0;
+	memcpy(good + m + 4 + 12, &v32, 4);
+	CHECK_EQ(snap_load(&tb, good, len), 0);
+	CHECK_EQ(pba_read(&b), 1);
+	CHECK(!msix_enabled(&b.m));
+	CHECK_EQ(b.sink.bad_vec, 0);
+	free(good);
+	free(base);
+	env_cleanup(&a);
+	env_cleanup(&b);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -435,5 +593,7 @@ int main(void)
 	RUN_TEST(test_msix_hostile);
 	RUN_TEST(test_msix_enable_mask_pending);
 	RUN_TEST(test_msix_threads);
+	RUN_TEST(test_msix_state_round_trip);
+	RUN_TEST(test_msix_state_hostile);
 	TEST_EXIT();
 }

@@ -2,6 +2,7 @@
 #include "virtio/net.h"
 #include "backend/tap.h"
 #include "log.h"
+#include "snap_check.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -939,6 +940,173 @@ static void test_real_tap(void)
 	test_total_fail_ += !!test_failed_;
 }
 
+/* ---- snapshots ---- */
+
+static void vdev_save(const void *dev, struct state_writer *w)
+{
+	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
+}
+
+static int vdev_load(void *dev, struct state_reader *r)
+{
+	return virtio_dev_load(dev, r, 0);
+}
+
+/* The restoring process's device: a fresh fd, and no MAC configured (a random one). */
+static struct virtio_dev *setup_fresh(int *host)
+{
+	struct virtio_net_config cfg = { .tap_name = "fake1", .name = "vnet-r" };
+	struct virtio_dev *vdev = NULL;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return NULL;
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	if (virtio_net_create_fd(&vdev, &gm, &cfg, sv[1], false) < 0) {
+		close(sv[0]);
+		return NULL;
+	}
+	vdev->transport_ops = &fake_tops;
+	*host = sv[0];
+	return vdev;
+}
+
+/*
+ * A packet each way, a receive buffer left posted, saved; a new device (another fd, another MAC
+ * of its own) loaded: it has the driver's MAC, fills the posted buffer with mergeable buffers
+ * (the negotiated features came back) and transmits from where the ring was.
+ */
+static void test_state_round_trip(void)
+{
+	static uint8_t sent[HDR + 1500], got[HDR + 1500];
+	struct virtio_net_hdr_v1 h;
+	struct snap_target st;
+	struct virtio_dev *vdev;
+	uint8_t *blob, mac[6];
+	uint64_t a, rx1, rx2;
+	uint32_t id, len;
+	int host = -1;
+	size_t n;
+
+	vdev = setup(BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF), &host);
+	CHECK(vdev);
+	if (!vdev)
+		return;
+	a = drv_alloc(HDR + 100);
+	memset(mem + a, 0, HDR);
+	fill(mem + a + HDR, 100, 1);
+	{
+		struct seg s = { a, HDR + 100, false };
+
+		drv_add(vdev, TX, &s, 1);
+		CHECK(drv_wait_used(TX, 1));
+		drv_consume(TX, 1);
+		CHECK_EQ(host_recv(host, got, sizeof(got), 1000), HDR + 100);
+	}
+	rx1 = drv_alloc(2048);
+	{
+		struct seg s = { rx1, 2048, true };
+
+		drv_add(vdev, RX, &s, 1);
+		host_send(host, 200, 2, NULL);
+		CHECK(drv_wait_used(RX, 1));
+		drv_consume(RX, 1);
+	}
+	rx1 = drv_alloc(1000);
+	{
+		struct seg s = { rx1, 1000, true };
+
+		drv_add(vdev, RX, &s, 1); /* posted, not used when the snapshot is taken */
+	}
+	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
+	st = (struct snap_target){ vdev_save, vdev_load, vdev };
+	blob = snap_take(&st, &n);
+	virtio_dev_resume(vdev);
+	teardown(vdev, host);
+
+	vdev = setup_fresh(&host);
+	CHECK(vdev);
+	if (!vdev)
+		goto out;
+	st.dev = vdev;
+	CHECK_EQ(snap_load(&st, blob, n), 0);
+	virtio_config_read(vdev, 0, mac, 6);
+	CHECK(!memcmp(mac, "\x02\0\0\0\0\x01", 6));
+	CHECK_EQ(virtio_status_read(vdev), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	CHECK(snap_same(&st, blob, n));
+	virtio_dev_resume(vdev);
+	/* 1500 bytes: the posted 1000-byte buffer and one more, merged. */
+	rx2 = drv_alloc(1000);
+	{
+		struct seg s = { rx2, 1000, true };
+
+		drv_add(vdev, RX, &s, 1);
+	}
+	host_send(host, 1500, 3, sent);
+	CHECK(drv_wait_used(RX, 2));
+	drv_used(RX, 0, &id, &len);
+	CHECK_EQ(len, 1000);
+	drv_used(RX, 1, &id, &len);
+	CHECK_EQ(len, HDR + 1500 - 1000);
+	drv_consume(RX, 2);
+	memcpy(&h, mem + rx1, HDR);
+	CHECK_EQ(h.num_buffers, 2);
+	CHECK(!memcmp(mem + rx1 + HDR, sent + HDR, 1000 - HDR));
+	{
+		struct seg s = { a, HDR + 100, false };
+
+		fill(mem + a + HDR, 100, 4);
+		drv_add(vdev, TX, &s, 1);
+		CHECK(drv_wait_used(TX, 1));
+		drv_consume(TX, 1);
+		CHECK_EQ(host_recv(host, got, sizeof(got), 1000), HDR + 100);
+		CHECK(!memcmp(got + HDR, mem + a + HDR, 100));
+	}
+	CHECK_EQ(used_idx(TX), 2);
+	CHECK_EQ(used_idx(RX), 3);
+	teardown(vdev, host);
+out:
+	free(blob);
+}
+
+static void test_state_hostile(void)
+{
+	const uint8_t multicast[6] = { 3, 0, 0, 0, 0, 1 };
+	struct snap_target st;
+	struct virtio_dev *vdev;
+	uint8_t *good, *base;
+	size_t n, bn, vn;
+	uint16_t status = 3;
+	int host = -1, host2 = -1;
+
+	vdev = setup(BASE_FEATURES, &host);
+	CHECK(vdev);
+	if (!vdev)
+		return;
+	st = (struct snap_target){ vdev_save, vdev_load, vdev };
+	good = snap_take(&st, &n);
+	teardown(vdev, host);
+	vdev = setup_fresh(&host2);
+	CHECK(vdev);
+	if (!vdev) {
+		free(good);
+		return;
+	}
+	st.dev = vdev;
+	base = snap_take(&st, &bn);
+	snap_hostile(&st, good, n, base, bn);
+	vn = snap_section(good, n, STATE_TAG('V', 'N', 'E', 'T'), 0);
+	CHECK(vn != SIZE_MAX);
+	if (vn != SIZE_MAX) {
+		CHECK(snap_refused(&st, good, n, vn, multicast, 6, base, bn));
+		CHECK(snap_refused(&st, good, n, vn + 6, &status, 2, base, bn));
+	}
+	teardown(vdev, host2);
+	free(good);
+	free(base);
+}
+
 int main(int argc, char **argv)
 {
 	log_set_level(argc > 1 && !strcmp(argv[1], "-v") ? LOG_DEBUG : LOG_ERROR);
@@ -953,6 +1121,8 @@ int main(int argc, char **argv)
 	RUN_TEST(test_rx_backpressure);
 	RUN_TEST(test_malformed_rings);
 	RUN_TEST(test_backend_gone);
+	RUN_TEST(test_state_round_trip);
+	RUN_TEST(test_state_hostile);
 	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
 		printf("SKIP test_real_tap: needs root and /dev/net/tun\n");
 	else

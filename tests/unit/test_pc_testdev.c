@@ -1,6 +1,7 @@
 /* Unit tests for pc-testdev: the scratch register at every width, page flushes, IRQ lines. */
 #include "dev/pc_testdev.h"
 #include "test.h"
+#include "state_check.h"
 
 #include <string.h>
 
@@ -245,6 +246,62 @@ static void test_no_callbacks(void)
 	pc_testdev_destroy(&td);
 }
 
+static uint64_t get_on(struct pc_testdev *t, uint64_t off, unsigned len)
+{
+	uint8_t b[8] = { 0 };
+	uint64_t v = 0;
+
+	pc_testdev_scratch_ops.read(t, off, b, len);
+	for (unsigned i = 0; i < len; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+static void test_snapshot(void)
+{
+	struct state_blob saved, again;
+	struct pc_testdev td2;
+	struct fake fk2 = { 0 };
+	struct pc_testdev_flush flush2 = { fake_flush, &fk2 };
+	struct irq_line irq2 = { fake_irq, &fk2, 32 };
+
+	/* One range carries the state; the other two share it. */
+	CHECK(pc_testdev_scratch_ops.save == pc_testdev_save);
+	CHECK(pc_testdev_scratch_ops.load == pc_testdev_load);
+	CHECK(!pc_testdev_scratch_ops.state_shared);
+	CHECK(pc_testdev_flush_ops.state_shared && !pc_testdev_flush_ops.save);
+	CHECK(pc_testdev_irq_ops.state_shared && !pc_testdev_irq_ops.load);
+
+	setup(0);
+	put(&pc_testdev_scratch_ops, 0, 0xdeadbeef, 4);
+	put(&pc_testdev_scratch_ops, 1, 0x5a, 1);
+	state_check_save(&pc_testdev_scratch_ops, &td, &saved);
+	state_check_header(&saved, STATE_TAG('T', 'D', 'E', 'V'), 4);
+	CHECK_EQ(saved.b[STATE_CHECK_HDR], 0xef);
+	CHECK_EQ(saved.b[STATE_CHECK_HDR + 1], 0x5a);
+
+	pc_testdev_init(&td2, &flush2, &irq2);
+	CHECK_EQ(state_check_load(&pc_testdev_scratch_ops, &td2, saved.b, saved.len), 0);
+	state_check_save(&pc_testdev_scratch_ops, &td2, &again);
+	CHECK(state_blob_eq(&again, &saved));
+	for (unsigned off = 0; off < 4; off++)
+		for (unsigned len = 1; len <= 8; len *= 2)
+			CHECK_EQ(get_on(&td2, off, len), get_on(&td, off, len));
+	CHECK_EQ(get_on(&td2, 0, 4), 0xdead5aef);
+	/* The loaded device keeps its own wiring. */
+	pc_testdev_irq_ops.write(&td2, 3, "\x01", 1);
+	CHECK_EQ(fk2.irqs, 1);
+	CHECK_EQ(fk2.gsi, 35);
+	CHECK_EQ(fk.irqs, 0);
+
+	/* Malformed input leaves the scratch register alone. */
+	put(&pc_testdev_scratch_ops, 0, 0x01020304, 4);
+	state_check_hostile(&pc_testdev_scratch_ops, &td, &saved);
+	CHECK_EQ(get(&pc_testdev_scratch_ops, 0, 4), 0x01020304);
+	pc_testdev_destroy(&td2);
+	pc_testdev_destroy(&td);
+}
+
 int main(void)
 {
 	RUN_TEST(test_scratch_examples);
@@ -253,5 +310,6 @@ int main(void)
 	RUN_TEST(test_irq);
 	RUN_TEST(test_reads);
 	RUN_TEST(test_no_callbacks);
+	RUN_TEST(test_snapshot);
 	TEST_EXIT();
 }

@@ -6,6 +6,7 @@
 #include "bus.h"
 #include "log.h"
 #include "pci/pci.h"
+#include "snap_check.h"
 #include "test.h"
 
 #define ECAM 0xe0000000ull
@@ -633,6 +634,159 @@ static void test_pci_hostile(void)
 	log_set_level(LOG_WARN);
 }
 
+/* ---- snapshots ---- */
+
+/* The bus's state goes with the config ports; ECAM reaches the same config spaces. */
+static struct snap_target bus_target(struct env *e)
+{
+	const struct bus_range *r = bus_find(&e->pio, 0xcf8);
+
+	return (struct snap_target){ r->ops->save, r->ops->load, r->dev };
+}
+
+static void test_pci_state_bus(void)
+{
+	static struct env a, b;
+	const struct bus_range *ecam;
+	struct snap_target ta, tb;
+	uint8_t *blob, *base;
+	size_t len, blen, body = 12, cfgb = 12 + 4 + 4 + 1 + 4;
+	uint32_t v32;
+	uint8_t v8;
+
+	env_init(&a);
+	ecam = bus_find(&a.mmio, ECAM);
+	CHECK(ecam && ecam->ops->state_shared && !ecam->ops->save && !ecam->ops->load);
+	ta = bus_target(&a);
+	CHECK(ta.save && ta.load);
+	conf1_write(&a, 0, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	conf1_write(&a, 0, 0x0c, 0x10, 1); /* cache line size */
+	conf1_write(&a, 0, 0x0d, 0x40, 1); /* latency timer */
+	io_write(&a, 0xcf8, cf8(0, 3, 0, 0x40), 4);
+	blob = snap_take(&ta, &len);
+
+	env_init(&b);
+	tb = bus_target(&b);
+	CHECK_EQ(snap_load(&tb, blob, len), 0);
+	CHECK_EQ(io_read(&b, 0xcf8, 4), cf8(0, 3, 0, 0x40));
+	for (unsigned reg = 0; reg < 0x100; reg += 4)
+		CHECK_EQ(ecam_read(&b, 0, 0, reg, 4), ecam_read(&a, 0, 0, reg, 4));
+	CHECK_EQ(ecam_read(&b, 0, 0, 0x0c, 2), 0x4010);
+	CHECK(snap_same(&tb, blob, len));
+
+	/* Malformed ones, into a fresh bus that must stay as it is. */
+	env_cleanup(&b);
+	env_init(&b);
+	tb = bus_target(&b);
+	base = snap_take(&tb, &blen);
+	snap_hostile(&tb, blob, len, base, blen);
+	v32 = 0xffffffff; /* CONFIG_ADDRESS bits a write never keeps */
+	CHECK(snap_refused(&tb, blob, len, body, &v32, 4, base, blen));
+	v8 = 0x87; /* another vendor */
+	CHECK(snap_refused(&tb, blob, len, body + 4, &v8, 1, base, blen));
+	v8 = 0xff; /* Status high byte: DEVSEL timing bits are read-only */
+	CHECK(snap_refused(&tb, blob, len, cfgb + 2, &v8, 1, base, blen));
+	v8 = 2; /* a BAR sizing flag that is not a bool */
+	CHECK(snap_refused(&tb, blob, len, cfgb + 5 + 8, &v8, 1, base, blen));
+	free(base);
+	free(blob);
+	env_cleanup(&a);
+	env_cleanup(&b);
+}
+
+/* A function's config space through pci_dev_save/load, wrapped in a test section. */
+#define FN_STATE_TAG STATE_TAG('T', 'P', 'C', 'F')
+
+static void fn_save(const void *dev, struct state_writer *w)
+{
+	state_section_begin(w, FN_STATE_TAG, 1);
+	pci_dev_save((struct pci_dev *)(uintptr_t)dev, w);
+	state_section_end_write(w);
+}
+
+static int fn_load(void *dev, struct state_reader *r)
+{
+	static struct pci_dev_state s;
+	uint32_t version;
+	int ret;
+
+	state_section_begin_read(r, FN_STATE_TAG, 1, &version);
+	pci_dev_load_prepare(dev, r, &s);
+	ret = state_section_end(r);
+	if (!ret)
+		pci_dev_load_commit(dev, &s);
+	return ret;
+}
+
+static const struct bus_ops shared_bar_ops = { .read = fake_bar_read,
+					       .write = fake_bar_write,
+					       .state_shared = true };
+
+static void test_pci_state_function(void)
+{
+	static struct env a, b;
+	static struct test_dev ta, tb;
+	struct snap_target sa = { fn_save, fn_load, &ta.pci }, sb = { fn_save, fn_load, &tb.pci };
+	const struct bus_range *r;
+	struct state_writer w;
+	struct state_reader rd;
+	uint8_t *blob;
+	size_t len;
+
+	env_init(&a);
+	test_dev_init(&ta);
+	CHECK_EQ(pci_bus_add(&a.pci, &ta.pci), 0);
+	conf1_write(&a, 1, PCI_COMMAND,
+		    PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_INTX_DISABLE, 2);
+	conf1_write(&a, 1, PCI_INTERRUPT_LINE, 9, 1);
+	conf1_write(&a, 1, 0x18, 0xffffffff, 4); /* BAR 2 being sized */
+	blob = snap_take(&sa, &len);
+
+	env_init(&b);
+	test_dev_init(&tb);
+	CHECK_EQ(pci_bus_add(&b.pci, &tb.pci), 0);
+	pci_dev_set_intx(&tb.pci, 1); /* asserted: Interrupt Disable from the load drops it */
+	CHECK_EQ(irqs.level[17], 1);
+	CHECK_EQ(snap_load(&sb, blob, len), 0);
+	CHECK_EQ(irqs.level[17], 0);
+	CHECK_EQ(conf1_read(&b, 1, 0x18, 4), 0xffff0000);
+	for (unsigned reg = 0; reg < 0x100; reg += 4) {
+		if (reg == PCI_COMMAND)
+			continue; /* Status.Interrupt: b's own request */
+		CHECK_EQ(conf1_read(&b, 1, reg, 4), conf1_read(&a, 1, reg, 4));
+	}
+	CHECK_EQ(conf1_read(&b, 1, PCI_COMMAND, 2), conf1_read(&a, 1, PCI_COMMAND, 2));
+	CHECK(snap_same(&sb, blob, len));
+	conf1_write(&b, 1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	CHECK_EQ(irqs.level[17], 1);
+
+	/* The BAR's range forwards to the BAR's own hooks; these fake ones have none. */
+	r = bus_find(&b.mmio, tb.pci.bars[0].addr);
+	CHECK(r && r->ops->save && r->ops->load && !r->ops->state_shared);
+	state_writer_init(&w);
+	r->ops->save(r->dev, &w);
+	CHECK_EQ(state_writer_result(&w), -EOPNOTSUPP);
+	state_writer_free(&w);
+	state_reader_init(&rd, blob, len);
+	CHECK_EQ(r->ops->load(r->dev, &rd), -EINVAL);
+	CHECK(!state_reader_ok(&rd));
+	free(blob);
+	env_cleanup(&a);
+	env_cleanup(&b);
+	pci_dev_cleanup(&ta.pci);
+	pci_dev_cleanup(&tb.pci);
+
+	/* A BAR whose ops say another range carries the state is registered as such. */
+	env_init(&a);
+	pci_dev_init(&ta.pci, "shared", 0x1af4, 0x1044, 0, 1, 0, 0);
+	CHECK_EQ(pci_dev_add_bar(&ta.pci, 0, 0x1000, false, &shared_bar_ops, &ta.bar[0]), 0);
+	CHECK_EQ(pci_bus_add(&a.pci, &ta.pci), 0);
+	r = bus_find(&a.mmio, ta.pci.bars[0].addr);
+	CHECK(r && r->ops->state_shared && !r->ops->save);
+	env_cleanup(&a);
+	pci_dev_cleanup(&ta.pci);
+}
+
 int main(void)
 {
 	RUN_TEST(test_pci_host_bridge);
@@ -646,5 +800,7 @@ int main(void)
 	RUN_TEST(test_pci_intx);
 	RUN_TEST(test_pci_add_errors);
 	RUN_TEST(test_pci_hostile);
+	RUN_TEST(test_pci_state_bus);
+	RUN_TEST(test_pci_state_function);
 	TEST_EXIT();
 }

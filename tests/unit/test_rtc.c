@@ -1,6 +1,7 @@
 /* Unit tests for the CMOS RTC: Linux's boot-time read, BCD/binary, 12/24h, guest sets, C, NVRAM. */
 #include "dev/rtc.h"
 #include "test.h"
+#include "state_check.h"
 
 #include <errno.h>
 #include <string.h>
@@ -323,6 +324,257 @@ static void test_hostile(void)
 	rtc_destroy(&rtc);
 }
 
+/* ---- snapshot ---- */
+
+static struct rtc rtc2;
+
+static void setup2(void)
+{
+	rtc_init(&rtc2);
+	rtc_set_clock(&rtc2, fake_clock, NULL);
+}
+
+static uint8_t cmos_rd_on(struct rtc *r, uint8_t idx)
+{
+	uint8_t out = 0xff;
+
+	rtc_bus_ops.write(r, 0, &idx, 1);
+	rtc_bus_ops.read(r, 1, &out, 1);
+	return out;
+}
+
+static void cmos_wr_on(struct rtc *r, uint8_t idx, uint8_t val)
+{
+	rtc_bus_ops.write(r, 0, &idx, 1);
+	rtc_bus_ops.write(r, 1, &val, 1);
+}
+
+/* The data port before any index write (the saved index), then every register in turn. */
+static unsigned rtc_probe(struct rtc *r, uint8_t *out)
+{
+	unsigned n = 0;
+
+	rtc_bus_ops.read(r, 1, &out[n++], 1);
+	for (unsigned i = 0; i < RTC_CMOS_SIZE; i++)
+		out[n++] = cmos_rd_on(r, (uint8_t)i);
+	return n;
+}
+
+/*
+ * Two devices on the fake clock read alike now (b's first reads go to first), and again after
+ * time passes and SET clears.
+ */
+static void rtc_compare(struct rtc *a, struct rtc *b, uint8_t *first)
+{
+	uint8_t want[RTC_CMOS_SIZE + 1], got[RTC_CMOS_SIZE + 1];
+
+	CHECK_EQ(rtc_probe(a, want), rtc_probe(b, got));
+	CHECK(!memcmp(want, got, sizeof(want)));
+	memcpy(first, got, sizeof(got));
+	fake_now.tv_sec += 100;
+	rtc_probe(a, want);
+	rtc_probe(b, got);
+	CHECK(!memcmp(want, got, sizeof(want)));
+	cmos_wr_on(a, 0x0b, cmos_rd_on(a, 0x0b) & 0x7f);
+	cmos_wr_on(b, 0x0b, cmos_rd_on(b, 0x0b) & 0x7f);
+	fake_now.tv_sec += 1;
+	rtc_probe(a, want);
+	rtc_probe(b, got);
+	CHECK(!memcmp(want, got, sizeof(want)));
+}
+
+/* Time moved by a guest write, NVRAM, alarms, A, binary mode, an update unread in C. */
+static void rtc_running_state(void)
+{
+	setup_at(utc(2024, 5, 6, 7, 8, 9));
+	for (unsigned i = 0x0e; i < 0x80; i++)
+		if (i != 0x32)
+			cmos_wr((uint8_t)i, (uint8_t)(i * 13 + 1));
+	cmos_wr(0x01, 0x30);
+	cmos_wr(0x03, 0x45);
+	cmos_wr(0x05, 0x06);
+	cmos_wr(0x0a, 0x2a);
+	cmos_wr(0x0b, 0x16); /* binary, 24h, UIE */
+	cmos_wr(0x02, 40);   /* 07:40:09 */
+	cmos_wr(0x09, 30);   /* 2030 */
+	CHECK_EQ(cmos_rd(0x0c), 0);
+	fake_now.tv_sec += 1;
+	cmos_wr(0x21, 0x77); /* leaves the index at 0x21 */
+}
+
+static void test_snapshot_round_trip(void)
+{
+	struct state_blob saved, again;
+	uint8_t first[RTC_CMOS_SIZE + 1];
+
+	CHECK(rtc_bus_ops.save == rtc_save);
+	CHECK(rtc_bus_ops.load == rtc_load);
+	rtc_running_state();
+	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	state_check_header(&saved, STATE_TAG('C', 'M', 'O', 'S'), 172);
+	setup2();
+	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc2, saved.b, saved.len), 0);
+	state_check_save(&rtc_bus_ops, &rtc2, &again);
+	CHECK(state_blob_eq(&again, &saved));
+	rtc_compare(&rtc, &rtc2, first);
+	CHECK_EQ(first[0], 0x77);	 /* the data port still points at 0x21 */
+	CHECK_EQ(first[1 + 0x0c], 0x90); /* the update the guest had not seen */
+	CHECK_EQ(first[1 + 0x09], 30);
+	CHECK_EQ(first[1 + 0x02], 40);
+	CHECK_EQ(first[1 + 0x03], 0x45);
+	CHECK_EQ(first[1 + 0x0b], 0x16);
+	rtc_destroy(&rtc2);
+	rtc_destroy(&rtc);
+
+	/* Stopped by SET with odd fields (seconds 200, reading 0; month 0; century 45): held. */
+	rtc_running_state();
+	cmos_wr(0x0b, 0x86);
+	cmos_wr(0x00, 200);
+	cmos_wr(0x08, 0);
+	cmos_wr(0x32, 45);
+	cmos_wr(0x04, 23);
+	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	setup2();
+	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc2, saved.b, saved.len), 0);
+	state_check_save(&rtc_bus_ops, &rtc2, &again);
+	CHECK(state_blob_eq(&again, &saved));
+	rtc_compare(&rtc, &rtc2, first);
+	CHECK_EQ(first[1 + 0x00], 0);
+	CHECK_EQ(first[1 + 0x08], 0);
+	CHECK_EQ(first[1 + 0x04], 23);
+	CHECK_EQ(first[1 + 0x32], 45);
+	rtc_destroy(&rtc2);
+	rtc_destroy(&rtc);
+}
+
+/* The clock is host time plus the saved offset: a restore later shows the time that passed. */
+static void test_snapshot_time_continues(void)
+{
+	struct state_blob saved;
+	time_t host = utc(2024, 6, 1, 8, 0, 0);
+
+	setup_at(host);
+	cmos_wr(0x09, 0x19); /* 2019: the offset is about five years */
+	CHECK_EQ(linux_read_time(), utc(2019, 6, 1, 8, 0, 0));
+	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	rtc_destroy(&rtc);
+
+	fake_now.tv_sec = host + 3600;
+	rtc_init(&rtc); /* the restoring VM's fresh device, an hour later */
+	rtc_set_clock(&rtc, fake_clock, NULL);
+	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc, saved.b, saved.len), 0);
+	CHECK_EQ(linux_read_time(), utc(2019, 6, 1, 9, 0, 0));
+	rtc_destroy(&rtc);
+}
+
+/* Year writes while SET holds the clock cannot grow the year: the state stays restorable. */
+static void test_snapshot_year_bounded(void)
+{
+	struct state_blob saved;
+
+	setup_at(utc(2024, 1, 1, 0, 0, 0));
+	cmos_wr(0x0b, 0x86); /* SET, binary */
+	cmos_wr(0x32, 255);
+	for (unsigned i = 0; i < 100000; i++)
+		cmos_wr(0x09, 255);
+	/* Each write carries 2 into the century, which wraps at 100 instead of growing. */
+	CHECK_EQ(cmos_rd(0x09), 55);
+	CHECK(cmos_rd(0x32) < 100);
+	cmos_rd(0x06);
+	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	setup2();
+	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc2, saved.b, saved.len), 0);
+	rtc_destroy(&rtc2);
+	rtc_destroy(&rtc);
+}
+
+/* Body offsets of the version 1 layout (rtc.h). */
+enum {
+	RTC_S_INDEX = 0,
+	RTC_S_CMOS = 4,
+	RTC_S_OFFSET = 132,
+	RTC_S_SEC = 140,
+	RTC_S_MIN = 144,
+	RTC_S_HOUR = 148,
+	RTC_S_MDAY = 152,
+	RTC_S_MON = 156,
+	RTC_S_YEAR = 160,
+	RTC_S_UF = 164,
+};
+
+#define RTC_OFFSET_MAX 255611289599LL /* 9999-12-31 23:59:59 minus 1900-01-01 00:00:00 */
+
+static void test_snapshot_hostile(void)
+{
+	static const struct {
+		unsigned off, width;
+		uint64_t v;
+		const char *what;
+	} bad[] = {
+		{ RTC_S_INDEX, 4, 128, "index 128" },
+		{ RTC_S_INDEX, 4, UINT32_MAX, "index 2^32-1" },
+		{ RTC_S_CMOS + 0x00, 1, 1, "stored seconds" },
+		{ RTC_S_CMOS + 0x09, 1, 0x24, "stored year" },
+		{ RTC_S_CMOS + 0x32, 1, 0x20, "stored century" },
+		{ RTC_S_CMOS + 0x0c, 1, 0x80, "stored C" },
+		{ RTC_S_CMOS + 0x0d, 1, 0x80, "stored D" },
+		{ RTC_S_CMOS + 0x0a, 1, 0xa6, "A with UIP" },
+		{ RTC_S_CMOS + 0x0b, 1, 0x92, "B with SET and UIE" },
+		{ RTC_S_OFFSET, 8, (uint64_t)(RTC_OFFSET_MAX + 1), "offset too far ahead" },
+		{ RTC_S_OFFSET, 8, (uint64_t)(-RTC_OFFSET_MAX - 1), "offset too far back" },
+		{ RTC_S_OFFSET, 8, (uint64_t)INT64_MIN, "offset INT64_MIN" },
+		{ RTC_S_SEC, 4, 256, "held seconds 256" },
+		{ RTC_S_MIN, 4, 256, "held minutes 256" },
+		{ RTC_S_HOUR, 4, 0x80000000u, "held hours 2^31" },
+		{ RTC_S_MDAY, 4, 256, "held day 256" },
+		{ RTC_S_MON, 4, 256, "held month 256" },
+		{ RTC_S_YEAR, 4, 40000, "held year 30000" },
+		{ RTC_S_YEAR, 4, UINT32_MAX, "held year 2^32-1" },
+	};
+	static const struct {
+		unsigned off, width;
+		uint64_t v;
+		const char *what;
+	} good_values[] = {
+		{ RTC_S_INDEX, 4, 127, "index 127" },
+		{ RTC_S_OFFSET, 8, (uint64_t)RTC_OFFSET_MAX, "offset at the limit" },
+		{ RTC_S_OFFSET, 8, (uint64_t)-RTC_OFFSET_MAX, "offset at the other limit" },
+		{ RTC_S_SEC, 4, 255, "held seconds 255" },
+		{ RTC_S_MON, 4, 0, "held month 0" },
+		{ RTC_S_YEAR, 4, 0, "held year -10000" },
+		{ RTC_S_YEAR, 4, 39999, "held year 29999" },
+		{ RTC_S_UF, 8, (uint64_t)INT64_MIN, "any UF second" },
+		{ RTC_S_CMOS + 0x0b, 1, 0x80, "B with SET alone" },
+	};
+	struct state_blob good;
+
+	rtc_running_state();
+	state_check_save(&rtc_bus_ops, &rtc, &good);
+	rtc_destroy(&rtc);
+
+	setup_at(utc(2001, 2, 3, 4, 5, 6));
+	cmos_wr(0x40, 0x99);
+	cmos_wr(0x0b, 0x82);
+	state_check_hostile(&rtc_bus_ops, &rtc, &good);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		state_check_rejects_field(&rtc_bus_ops, &rtc, &good, bad[i].off, bad[i].v,
+					  bad[i].width, bad[i].what);
+	for (unsigned i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++) {
+		setup2();
+		state_check_accepts_field(&rtc_bus_ops, &rtc2, &good, good_values[i].off,
+					  good_values[i].v, good_values[i].width,
+					  good_values[i].what);
+		/* Whatever it took, the clock reads without trouble. */
+		for (unsigned r = 0; r < 0x0e; r++)
+			cmos_rd_on(&rtc2, (uint8_t)r);
+		rtc_destroy(&rtc2);
+	}
+	CHECK_EQ(cmos_rd(0x40), 0x99);
+	CHECK_EQ(cmos_rd(0x0b), 0x82);
+	CHECK_EQ(cmos_rd(0x09), 0x01);
+	rtc_destroy(&rtc);
+}
+
 int main(void)
 {
 	RUN_TEST(test_linux_boot_read);
@@ -334,5 +586,9 @@ int main(void)
 	RUN_TEST(test_uip);
 	RUN_TEST(test_nvram);
 	RUN_TEST(test_hostile);
+	RUN_TEST(test_snapshot_round_trip);
+	RUN_TEST(test_snapshot_time_continues);
+	RUN_TEST(test_snapshot_year_bounded);
+	RUN_TEST(test_snapshot_hostile);
 	TEST_EXIT();
 }

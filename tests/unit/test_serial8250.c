@@ -1,6 +1,7 @@
 /* Unit tests for the 16550A model: Linux's probe, TX/RX, FIFO, interrupts, DLAB, hostile input. */
 #include "dev/serial8250.h"
 #include "test.h"
+#include "state_check.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -516,6 +517,221 @@ static void test_threads(void)
 	teardown();
 }
 
+/* ---- snapshot ---- */
+
+static struct serial8250 uart2;
+static struct fake_irq irq2;
+static struct fake_tx txd2;
+
+static void setup2(void)
+{
+	struct irq_line line = { .set = fake_irq_set, .opaque = &irq2, .gsi = 4 };
+
+	memset(&irq2, 0, sizeof(irq2));
+	memset(&txd2, 0, sizeof(txd2));
+	CHECK_EQ(serial8250_init(&uart2, &line, fake_tx_byte, &txd2), 0);
+}
+
+static uint8_t rd_on(struct serial8250 *s, unsigned off)
+{
+	uint8_t v = 0xff;
+
+	serial8250_bus_ops.read(s, off, &v, 1);
+	return v;
+}
+
+static void wr_on(struct serial8250 *s, unsigned off, uint8_t v)
+{
+	serial8250_bus_ops.write(s, off, &v, 1);
+}
+
+/*
+ * Loopback FIFO wrapped round its end and overrun, trigger level 8, DLAB latch programmed,
+ * modem deltas unread, THRE latched: IIR reports the overrun and the line is up.
+ */
+static void serial_busy_state(void)
+{
+	wr(LCR, 0x80);
+	wr(0, 0x01); /* DLL: 115200 baud */
+	wr(1, 0x00);
+	wr(LCR, 0x1b); /* 8E1 */
+	wr(FCR, 0x87); /* FIFOs on, both cleared, trigger 8 */
+	wr(MCR, 0x1a); /* LOOP | OUT2 | RTS: DSR drops, a delta left unread */
+	for (unsigned i = 0; i < 18; i++)
+		wr(RX, (uint8_t)(0x40 + i)); /* two overrun */
+	for (unsigned i = 0; i < 5; i++)
+		CHECK_EQ(rd(RX), 0x40 + i);
+	for (unsigned i = 0; i < 3; i++)
+		wr(RX, (uint8_t)(0x60 + i)); /* 14 queued from index 5: wraps */
+	wr(SCR, 0x5a);
+	wr(IER, 0x0f);
+	CHECK_EQ(irq.level, 1);
+	CHECK_EQ(uart.rx_head, 5);
+	CHECK_EQ(uart.rx_count, 14);
+}
+
+/* Every read a driver could make next, and the line after each: what a restore must preserve. */
+static unsigned serial_probe(struct serial8250 *s, const struct fake_irq *f, uint8_t *out)
+{
+	unsigned n = 0;
+	uint8_t lcr;
+
+	out[n++] = rd_on(s, IIR);
+	out[n++] = (uint8_t)f->level;
+	out[n++] = rd_on(s, LSR);
+	out[n++] = rd_on(s, IIR);
+	out[n++] = rd_on(s, MSR);
+	out[n++] = rd_on(s, MSR);
+	out[n++] = (uint8_t)f->level;
+	lcr = rd_on(s, LCR);
+	out[n++] = lcr;
+	out[n++] = rd_on(s, MCR);
+	out[n++] = rd_on(s, SCR);
+	out[n++] = rd_on(s, IER);
+	wr_on(s, LCR, lcr | 0x80);
+	out[n++] = rd_on(s, 0);
+	out[n++] = rd_on(s, 1);
+	wr_on(s, LCR, lcr);
+	for (unsigned i = 0; i < 18; i++) {
+		out[n++] = rd_on(s, RX);
+		out[n++] = rd_on(s, LSR);
+		out[n++] = rd_on(s, IIR);
+		out[n++] = (uint8_t)f->level;
+	}
+	wr_on(s, RX, 0x99);
+	out[n++] = rd_on(s, IIR);
+	out[n++] = rd_on(s, RX);
+	wr_on(s, MCR, 0);
+	out[n++] = rd_on(s, MSR);
+	out[n++] = (uint8_t)f->level;
+	return n;
+}
+
+static void test_snapshot_round_trip(void)
+{
+	struct state_blob saved, again;
+	uint8_t want[128], got[128];
+	unsigned n, n2;
+
+	CHECK(serial8250_bus_ops.save == serial8250_save);
+	CHECK(serial8250_bus_ops.load == serial8250_load);
+	CHECK(!serial8250_bus_ops.state_shared);
+	setup();
+	serial_busy_state();
+	state_check_save(&serial8250_bus_ops, &uart, &saved);
+	state_check_header(&saved, STATE_TAG('U', 'A', 'R', 'T'), 34);
+
+	setup2();
+	CHECK_EQ(state_check_load(&serial8250_bus_ops, &uart2, saved.b, saved.len), 0);
+	/* The restored registers imply a pending interrupt: the fresh line is raised once. */
+	CHECK_EQ(irq2.level, 1);
+	CHECK_EQ(irq2.sets, 1);
+	state_check_save(&serial8250_bus_ops, &uart2, &again);
+	CHECK(state_blob_eq(&again, &saved));
+
+	n = serial_probe(&uart, &irq, want);
+	n2 = serial_probe(&uart2, &irq2, got);
+	CHECK_EQ(n, n2);
+	CHECK(!memcmp(want, got, n));
+	CHECK_EQ(txd.n, txd2.n);
+	/* Some of what was compared: the overrun, then the 14 bytes in order across the wrap. */
+	CHECK_EQ(want[0], 0xc6);
+	CHECK_EQ(want[2] & 0x03, 0x03);
+	CHECK_EQ(want[13], 0x45);
+	CHECK_EQ(want[13 + 4 * 13], 0x62);
+	CHECK_EQ(want[13 + 4 * 14], 0); /* then empty */
+	CHECK_EQ(irq2.redundant, 0);
+	serial8250_destroy(&uart2);
+	teardown();
+
+	/* A quiet state loaded over a busy device lowers its line. */
+	setup2();
+	setup();
+	serial_busy_state();
+	state_check_save(&serial8250_bus_ops, &uart2, &saved);
+	CHECK_EQ(state_check_load(&serial8250_bus_ops, &uart, saved.b, saved.len), 0);
+	CHECK_EQ(irq.level, 0);
+	CHECK_EQ(rd(IIR), 0x01);
+	CHECK_EQ(rd(LSR), 0x60);
+	serial8250_destroy(&uart2);
+	teardown();
+}
+
+/* Body offsets of the version 1 layout (serial8250.h). */
+enum {
+	SER_IER = 0,
+	SER_FCR = 1,
+	SER_MCR = 3,
+	SER_LSR_ERR = 7,
+	SER_MSR = 8,
+	SER_THR = 9,
+	SER_HEAD = 10,
+	SER_COUNT = 14,
+};
+
+static void test_snapshot_hostile(void)
+{
+	struct state_blob good, before;
+	unsigned sets;
+
+	setup();
+	serial_busy_state();
+	state_check_save(&serial8250_bus_ops, &uart, &good);
+	teardown();
+
+	/* A device in another state, which every refused load must leave as it is. */
+	setup();
+	wr(SCR, 0x11);
+	wr(IER, 0x02);
+	CHECK_EQ(irq.level, 1);
+	sets = irq.sets;
+	state_check_save(&serial8250_bus_ops, &uart, &before);
+	state_check_hostile(&serial8250_bus_ops, &uart, &good);
+
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_IER, 0x1f, 1, "IER");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_FCR, 0x02, 1,
+				  "FCR bits with FIFOs off");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_FCR, 0x87, 1,
+				  "FCR clear bits stored");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_MCR, 0x3a, 1, "MCR");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_LSR_ERR, 0x08, 1,
+				  "LSR framing error");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_MSR, 0xb0, 1,
+				  "MSR lines not looped back");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_THR, 2, 1, "boolean 2");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_THR, 0xff, 1,
+				  "boolean 0xff");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_HEAD, 16, 4, "head 16");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_HEAD, UINT32_MAX, 4,
+				  "head 2^32-1");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_COUNT, 17, 4, "count 17");
+	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_COUNT, 0x80000000u, 4,
+				  "count 2^31");
+	{
+		/* FIFOs off: the receiver holds one byte at most. */
+		struct state_blob off = good;
+
+		state_blob_put(&off, STATE_CHECK_HDR + SER_FCR, 0, 1);
+		state_blob_put(&off, STATE_CHECK_HDR + SER_COUNT, 1, 4);
+		setup2();
+		state_check_accepts_field(&serial8250_bus_ops, &uart2, &off, SER_COUNT, 1, 4,
+					  "one byte with FIFOs off");
+		serial8250_destroy(&uart2);
+		state_check_rejects_field(&serial8250_bus_ops, &uart, &off, SER_COUNT, 2, 4,
+					  "two bytes with FIFOs off");
+	}
+	setup2();
+	state_check_accepts_field(&serial8250_bus_ops, &uart2, &good, SER_COUNT, 16, 4,
+				  "a full FIFO");
+	serial8250_destroy(&uart2);
+
+	/* Nothing reached the device or its line. */
+	CHECK_EQ(irq.sets, sets);
+	CHECK_EQ(rd(SCR), 0x11);
+	CHECK_EQ(rd(IIR), 0x02); /* THRE, FIFOs off */
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_linux_probe);
@@ -533,5 +749,7 @@ int main(void)
 	RUN_TEST(test_rx_ready);
 	RUN_TEST(test_tx_unlocked);
 	RUN_TEST(test_threads);
+	RUN_TEST(test_snapshot_round_trip);
+	RUN_TEST(test_snapshot_hostile);
 	TEST_EXIT();
 }

@@ -1,5 +1,6 @@
 /* Unit tests for virtio-mmio + the virtio core + virtio-rng, driven like Linux's virtio_mmio. */
 #include "log.h"
+#include "snap_check.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 #include "test.h"
@@ -548,6 +549,184 @@ static void test_config_generation_and_change(void)
 	teardown();
 }
 
+/* ---- snapshots ---- */
+
+static struct snap_target mmio_target(void)
+{
+	return (struct snap_target){ virtio_mmio_bus_ops.save, virtio_mmio_bus_ops.load, mm };
+}
+
+/* The saving process is gone; a new one builds the same device on the same guest RAM. */
+static void replace_device(void)
+{
+	struct irq_line line = { .set = fake_irq_set, .opaque = &irq, .gsi = 5 };
+
+	virtio_dev_resume(dev);
+	virtio_mmio_destroy(mm);
+	dev->ops->destroy(dev);
+	memset(&irq, 0, sizeof(irq));
+	if (virtio_rng_create(&dev, &gm, "virtio-rng-test") ||
+	    virtio_mmio_create(&mm, dev, 0xd0000000, &line))
+		abort();
+}
+
+/* Every register the driver can read, the selected queue's included. */
+static void read_regs(uint32_t *v)
+{
+	static const uint64_t regs[] = { R_MAGIC,	R_VERSION,	R_DEVICE_ID,
+					 R_VENDOR_ID,	R_DEV_FEATURES, R_QUEUE_NUM_MAX,
+					 R_QUEUE_READY, R_INT_STATUS,	R_STATUS,
+					 R_CONFIG_GEN };
+
+	for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		v[i] = rd(regs[i]);
+}
+
+static void test_state_round_trip(void)
+{
+	struct snap_target t;
+	struct virtq before;
+	uint32_t regs[10], after[10];
+	uint8_t *blob;
+	size_t len;
+
+	setup();
+	CHECK(driver_init(FEAT_EVENT_IDX | FEAT_INDIRECT, 1, 8));
+	set_desc(0, BUFS, 64, F_WRITE, 0);
+	avail_add(0);
+	wr(R_QUEUE_NOTIFY, 0);
+	CHECK(wait_used(1));
+	set_desc(1, BUFS + 0x100, 32, F_WRITE, 0);
+	avail_add(1);
+	wr(R_QUEUE_NOTIFY, 0);
+	CHECK(wait_used(2));
+	CHECK(wait_level(1)); /* left pending: the restored device must raise it again */
+	pthread_mutex_lock(&dev->lock);
+	virtio_config_changed(dev);
+	pthread_mutex_unlock(&dev->lock);
+	wr(R_DEV_FEATURES_SEL, 1);
+	wr(R_DRV_FEATURES_SEL, 1);
+	wr(R_QUEUE_SEL, 0);
+	read_regs(regs);
+	CHECK_EQ(regs[7], 3);
+	CHECK_EQ(virtio_dev_quiesce(dev), 0);
+	t = mmio_target();
+	blob = snap_take(&t, &len);
+	pthread_mutex_lock(&dev->lock);
+	before = dev->vqs[0];
+	pthread_mutex_unlock(&dev->lock);
+
+	replace_device();
+	CHECK_EQ(irq.level, 0);
+	t = mmio_target();
+	CHECK_EQ(snap_load(&t, blob, len), 0);
+	CHECK_EQ(irq.level, 1);
+	read_regs(after);
+	for (unsigned i = 0; i < 10; i++)
+		CHECK_EQ(after[i], regs[i]);
+	CHECK_EQ(mm->device_features_sel, 1);
+	CHECK_EQ(mm->driver_features_sel, 1);
+	CHECK_EQ(dev->driver_features, FEAT_EVENT_IDX | FEAT_INDIRECT | 1ull << 32);
+	CHECK(dev->vqs[0].event_idx && dev->vqs[0].indirect);
+	CHECK_EQ(dev->vqs[0].size, 8);
+	CHECK_EQ(dev->vqs[0].desc_gpa, DESC);
+	CHECK_EQ(dev->vqs[0].used_gpa, USED);
+	CHECK_EQ(dev->vqs[0].last_avail, before.last_avail);
+	CHECK_EQ(dev->vqs[0].used_idx, before.used_idx);
+	CHECK_EQ(dev->vqs[0].signalled_used, before.signalled_used);
+	CHECK(snap_same(&t, blob, len));
+	virtio_dev_resume(dev);
+
+	/* The next request goes on from used idx 2; the driver asks for its interrupt. */
+	wr(R_INT_ACK, 3);
+	CHECK_EQ(irq.level, 0);
+	__atomic_store_n((uint16_t *)(ram + AVAIL + 4 + 2 * 8), 2, __ATOMIC_RELEASE);
+	set_desc(2, BUFS + 0x200, 16, F_WRITE, 0);
+	avail_add(2);
+	wr(R_QUEUE_NOTIFY, 0);
+	CHECK(wait_used(3));
+	CHECK_EQ(ram32(USED + 4 + 8 * 2), 2);
+	CHECK_EQ(ram32(USED + 8 + 8 * 2), 16);
+	CHECK(wait_level(1));
+	CHECK_EQ(rd(R_INT_STATUS), 1);
+	free(blob);
+	teardown();
+}
+
+static void test_state_hostile(void)
+{
+	const uint32_t vdev_tag = STATE_TAG('V', 'D', 'E', 'V');
+	struct snap_target t;
+	uint8_t *good, *base;
+	size_t len, blen, vd, q;
+	uint64_t v64;
+	uint32_t v32;
+	uint16_t v16;
+	uint8_t v8;
+
+	setup();
+	CHECK(driver_init(FEAT_EVENT_IDX, 1, 8));
+	set_desc(0, BUFS, 64, F_WRITE, 0);
+	avail_add(0);
+	wr(R_QUEUE_NOTIFY, 0);
+	CHECK(wait_used(1));
+	t = mmio_target();
+	good = snap_take(&t, &len);
+	replace_device();
+	t = mmio_target();
+	base = snap_take(&t, &blen);
+	snap_hostile(&t, good, len, base, blen);
+
+	vd = snap_section(good, len, vdev_tag, 0);
+	CHECK(vd != SIZE_MAX);
+	if (vd == SIZE_MAX)
+		goto out;
+	q = vd + 26; /* queue 0 */
+	v32 = 4;     /* isr: a bit the transport does not have */
+	CHECK(snap_refused(&t, good, len, 12 + 12, &v32, 4, base, blen));
+	v32 = VIRTIO_ID_BLOCK;
+	CHECK(snap_refused(&t, good, len, vd, &v32, 4, base, blen));
+	v64 = dev->host_features | 1; /* the snapshot's device offered more */
+	CHECK(snap_refused(&t, good, len, vd + 4, &v64, 8, base, blen));
+	v64 = FEAT_EVENT_IDX | 1ull << 32 | 1ull << 7; /* accepted a bit never offered */
+	CHECK(snap_refused(&t, good, len, vd + 12, &v64, 8, base, blen));
+	v64 = FEAT_EVENT_IDX; /* FEATURES_OK without VERSION_1 */
+	CHECK(snap_refused(&t, good, len, vd + 12, &v64, 8, base, blen));
+	v8 = S_ACK | S_DRIVER | S_DRIVER_OK;
+	CHECK(snap_refused(&t, good, len, vd + 20, &v8, 1, base, blen));
+	v32 = 2;
+	CHECK(snap_refused(&t, good, len, vd + 22, &v32, 4, base, blen));
+	v16 = 12;
+	CHECK(snap_refused(&t, good, len, q, &v16, 2, base, blen));
+	v16 = 2 * VIRTIO_RNG_QUEUE_SIZE;
+	CHECK(snap_refused(&t, good, len, q, &v16, 2, base, blen));
+	v8 = 2;
+	CHECK(snap_refused(&t, good, len, q + 2, &v8, 1, base, blen));
+	v64 = RAM_SIZE;
+	CHECK(snap_refused(&t, good, len, q + 3, &v64, 8, base, blen));
+	v16 = 0; /* a vector: virtio-mmio has no MSI-X */
+	CHECK(snap_refused(&t, good, len, q + 27, &v16, 2, base, blen));
+	v16 = 2; /* last_avail 2, used idx 1: a request in flight */
+	CHECK(snap_refused(&t, good, len, q + 29, &v16, 2, base, blen));
+
+	/* Before FEATURES_OK any bits may have been written: they are checked at FEATURES_OK. */
+	v8 = S_ACK | S_DRIVER;
+	memcpy(good + vd + 20, &v8, 1);
+	v64 = 0xffffffffffffffffull;
+	memcpy(good + vd + 12, &v64, 8);
+	CHECK_EQ(snap_load(&t, good, len), 0);
+	CHECK_EQ(rd(R_STATUS), S_ACK | S_DRIVER);
+	/* A live device is not loaded into. */
+	free(base);
+	base = snap_take(&t, &blen);
+	CHECK_EQ(snap_load(&t, good, len), -EBUSY);
+	CHECK(snap_same(&t, base, blen));
+out:
+	free(good);
+	free(base);
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR); /* the hostile cases log (rate-limited) warnings by design */
@@ -564,6 +743,8 @@ int main(void)
 	RUN_TEST(test_bad_queue_registers);
 	RUN_TEST(test_every_offset_and_width);
 	RUN_TEST(test_config_generation_and_change);
+	RUN_TEST(test_state_round_trip);
+	RUN_TEST(test_state_hostile);
 	free(ram);
 	TEST_EXIT();
 }

@@ -8,6 +8,7 @@
 #include "bus.h"
 #include "log.h"
 #include "pci/pci.h"
+#include "snap_check.h"
 #include "test.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
@@ -124,7 +125,8 @@ struct env {
 	struct pci_bus pci;
 };
 
-static void env_init(struct env *e)
+/* Buses and the PCI bus, with fresh fakes; guest RAM is left as it is. */
+static void env_init_keep_ram(struct env *e)
 {
 	struct irq_line intx[4];
 
@@ -136,6 +138,11 @@ static void env_init(struct env *e)
 	bus_init(&e->mmio, "mmio", 0);
 	if (pci_bus_init(&e->pci, &e->pio, &e->mmio, ECAM, WIN, 0x10000000, intx))
 		abort();
+}
+
+static void env_init(struct env *e)
+{
+	env_init_keep_ram(e);
 	memset(ram, 0, RAM_SIZE);
 }
 
@@ -824,6 +831,262 @@ static void test_virtio_pci_create_errors(void)
 	env_cleanup(&e);
 }
 
+/* ---- snapshots ---- */
+
+/* The function's state is reached the way the VM reaches it: through its BAR's bus range. */
+static struct snap_target bar_target(struct env *e, uint64_t bar)
+{
+	const struct bus_range *r = bus_find(&e->mmio, bar);
+
+	if (!r)
+		abort();
+	return (struct snap_target){ r->ops->save, r->ops->load, r->dev };
+}
+
+/* What a driver can read without side effects: config space, common cfg, MSI-X table, PBA. */
+struct pci_view {
+	uint32_t cfg[64];
+	uint32_t common[VIRTIO_PCI_COMMON_LEN / 4];
+	uint32_t q_common[VIRTIO_PCI_COMMON_LEN / 4];
+	uint32_t table[4 * 2];
+	uint64_t pba;
+};
+
+static void pci_view(struct drv *d, struct pci_view *v)
+{
+	for (unsigned i = 0; i < 64; i++)
+		v->cfg[i] = (uint32_t)cfg_rd(d, 4 * i, 4);
+	for (unsigned i = 0; i < VIRTIO_PCI_COMMON_LEN / 4; i++)
+		v->common[i] = (uint32_t)common_rd(d, 4 * i, 4);
+	for (unsigned i = 0; i < 8; i++)
+		v->table[i] = (uint32_t)rd(d, VIRTIO_PCI_MSIX_TABLE_OFF + 4 * i, 4);
+	v->pba = rd(d, VIRTIO_PCI_MSIX_PBA_OFF, 8);
+}
+
+static bool same_view(const struct pci_view *a, const struct pci_view *b)
+{
+	bool same = true;
+
+	for (unsigned i = 0; i < 64; i++)
+		if (a->cfg[i] != b->cfg[i]) {
+			fprintf(stderr, "  config dword 0x%x: 0x%x != 0x%x\n", 4 * i, a->cfg[i],
+				b->cfg[i]);
+			same = false;
+		}
+	for (unsigned i = 0; i < VIRTIO_PCI_COMMON_LEN / 4; i++)
+		if (a->common[i] != b->common[i]) {
+			fprintf(stderr, "  common cfg 0x%x: 0x%x != 0x%x\n", 4 * i, a->common[i],
+				b->common[i]);
+			same = false;
+		}
+	return same && !memcmp(a->table, b->table, sizeof(a->table)) && a->pba == b->pba;
+}
+
+/*
+ * virtio-rng on PCI with MSI-X: a request done, the config vector masked with a config change
+ * pending in the PBA, selectors and the pci_cfg window set. A new machine loads it: every
+ * register reads the same, the MSI routes are re-sent, the pending vector fires on unmask and
+ * the next request completes where the ring left off.
+ */
+static void test_virtio_pci_state_round_trip(void)
+{
+	static struct env e, e2;
+	struct virtio_dev *vdev;
+	struct virtio_pci *p;
+	struct pci_view before, after;
+	struct snap_target t;
+	struct drv d, d2;
+	uint8_t *blob;
+	size_t len;
+
+	env_init(&e);
+	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
+	CHECK_EQ(virtio_pci_create(&p, vdev, &e.pci, &sink), 0);
+	if (!probe(&d, &e, VIRTIO_ID_RNG))
+		goto out;
+	negotiate(&d);
+	msix_setup(&d, 2);
+	common_wr(&d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	queue_setup(&d, 0, 16, 1);
+	common_wr(&d, VIRTIO_PCI_COMMON_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, 1);
+	offer(0, 1, 64);
+	wr(&d, d.notify, 0, 2);
+	CHECK(wait_for(&msi.signals[1], 1));
+	CHECK_EQ(ram16(USED + 2), 1);
+	wr(&d, VIRTIO_PCI_MSIX_TABLE_OFF + 12, 1, 4); /* mask the config vector */
+	pthread_mutex_lock(&vdev->lock);
+	virtio_config_changed(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	CHECK_EQ(rd(&d, VIRTIO_PCI_MSIX_PBA_OFF, 8), 1);
+	cfg_wr(&d, d.pci_cfg_cap + 4, 4, 1);
+	cfg_wr(&d, d.pci_cfg_cap + 8, d.common + VIRTIO_PCI_COMMON_NUMQ, 4);
+	cfg_wr(&d, d.pci_cfg_cap + 12, 2, 4);
+	cfg_wr(&d, 0x0c, 0x10, 1);
+	common_wr(&d, VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
+	common_wr(&d, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
+	pci_view(&d, &before);
+	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
+	t = bar_target(&e, d.bar);
+	blob = snap_take(&t, &len);
+	virtio_dev_resume(vdev);
+	virtio_pci_destroy(p);
+	vdev->ops->destroy(vdev);
+	env_cleanup(&e);
+
+	/* The new process: the same machine, the same RAM. */
+	env_init_keep_ram(&e2);
+	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
+	CHECK_EQ(virtio_pci_create(&p, vdev, &e2.pci, &sink), 0);
+	d2 = d;
+	d2.e = &e2;
+	t = bar_target(&e2, d2.bar);
+	CHECK_EQ(snap_load(&t, blob, len), 0);
+	CHECK(msi.updates >= 2);
+	CHECK_EQ(msi.data[1], 0x41);
+	CHECK(msi.masked[0] && !msi.masked[1]);
+	CHECK_EQ(msi.signals[0] + msi.signals[1], 0);
+	CHECK_EQ(intx_level[pci_bus_intx_index(d2.slot)], 0);
+	pci_view(&d2, &after);
+	CHECK(same_view(&before, &after));
+	CHECK(snap_same(&t, blob, len));
+	virtio_dev_resume(vdev);
+	CHECK_EQ(rd(&d2, d2.isr, 1), VIRTIO_PCI_ISR_CONFIG);
+
+	wr(&d2, VIRTIO_PCI_MSIX_TABLE_OFF + 12, 0, 4); /* unmask: the config change arrives */
+	CHECK_EQ(msi.signals[0], 1);
+	offer(1, 2, 32);
+	wr(&d2, d2.notify, 0, 2);
+	CHECK(wait_for(&msi.signals[1], 1));
+	CHECK_EQ(ram16(USED + 2), 2);
+	CHECK_EQ(le(ram + USED + 4 + 8, 4), 1);
+	CHECK_EQ(le(ram + USED + 8 + 8, 4), 32);
+	free(blob);
+	e = e2;
+out:
+	virtio_pci_destroy(p);
+	vdev->ops->destroy(vdev);
+	env_cleanup(&e);
+}
+
+/* Without MSI-X: a pending ISR bit asserts INTx again after the load. */
+static void test_virtio_pci_state_intx(void)
+{
+	static struct env e, e2;
+	struct virtio_dev *vdev;
+	struct virtio_pci *p;
+	struct snap_target t;
+	struct drv d, d2;
+	unsigned line;
+	uint8_t *blob;
+	size_t len;
+
+	env_init(&e);
+	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
+	CHECK_EQ(virtio_pci_create(&p, vdev, &e.pci, &sink), 0);
+	if (!probe(&d, &e, VIRTIO_ID_RNG))
+		goto out;
+	line = pci_bus_intx_index(d.slot);
+	negotiate(&d);
+	queue_setup(&d, 0, 16, 0xffff);
+	common_wr(&d, VIRTIO_PCI_COMMON_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, 1);
+	offer(0, 1, 64);
+	wr(&d, d.notify, 0, 2);
+	CHECK(wait_level(&intx_level[line], 1));
+	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
+	t = bar_target(&e, d.bar);
+	blob = snap_take(&t, &len);
+	virtio_dev_resume(vdev);
+	virtio_pci_destroy(p);
+	vdev->ops->destroy(vdev);
+	env_cleanup(&e);
+
+	env_init_keep_ram(&e2);
+	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
+	CHECK_EQ(virtio_pci_create(&p, vdev, &e2.pci, &sink), 0);
+	d2 = d;
+	d2.e = &e2;
+	t = bar_target(&e2, d2.bar);
+	CHECK_EQ(snap_load(&t, blob, len), 0);
+	CHECK_EQ(intx_level[line], 1);
+	CHECK(cfg_rd(&d2, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	CHECK(snap_same(&t, blob, len));
+	virtio_dev_resume(vdev);
+	CHECK_EQ(rd(&d2, d2.isr, 1), VIRTIO_PCI_ISR_QUEUE);
+	CHECK_EQ(intx_level[line], 0);
+	offer(1, 2, 16);
+	wr(&d2, d2.notify, 0, 2);
+	CHECK(wait_level(&intx_level[line], 1));
+	CHECK_EQ(ram16(USED + 2), 2);
+	free(blob);
+	e = e2;
+out:
+	virtio_pci_destroy(p);
+	vdev->ops->destroy(vdev);
+	env_cleanup(&e);
+}
+
+static void test_virtio_pci_state_hostile(void)
+{
+	static struct env e, e2;
+	struct virtio_dev *vdev, *vdev2;
+	struct virtio_pci *p, *p2;
+	struct snap_target t, t2;
+	uint8_t *good, *base;
+	size_t len, blen, vpci, vd, tr;
+	uint32_t nbytes;
+	uint16_t v16;
+	uint8_t v8;
+	struct drv d;
+
+	env_init(&e);
+	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
+	CHECK_EQ(virtio_pci_create(&p, vdev, &e.pci, &sink), 0);
+	if (!probe(&d, &e, VIRTIO_ID_RNG))
+		return;
+	negotiate(&d);
+	msix_setup(&d, 2);
+	common_wr(&d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	queue_setup(&d, 0, 16, 1);
+	common_wr(&d, VIRTIO_PCI_COMMON_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, 1);
+	t = bar_target(&e, d.bar);
+	good = snap_take(&t, &len);
+	/* A second machine, fresh, must stay so. */
+	env_init_keep_ram(&e2);
+	CHECK_EQ(virtio_rng_create(&vdev2, &gm, "virtio-rng0"), 0);
+	CHECK_EQ(virtio_pci_create(&p2, vdev2, &e2.pci, &sink), 0);
+	t2 = bar_target(&e2, d.bar);
+	base = snap_take(&t2, &blen);
+	snap_hostile(&t2, good, len, base, blen);
+
+	vpci = 12;
+	memcpy(&nbytes, good + vpci + 5, 4);
+	tr = vpci + 9 + nbytes + 6 * 9 + 4 + 16 * 2 + 8; /* the transport's registers */
+	vd = snap_section(good, len, STATE_TAG('V', 'D', 'E', 'V'), 0);
+	CHECK(vd != SIZE_MAX);
+	if (vd == SIZE_MAX)
+		goto out;
+	v16 = 2; /* config vector: the table has 2 entries */
+	CHECK(snap_refused(&t2, good, len, tr + 10, &v16, 2, base, blen));
+	v8 = 4; /* ISR bit the transport does not have */
+	CHECK(snap_refused(&t2, good, len, tr + 14, &v8, 1, base, blen));
+	v16 = 2; /* queue 0's vector */
+	CHECK(snap_refused(&t2, good, len, vd + 26 + 27, &v16, 2, base, blen));
+	v16 = 0xffff; /* NO_VECTOR is a state the register holds */
+	memcpy(good + vd + 26 + 27, &v16, 2);
+	memcpy(good + tr + 10, &v16, 2);
+	CHECK_EQ(snap_load(&t2, good, len), 0);
+	CHECK_EQ(vdev2->vqs[0].msix_vector, 0xffff);
+out:
+	free(good);
+	free(base);
+	virtio_pci_destroy(p2);
+	vdev2->ops->destroy(vdev2);
+	env_cleanup(&e2);
+	virtio_pci_destroy(p);
+	vdev->ops->destroy(vdev);
+	env_cleanup(&e);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -836,6 +1099,9 @@ int main(void)
 	RUN_TEST(test_virtio_pci_cfg_window);
 	RUN_TEST(test_virtio_pci_hostile);
 	RUN_TEST(test_virtio_pci_create_errors);
+	RUN_TEST(test_virtio_pci_state_round_trip);
+	RUN_TEST(test_virtio_pci_state_intx);
+	RUN_TEST(test_virtio_pci_state_hostile);
 	free(ram);
 	TEST_EXIT();
 }

@@ -1,5 +1,6 @@
 /* Unit tests for the split-ring chain walker on fake guest memory, malicious rings included. */
 #include "log.h"
+#include "snap_check.h"
 #include "virtio/virtq.h"
 #include "test.h"
 
@@ -821,6 +822,166 @@ static void test_iov_copy(void)
 	CHECK_EQ(virtq_iov_to_buf(iov, 0, 0, out, 4), 0);
 }
 
+/* ---- snapshots: one queue's fields inside a test section ---- */
+
+#define VQ_STATE_TAG STATE_TAG('T', 'V', 'Q', 'S')
+
+struct vq_target {
+	struct virtq *vq;
+	unsigned nvec; /* the transport's MSI-X table size */
+};
+
+static void vq_save(const void *dev, struct state_writer *w)
+{
+	const struct vq_target *t = dev;
+
+	state_section_begin(w, VQ_STATE_TAG, 1);
+	virtq_save(t->vq, w);
+	state_section_end_write(w);
+}
+
+static int vq_load(void *dev, struct state_reader *r)
+{
+	struct vq_target *t = dev;
+	struct virtq tmp;
+	uint32_t version;
+	int ret;
+
+	state_section_begin_read(r, VQ_STATE_TAG, 1, &version);
+	virtq_load(&tmp, t->vq, r, &gm, t->nvec);
+	ret = state_section_end(r);
+	if (!ret)
+		*t->vq = tmp;
+	return ret;
+}
+
+/* A fresh queue as a device has it before the driver sets it up. */
+static void fresh_queue(struct virtq *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->max_size = 256;
+	q->size = 256;
+	q->msix_vector = VIRTQ_NO_VECTOR;
+}
+
+static bool same_queue(const struct virtq *a, const struct virtq *b)
+{
+	return a->max_size == b->max_size && a->size == b->size && a->ready == b->ready &&
+	       a->desc_gpa == b->desc_gpa && a->avail_gpa == b->avail_gpa &&
+	       a->used_gpa == b->used_gpa && a->msix_vector == b->msix_vector &&
+	       a->last_avail == b->last_avail && a->used_idx == b->used_idx &&
+	       a->signalled_used == b->signalled_used &&
+	       a->signalled_used_valid == b->signalled_used_valid &&
+	       a->unpoppable == b->unpoppable && a->broken == b->broken;
+}
+
+/* Progress survives: the loaded queue pops and pushes where the saved one stopped. */
+static void test_state_round_trip(void)
+{
+	struct virtq fresh;
+	struct vq_target saved = { &vq, 4 }, loaded = { &fresh, 4 };
+	struct snap_target ts = { vq_save, vq_load, &saved }, tl = { vq_save, vq_load, &loaded };
+	uint64_t used_event = AVAIL_GPA + 4 + 2 * 16;
+	uint8_t *blob;
+	size_t len;
+
+	setup(16, true, true);
+	vq.msix_vector = 3;
+	for (unsigned i = 0; i < 16; i++)
+		set_desc(i, DATA_GPA + 64 * i, 64, F_WRITE, 0);
+	/* 18 chains through a 16-entry ring: the indices wrap past the ring size. */
+	for (unsigned i = 0; i < 18; i++) {
+		avail_add((uint16_t)(i % 16));
+		CHECK_EQ(virtq_pop(&vq, &gm, &elem), 1);
+		CHECK_EQ(virtq_push(&vq, &gm, elem.head, 64), 0);
+	}
+	wr16(used_event, 17);
+	CHECK(virtq_should_notify(&vq, &gm));
+	CHECK_EQ(virtq_pop(&vq, &gm, &elem), 0); /* publishes avail_event */
+	blob = snap_take(&ts, &len);
+
+	fresh_queue(&fresh);
+	fresh.event_idx = fresh.indirect = true; /* what the core derives from the features */
+	CHECK_EQ(snap_load(&tl, blob, len), 0);
+	CHECK(same_queue(&fresh, &vq));
+	CHECK(snap_same(&tl, blob, len));
+	/* The next chain: slot 18 % 16 of the ring, used index 19, and event idx goes on. */
+	avail_add(5);
+	CHECK_EQ(virtq_pop(&fresh, &gm, &elem), 1);
+	CHECK_EQ(elem.head, 5);
+	CHECK_EQ(virtq_push(&fresh, &gm, elem.head, 64), 0);
+	CHECK_EQ(rd16(USED_GPA + 2), 19);
+	CHECK_EQ(rd32(USED_GPA + 4 + 8 * (18 % 16)), 5);
+	CHECK(!virtq_should_notify(&fresh, &gm)); /* used_event 17 was already passed */
+	free(blob);
+}
+
+/* Every field a load takes is checked as the transports and the ring walker check it. */
+static void test_state_hostile(void)
+{
+	struct virtq fresh;
+	struct vq_target saved = { &vq, 4 }, target = { &fresh, 4 };
+	struct snap_target ts = { vq_save, vq_load, &saved }, tt = { vq_save, vq_load, &target };
+	const size_t b = 12; /* the section header */
+	uint8_t *good, *base;
+	size_t len, blen;
+	uint64_t out = MEM_GPA + MEM_SIZE, edge = MEM_GPA + MEM_SIZE - 64, odd = DESC_GPA + 8;
+	uint16_t v16;
+	uint8_t v8;
+
+	setup(16, false, false);
+	vq.msix_vector = 2;
+	set_desc(0, DATA_GPA, 8, F_WRITE, 0);
+	avail_add(0);
+	CHECK_EQ(virtq_pop(&vq, &gm, &elem), 1);
+	CHECK_EQ(virtq_push(&vq, &gm, 0, 8), 0);
+	good = snap_take(&ts, &len);
+	CHECK_EQ(len, b + 39);
+	fresh_queue(&fresh);
+	base = snap_take(&tt, &blen);
+
+	snap_hostile(&tt, good, len, base, blen);
+	v16 = 48; /* size: not a power of two */
+	CHECK(snap_refused(&tt, good, len, b + 0, &v16, 2, base, blen));
+	v16 = 512; /* above max_size */
+	CHECK(snap_refused(&tt, good, len, b + 0, &v16, 2, base, blen));
+	v16 = 0;
+	CHECK(snap_refused(&tt, good, len, b + 0, &v16, 2, base, blen));
+	v8 = 2; /* ready: not a bool */
+	CHECK(snap_refused(&tt, good, len, b + 2, &v8, 1, base, blen));
+	CHECK(snap_refused(&tt, good, len, b + 3, &out, 8, base, blen));   /* desc outside RAM */
+	CHECK(snap_refused(&tt, good, len, b + 3, &odd, 8, base, blen));   /* misaligned */
+	CHECK(snap_refused(&tt, good, len, b + 11, &out, 8, base, blen));  /* avail */
+	CHECK(snap_refused(&tt, good, len, b + 19, &edge, 8, base, blen)); /* used runs out */
+	v16 = 4; /* vector beyond a 4-entry table */
+	CHECK(snap_refused(&tt, good, len, b + 27, &v16, 2, base, blen));
+	v16 = 7; /* last_avail ahead of used_idx: chains in flight */
+	CHECK(snap_refused(&tt, good, len, b + 29, &v16, 2, base, blen));
+	v8 = 7;
+	CHECK(snap_refused(&tt, good, len, b + 35, &v8, 1, base, blen));
+	v16 = 17; /* unpoppable beyond the size */
+	CHECK(snap_refused(&tt, good, len, b + 36, &v16, 2, base, blen));
+	v8 = 2;
+	CHECK(snap_refused(&tt, good, len, b + 38, &v8, 1, base, blen));
+
+	/* What the registers can hold is taken: addresses of a queue not enabled, NO_VECTOR, and
+	 * a broken queue (the device stopped using its rings). */
+	memcpy(good + b + 3, &out, 8);
+	good[b + 38] = 1;
+	v16 = VIRTQ_NO_VECTOR;
+	memcpy(good + b + 27, &v16, 2);
+	CHECK_EQ(snap_load(&tt, good, len), 0);
+	CHECK(fresh.broken);
+	CHECK_EQ(fresh.desc_gpa, out);
+	CHECK_EQ(virtq_pop(&fresh, &gm, &elem), -EIO);
+	good[b + 38] = 0;
+	good[b + 2] = 0;
+	CHECK_EQ(snap_load(&tt, good, len), 0);
+	CHECK(!fresh.ready);
+	free(good);
+	free(base);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR); /* the hostile cases log (rate-limited) warnings by design */
@@ -842,6 +1003,8 @@ int main(void)
 	RUN_TEST(test_push_batch_event_idx);
 	RUN_TEST(test_unpop);
 	RUN_TEST(test_iov_copy);
+	RUN_TEST(test_state_round_trip);
+	RUN_TEST(test_state_hostile);
 	free(mem);
 	TEST_EXIT();
 }

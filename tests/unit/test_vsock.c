@@ -2,6 +2,7 @@
  */
 #include "virtio/vsock.h"
 #include "log.h"
+#include "snap_check.h"
 #include "test.h"
 
 #include <errno.h>
@@ -1194,6 +1195,141 @@ static void test_many(void)
 	vdev->ops->destroy(vdev);
 }
 
+/* ---- snapshots ---- */
+
+static void vdev_save(const void *dev, struct state_writer *w)
+{
+	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
+}
+
+static int vdev_load(void *dev, struct state_reader *r)
+{
+	return virtio_dev_load(dev, r, 0);
+}
+
+/* The saving process is gone (its sockets with it); a new one makes the device again. */
+static struct virtio_dev *replace(struct virtio_dev *vdev, const uint8_t *blob, size_t n)
+{
+	struct snap_target st = { vdev_save, vdev_load, NULL };
+
+	vdev->ops->destroy(vdev);
+	vdev = setup(false);
+	CHECK(vdev);
+	if (!vdev)
+		return NULL;
+	st.dev = vdev;
+	CHECK_EQ(snap_load(&st, blob, n), 0);
+	CHECK(snap_same(&st, blob, n));
+	return vdev;
+}
+
+/*
+ * Connections do not survive: after the load the device tells the driver with a transport
+ * reset event at its first kick (or, with no event buffer posted, once one is), and new
+ * connections work on the restored rings.
+ */
+static void test_state_round_trip(void)
+{
+	struct snap_target st = { vdev_save, vdev_load, NULL };
+	struct virtio_dev *vdev = setup(true);
+	int lfd = host_listen(5000), g1;
+	struct seg ev = { RX_BASE + RX_STRIDE * QSIZE, 4 };
+	uint32_t len, id = 0xdead;
+	uint8_t *blob;
+	uint16_t head;
+	size_t n;
+
+	CHECK(vdev && lfd >= 0);
+	if (!vdev || lfd < 0)
+		return;
+	rx_fill(vdev, 16);
+	g1 = guest_connect(vdev, lfd, 1, 5000, 65536);
+	CHECK(g1 >= 0);
+	memcpy(mem + ev.gpa, &id, 4);
+	CHECK(drv_add(vdev, EVQ, &ev, 1, true));
+	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
+	st.dev = vdev;
+	blob = snap_take(&st, &n);
+	virtio_dev_resume(vdev);
+	vdev = replace(vdev, blob, n);
+	free(blob);
+	CHECK(host_closed(g1, 2000)); /* the host end went with the old process */
+	close(g1);
+	if (!vdev)
+		goto out;
+	CHECK_EQ(used_idx(EVQ), 0);
+	virtio_dev_resume(vdev);
+	CHECK(drv_take_used(EVQ, 2000, &head, &len));
+	CHECK_EQ(len, 4);
+	memcpy(&id, mem + ev.gpa, 4);
+	CHECK_EQ(id, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	g1 = guest_connect(vdev, lfd, 2, 5000, 65536);
+	CHECK(g1 >= 0);
+	CHECK(tx_send(vdev, th(VIRTIO_VSOCK_OP_RW, 2, 5000), "hi", 2));
+	{
+		char got[2];
+
+		CHECK_EQ(host_read(g1, got, 2, 2000), 2);
+		CHECK(!memcmp(got, "hi", 2));
+	}
+	close(g1);
+
+	/* No event buffer when restored: the event waits for the driver to post one. */
+	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
+	st.dev = vdev;
+	blob = snap_take(&st, &n);
+	virtio_dev_resume(vdev);
+	vdev = replace(vdev, blob, n);
+	free(blob);
+	if (!vdev)
+		goto out;
+	virtio_dev_resume(vdev);
+	usleep(20000);
+	CHECK_EQ(used_idx(EVQ), dq[EVQ].used_seen);
+	drv_free_chain(EVQ, head);
+	id = 0xdead;
+	memcpy(mem + ev.gpa, &id, 4);
+	CHECK(drv_add(vdev, EVQ, &ev, 1, true));
+	CHECK(drv_take_used(EVQ, 2000, &head, &len));
+	memcpy(&id, mem + ev.gpa, 4);
+	CHECK_EQ(id, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	vdev->ops->destroy(vdev);
+out:
+	host_unlisten(lfd, 5000);
+}
+
+static void test_state_hostile(void)
+{
+	struct snap_target st = { vdev_save, vdev_load, NULL };
+	struct virtio_dev *vdev = setup(true);
+	uint8_t *good, *base;
+	size_t n, bn, vs;
+	uint64_t cid = CID + 1;
+
+	CHECK(vdev);
+	if (!vdev)
+		return;
+	st.dev = vdev;
+	good = snap_take(&st, &n);
+	vdev->ops->destroy(vdev);
+	vdev = setup(false);
+	CHECK(vdev);
+	if (!vdev) {
+		free(good);
+		return;
+	}
+	st.dev = vdev;
+	base = snap_take(&st, &bn);
+	snap_hostile(&st, good, n, base, bn);
+	vs = snap_section(good, n, STATE_TAG('V', 'S', 'C', 'K'), 0);
+	CHECK(vs != SIZE_MAX);
+	if (vs != SIZE_MAX) /* the guest's sockets are bound to its CID: it must be the same */
+		CHECK(snap_refused(&st, good, n, vs, &cid, 8, base, bn));
+	vdev->ops->destroy(vdev);
+	free(good);
+	free(base);
+}
+
 int main(int argc, char **argv)
 {
 	log_set_level(argc > 1 && !strcmp(argv[1], "-v") ? LOG_DEBUG : LOG_ERROR);
@@ -1217,6 +1353,8 @@ int main(int argc, char **argv)
 	RUN_TEST(test_rx_pause);
 	RUN_TEST(test_reset);
 	RUN_TEST(test_many);
+	RUN_TEST(test_state_round_trip);
+	RUN_TEST(test_state_hostile);
 	free(mem);
 	rmdir(dir);
 	TEST_EXIT();
