@@ -570,6 +570,77 @@ static void test_int_iret_real(void)
 	CHECK_EQ(c.gpr[EMU_RSP], 0xfffc);
 }
 
+/* Findings of a review against the SDM, each kept as a case. */
+static void test_review_cases(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* A delivery that faults sets no accessed bit (gate -> data segment: #GP(selector)). */
+	c = pm_cpu(0);
+	put_desc(0x48, 0x2, 0, false, true, true); /* writable data, not accessed */
+	put_gate(0x43, HANDLER, 0x48, 0xe, 0, 0, false);
+	c.gdt.limit = 0x4f;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x43), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x48);
+	CHECK_EQ(fake.mem[GDT + 0x48 + 5], 0x92);
+	/* Task gates: the gate's DPL and present bit are checked before the (unemulated) switch. */
+	c = pm_cpu(3);
+	put_gate(0x08, 0, 0x50, 0x5, 0, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x08), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x08 * 8 + 2);
+	c = pm_cpu(0);
+	put_gate(0x09, 0, 0x50, 0x5, 0, 0, false);
+	fake.mem[IDT + 0x09 * 8 + 5] &= 0x7f;
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x09), 0);
+	CHECK_EXC(exc, EMU_X_NP, 0x09 * 8 + 2);
+	/* A 32-bit TSS needs only ESP0 and SS0's two bytes: a limit of 9 is enough. */
+	c = pm_cpu(3);
+	c.tr.limit = 9;
+	put_gate(0x80, HANDLER, SEL_CODE32, 0xe, 3, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x80), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 0);
+	/* IA-32e: a non-canonical new stack is #SS(0) even when the handler is bad too. */
+	c = lm_cpu(3);
+	put64(TSS + 4, 0x8000000000000000ull);
+	put_gate(0x81, 0x0000900000000000ull, SEL_CODE64, 0xe, 3, 0, true);
+	CHECK_EQ(RUN(&c, &exc, 0xcd, 0x81), 0);
+	CHECK_EXC(exc, EMU_X_SS, 0);
+	/* IRETQ to a 32-bit CPL 3 segment takes all of the popped RSP. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RSP] = 0x7000;
+	put64(0x7000, 0x1000);
+	put64(0x7008, SEL_UCODE32);
+	put64(0x7010, 0x2);
+	put64(0x7018, 0x100002000ull);
+	put64(0x7020, SEL_UDATA);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcf), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x100002000ull);
+	CHECK_EQ(c.cpl, 3);
+	/* Real mode: a 32-bit IRET to an EIP above 64 KiB is #GP, whatever CS's limit says. */
+	c = cpu16();
+	c.seg[EMU_CS].limit = 0xffffffff;
+	c.gpr[EMU_RSP] = 0x7000;
+	put32(0x7000, 0x12345);
+	put32(0x7004, 0);
+	put32(0x7008, 0x2);
+	CHECK_EQ(RUN(&c, &exc, 0x66, 0xcf), 0);
+	CHECK_EXC(exc, EMU_X_GP, -1);
+	/* 16-bit protected-mode code: the pushed return IP wraps at 64 KiB. */
+	c = pm_cpu(0);
+	c.seg[EMU_CS].db = 0;
+	c.seg[EMU_CS].base = 0x10000;
+	c.rip = 0xfffe;
+	put_gate(0x44, HANDLER, SEL_CODE32, 0xe, 0, 0, false);
+	memcpy(fake.mem + 0x10000 + 0xfffe, (const uint8_t[]){ 0xcd, 0x44 }, 2);
+	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xcd, 0x44 }, 2, &fake_ops, NULL, NULL, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(get32(STACK - 12), 0);
+}
+
 int main(void)
 {
 	RUN_TEST(test_int_lm_same_privilege);
@@ -578,6 +649,7 @@ int main(void)
 	RUN_TEST(test_iret_lm);
 	RUN_TEST(test_int_iret_pm);
 	RUN_TEST(test_int_iret_real);
+	RUN_TEST(test_review_cases);
 	free(fake.mem);
 	TEST_EXIT();
 }

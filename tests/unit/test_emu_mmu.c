@@ -212,6 +212,10 @@ static void test_long_permissions(void)
 	CHECK_EQ(emu_mmu_translate(&m, ro_user, EMU_ACC_WRITE, &gpa, &pf), EMU_MEM_FAULT);
 	CHECK_EQ(pf.error_code, EMU_PFEC_P | EMU_PFEC_W);
 	CHECK_EQ(emu_mmu_translate(&m, rw_user, EMU_ACC_USER, &gpa, &pf), 0);
+	/* Implicit supervisor accesses (descriptor tables, TSS) are blocked whatever AC says. */
+	CHECK_EQ(emu_mmu_translate(&m, rw_user, EMU_ACC_IMPLICIT, &gpa, &pf), EMU_MEM_FAULT);
+	CHECK_EQ(pf.error_code, EMU_PFEC_P);
+	CHECK_EQ(emu_mmu_translate(&m, ro_sup, EMU_ACC_IMPLICIT, &gpa, &pf), 0);
 }
 
 static void test_long_large_pages(void)

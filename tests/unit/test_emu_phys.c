@@ -186,6 +186,8 @@ static void test_page_fault(void)
 	/* A probe faults like a read. */
 	CHECK_EQ(emu_phys_ops.read(&phys, 0x403000, out, 1, EMU_ACC_PROBE, &pf), EMU_MEM_FAULT);
 	CHECK_EQ(pf.error_code, 0);
+	/* ... also at the very top of the address space, where la + len wraps to 0. */
+	CHECK_EQ(emu_phys_ops.read(&phys, ~0ull, out, 1, EMU_ACC_PROBE, &pf), EMU_MEM_FAULT);
 }
 
 int main(void)

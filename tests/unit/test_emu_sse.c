@@ -77,6 +77,18 @@ static void test_movd_movq(void)
 	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0xd6, 0xdc), 0);
 	CHECK_EQ(xmm_lo(&c, 4), 0xaabbccdd11223344ull);
 	CHECK_EQ(xmm_hi(&c, 4), 0);
+	/* #AC for the 8-byte forms at CPL 3 with CR0.AM and RFLAGS.AC, like movd's. */
+	c = cpu64();
+	c.cpl = 3;
+	c.cr0 |= EMU_CR0_AM;
+	c.rflags |= EMU_RFLAGS_AC;
+	c.gpr[EMU_RAX] = 0x2001;
+	CHECK_EQ(RUN(&c, &exc, 0xf3, 0x0f, 0x7e, 0x00), 0);
+	CHECK_EXC(exc, EMU_X_AC, 0);
+	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0xd6, 0x00), 0);
+	CHECK_EXC(exc, EMU_X_AC, 0);
+	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0x6e, 0x00), 0);
+	CHECK_EXC(exc, EMU_X_AC, 0);
 	/* Without a 66/F3 prefix these are MMX instructions: not emulated. */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x6e, 0xc9), -ENOTSUP);
 	/* VEX forms are not either. */

@@ -24,7 +24,7 @@
 #define ALL_FEATURES                                                                               \
 	(EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_INVPCID |                      \
 	 EMU_FEAT_CLFLUSHOPT | EMU_FEAT_CLWB | EMU_FEAT_RDPID | EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | \
-	 EMU_FEAT_XGETBV1)
+	 EMU_FEAT_XGETBV1 | EMU_FEAT_LZCNT | EMU_FEAT_BMI1)
 
 /* A guest whose CPUID has every feature here and whose OS enabled XSAVE with x87 and SSE. */
 static struct emu_cpu sys_setup(struct emu_cpu c)
@@ -183,6 +183,8 @@ static void test_features_from_cpuid(void)
 		{ 0x80000001, 0, EDX, 27, EMU_FEAT_RDTSCP },
 		{ 0x80000008, 0, EBX, 4, EMU_FEAT_RDPRU },
 		{ 0xd, 1, EAX, 2, EMU_FEAT_XGETBV1 },
+		{ 0x80000001, 0, ECX, 5, EMU_FEAT_LZCNT },
+		{ 7, 0, EBX, 3, EMU_FEAT_BMI1 },
 	};
 	const unsigned n = sizeof(map) / sizeof(map[0]);
 	struct fake_cpuid t;
@@ -234,18 +236,19 @@ static void test_features_from_cpuid(void)
 	t.leaf[0].regs[EAX] = 6; /* no leaf 7 either */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), EMU_FEAT_CLFSH | EMU_FEAT_XSAVE |
 								   EMU_FEAT_PCID | EMU_FEAT_RDTSCP |
-								   EMU_FEAT_RDPRU);
+								   EMU_FEAT_RDPRU | EMU_FEAT_LZCNT);
 	t.leaf[0].regs[EAX] = 0; /* only leaf 0 */
-	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU);
+	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
+		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT);
 	t.leaf[0].regs[EAX] = 0xd;
 	t.leaf[1].regs[EAX] = 0x80000007; /* no 0x80000008 */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), ALL_FEATURES & ~EMU_FEAT_RDPRU);
 	t.leaf[1].regs[EAX] = 0x80000000; /* no extended leaves at all */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP));
+		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT));
 	t.leaf[1].regs[EAX] = 0; /* garbage below 0x80000000: no extended leaves */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP));
+		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT));
 	/* Maxima above the mapped leaves change nothing. */
 	t.leaf[0].regs[EAX] = 0x20;
 	t.leaf[1].regs[EAX] = 0x80000021;
@@ -253,11 +256,12 @@ static void test_features_from_cpuid(void)
 
 	/* Leaf 0 or 0x80000000 absent (the callback fails): that whole range is absent. */
 	t.leaf[0].function = 0x4fffffff;
-	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU);
+	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
+		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT);
 	t.leaf[0].function = 0;
 	t.leaf[1].function = 0x8fffffff;
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP));
+		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT));
 	t.leaf[1].function = 0x80000000;
 
 	/* A leaf within the maximum that the callback reports absent: skipped. */
@@ -265,8 +269,8 @@ static void test_features_from_cpuid(void)
 		if (t.leaf[l].function == 7)
 			t.leaf[l].function = 0x4ffffffe;
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES &
-		     ~(EMU_FEAT_INVPCID | EMU_FEAT_CLFLUSHOPT | EMU_FEAT_CLWB | EMU_FEAT_RDPID));
+		 ALL_FEATURES & ~(EMU_FEAT_INVPCID | EMU_FEAT_CLFLUSHOPT | EMU_FEAT_CLWB |
+				  EMU_FEAT_RDPID | EMU_FEAT_BMI1));
 
 	/*
 	 * Subleaves: XGETBV1 is 0xd.1 EAX[2]; 0xd.0 EAX[2] is the AVX state component, which
@@ -1176,15 +1180,15 @@ static void test_invpcid_modes(void)
 	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0x38, 0x82, 0x0f), 0);
 	CHECK_EXC(exc, EMU_X_GP, -1);
 
-	/* Virtual-8086 mode: #GP(0), even if the CPL were reported as 0. */
+	/* Virtual-8086 mode: not recognised there (#UD), even if the CPL were reported as 0. */
 	c = sys_v86();
 	invpcid_setup(&c, 2, 0, 0);
 	c.gpr[EMU_RBX] = DESC;
 	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0x38, 0x82, 0x0f), 0);
-	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
 	c.cpl = 0;
 	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0x38, 0x82, 0x0f), 0);
-	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
 	CHECK_EQ(c.dirty, 0);
 }
 

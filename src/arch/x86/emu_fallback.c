@@ -266,7 +266,7 @@ static void emu_fallback_dump(const struct kvm_run *run, const char *why, const 
 
 /* Deliver exc (if any) after the registers are written; KVM_SET_REGS drops pending exceptions. */
 static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
-			       const struct emu_exception *exc)
+			       const struct emu_exception *exc, bool iret)
 {
 	struct kvm_vcpu_events ev;
 	bool completed = !exc->valid || exc->vector == EMU_X_BP || exc->vector == EMU_X_DB;
@@ -274,6 +274,11 @@ static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
 
 	if (ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
+	/* A completed IRET ends NMI blocking, as on the CPU (and in KVM's own emulator). */
+	if (iret && completed && ev.nmi.masked) {
+		ev.nmi.masked = 0;
+		changed = true;
+	}
 	/* Finishing the instruction ends an STI/MOV SS interrupt shadow, as on the real CPU. */
 	if (completed && ev.interrupt.shadow) {
 		ev.interrupt.shadow = 0;
@@ -330,7 +335,7 @@ static int emu_fallback_user_fault(int vcpu_fd, const struct kvm_regs *regs,
 		exc.has_error_code = true;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, regs) < 0)
 		return -errno;
-	ret = emu_fallback_inject(vcpu_fd, sregs, &exc);
+	ret = emu_fallback_inject(vcpu_fd, sregs, &exc, false);
 	if (ret)
 		return ret;
 	if (__atomic_add_fetch(&emu_fallback_user_faults, 1, __ATOMIC_RELAXED) == 1)
@@ -465,8 +470,13 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 				goto fail;
 			}
 		}
+	} else if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+		/* A fault while decoding (#PF on a fetch, #UD): drop KVM's queued #UD first. */
+		ret = -errno;
+		why = "KVM_SET_REGS failed";
+		goto fail;
 	}
-	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc);
+	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc, insn.op == EMU_OP_IRET);
 	if (ret) {
 		why = "cannot inject exception";
 		goto fail;

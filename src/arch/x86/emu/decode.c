@@ -26,6 +26,7 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 #define F_FAR (1u << 11)    /* a far pointer: offset of the operand size, then a selector */
 #define F_INV64 (1u << 12)  /* invalid in 64-bit mode: #UD */
 #define F_BRANCH (1u << 13) /* a near displacement: imm16/32 by operand size, 32 in 64-bit mode */
+#define F_MODREG (1u << 14) /* ModRM's mod is ignored: always the register form (MOV CR/DR) */
 
 struct emu_decode_entry {
 	uint8_t kind;
@@ -57,6 +58,7 @@ enum {
 	N_0F38_82,
 	N_F6,
 	N_F7,
+	N_0F78,
 	N_0F10,
 	N_0F11,
 	N_0F28,
@@ -116,6 +118,8 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 		       OP(EMU_OP_CMPXCHG16B, F_LOCK | F_MEM) },
 	[N_0FC7_R7] = { [EMU_MANDATORY_F3] = OP(EMU_OP_RDPID, 0) },
 	[N_0F38_82] = { [EMU_MANDATORY_66] = OP(EMU_OP_INVPCID, F_MEM) },
+	/* VMREAD; with 66 or F2 AMD's EXTRQ/INSERTQ, which take two imm8. */
+	[N_0F78] = { UNIMPL(0), UNIMPL(F_IMM16), UNIMPL(0), UNIMPL(F_IMM16) },
 	/* Group 3: TEST (/0, /1) has an immediate, NOT/NEG/MUL/IMUL/DIV/IDIV do not. */
 	[N_F6] = { UNIMPL(F_IMM8), UNIMPL(F_IMM8), UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0),
 		   UNIMPL(0), UNIMPL(0), UNIMPL(F_IMM8), UNIMPL(F_IMM8), UNIMPL(0), UNIMPL(0),
@@ -264,7 +268,8 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0x0f] = UNIMPL(F_MODRM | F_IMM8),
 	[0x10] = { K_PREFIX, F_MODRM, N_0F10 },
 	[0x11] = { K_PREFIX, F_MODRM, N_0F11 },
-	[0x12 ... 0x23] = UNIMPL(F_MODRM),
+	[0x12 ... 0x1f] = UNIMPL(F_MODRM),
+	[0x20 ... 0x23] = UNIMPL(F_MODRM | F_MODREG), /* MOV to/from CR, DR */
 	[0x28] = { K_PREFIX, F_MODRM, N_0F28 },
 	[0x29] = { K_PREFIX, F_MODRM, N_0F29 },
 	[0x2a] = UNIMPL(F_MODRM),
@@ -286,7 +291,8 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0x75] = { K_PREFIX, F_MODRM, N_0F75 },
 	[0x76] = { K_PREFIX, F_MODRM, N_0F76 },
 	[0x77] = UNIMPL(0),
-	[0x78 ... 0x79] = UNIMPL(F_MODRM),
+	[0x78] = { K_PREFIX, F_MODRM, N_0F78 },
+	[0x79] = UNIMPL(F_MODRM),
 	[0x7c ... 0x7d] = UNIMPL(F_MODRM),
 	[0x7e] = { K_PREFIX, F_MODRM, N_0F7E },
 	[0x7f] = { K_PREFIX, F_MODRM, N_0F7F },
@@ -671,7 +677,7 @@ legacy:
 }
 
 /* ModRM, SIB and displacement: the memory operand's shape (its address is computed at execute). */
-static int emu_decode_modrm(struct emu_decoder *d)
+static int emu_decode_modrm(struct emu_decoder *d, bool register_form)
 {
 	struct emu_insn *insn = d->insn;
 	uint8_t rm;
@@ -681,7 +687,7 @@ static int emu_decode_modrm(struct emu_decoder *d)
 	if (ret)
 		return ret;
 	insn->has_modrm = true;
-	insn->mod = insn->modrm >> 6;
+	insn->mod = register_form ? 3 : insn->modrm >> 6;
 	insn->reg = ((insn->modrm >> 3) & 7) | (insn->rex_r ? 8 : 0);
 	rm = insn->modrm & 7;
 	insn->rm = rm | (insn->rex_b ? 8 : 0);
@@ -872,7 +878,7 @@ int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *
 		goto out;
 	}
 	if (top.flags & F_MODRM) {
-		ret = emu_decode_modrm(&d);
+		ret = emu_decode_modrm(&d, top.flags & F_MODREG);
 		if (ret)
 			goto out;
 	}

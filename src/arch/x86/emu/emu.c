@@ -101,6 +101,7 @@ uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, ui
 		{ 7, 0, 1, 23, EMU_FEAT_CLFLUSHOPT },	 { 7, 0, 1, 24, EMU_FEAT_CLWB },
 		{ 7, 0, 2, 22, EMU_FEAT_RDPID },	 { 0x80000001, 0, 3, 27, EMU_FEAT_RDTSCP },
 		{ 0x80000008, 0, 1, 4, EMU_FEAT_RDPRU }, { 0xd, 1, 0, 2, EMU_FEAT_XGETBV1 },
+		{ 0x80000001, 0, 2, 5, EMU_FEAT_LZCNT }, { 7, 0, 1, 3, EMU_FEAT_BMI1 },
 	};
 	uint32_t features = 0, max_basic = 0, max_ext = 0, out[4];
 

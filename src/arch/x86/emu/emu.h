@@ -171,6 +171,8 @@ struct emu_exception {
  * but read nothing; an address that is not RAM (MMIO) is fine and no device sees an access.
  */
 #define EMU_ACC_PROBE (1u << 9)
+/* An implicit supervisor access (descriptor tables, the TSS): SMAP applies whatever RFLAGS.AC. */
+#define EMU_ACC_IMPLICIT (1u << 10)
 
 /* A memory callback's third kind of answer, besides 0 and a negative errno (cannot emulate). */
 #define EMU_MEM_FAULT 1

@@ -37,7 +37,48 @@ static int emu_intr_sys_read(struct emu_run *r, uint64_t la, void *dst, unsigned
 
 	if (!emu_intr_long(r->cpu))
 		la &= 0xffffffffull;
-	return emu_mem_result(r, r->ops->read(r->opaque, la, dst, len, 0, &pf), &pf);
+	else if (!emu_is_canonical(r->cpu, la) || !emu_is_canonical(r->cpu, la + len - 1))
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	return emu_mem_result(r, r->ops->read(r->opaque, la, dst, len, EMU_ACC_IMPLICIT, &pf), &pf);
+}
+
+/*
+ * Descriptors whose accessed bit the instruction sets once it can no longer fault: the CPU sets
+ * it when it loads the segment register, with a locked update (another vCPU may be changing the
+ * same descriptor: if it did, its version stands).
+ */
+struct emu_intr_accessed {
+	unsigned n;
+	uint64_t la[2];
+	uint8_t desc[2][8];
+};
+
+static void emu_intr_accessed_note(struct emu_intr_accessed *a, uint64_t la, const uint8_t d[8])
+{
+	/* Code and data descriptors only (S = 1), and only if the bit is clear. */
+	if (a && a->n < 2 && (d[5] & 0x10) && !(d[5] & 1)) {
+		a->la[a->n] = la;
+		memcpy(a->desc[a->n++], d, 8);
+	}
+}
+
+static int emu_intr_accessed_commit(struct emu_run *r, const struct emu_intr_accessed *a)
+{
+	for (unsigned i = 0; i < a->n; i++) {
+		uint8_t expected[8], desired[8];
+		struct emu_pf pf;
+		bool swapped;
+		int ret;
+
+		memcpy(expected, a->desc[i], 8);
+		memcpy(desired, a->desc[i], 8);
+		desired[5] |= 1;
+		ret = r->ops->cmpxchg(r->opaque, a->la[i], expected, desired, 8,
+				      EMU_ACC_WRITE | EMU_ACC_IMPLICIT, &swapped, &pf);
+		if (ret)
+			return emu_mem_result(r, ret, &pf);
+	}
+	return 0;
 }
 
 /* A segment descriptor as the hidden part of a segment register (granularity applied). */
@@ -63,15 +104,15 @@ static void emu_intr_desc_to_seg(struct emu_seg *s, uint16_t sel, const uint8_t 
 
 /*
  * The descriptor sel names in the GDT or LDT. vec/err: what an index beyond the table raises
- * (#GP(sel) for most callers, #TS(sel) for a TSS's stack). The accessed bit is set in memory as
- * the CPU does when it loads the descriptor (*seg gets it either way).
+ * (#GP(sel) for most callers, #TS(sel) for a TSS's stack). *seg gets the accessed bit; the one in
+ * memory is noted in acc, for emu_intr_accessed_commit once nothing can fault any more.
  */
-static int emu_intr_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg)
+static int emu_intr_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
+			      struct emu_intr_accessed *acc)
 {
 	const struct emu_cpu *cpu = r->cpu;
 	uint64_t base = cpu->gdt.base, limit = cpu->gdt.limit, la;
 	uint8_t d[8];
-	struct emu_pf pf;
 	int ret;
 
 	if (sel & EMU_SEL_TI) {
@@ -87,16 +128,7 @@ static int emu_intr_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, stru
 	if (ret)
 		return ret;
 	emu_intr_desc_to_seg(seg, sel, d);
-	if ((d[5] & 0x10) && !(d[5] & EMU_TYPE_ACCESSED)) {
-		uint8_t b = d[5] | EMU_TYPE_ACCESSED;
-
-		ret =
-		    r->ops->write(r->opaque, emu_intr_long(cpu) ? la + 5 : (la + 5) & 0xffffffffull,
-				  &b, 1, EMU_ACC_WRITE, &pf);
-		ret = emu_mem_result(r, ret, &pf);
-		if (ret)
-			return ret;
-	}
+	emu_intr_accessed_note(acc, emu_intr_long(cpu) ? la : la & 0xffffffffull, d);
 	return 0;
 }
 
@@ -229,7 +261,7 @@ static int emu_intr_int_real(struct emu_run *r, uint8_t vec)
 
 /* The new stack for an interrupt into privilege level dpl (or IST slot ist), from the TSS. */
 static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
-			      struct emu_intr_stack *st)
+			      struct emu_intr_stack *st, struct emu_intr_accessed *acc)
 {
 	const struct emu_cpu *cpu = r->cpu;
 	const struct emu_seg *tr = &cpu->tr;
@@ -259,16 +291,17 @@ static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
 		uint16_t ss_sel;
 
 		off = tss32 ? 4 + 8 * (uint64_t)dpl : 2 + 4 * (uint64_t)dpl;
-		if (tr->unusable || off + 2 * width - 1 > tr->limit)
+		/* ESP (or SP) then SS: the last byte read is SS's second. */
+		if (tr->unusable || off + width + 1 > tr->limit)
 			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
-		ret = emu_intr_sys_read(r, tr->base + off, buf, 2 * width);
+		ret = emu_intr_sys_read(r, tr->base + off, buf, width + 2);
 		if (ret)
 			return ret;
 		st->sp = emu_load_le(buf, width);
 		ss_sel = (uint16_t)emu_load_le(buf + width, 2);
 		if (!(ss_sel & ~EMU_SEL_RPL))
 			return emu_raise(r->exc, EMU_X_TS, 0);
-		ret = emu_intr_load_desc(r, ss_sel, EMU_X_TS, &st->ss);
+		ret = emu_intr_load_desc(r, ss_sel, EMU_X_TS, &st->ss, acc);
 		if (ret)
 			return ret;
 		if ((ss_sel & EMU_SEL_RPL) != dpl || st->ss.dpl != dpl || !st->ss.s ||
@@ -295,10 +328,15 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	uint64_t target, frame[5];
 	struct emu_seg cs;
 	struct emu_intr_stack st = emu_intr_cur_stack(r);
+	struct emu_intr_accessed acc = { 0 };
 	uint64_t ret_ip = cpu->rip + r->insn->len;
+	bool task;
 	int ret;
 
-	if (r->insn->code_size != 8)
+	/* The return address wraps like the instruction pointer of the interrupted code. */
+	if (r->insn->code_size == 2)
+		ret_ip &= 0xffff;
+	else if (r->insn->code_size == 4)
 		ret_ip &= 0xffffffffull;
 	if ((uint64_t)vec * gsize + gsize - 1 > cpu->idt.limit)
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
@@ -307,16 +345,17 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 		return ret;
 	type = g[5] & 0x1f; /* S and type: a gate has S = 0 */
 	dpl = (g[5] >> 5) & 3;
-	if (type == EMU_GATE_TASK && !lm)
-		return -ENOTSUP;
-	if (lm ? type != EMU_GATE_INT32 && type != EMU_GATE_TRAP32
-	       : type != EMU_GATE_INT16 && type != EMU_GATE_TRAP16 && type != EMU_GATE_INT32 &&
-		     type != EMU_GATE_TRAP32)
+	task = type == EMU_GATE_TASK && !lm;
+	if (!task && (lm ? type != EMU_GATE_INT32 && type != EMU_GATE_TRAP32
+			 : type != EMU_GATE_INT16 && type != EMU_GATE_TRAP16 &&
+			       type != EMU_GATE_INT32 && type != EMU_GATE_TRAP32))
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
 	if (dpl < cpu->cpl)
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
 	if (!(g[5] & 0x80))
 		return emu_raise(r->exc, EMU_X_NP, EMU_IDT_ERR(vec));
+	if (task)
+		return -ENOTSUP; /* a task switch: not emulated */
 	sel = (uint16_t)(g[2] | g[3] << 8);
 	target = (uint64_t)g[0] | (uint64_t)g[1] << 8;
 	if (type == EMU_GATE_INT32 || type == EMU_GATE_TRAP32)
@@ -327,7 +366,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	}
 	if (!(sel & ~EMU_SEL_RPL))
 		return emu_raise(r->exc, EMU_X_GP, 0);
-	ret = emu_intr_load_desc(r, sel, EMU_X_GP, &cs);
+	ret = emu_intr_load_desc(r, sel, EMU_X_GP, &cs, &acc);
 	if (ret)
 		return ret;
 	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || cs.dpl > cpu->cpl)
@@ -339,7 +378,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	psize = lm ? 8 : (type == EMU_GATE_INT32 || type == EMU_GATE_TRAP32) ? 4 : 2;
 
 	if (!(cs.type & EMU_TYPE_CONFORMING) && cs.dpl < cpu->cpl) {
-		ret = emu_intr_tss_stack(r, cs.dpl, ist, &st);
+		ret = emu_intr_tss_stack(r, cs.dpl, ist, &st, &acc);
 		if (ret)
 			return ret;
 		frame[n++] = cpu->seg[EMU_SS].selector;
@@ -352,7 +391,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 			struct emu_intr_stack cur = st;
 
 			if (ist) {
-				ret = emu_intr_tss_stack(r, cpu->cpl, ist, &st);
+				ret = emu_intr_tss_stack(r, cpu->cpl, ist, &st, &acc);
 				if (ret)
 					return ret;
 				st.ss = cur.ss;
@@ -364,12 +403,17 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 			frame[n++] = cpu->gpr[EMU_RSP];
 		}
 	}
+	/* IA-32e: a bad new stack (#SS) is found before a bad handler address (#GP). */
+	if (lm && (!emu_is_canonical(cpu, st.sp - 40) || !emu_is_canonical(cpu, st.sp - 1)))
+		return emu_raise(r->exc, EMU_X_SS, 0);
 	if (lm ? !emu_is_canonical(cpu, target) : target > cs.limit)
 		return emu_raise(r->exc, EMU_X_GP, 0);
 	frame[n++] = cpu->rflags & emu_size_mask(psize);
 	frame[n++] = cpu->seg[EMU_CS].selector;
 	frame[n++] = ret_ip;
 	ret = emu_intr_push(r, &st, frame, n, psize);
+	if (!ret)
+		ret = emu_intr_accessed_commit(r, &acc);
 	if (ret)
 		return ret;
 
@@ -432,7 +476,8 @@ static int emu_intr_iret_real(struct emu_run *r)
 	ret = emu_intr_pop(r, &st, v, 3, size);
 	if (ret)
 		return ret;
-	if (v[0] > cpu->seg[EMU_CS].limit)
+	/* A 32-bit IRET may not return above 64 KiB in real mode. */
+	if (v[0] > 0xffff || v[0] > cpu->seg[EMU_CS].limit)
 		return emu_raise(r->exc, EMU_X_GP, 0);
 	cpu->gpr[EMU_RSP] = st.sp;
 	cpu->rflags = emu_intr_iret_flags(cpu, v[2], size);
@@ -469,6 +514,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 	uint64_t v[5];
 	uint16_t sel, ss_sel = 0;
 	struct emu_seg cs, ss;
+	struct emu_intr_accessed acc = { 0 };
 	bool outer;
 	int ret;
 
@@ -488,7 +534,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 	rpl = sel & EMU_SEL_RPL;
 	if (!(sel & ~EMU_SEL_RPL))
 		return emu_raise(r->exc, EMU_X_GP, 0);
-	ret = emu_intr_load_desc(r, sel, EMU_X_GP, &cs);
+	ret = emu_intr_load_desc(r, sel, EMU_X_GP, &cs, &acc);
 	if (ret)
 		return ret;
 	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || rpl < cpu->cpl ||
@@ -514,7 +560,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 			ss.dpl = (uint8_t)rpl;
 			ss.unusable = true;
 		} else {
-			ret = emu_intr_load_desc(r, ss_sel, EMU_X_GP, &ss);
+			ret = emu_intr_load_desc(r, ss_sel, EMU_X_GP, &ss, &acc);
 			if (ret)
 				return ret;
 			if ((ss_sel & EMU_SEL_RPL) != rpl || ss.dpl != rpl || !ss.s ||
@@ -532,6 +578,9 @@ static int emu_intr_iret_prot(struct emu_run *r)
 		if (v[0] > cs.limit)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 	}
+	ret = emu_intr_accessed_commit(r, &acc);
+	if (ret)
+		return ret;
 
 	cpu->rflags = emu_intr_iret_flags(cpu, v[2], size);
 	if (lm)
@@ -541,8 +590,11 @@ static int emu_intr_iret_prot(struct emu_run *r)
 	cpu->rip = v[0];
 	if (outer || from64) {
 		cpu->seg[EMU_SS] = ss;
-		/* The new stack pointer: all of it when SS is 32/64-bit, else only SP. */
-		if (lm && cs.l)
+		/*
+		 * The new stack pointer: from 64-bit mode all of what was popped (whatever mode
+		 * the return goes to), elsewhere by SS's size.
+		 */
+		if (from64)
 			cpu->gpr[EMU_RSP] = v[3];
 		else if (ss.db || ss.unusable)
 			cpu->gpr[EMU_RSP] = (uint32_t)v[3];

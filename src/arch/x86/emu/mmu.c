@@ -177,7 +177,8 @@ static bool emu_mmu_allowed(const struct emu_mmu *mmu, const struct emu_mmu_walk
 		return w->us && !(write && !w->rw) && !(fetch && nx);
 	if (fetch)
 		return !nx && !(w->us && (mmu->cr4 & EMU_CR4_SMEP));
-	if (w->us && (mmu->cr4 & EMU_CR4_SMAP) && !(mmu->rflags & EMU_RFLAGS_AC))
+	if (w->us && (mmu->cr4 & EMU_CR4_SMAP) &&
+	    (!(mmu->rflags & EMU_RFLAGS_AC) || (access & EMU_ACC_IMPLICIT)))
 		return false;
 	return !(write && !w->rw && (mmu->cr0 & EMU_CR0_WP));
 }

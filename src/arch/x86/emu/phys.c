@@ -58,16 +58,15 @@ static int emu_phys_map(struct emu_phys *c, uint64_t la, unsigned len, unsigned 
 static int emu_phys_probe(struct emu_phys *c, uint64_t la, unsigned len, unsigned access,
 			  struct emu_pf *pf)
 {
-	uint64_t first = la & ~(uint64_t)(EMU_PHYS_PAGE - 1), gpa;
+	uint64_t gpa, last = la + len - 1; /* may wrap: the pages are la's and last's */
+	int ret;
 
-	for (uint64_t page = first; page < la + len; page += EMU_PHYS_PAGE) {
-		int ret = emu_mmu_translate(&c->mmu, page < la ? la : page, access & ~EMU_ACC_PROBE,
-					    &gpa, pf);
-
-		if (ret)
-			return ret;
-	}
-	return 0;
+	ret = emu_mmu_translate(&c->mmu, la, access & ~EMU_ACC_PROBE, &gpa, pf);
+	if (!ret &&
+	    (last & ~(uint64_t)(EMU_PHYS_PAGE - 1)) != (la & ~(uint64_t)(EMU_PHYS_PAGE - 1)))
+		ret = emu_mmu_translate(&c->mmu, last & ~(uint64_t)(EMU_PHYS_PAGE - 1),
+					access & ~EMU_ACC_PROBE, &gpa, pf);
+	return ret;
 }
 
 /*

@@ -43,7 +43,8 @@ static int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool alig
 		if (la & 15)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 	}
-	return emu_mem_read(r, dst, len, 1);
+	/* #AC (CPL 3, CR0.AM, RFLAGS.AC) for the 4- and 8-byte forms; 16-byte ones check above. */
+	return emu_mem_read(r, dst, len, len < 16 ? len : 1);
 }
 
 static int emu_sse_rm_write(struct emu_run *r, const void *src, unsigned len, bool aligned)
@@ -65,7 +66,7 @@ static int emu_sse_rm_write(struct emu_run *r, const void *src, unsigned len, bo
 		if (la & 15)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 	}
-	return emu_mem_write(r, src, len, 1);
+	return emu_mem_write(r, src, len, len < 16 ? len : 1);
 }
 
 /* A GPR or memory operand of 4 or 8 bytes (MOVD/MOVQ's r/m). */

@@ -138,8 +138,9 @@ static int emu_sys_invpcid(struct emu_run *r)
 
 	if (!emu_sys_has(r, EMU_FEAT_INVPCID))
 		return emu_raise(r->exc, EMU_X_UD, -1);
+	/* Not recognised in virtual-8086 mode. */
 	if ((cpu->rflags & EMU_RFLAGS_VM) && (cpu->cr0 & EMU_CR0_PE))
-		return emu_raise(r->exc, EMU_X_GP, 0);
+		return emu_raise(r->exc, EMU_X_UD, -1);
 	ret = emu_sys_privileged(r);
 	if (ret)
 		return ret;
