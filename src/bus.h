@@ -4,6 +4,7 @@
 #define KVMBOX_BUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct state_writer;
@@ -64,5 +65,21 @@ bool bus_write(struct bus *bus, uint64_t addr, const void *data, unsigned len);
 
 /* The range containing addr, or NULL. */
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
+
+/*
+ * Snapshot of every device on the bus, in address order: a "BUS " section (the bus's name and how
+ * many ranges carry state), then per such range a "RANG" section (base, length) followed by what
+ * the device's save hook writes. Ranges marked state_shared are skipped; a range without hooks
+ * fails the save (-EOPNOTSUPP) rather than leave a device out. The VM must be paused.
+ */
+int bus_save(const struct bus *bus, struct state_writer *w) __attribute__((warn_unused_result));
+
+/*
+ * The reverse, into a bus built the same way (same devices at the same places): each device's
+ * load is all-or-nothing, the bus's is not (a failure midway leaves earlier devices loaded: the
+ * VM being restored is then discarded). -EINVAL with a one-line reason naming the device.
+ */
+int bus_load(struct bus *bus, struct state_reader *r, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif
