@@ -7,11 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "arch/x86/emu/exec.h"
+#include "arch/x86/emu/seg.h"
 
-#define EMU_SEL_RPL 3u
-#define EMU_SEL_TI 4u
-#define EMU_SEL_INDEX 0xfff8u
 #define EMU_IDT_ERR(vec) (((uint32_t)(vec) << 3) | 2u) /* error code naming an IDT entry */
 
 /* Gate and segment descriptor types (S = 0 system descriptors). */
@@ -20,226 +17,12 @@
 #define EMU_GATE_TRAP16 0x7
 #define EMU_GATE_INT32 0xe /* 64-bit interrupt gate in IA-32e mode */
 #define EMU_GATE_TRAP32 0xf
-#define EMU_TYPE_CODE 0x8
-#define EMU_TYPE_CONFORMING 0x4
-#define EMU_TYPE_WRITABLE 0x2
-#define EMU_TYPE_ACCESSED 0x1
-
-static bool emu_intr_long(const struct emu_cpu *cpu)
-{
-	return cpu->efer & EMU_EFER_LMA;
-}
-
-/* A supervisor (implicit) access to a system table: IDT, GDT, LDT, TSS. */
-static int emu_intr_sys_read(struct emu_run *r, uint64_t la, void *dst, unsigned len)
-{
-	struct emu_pf pf;
-
-	if (!emu_intr_long(r->cpu))
-		la &= 0xffffffffull;
-	else if (!emu_is_canonical(r->cpu, la) || !emu_is_canonical(r->cpu, la + len - 1))
-		return emu_raise(r->exc, EMU_X_GP, 0);
-	return emu_mem_result(r, r->ops->read(r->opaque, la, dst, len, EMU_ACC_IMPLICIT, &pf), &pf);
-}
-
-/*
- * Descriptors whose accessed bit the instruction sets once it can no longer fault: the CPU sets
- * it when it loads the segment register, with a locked update (another vCPU may be changing the
- * same descriptor: if it did, its version stands).
- */
-struct emu_intr_accessed {
-	unsigned n;
-	uint64_t la[2];
-	uint8_t desc[2][8];
-};
-
-static void emu_intr_accessed_note(struct emu_intr_accessed *a, uint64_t la, const uint8_t d[8])
-{
-	/* Code and data descriptors only (S = 1), and only if the bit is clear. */
-	if (a && a->n < 2 && (d[5] & 0x10) && !(d[5] & 1)) {
-		a->la[a->n] = la;
-		memcpy(a->desc[a->n++], d, 8);
-	}
-}
-
-static int emu_intr_accessed_commit(struct emu_run *r, const struct emu_intr_accessed *a)
-{
-	for (unsigned i = 0; i < a->n; i++) {
-		uint8_t expected[8], desired[8];
-		struct emu_pf pf;
-		bool swapped;
-		int ret;
-
-		memcpy(expected, a->desc[i], 8);
-		memcpy(desired, a->desc[i], 8);
-		desired[5] |= 1;
-		ret = r->ops->cmpxchg(r->opaque, a->la[i], expected, desired, 8,
-				      EMU_ACC_WRITE | EMU_ACC_IMPLICIT, &swapped, &pf);
-		if (ret)
-			return emu_mem_result(r, ret, &pf);
-	}
-	return 0;
-}
-
-/* A segment descriptor as the hidden part of a segment register (granularity applied). */
-static void emu_intr_desc_to_seg(struct emu_seg *s, uint16_t sel, const uint8_t d[8])
-{
-	uint32_t limit = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)(d[6] & 0xf) << 16;
-
-	if (d[6] & 0x80)
-		limit = limit << 12 | 0xfff;
-	*s = (struct emu_seg){
-		.base = (uint64_t)d[2] | (uint64_t)d[3] << 8 | (uint64_t)d[4] << 16 |
-			(uint64_t)d[7] << 24,
-		.limit = limit,
-		.selector = sel,
-		.type = (uint8_t)((d[5] & 0xf) | EMU_TYPE_ACCESSED),
-		.dpl = (d[5] >> 5) & 3,
-		.s = (d[5] >> 4) & 1,
-		.present = d[5] >> 7,
-		.db = (d[6] >> 6) & 1,
-		.l = (d[6] >> 5) & 1,
-	};
-}
-
-/*
- * The descriptor sel names in the GDT or LDT. vec/err: what an index beyond the table raises
- * (#GP(sel) for most callers, #TS(sel) for a TSS's stack). *seg gets the accessed bit; the one in
- * memory is noted in acc, for emu_intr_accessed_commit once nothing can fault any more.
- */
-static int emu_intr_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
-			      struct emu_intr_accessed *acc)
-{
-	const struct emu_cpu *cpu = r->cpu;
-	uint64_t base = cpu->gdt.base, limit = cpu->gdt.limit, la;
-	uint8_t d[8];
-	int ret;
-
-	if (sel & EMU_SEL_TI) {
-		if (cpu->ldt.unusable || !cpu->ldt.present)
-			return emu_raise(r->exc, vec, sel & ~EMU_SEL_RPL);
-		base = cpu->ldt.base;
-		limit = cpu->ldt.limit;
-	}
-	if ((uint64_t)(sel & EMU_SEL_INDEX) + 7 > limit)
-		return emu_raise(r->exc, vec, sel & ~EMU_SEL_RPL);
-	la = base + (sel & EMU_SEL_INDEX);
-	ret = emu_intr_sys_read(r, la, d, sizeof(d));
-	if (ret)
-		return ret;
-	emu_intr_desc_to_seg(seg, sel, d);
-	emu_intr_accessed_note(acc, emu_intr_long(cpu) ? la : la & 0xffffffffull, d);
-	return 0;
-}
-
-/* A stack being pushed or popped: SS and a stack pointer of 2, 4 or 8 bytes. */
-struct emu_intr_stack {
-	struct emu_seg ss;
-	uint64_t sp;
-	unsigned sp_size; /* 2, 4 or 8: how much of sp moves */
-	unsigned user;	  /* EMU_ACC_USER when the stack belongs to CPL 3 */
-	uint8_t vec;	  /* #SS */
-	int64_t err;	  /* its error code: 0, or the new SS selector */
-};
-
-/* The linear address of [off, off + len) in the stack segment, after the checks. */
-static int emu_intr_stack_la(struct emu_run *r, struct emu_intr_stack *st, uint64_t off,
-			     unsigned len, uint64_t *la)
-{
-	const struct emu_cpu *cpu = r->cpu;
-
-	if (st->sp_size == 8) {
-		*la = off;
-		if (!emu_is_canonical(cpu, off) || !emu_is_canonical(cpu, off + len - 1))
-			return emu_raise(r->exc, st->vec, st->err);
-		return 0;
-	}
-	if (!emu_real_or_v86(cpu) && (st->ss.type & 4))
-		return -ENOTSUP; /* expand-down stacks: not worth it yet */
-	if (off + len - 1 > st->ss.limit || off + len - 1 > emu_size_mask(st->sp_size))
-		return emu_raise(r->exc, st->vec, st->err);
-	*la = (st->ss.base + off) & 0xffffffffull;
-	return 0;
-}
-
-/*
- * Push n values of size bytes each (first one first). Every slot is checked before any is
- * written, and each slot is addressed on its own, so a 16-bit SP wraps between slots as on the
- * CPU.
- */
-static int emu_intr_push(struct emu_run *r, struct emu_intr_stack *st, const uint64_t *v,
-			 unsigned n, unsigned size)
-{
-	uint64_t mask = emu_size_mask(st->sp_size), la[5];
-	int ret;
-
-	for (unsigned i = 0; i < n; i++) {
-		ret = emu_intr_stack_la(r, st, (st->sp - (uint64_t)(i + 1) * size) & mask, size,
-					&la[i]);
-		if (ret)
-			return ret;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t buf[8];
-		struct emu_pf pf;
-
-		emu_store_le(buf, v[i], size);
-		ret = r->ops->write(r->opaque, la[i], buf, size, st->user | EMU_ACC_WRITE, &pf);
-		ret = emu_mem_result(r, ret, &pf);
-		if (ret)
-			return ret;
-	}
-	st->sp = (st->sp & ~mask) | ((st->sp - (uint64_t)n * size) & mask);
-	return 0;
-}
-
-/* Pop n values of size bytes each into v[] (first popped first). */
-static int emu_intr_pop(struct emu_run *r, struct emu_intr_stack *st, uint64_t *v, unsigned n,
-			unsigned size)
-{
-	uint64_t mask = emu_size_mask(st->sp_size);
-	int ret;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t buf[8];
-		struct emu_pf pf;
-		uint64_t la;
-
-		ret = emu_intr_stack_la(r, st, (st->sp + (uint64_t)i * size) & mask, size, &la);
-		if (ret)
-			return ret;
-		ret = r->ops->read(r->opaque, la, buf, size, st->user, &pf);
-		ret = emu_mem_result(r, ret, &pf);
-		if (ret)
-			return ret;
-		v[i] = emu_load_le(buf, size);
-	}
-	st->sp = (st->sp & ~mask) | ((st->sp + (uint64_t)n * size) & mask);
-	return 0;
-}
-
-/* The stack the instruction runs on. */
-static struct emu_intr_stack emu_intr_cur_stack(const struct emu_run *r)
-{
-	const struct emu_cpu *cpu = r->cpu;
-	unsigned size = r->insn->code_size == 8 ? 8 : cpu->seg[EMU_SS].db ? 4 : 2;
-
-	return (struct emu_intr_stack){ cpu->seg[EMU_SS], cpu->gpr[EMU_RSP], size,
-					r->user,	  EMU_X_SS,	     0 };
-}
-
-static void emu_intr_real_cs(struct emu_cpu *cpu, uint16_t sel)
-{
-	cpu->seg[EMU_CS].selector = sel;
-	cpu->seg[EMU_CS].base = (uint64_t)sel << 4;
-	cpu->dirty |= EMU_DIRTY_SREGS;
-}
 
 /* INT n in real mode: FLAGS, CS, IP onto the stack, the handler from the IVT. */
 static int emu_intr_int_real(struct emu_run *r, uint8_t vec)
 {
 	struct emu_cpu *cpu = r->cpu;
-	struct emu_intr_stack st = emu_intr_cur_stack(r);
+	struct emu_seg_stack st = emu_seg_cur_stack(r);
 	uint64_t ret_ip = (cpu->rip + r->insn->len) & 0xffff;
 	uint64_t frame[3] = { cpu->rflags & 0xffff, cpu->seg[EMU_CS].selector, ret_ip };
 	uint8_t ivt[4];
@@ -247,21 +30,21 @@ static int emu_intr_int_real(struct emu_run *r, uint8_t vec)
 
 	if ((uint64_t)vec * 4 + 3 > cpu->idt.limit)
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
-	ret = emu_intr_sys_read(r, cpu->idt.base + (uint64_t)vec * 4, ivt, sizeof(ivt));
+	ret = emu_seg_sys_read(r, cpu->idt.base + (uint64_t)vec * 4, ivt, sizeof(ivt));
 	if (!ret)
-		ret = emu_intr_push(r, &st, frame, 3, 2);
+		ret = emu_seg_push(r, &st, frame, 3, 2);
 	if (ret)
 		return ret;
 	cpu->gpr[EMU_RSP] = st.sp;
 	cpu->rflags &= ~(EMU_RFLAGS_IF | EMU_RFLAGS_TF | EMU_RFLAGS_AC | EMU_RFLAGS_RF);
-	emu_intr_real_cs(cpu, (uint16_t)(ivt[2] | ivt[3] << 8));
+	emu_seg_real_cs(cpu, (uint16_t)(ivt[2] | ivt[3] << 8));
 	cpu->rip = (uint16_t)(ivt[0] | ivt[1] << 8);
 	return 0;
 }
 
 /* The new stack for an interrupt into privilege level dpl (or IST slot ist), from the TSS. */
 static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
-			      struct emu_intr_stack *st, struct emu_intr_accessed *acc)
+			      struct emu_seg_stack *st, struct emu_seg_accessed *acc)
 {
 	const struct emu_cpu *cpu = r->cpu;
 	const struct emu_seg *tr = &cpu->tr;
@@ -269,11 +52,11 @@ static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
 	uint64_t off;
 	int ret;
 
-	if (emu_intr_long(cpu)) {
+	if (emu_seg_long(cpu)) {
 		off = ist ? 0x24 + 8 * (uint64_t)(ist - 1) : 4 + 8 * (uint64_t)dpl;
 		if (tr->unusable || off + 7 > tr->limit)
 			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
-		ret = emu_intr_sys_read(r, tr->base + off, buf, 8);
+		ret = emu_seg_sys_read(r, tr->base + off, buf, 8);
 		if (ret)
 			return ret;
 		/* SS becomes a null selector with RPL = the new CPL; RSP is 16-byte aligned. */
@@ -294,14 +77,14 @@ static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
 		/* ESP (or SP) then SS: the last byte read is SS's second. */
 		if (tr->unusable || off + width + 1 > tr->limit)
 			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
-		ret = emu_intr_sys_read(r, tr->base + off, buf, width + 2);
+		ret = emu_seg_sys_read(r, tr->base + off, buf, width + 2);
 		if (ret)
 			return ret;
 		st->sp = emu_load_le(buf, width);
 		ss_sel = (uint16_t)emu_load_le(buf + width, 2);
 		if (!(ss_sel & ~EMU_SEL_RPL))
 			return emu_raise(r->exc, EMU_X_TS, 0);
-		ret = emu_intr_load_desc(r, ss_sel, EMU_X_TS, &st->ss, acc);
+		ret = emu_seg_load_desc(r, ss_sel, EMU_X_TS, &st->ss, acc);
 		if (ret)
 			return ret;
 		if ((ss_sel & EMU_SEL_RPL) != dpl || st->ss.dpl != dpl || !st->ss.s ||
@@ -321,14 +104,14 @@ static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
 static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 {
 	struct emu_cpu *cpu = r->cpu;
-	bool lm = emu_intr_long(cpu);
+	bool lm = emu_seg_long(cpu);
 	unsigned gsize = lm ? 16 : 8, type, dpl, ist = 0, psize, n = 0;
 	uint8_t g[16];
 	uint16_t sel;
 	uint64_t target, frame[5];
 	struct emu_seg cs;
-	struct emu_intr_stack st = emu_intr_cur_stack(r);
-	struct emu_intr_accessed acc = { 0 };
+	struct emu_seg_stack st = emu_seg_cur_stack(r);
+	struct emu_seg_accessed acc = { 0 };
 	uint64_t ret_ip = cpu->rip + r->insn->len;
 	bool task;
 	int ret;
@@ -340,7 +123,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 		ret_ip &= 0xffffffffull;
 	if ((uint64_t)vec * gsize + gsize - 1 > cpu->idt.limit)
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
-	ret = emu_intr_sys_read(r, cpu->idt.base + (uint64_t)vec * gsize, g, gsize);
+	ret = emu_seg_sys_read(r, cpu->idt.base + (uint64_t)vec * gsize, g, gsize);
 	if (ret)
 		return ret;
 	type = g[5] & 0x1f; /* S and type: a gate has S = 0 */
@@ -366,7 +149,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	}
 	if (!(sel & ~EMU_SEL_RPL))
 		return emu_raise(r->exc, EMU_X_GP, 0);
-	ret = emu_intr_load_desc(r, sel, EMU_X_GP, &cs, &acc);
+	ret = emu_seg_load_desc(r, sel, EMU_X_GP, &cs, &acc);
 	if (ret)
 		return ret;
 	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || cs.dpl > cpu->cpl)
@@ -388,7 +171,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 			return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
 		if (lm) {
 			/* IA-32e: SS:RSP are always pushed, on an IST stack or the current one. */
-			struct emu_intr_stack cur = st;
+			struct emu_seg_stack cur = st;
 
 			if (ist) {
 				ret = emu_intr_tss_stack(r, cpu->cpl, ist, &st, &acc);
@@ -411,9 +194,9 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	frame[n++] = cpu->rflags & emu_size_mask(psize);
 	frame[n++] = cpu->seg[EMU_CS].selector;
 	frame[n++] = ret_ip;
-	ret = emu_intr_push(r, &st, frame, n, psize);
+	ret = emu_seg_push(r, &st, frame, n, psize);
 	if (!ret)
-		ret = emu_intr_accessed_commit(r, &acc);
+		ret = emu_seg_accessed_commit(r, &acc);
 	if (ret)
 		return ret;
 
@@ -468,12 +251,12 @@ static uint64_t emu_intr_iret_flags(const struct emu_cpu *cpu, uint64_t popped, 
 static int emu_intr_iret_real(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
-	struct emu_intr_stack st = emu_intr_cur_stack(r);
+	struct emu_seg_stack st = emu_seg_cur_stack(r);
 	unsigned size = r->insn->op_size == 4 ? 4 : 2;
 	uint64_t v[3];
 	int ret;
 
-	ret = emu_intr_pop(r, &st, v, 3, size);
+	ret = emu_seg_pop(r, &st, v, 3, size);
 	if (ret)
 		return ret;
 	/* A 32-bit IRET may not return above 64 KiB in real mode. */
@@ -481,40 +264,21 @@ static int emu_intr_iret_real(struct emu_run *r)
 		return emu_raise(r->exc, EMU_X_GP, 0);
 	cpu->gpr[EMU_RSP] = st.sp;
 	cpu->rflags = emu_intr_iret_flags(cpu, v[2], size);
-	emu_intr_real_cs(cpu, (uint16_t)v[1]);
+	emu_seg_real_cs(cpu, (uint16_t)v[1]);
 	cpu->rip = v[0];
 	return 0;
-}
-
-/* After a return to an outer level: data segments the new CPL may not use become null. */
-static void emu_intr_null_data_segs(struct emu_cpu *cpu)
-{
-	static const unsigned segs[] = { EMU_ES, EMU_DS, EMU_FS, EMU_GS };
-
-	for (unsigned i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
-		struct emu_seg *s = &cpu->seg[segs[i]];
-		bool conforming_code = (s->type & (EMU_TYPE_CODE | EMU_TYPE_CONFORMING)) ==
-				       (EMU_TYPE_CODE | EMU_TYPE_CONFORMING);
-
-		if (s->unusable || conforming_code || s->dpl >= cpu->cpl)
-			continue;
-		/* The hidden base of FS/GS stays in 64-bit mode (MSR-set); the selector goes. */
-		s->selector = 0;
-		s->unusable = true;
-		s->present = false;
-	}
 }
 
 static int emu_intr_iret_prot(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
-	bool lm = emu_intr_long(cpu), from64 = r->insn->code_size == 8;
-	struct emu_intr_stack st = emu_intr_cur_stack(r);
+	bool lm = emu_seg_long(cpu), from64 = r->insn->code_size == 8;
+	struct emu_seg_stack st = emu_seg_cur_stack(r);
 	unsigned size = r->insn->op_size, rpl;
 	uint64_t v[5];
 	uint16_t sel, ss_sel = 0;
 	struct emu_seg cs, ss;
-	struct emu_intr_accessed acc = { 0 };
+	struct emu_seg_accessed acc = { 0 };
 	bool outer;
 	int ret;
 
@@ -525,7 +289,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 		return -ENOTSUP; /* return from a nested task */
 	}
-	ret = emu_intr_pop(r, &st, v, 3, size);
+	ret = emu_seg_pop(r, &st, v, 3, size);
 	if (ret)
 		return ret;
 	if (!lm && size == 4 && (v[2] & EMU_RFLAGS_VM) && cpu->cpl == 0)
@@ -534,7 +298,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 	rpl = sel & EMU_SEL_RPL;
 	if (!(sel & ~EMU_SEL_RPL))
 		return emu_raise(r->exc, EMU_X_GP, 0);
-	ret = emu_intr_load_desc(r, sel, EMU_X_GP, &cs, &acc);
+	ret = emu_seg_load_desc(r, sel, EMU_X_GP, &cs, &acc);
 	if (ret)
 		return ret;
 	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || rpl < cpu->cpl ||
@@ -547,7 +311,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 	outer = rpl > cpu->cpl;
 	/* 64-bit mode pops SS:RSP every time; elsewhere only on a return to an outer level. */
 	if (outer || from64) {
-		ret = emu_intr_pop(r, &st, v + 3, 2, size);
+		ret = emu_seg_pop(r, &st, v + 3, 2, size);
 		if (ret)
 			return ret;
 		ss_sel = (uint16_t)v[4];
@@ -560,7 +324,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 			ss.dpl = (uint8_t)rpl;
 			ss.unusable = true;
 		} else {
-			ret = emu_intr_load_desc(r, ss_sel, EMU_X_GP, &ss, &acc);
+			ret = emu_seg_load_desc(r, ss_sel, EMU_X_GP, &ss, &acc);
 			if (ret)
 				return ret;
 			if ((ss_sel & EMU_SEL_RPL) != rpl || ss.dpl != rpl || !ss.s ||
@@ -578,7 +342,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 		if (v[0] > cs.limit)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 	}
-	ret = emu_intr_accessed_commit(r, &acc);
+	ret = emu_seg_accessed_commit(r, &acc);
 	if (ret)
 		return ret;
 
@@ -605,7 +369,7 @@ static int emu_intr_iret_prot(struct emu_run *r)
 	}
 	cpu->cpl = (uint8_t)rpl;
 	if (outer)
-		emu_intr_null_data_segs(cpu);
+		emu_seg_null_data(cpu);
 	cpu->dirty |= EMU_DIRTY_SREGS;
 	return 0;
 }

@@ -1,0 +1,61 @@
+/* Internal to the emulator: segment descriptors, system-table reads and stacks, for the control
+ * transfers (intr.c: INT n/IRET; far.c: far CALL/JMP/RET). */
+#ifndef KVMBOX_X86_EMU_SEG_H
+#define KVMBOX_X86_EMU_SEG_H
+
+#include "arch/x86/emu/exec.h"
+
+#define EMU_SEL_RPL 3u
+#define EMU_SEL_TI 4u
+#define EMU_SEL_INDEX 0xfff8u
+#define EMU_TYPE_CODE 0x8
+#define EMU_TYPE_CONFORMING 0x4
+#define EMU_TYPE_WRITABLE 0x2
+#define EMU_TYPE_ACCESSED 0x1
+
+/*
+ * Descriptors whose accessed bit the instruction sets once it can no longer fault: the CPU sets
+ * it when it loads the segment register, with a locked update (another vCPU may be changing the
+ * same descriptor: if it did, its version stands).
+ */
+struct emu_seg_accessed {
+	unsigned n;
+	uint64_t la[2];
+	uint8_t desc[2][8];
+};
+
+/* A stack being pushed or popped: SS and a stack pointer of 2, 4 or 8 bytes. */
+struct emu_seg_stack {
+	struct emu_seg ss;
+	uint64_t sp;
+	unsigned sp_size; /* 2, 4 or 8: how much of sp moves */
+	unsigned user;	  /* EMU_ACC_USER when the stack belongs to CPL 3 */
+	uint8_t vec;	  /* #SS */
+	int64_t err;	  /* its error code: 0, or the new SS selector */
+};
+
+/* IA-32e mode (EFER.LMA). */
+bool emu_seg_long(const struct emu_cpu *cpu);
+/* A supervisor (implicit) read of a system table: IDT, GDT, LDT, TSS. */
+int emu_seg_sys_read(struct emu_run *r, uint64_t la, void *dst, unsigned len);
+/* Set the accessed bits noted while loading descriptors (once nothing can fault any more). */
+int emu_seg_accessed_commit(struct emu_run *r, const struct emu_seg_accessed *a);
+/*
+ * The descriptor sel names in the GDT or LDT, as a segment register's hidden part; vec is what an
+ * index beyond the table raises (#GP or #TS, with the selector as error code).
+ */
+int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
+		      struct emu_seg_accessed *acc);
+/* Push or pop n values of size bytes (first one first), each slot checked before any access. */
+int emu_seg_push(struct emu_run *r, struct emu_seg_stack *st, const uint64_t *v, unsigned n,
+		 unsigned size);
+int emu_seg_pop(struct emu_run *r, struct emu_seg_stack *st, uint64_t *v, unsigned n,
+		unsigned size);
+/* The stack the instruction runs on. */
+struct emu_seg_stack emu_seg_cur_stack(const struct emu_run *r);
+/* Real mode: CS = sel, base sel * 16. */
+void emu_seg_real_cs(struct emu_cpu *cpu, uint16_t sel);
+/* After a return to an outer level: data segments the new CPL may not use become null. */
+void emu_seg_null_data(struct emu_cpu *cpu);
+
+#endif
