@@ -237,7 +237,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (insn.op == EMU_OP_INTO && !(cpu.dirty & EMU_DIRTY_SREGS) &&
 	    !(before.rflags & EMU_RFLAGS_OF)) {
 		/* INTO without OF: nothing but the next instruction. */
-	} else if (insn.op == EMU_OP_INT || insn.op == EMU_OP_INTO || insn.op == EMU_OP_IRET) {
+	} else if (insn.op == EMU_OP_INT || insn.op == EMU_OP_INTO || insn.op == EMU_OP_IRET ||
+		   insn.op == EMU_OP_JMPF || insn.op == EMU_OP_CALLF || insn.op == EMU_OP_RETF) {
 		/* A control transfer: wherever it went, the CPU it left is a possible one. */
 		if (cpu.cpl > 3 || !(cpu.dirty & EMU_DIRTY_SREGS) ||
 		    ((cpu.cr0 & EMU_CR0_PE) && !(cpu.seg[EMU_CS].type & 8)))

@@ -1,5 +1,5 @@
-/* Unit tests of INT n, INTO and IRET through a fake IDT, GDT and TSS in real, protected and
- * IA-32e mode. */
+/* Unit tests of the control transfers: INT n, INTO and IRET through a fake IDT, GDT and TSS,
+ * and far JMP/CALL/RET, in real, protected and IA-32e mode. */
 #include "emu_fake.h"
 
 #define GDT 0x2000ull
@@ -641,6 +641,156 @@ static void test_review_cases(void)
 	CHECK_EQ(get32(STACK - 12), 0);
 }
 
+static void test_far_real(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	c = cpu16();
+	c.seg[EMU_CS].selector = 0x100;
+	c.seg[EMU_CS].base = 0x1000;
+	c.rip = 0x20;
+	c.gpr[EMU_RSP] = 0x7000;
+	/* ljmp $0x2000, $0x34 */
+	CHECK_EQ(run(&c, (const uint8_t[]){ 0xea, 0x34, 0, 0, 0x20 }, 5, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.seg[EMU_CS].selector, 0x2000);
+	CHECK_EQ(c.seg[EMU_CS].base, 0x20000);
+	CHECK_EQ(c.rip, 0x34);
+	/* lcall $0x300, $0x10 pushes CS and the next IP; lret comes back. */
+	CHECK_EQ(run(&c, (const uint8_t[]){ 0x9a, 0x10, 0, 0, 3 }, 5, &exc), 0);
+	CHECK_EQ(c.seg[EMU_CS].base, 0x3000);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x7000 - 4);
+	CHECK_EQ(fake.mem[0x7000 - 4] | fake.mem[0x7000 - 3] << 8, 0x39); /* IP after the call */
+	CHECK_EQ(fake.mem[0x7000 - 2] | fake.mem[0x7000 - 1] << 8, 0x2000);
+	CHECK_EQ(RUN(&c, &exc, 0xcb), 0);
+	CHECK_EQ(c.seg[EMU_CS].selector, 0x2000);
+	CHECK_EQ(c.rip, 0x39);
+	CHECK_EQ(c.gpr[EMU_RSP], 0x7000);
+	/* A 32-bit far jump above 64 KiB: #GP. */
+	CHECK_EQ(run(&c, (const uint8_t[]){ 0x66, 0xea, 0, 0, 1, 0, 0, 0x10 }, 8, &exc), 0);
+	CHECK_EXC(exc, EMU_X_GP, -1);
+}
+
+static void test_far_protected(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* ljmp $SEL_CODE32, $HANDLER */
+	c = pm_cpu(0);
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0x00, 0x50, 0, 0, SEL_CODE32, 0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE32);
+	CHECK(c.dirty & EMU_DIRTY_SREGS);
+	/* To a data segment, a not-present one, a DPL 3 code segment from CPL 0, past the limit. */
+	c = pm_cpu(0);
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0x00, 0x50, 0, 0, SEL_DATA, 0), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_DATA);
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0x00, 0x50, 0, 0, SEL_UCODE32 & ~3, 0), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_UCODE32 & ~3);
+	put_desc(0x48, 0xb, 0, false, true, false);
+	c.gdt.limit = 0x4f;
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0x00, 0x50, 0, 0, 0x48, 0), 0);
+	CHECK_EXC(exc, EMU_X_NP, 0x48);
+	fake.mem[GDT + 0x48] = 0x0f; /* limit 0xfff (byte-granular view: 0xfffff... keep G) */
+	fake.mem[GDT + 0x48 + 1] = 0;
+	fake.mem[GDT + 0x48 + 6] = 0x40; /* G = 0, D = 1, limit 19:16 = 0: limit 0xf */
+	fake.mem[GDT + 0x48 + 5] |= 0x80;
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0x10, 0, 0, 0, 0x48, 0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* A call gate (S = 0): not emulated. */
+	fake.mem[GDT + 0x48 + 5] = 0x8c;
+	CHECK_EQ(RUN(&c, &exc, 0x9a, 0, 0, 0, 0, 0x48, 0), -ENOTSUP);
+	/* A conforming DPL 0 segment from CPL 3: allowed, CPL stays 3. */
+	c = pm_cpu(3);
+	c.gdt.limit = 0x4f;
+	put_desc(0x48, 0xe, 0, false, true, true);
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0x00, 0x50, 0, 0, 0x48, 0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 3);
+	CHECK_EQ(c.seg[EMU_CS].selector, 0x4b);
+
+	/* lcall, then lret $8 releasing two parameters. */
+	c = pm_cpu(0);
+	CHECK_EQ(RUN(&c, &exc, 0x9a, 0x00, 0x50, 0, 0, SEL_CODE32, 0), 0);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK - 8);
+	CHECK_EQ(get32(STACK - 8), CODE + 7);
+	CHECK_EQ(get32(STACK - 4), SEL_CODE32);
+	c.gpr[EMU_RSP] -= 8; /* pretend the callee's caller pushed two parameters first */
+	put32(STACK - 16, CODE + 7);
+	put32(STACK - 12, SEL_CODE32);
+	CHECK_EQ(RUN(&c, &exc, 0xca, 8, 0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, CODE + 7);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK - 8 + 8);
+
+	/* lret to CPL 3: the caller's SS:ESP, and data segments it may not use are nulled. */
+	c = pm_cpu(0);
+	c.seg[EMU_ES] = seg_of(SEL_DATA, 0x3, 0, false, true);
+	c.gpr[EMU_RSP] = 0x7000;
+	put32(0x7000, USER_CODE);
+	put32(0x7004, SEL_UCODE32);
+	put32(0x7008, 0x6ff0);
+	put32(0x700c, SEL_UDATA);
+	CHECK_EQ(RUN(&c, &exc, 0xcb), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 3);
+	CHECK_EQ(c.rip, USER_CODE);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], 0x6ff0);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_UDATA);
+	CHECK(c.seg[EMU_ES].unusable);
+	/* ... but not to an inner one. */
+	c = pm_cpu(3);
+	c.gpr[EMU_RSP] = 0x7000;
+	put32(0x7004, SEL_CODE32);
+	CHECK_EQ(RUN(&c, &exc, 0xcb), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_CODE32);
+}
+
+static void test_far_long(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* rex.W ljmp *(%rbx): m16:64 to a 64-bit code segment. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RBX] = 0x3000;
+	put64(0x3000, 0x0000123456789000ull);
+	fake.mem[0x3008] = SEL_CODE64;
+	fake.mem[0x3009] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xff, 0x2b), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x0000123456789000ull);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE64);
+	/* Non-canonical: #GP(0). */
+	put64(0x3000, 0x0000800000000000ull);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xff, 0x2b), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* The register forms of FF /3 and /5 and the direct forms (EA, 9A) are #UD here. */
+	CHECK_EQ(RUN(&c, &exc, 0xff, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0, 0, 0, 0, 8, 0), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	/* rex.W lcall *(%rbx) and rex.W lret: 8-byte slots. */
+	c = lm_cpu(0);
+	c.gpr[EMU_RBX] = 0x3000;
+	put64(0x3000, HANDLER);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xff, 0x1b), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.gpr[EMU_RSP], STACK - 8 - 16);
+	CHECK_EQ(get64(STACK - 24), CODE + 3);
+	CHECK_EQ(get64(STACK - 16), SEL_CODE64);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xcb), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, CODE + 3);
+	CHECK_EQ(c.gpr[EMU_RSP], STACK - 8);
+}
+
 int main(void)
 {
 	RUN_TEST(test_int_lm_same_privilege);
@@ -650,6 +800,9 @@ int main(void)
 	RUN_TEST(test_int_iret_pm);
 	RUN_TEST(test_int_iret_real);
 	RUN_TEST(test_review_cases);
+	RUN_TEST(test_far_real);
+	RUN_TEST(test_far_protected);
+	RUN_TEST(test_far_long);
 	free(fake.mem);
 	TEST_EXIT();
 }

@@ -58,6 +58,7 @@ enum {
 	N_0F38_82,
 	N_F6,
 	N_F7,
+	N_FF,
 	N_0F78,
 	N_0F10,
 	N_0F11,
@@ -120,6 +121,10 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 	[N_0F38_82] = { [EMU_MANDATORY_66] = OP(EMU_OP_INVPCID, F_MEM) },
 	/* VMREAD; with 66 or F2 AMD's EXTRQ/INSERTQ, which take two imm8. */
 	[N_0F78] = { UNIMPL(0), UNIMPL(F_IMM16), UNIMPL(0), UNIMPL(F_IMM16) },
+	/* Group 5: INC, DEC, CALL, CALLF, JMP, JMPF, PUSH; the far forms take a memory operand. */
+	[N_FF] = { UNIMPL(0), UNIMPL(0), UNIMPL(0), OP(EMU_OP_CALLF, F_MEM), UNIMPL(0),
+		   OP(EMU_OP_JMPF, F_MEM), UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0),
+		   OP(EMU_OP_CALLF, F_MEM), UNIMPL(0), OP(EMU_OP_JMPF, F_MEM), UNIMPL(0), UNIMPL(0) },
 	/* Group 3: TEST (/0, /1) has an immediate, NOT/NEG/MUL/IMUL/DIV/IDIV do not. */
 	[N_F6] = { UNIMPL(F_IMM8), UNIMPL(F_IMM8), UNIMPL(0), UNIMPL(0), UNIMPL(0), UNIMPL(0),
 		   UNIMPL(0), UNIMPL(0), UNIMPL(F_IMM8), UNIMPL(F_IMM8), UNIMPL(0), UNIMPL(0),
@@ -214,7 +219,7 @@ static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 	[0x83] = UNIMPL(F_MODRM | F_IMM8),
 	[0x84 ... 0x8f] = UNIMPL(F_MODRM),
 	[0x90 ... 0x99] = UNIMPL(0),
-	[0x9a] = UNIMPL(F_FAR | F_INV64),
+	[0x9a] = OP(EMU_OP_CALLF, F_FAR | F_INV64),
 	[0x9b] = OP(EMU_OP_FWAIT, 0),
 	[0x9c ... 0x9f] = UNIMPL(0),
 	[0xa0 ... 0xa3] = UNIMPL(F_MOFFS),
@@ -232,8 +237,8 @@ static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 	[0xc7] = UNIMPL(F_MODRM | F_IMMZ),
 	[0xc8] = UNIMPL(F_ENTER),
 	[0xc9] = UNIMPL(0),
-	[0xca] = UNIMPL(F_IMM16),
-	[0xcb] = UNIMPL(0),
+	[0xca] = OP(EMU_OP_RETF, F_IMM16),
+	[0xcb] = OP(EMU_OP_RETF, 0),
 	[0xcc] = OP(EMU_OP_INT3, 0),
 	[0xcd] = OP(EMU_OP_INT, F_IMM8),
 	[0xce] = OP(EMU_OP_INTO, F_INV64),
@@ -245,7 +250,7 @@ static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 	[0xd8 ... 0xdf] = UNIMPL(F_MODRM),
 	[0xe0 ... 0xe7] = UNIMPL(F_IMM8),
 	[0xe8 ... 0xe9] = UNIMPL(F_BRANCH),
-	[0xea] = UNIMPL(F_FAR | F_INV64),
+	[0xea] = OP(EMU_OP_JMPF, F_FAR | F_INV64),
 	[0xeb] = UNIMPL(F_IMM8),
 	[0xec ... 0xef] = UNIMPL(0),
 	[0xf1] = UNIMPL(0),
@@ -253,7 +258,8 @@ static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 	[0xf6] = { K_GROUP, F_MODRM, N_F6 },
 	[0xf7] = { K_GROUP, F_MODRM, N_F7 },
 	[0xf8 ... 0xfd] = UNIMPL(0),
-	[0xfe ... 0xff] = UNIMPL(F_MODRM),
+	[0xfe] = UNIMPL(F_MODRM),
+	[0xff] = { K_GROUP, F_MODRM, N_FF },
 };
 
 static const struct emu_decode_entry emu_decode_map_0f[256] = {

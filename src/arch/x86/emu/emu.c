@@ -41,6 +41,9 @@ static const struct {
 	[EMU_OP_INT] = { "int", 0 },
 	[EMU_OP_INTO] = { "into", 0 },
 	[EMU_OP_IRET] = { "iret", 0 },
+	[EMU_OP_JMPF] = { "ljmp", 0 },
+	[EMU_OP_CALLF] = { "lcall", 0 },
+	[EMU_OP_RETF] = { "lret", 0 },
 	[EMU_OP_MOVD_TO_XMM] = { "movd-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_MOVD_FROM_XMM] = { "movd-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_MOVQ_TO_XMM] = { "movq-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
@@ -526,6 +529,11 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_INTO:
 	case EMU_OP_IRET:
 		ret = emu_intr_execute(&r);
+		break;
+	case EMU_OP_JMPF:
+	case EMU_OP_CALLF:
+	case EMU_OP_RETF:
+		ret = emu_far_execute(&r);
 		break;
 	case EMU_OP_BSF:
 	case EMU_OP_BSR:

@@ -231,6 +231,9 @@ enum emu_op {
 	EMU_OP_INT,
 	EMU_OP_INTO,
 	EMU_OP_IRET,
+	EMU_OP_JMPF,  /* EA ptr16:16/32, FF /5 m16:16/32/64 */
+	EMU_OP_CALLF, /* 9A ptr16:16/32, FF /3 */
+	EMU_OP_RETF,  /* CB, CA imm16 */
 	/* SSE/SSE2, legacy (non-VEX) encodings: moves */
 	EMU_OP_MOVD_TO_XMM,   /* 66 (REX.W) 0f 6e: movd/movq xmm, r/m */
 	EMU_OP_MOVD_FROM_XMM, /* 66 (REX.W) 0f 7e: movd/movq r/m, xmm */

@@ -1,0 +1,232 @@
+/*
+ * Far control transfers: JMP and CALL to a code segment (ptr16:16/32 or m16:16/32/64) and RET far,
+ * in real mode, protected mode and IA-32e mode; RET also to an outer privilege level. Call gates
+ * and task switches are not implemented (-ENOTSUP stops the VM with the register dump).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arch/x86/emu/seg.h"
+
+/* The far pointer: from the instruction (9A, EA) or from memory (FF /3, FF /5). */
+static int emu_far_target(struct emu_run *r, uint64_t *off, uint16_t *sel)
+{
+	const struct emu_insn *insn = r->insn;
+	unsigned size = insn->op_size;
+	uint8_t buf[10];
+	int ret;
+
+	if (!emu_insn_has_mem(insn)) {
+		*off = insn->imm & emu_size_mask(size == 8 ? 4 : size);
+		*sel = (uint16_t)insn->imm2;
+		return 0;
+	}
+	ret = emu_mem_read(r, buf, size + 2, 1);
+	if (ret)
+		return ret;
+	*off = emu_load_le(buf, size);
+	*sel = (uint16_t)emu_load_le(buf + size, 2);
+	return 0;
+}
+
+/*
+ * The checks a far JMP/CALL makes of its target code segment; *cs is the new CS (RPL = CPL).
+ * A call gate or TSS (S = 0) is beyond this emulator: -ENOTSUP.
+ */
+static int emu_far_code(struct emu_run *r, uint16_t sel, uint64_t off, struct emu_seg *cs,
+			struct emu_seg_accessed *acc)
+{
+	const struct emu_cpu *cpu = r->cpu;
+	unsigned rpl = sel & EMU_SEL_RPL;
+	int ret;
+
+	if (!(sel & ~EMU_SEL_RPL))
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	ret = emu_seg_load_desc(r, sel, EMU_X_GP, cs, acc);
+	if (ret)
+		return ret;
+	if (!cs->s)
+		return -ENOTSUP; /* call gate, task gate or TSS */
+	if (!(cs->type & EMU_TYPE_CODE))
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if ((cs->type & EMU_TYPE_CONFORMING) ? cs->dpl > cpu->cpl
+					     : rpl > cpu->cpl || cs->dpl != cpu->cpl)
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if (!cs->present)
+		return emu_raise(r->exc, EMU_X_NP, sel & ~EMU_SEL_RPL);
+	if (emu_seg_long(cpu) && cs->l && cs->db)
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if (emu_seg_long(cpu) && cs->l ? !emu_is_canonical(cpu, off) : off > cs->limit)
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	cs->selector = (uint16_t)((sel & ~EMU_SEL_RPL) | cpu->cpl);
+	return 0;
+}
+
+static int emu_far_jmp_call(struct emu_run *r, bool call)
+{
+	struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	struct emu_seg_stack st = emu_seg_cur_stack(r);
+	struct emu_seg_accessed acc = { 0 };
+	unsigned size = insn->op_size;
+	uint64_t off, ret_ip = cpu->rip + insn->len;
+	uint16_t sel;
+	struct emu_seg cs;
+	int ret;
+
+	if (cpu->rflags & EMU_RFLAGS_VM)
+		return -ENOTSUP;
+	ret = emu_far_target(r, &off, &sel);
+	if (ret)
+		return ret;
+	if (insn->code_size != 8)
+		ret_ip &= emu_size_mask(insn->code_size);
+	if (!(cpu->cr0 & EMU_CR0_PE)) {
+		uint64_t frame[2] = { cpu->seg[EMU_CS].selector, ret_ip };
+
+		if (off > 0xffff || off > cpu->seg[EMU_CS].limit)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+		if (call) {
+			ret = emu_seg_push(r, &st, frame, 2, size);
+			if (ret)
+				return ret;
+			cpu->gpr[EMU_RSP] = st.sp;
+		}
+		emu_seg_real_cs(cpu, sel);
+		cpu->rip = off;
+		cpu->rflags &= ~EMU_RFLAGS_RF;
+		return 0;
+	}
+	ret = emu_far_code(r, sel, off, &cs, &acc);
+	if (ret)
+		return ret;
+	if (call) {
+		uint64_t frame[2] = { cpu->seg[EMU_CS].selector, ret_ip };
+
+		ret = emu_seg_push(r, &st, frame, 2, size);
+		if (ret)
+			return ret;
+	}
+	ret = emu_seg_accessed_commit(r, &acc);
+	if (ret)
+		return ret;
+	if (call)
+		cpu->gpr[EMU_RSP] = st.sp;
+	cpu->seg[EMU_CS] = cs;
+	cpu->rip = off;
+	cpu->rflags &= ~EMU_RFLAGS_RF;
+	cpu->dirty |= EMU_DIRTY_SREGS;
+	return 0;
+}
+
+/* RET far (CB, CA imm16): back to the same level, or to an outer one with its stack. */
+static int emu_far_ret(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	struct emu_seg_stack st = emu_seg_cur_stack(r);
+	struct emu_seg_accessed acc = { 0 };
+	unsigned size = insn->op_size, rpl;
+	uint64_t v[2], outer_v[2], release = insn->imm_size ? (uint16_t)insn->imm : 0;
+	uint16_t sel, ss_sel;
+	struct emu_seg cs, ss;
+	int ret;
+
+	if (cpu->rflags & EMU_RFLAGS_VM)
+		return -ENOTSUP;
+	ret = emu_seg_pop(r, &st, v, 2, size);
+	if (ret)
+		return ret;
+	sel = (uint16_t)v[1];
+	if (!(cpu->cr0 & EMU_CR0_PE)) {
+		if (v[0] > 0xffff || v[0] > cpu->seg[EMU_CS].limit)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+		emu_seg_real_cs(cpu, sel);
+		cpu->rip = v[0];
+		cpu->gpr[EMU_RSP] = (st.sp & ~emu_size_mask(st.sp_size)) |
+				    ((st.sp + release) & emu_size_mask(st.sp_size));
+		cpu->rflags &= ~EMU_RFLAGS_RF;
+		return 0;
+	}
+	rpl = sel & EMU_SEL_RPL;
+	if (!(sel & ~EMU_SEL_RPL))
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	ret = emu_seg_load_desc(r, sel, EMU_X_GP, &cs, &acc);
+	if (ret)
+		return ret;
+	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || rpl < cpu->cpl ||
+	    ((cs.type & EMU_TYPE_CONFORMING) ? cs.dpl > rpl : cs.dpl != rpl))
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if (!cs.present)
+		return emu_raise(r->exc, EMU_X_NP, sel & ~EMU_SEL_RPL);
+	if (emu_seg_long(cpu) && cs.l && cs.db)
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if (emu_seg_long(cpu) && cs.l ? !emu_is_canonical(cpu, v[0]) : v[0] > cs.limit)
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	if (rpl > cpu->cpl) {
+		/* The caller's stack follows the released parameters. */
+		st.sp = (st.sp & ~emu_size_mask(st.sp_size)) |
+			((st.sp + release) & emu_size_mask(st.sp_size));
+		ret = emu_seg_pop(r, &st, outer_v, 2, size);
+		if (ret)
+			return ret;
+		ss_sel = (uint16_t)outer_v[1];
+		if (!(ss_sel & ~EMU_SEL_RPL)) {
+			if (!emu_seg_long(cpu) || !cs.l || rpl == 3)
+				return emu_raise(r->exc, EMU_X_GP, 0);
+			memset(&ss, 0, sizeof(ss));
+			ss.selector = ss_sel;
+			ss.dpl = (uint8_t)rpl;
+			ss.unusable = true;
+		} else {
+			ret = emu_seg_load_desc(r, ss_sel, EMU_X_GP, &ss, &acc);
+			if (ret)
+				return ret;
+			if ((ss_sel & EMU_SEL_RPL) != rpl || ss.dpl != rpl || !ss.s ||
+			    (ss.type & (EMU_TYPE_CODE | EMU_TYPE_WRITABLE)) != EMU_TYPE_WRITABLE)
+				return emu_raise(r->exc, EMU_X_GP, ss_sel & ~EMU_SEL_RPL);
+			if (!ss.present)
+				return emu_raise(r->exc, EMU_X_SS, ss_sel & ~EMU_SEL_RPL);
+		}
+	}
+	ret = emu_seg_accessed_commit(r, &acc);
+	if (ret)
+		return ret;
+	cs.selector = sel;
+	cpu->seg[EMU_CS] = cs;
+	cpu->rip = v[0];
+	if (rpl > cpu->cpl) {
+		uint64_t sp = outer_v[0] + release;
+
+		cpu->seg[EMU_SS] = ss;
+		/* The caller's stack pointer, by the size of its stack. */
+		if (insn->code_size == 8)
+			cpu->gpr[EMU_RSP] = sp;
+		else if (ss.db || ss.unusable)
+			cpu->gpr[EMU_RSP] = (uint32_t)sp;
+		else
+			cpu->gpr[EMU_RSP] = (cpu->gpr[EMU_RSP] & ~0xffffull) | (sp & 0xffff);
+		cpu->cpl = (uint8_t)rpl;
+		emu_seg_null_data(cpu);
+	} else {
+		cpu->gpr[EMU_RSP] = (st.sp & ~emu_size_mask(st.sp_size)) |
+				    ((st.sp + release) & emu_size_mask(st.sp_size));
+	}
+	cpu->rflags &= ~EMU_RFLAGS_RF;
+	cpu->dirty |= EMU_DIRTY_SREGS;
+	return 0;
+}
+
+int emu_far_execute(struct emu_run *r)
+{
+	switch (r->insn->op) {
+	case EMU_OP_JMPF:
+		return emu_far_jmp_call(r, false);
+	case EMU_OP_CALLF:
+		return emu_far_jmp_call(r, true);
+	case EMU_OP_RETF:
+		return emu_far_ret(r);
+	default:
+		return -ENOTSUP;
+	}
+}
