@@ -443,7 +443,9 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 			if (cpu.cpl > 0 &&
 			    emu_fallback_user_fault(vcpu_fd, &regs, &sregs, ret == -ENOTSUP) == 0)
 				return 0;
-			why = "cannot emulate";
+			why = insn.op == EMU_OP_UNIMPL
+				  ? "an instruction kvmbox decodes but does not emulate"
+				  : "cannot emulate";
 			goto fail;
 		}
 		new_regs = regs;
