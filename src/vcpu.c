@@ -118,7 +118,8 @@ static void vcpu_handle_internal_error(struct vcpu *vcpu)
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
 		if (vcpu->ctx->debug && vcpu->ctx->debug(vcpu->ctx->debug_opaque, vcpu, true))
 			return;
-		if (emu_fallback_handle(vcpu->fd, run, vcpu->ctx->mem, vcpu->ctx->mmio) == 0)
+		if (emu_fallback_handle(vcpu->fd, run, vcpu->ctx->mem, vcpu->ctx->mmio,
+					vcpu->ctx->pio) == 0)
 			return;
 		/* emu_fallback_handle has already printed the instruction bytes. */
 		vcpu_fatal(vcpu, VM_EXIT_INTERNAL,

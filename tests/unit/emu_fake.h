@@ -27,6 +27,11 @@ struct fake {
 	unsigned reads, writes, cmpxchgs, fetches;
 	uint64_t last_la;
 	unsigned last_len, last_access;
+	/* Ports: reads return port_value's low bytes; the last access is kept. */
+	unsigned pio_reads, pio_writes;
+	uint16_t last_port;
+	unsigned last_pio_len;
+	uint32_t port_value, last_pio_data;
 };
 
 static struct fake fake;
@@ -95,8 +100,28 @@ static inline int fake_cmpxchg(void *opaque, uint64_t la, void *expected, const 
 	return 0;
 }
 
-static const struct emu_ops fake_ops
-    __attribute__((unused)) = { fake_read, fake_write, fake_cmpxchg };
+static inline int fake_pio(void *opaque, uint16_t port, void *data, unsigned len, bool write)
+{
+	uint8_t *b = data;
+
+	(void)opaque;
+	fake.last_port = port;
+	fake.last_pio_len = len;
+	if (write) {
+		fake.pio_writes++;
+		fake.last_pio_data = 0;
+		for (unsigned i = 0; i < len; i++)
+			fake.last_pio_data |= (uint32_t)b[i] << (8 * i);
+	} else {
+		fake.pio_reads++;
+		for (unsigned i = 0; i < len; i++)
+			b[i] = (uint8_t)(fake.port_value >> (8 * i));
+	}
+	return 0;
+}
+
+static const struct emu_ops fake_ops __attribute__((
+    unused)) = { .read = fake_read, .write = fake_write, .cmpxchg = fake_cmpxchg, .pio = fake_pio };
 
 static inline void fake_reset(void)
 {

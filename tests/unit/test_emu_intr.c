@@ -767,6 +767,7 @@ static void test_far_long(void)
 	CHECK(!exc.valid);
 	CHECK_EQ(c.rip, 0x0000123456789000ull);
 	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE64);
+	c.rip = CODE;
 	/* Non-canonical: #GP(0). */
 	put64(0x3000, 0x0000800000000000ull);
 	CHECK_EQ(RUN(&c, &exc, 0x48, 0xff, 0x2b), 0);

@@ -346,9 +346,9 @@ static int emu_fallback_user_fault(int vcpu_fd, const struct kvm_regs *regs,
 }
 
 int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm,
-			struct bus *mmio)
+			struct bus *mmio, struct bus *pio)
 {
-	struct emu_phys ctx = { .gm = gm, .mmio = mmio };
+	struct emu_phys ctx = { .gm = gm, .mmio = mmio, .pio = pio };
 	struct kvm_regs regs, new_regs;
 	struct kvm_sregs sregs;
 	struct kvm_xsave xsave;

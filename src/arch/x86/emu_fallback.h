@@ -15,10 +15,11 @@ struct bus;
  * changed and inject any exception it raises. 0: handled, re-enter the guest. Negative errno: it
  * cannot be emulated; the exit, instruction bytes and registers have been logged, and the caller
  * must stop the vCPU (re-entering would fail the same way forever). A memory operand outside RAM
- * is a device access on mmio (NULL: such an instruction cannot be emulated).
+ * is a device access on mmio, a port operand one on pio (NULL: such an instruction cannot be
+ * emulated).
  */
 int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem *gm,
-			struct bus *mmio) __attribute__((warn_unused_result));
+			struct bus *mmio, struct bus *pio) __attribute__((warn_unused_result));
 
 /* Counts of instructions handled here, per mnemonic ("unsupported" for the ones refused). */
 void emu_fallback_stats(void (*fn)(void *opaque, const char *mnemonic, uint64_t count),

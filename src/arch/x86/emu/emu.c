@@ -44,6 +44,15 @@ static const struct {
 	[EMU_OP_JMPF] = { "ljmp", 0 },
 	[EMU_OP_CALLF] = { "lcall", 0 },
 	[EMU_OP_RETF] = { "lret", 0 },
+	[EMU_OP_IN] = { "in", 0 },
+	[EMU_OP_OUT] = { "out", 0 },
+	[EMU_OP_INS] = { "ins", 0 },
+	[EMU_OP_OUTS] = { "outs", 0 },
+	[EMU_OP_MOVS] = { "movs", 0 },
+	[EMU_OP_STOS] = { "stos", 0 },
+	[EMU_OP_LODS] = { "lods", 0 },
+	[EMU_OP_CMPS] = { "cmps", 0 },
+	[EMU_OP_SCAS] = { "scas", 0 },
 	[EMU_OP_MOVD_TO_XMM] = { "movd-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_MOVD_FROM_XMM] = { "movd-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_MOVQ_TO_XMM] = { "movq-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
@@ -187,14 +196,20 @@ static uint64_t emu_ea(const struct emu_cpu *cpu, const struct emu_insn *insn)
  */
 int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
 {
+	return emu_linear_at(r, r->insn->seg, emu_ea(r->cpu, r->insn), len, write, la);
+}
+
+int emu_linear_at(struct emu_run *r, unsigned segno, uint64_t ea, unsigned len, bool write,
+		  uint64_t *la)
+{
 	const struct emu_cpu *cpu = r->cpu;
 	const struct emu_insn *insn = r->insn;
-	const struct emu_seg *seg = &cpu->seg[insn->seg];
-	uint8_t vec = insn->seg == EMU_SS ? EMU_X_SS : EMU_X_GP;
-	uint64_t ea = emu_ea(cpu, insn), last = ea + len - 1;
+	const struct emu_seg *seg = &cpu->seg[segno];
+	uint8_t vec = segno == EMU_SS ? EMU_X_SS : EMU_X_GP;
+	uint64_t last = ea + len - 1;
 
 	if (insn->code_size == 8) {
-		*la = ea + (insn->seg == EMU_FS || insn->seg == EMU_GS ? seg->base : 0);
+		*la = ea + (segno == EMU_FS || segno == EMU_GS ? seg->base : 0);
 		if (!emu_is_canonical(cpu, *la) || !emu_is_canonical(cpu, *la + len - 1))
 			return emu_raise(r->exc, vec, 0);
 		return 0;
@@ -224,7 +239,7 @@ limit_ok:
 }
 
 /* #AC(0): alignment checking applies at CPL 3 with CR0.AM and RFLAGS.AC. */
-static int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align)
+int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align)
 {
 	const struct emu_cpu *cpu = r->cpu;
 
@@ -534,6 +549,19 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_CALLF:
 	case EMU_OP_RETF:
 		ret = emu_far_execute(&r);
+		break;
+	case EMU_OP_IN:
+	case EMU_OP_OUT:
+		ret = emu_io_execute(&r);
+		break;
+	case EMU_OP_INS:
+	case EMU_OP_OUTS:
+	case EMU_OP_MOVS:
+	case EMU_OP_STOS:
+	case EMU_OP_LODS:
+	case EMU_OP_CMPS:
+	case EMU_OP_SCAS:
+		ret = emu_string_execute(&r);
 		break;
 	case EMU_OP_BSF:
 	case EMU_OP_BSR:

@@ -200,6 +200,11 @@ struct emu_ops {
 	 */
 	int (*cmpxchg)(void *opaque, uint64_t la, void *expected, const void *desired, unsigned len,
 		       unsigned access, bool *swapped, struct emu_pf *pf);
+	/*
+	 * Port I/O of len (1, 2 or 4) bytes, after the emulator's permission checks: a device
+	 * access, so never repeated or undone. 0 or a negative errno; NULL: no port I/O here.
+	 */
+	int (*pio)(void *opaque, uint16_t port, void *data, unsigned len, bool write);
 };
 
 /* What an instruction is. Names index stats; keep emu_op_name() in sync. */
@@ -234,6 +239,16 @@ enum emu_op {
 	EMU_OP_JMPF,  /* EA ptr16:16/32, FF /5 m16:16/32/64 */
 	EMU_OP_CALLF, /* 9A ptr16:16/32, FF /3 */
 	EMU_OP_RETF,  /* CB, CA imm16 */
+	/* Port I/O and string instructions (io.c, string.c). */
+	EMU_OP_IN,  /* E4/E5 imm8, EC/ED DX */
+	EMU_OP_OUT, /* E6/E7 imm8, EE/EF DX */
+	EMU_OP_INS,
+	EMU_OP_OUTS,
+	EMU_OP_MOVS,
+	EMU_OP_STOS,
+	EMU_OP_LODS,
+	EMU_OP_CMPS,
+	EMU_OP_SCAS,
 	/* SSE/SSE2, legacy (non-VEX) encodings: moves */
 	EMU_OP_MOVD_TO_XMM,   /* 66 (REX.W) 0f 6e: movd/movq xmm, r/m */
 	EMU_OP_MOVD_FROM_XMM, /* 66 (REX.W) 0f 7e: movd/movq r/m, xmm */

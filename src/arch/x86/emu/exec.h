@@ -27,6 +27,11 @@ bool emu_real_or_v86(const struct emu_cpu *cpu);
 
 /* The memory operand's linear address for len bytes (segmentation and canonical checks). */
 int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la);
+/* The same for offset ea in segment segno (string instructions: DS:rSI, ES:rDI). */
+int emu_linear_at(struct emu_run *r, unsigned segno, uint64_t ea, unsigned len, bool write,
+		  uint64_t *la);
+/* #AC(0) when alignment checking applies (CPL 3, CR0.AM, RFLAGS.AC) and la is not aligned. */
+int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align);
 /* The memory operand: segmentation, alignment (#AC), then the access. */
 int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align);
 int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align);
@@ -36,12 +41,18 @@ int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
 /* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
 void emu_complete(struct emu_run *r);
 
-/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c). Each returns 0, EMU_RAISED, or a
- * negative errno. */
+/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c). Each returns 0,
+ * EMU_RAISED, or a negative errno. */
 int emu_sys_execute(struct emu_run *r);
 int emu_intr_execute(struct emu_run *r);
 int emu_sse_execute(struct emu_run *r);
 int emu_bits_execute(struct emu_run *r);
 int emu_far_execute(struct emu_run *r);
+int emu_io_execute(struct emu_run *r);
+int emu_string_execute(struct emu_run *r);
+/* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
+int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
+/* A port access through ops->pio (-ENOTSUP without one). */
+int emu_io_port(struct emu_run *r, uint16_t port, void *data, unsigned len, bool write);
 
 #endif

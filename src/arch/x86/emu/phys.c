@@ -156,8 +156,22 @@ static int emu_phys_cmpxchg(void *opaque, uint64_t la, void *expected, const voi
 	return 0;
 }
 
+static int emu_phys_pio(void *opaque, uint16_t port, void *data, unsigned len, bool write)
+{
+	struct emu_phys *c = opaque;
+
+	if (!c->pio)
+		return -ENOTSUP;
+	if (write)
+		bus_write(c->pio, port, data, len);
+	else
+		bus_read(c->pio, port, data, len);
+	return 0;
+}
+
 const struct emu_ops emu_phys_ops = {
 	.read = emu_phys_read,
 	.write = emu_phys_write,
 	.cmpxchg = emu_phys_cmpxchg,
+	.pio = emu_phys_pio,
 };

@@ -15,6 +15,7 @@
 struct emu_phys {
 	const struct guest_mem *gm;
 	struct bus *mmio;
+	struct bus *pio; /* port I/O instructions (IN/OUT/INS/OUTS); NULL: not emulated */
 	struct emu_mmu mmu;
 };
 
