@@ -1116,14 +1116,28 @@ static void test_unknown(void)
 	fake_reset();
 	c = cpu64();
 	/* Known to the decoder (length, operands) but not emulated: -ENOTSUP from execution. */
-	CHECK_EQ(RUN(&c, &exc, 0x90), -ENOTSUP);		   /* nop */
+	CHECK_EQ(RUN(&c, &exc, 0x91), -ENOTSUP);		   /* xchg %ecx, %eax */
+	CHECK_EQ(RUN(&c, &exc, 0x41, 0x90), -ENOTSUP);		   /* xchg %r8d, %eax, not nop */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);	   /* vmcall */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xfa), -ENOTSUP);	   /* monitorx */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);	   /* xsave */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x38, 0x00, 0xc1), -ENOTSUP); /* pshufb */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x3a, 0x0f, 0xc1, 1), -ENOTSUP);
-	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x90), -ENOTSUP); /* unknown beats LOCK's #UD */
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x91), -ENOTSUP); /* not emulated beats LOCK's #UD */
 	CHECK_EQ(c.rip, CODE);
+	/* NOP, PAUSE, multi-byte NOP, prefetch, fences: done, nothing else. */
+	CHECK_EQ(RUN(&c, &exc, 0x90), 0);
+	CHECK_EQ(c.rip, CODE + 1);
+	c.rip = CODE;
+	CHECK_EQ(RUN(&c, &exc, 0xf3, 0x90), 0);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x1f, 0x44, 0x00, 0x00), 0);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x18, 0x0e), 0); /* prefetcht0 (%rsi): no access */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0xf0), 0); /* mfence */
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, CODE + 2 + 5 + 3 + 3);
+	c.rip = CODE;
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x90), 0); /* lock nop */
+	CHECK_EXC(exc, EMU_X_UD, -1);
 	CHECK_EQ(emu_execute(&c, &(struct emu_insn){ .op = EMU_OP_NONE }, &fake_ops, NULL, &exc),
 		 -ENOTSUP);
 	/* Names for the stats. */

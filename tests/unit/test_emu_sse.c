@@ -248,7 +248,8 @@ static uint32_t native(uint8_t *page, const uint8_t *insn, unsigned n, uint8_t i
 static void test_differential(void)
 {
 	static const uint8_t ops[] = { 0xef, 0xeb, 0xdb, 0xdf, 0xfc, 0xfd, 0xfe, 0xd4,
-				       0xf8, 0xf9, 0xfa, 0xfb, 0x74, 0x75, 0x76, 0x70 };
+				       0xf8, 0xf9, 0xfa, 0xfb, 0x74, 0x75, 0x76, 0x70,
+				       0x60, 0x61, 0x62, 0x68, 0x69, 0x6a, 0x6c, 0x6d };
 	uint8_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
@@ -294,6 +295,38 @@ static void test_differential(void)
 		}
 	}
 	CHECK_EQ(compared, 200 * sizeof(ops));
+	/* Shifts by an immediate: 66 0f 71-73 /r with ModRM c0|reg<<3 (on %xmm0). */
+	{
+		static const uint8_t shifts[][2] = { { 0x71, 2 }, { 0x71, 4 }, { 0x71, 6 },
+						     { 0x72, 2 }, { 0x72, 4 }, { 0x72, 6 },
+						     { 0x73, 2 }, { 0x73, 3 }, { 0x73, 6 },
+						     { 0x73, 7 } };
+		static const uint8_t counts[] = { 0, 1, 3, 7, 8, 15, 16, 31, 32, 63, 64, 200 };
+
+		for (unsigned k = 0; k < sizeof(shifts) / sizeof(shifts[0]); k++) {
+			for (unsigned j = 0; j < sizeof(counts); j++) {
+				uint8_t insn[5] = { 0x66, 0x0f, shifts[k][0],
+						    (uint8_t)(0xc0 | shifts[k][1] << 3),
+						    counts[j] };
+				uint8_t io[32];
+				struct emu_cpu c = cpu64();
+				struct emu_exception exc;
+
+				for (unsigned i = 0; i < 32; i++) {
+					seed ^= seed << 13;
+					seed ^= seed >> 7;
+					seed ^= seed << 17;
+					io[i] = (uint8_t)seed;
+				}
+				memcpy(c.xmm[0], io, 16);
+				CHECK_EQ(run(&c, insn, 5, &exc), 0);
+				CHECK(!exc.valid);
+				native(page, insn, 5, io);
+				CHECK(!memcmp(c.xmm[0], io, 16));
+				compared++;
+			}
+		}
+	}
 	munmap(page, 4096);
 }
 

@@ -722,8 +722,15 @@ static void test_cache_line(void)
 		/* Register form (mod = 3): another instruction (SFENCE, TPAUSE...), never this. */
 		memcpy(buf, cache_ops[i].bytes, len);
 		buf[len - 1] |= 0xc0;
-		CHECK_EQ(run_insn(&c, buf, len, &insn, &exc), -ENOTSUP);
-		CHECK_EQ(c.rip, CODE);
+		{
+			int ret = run_insn(&c, buf, len, &insn, &exc);
+
+			CHECK(insn.op != EMU_OP_CLFLUSH && insn.op != EMU_OP_CLFLUSHOPT &&
+			      insn.op != EMU_OP_CLWB);
+			/* SFENCE (0f ae f8+) is emulated; the others are not. */
+			CHECK(ret == -ENOTSUP || (ret == 0 && insn.op == EMU_OP_FENCE));
+			c.rip = CODE;
+		}
 	}
 
 	/* #SS(0) for a non-canonical RBP/RSP-based operand in 64-bit mode. */

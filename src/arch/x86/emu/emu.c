@@ -17,6 +17,8 @@ static const struct {
 	[EMU_OP_NONE] = { "(none)", 0 },
 	[EMU_OP_UNIMPL] = { "not-emulated", 0 },
 	[EMU_OP_UD] = { "ud", 0 },
+	[EMU_OP_NOP] = { "nop", 0 },
+	[EMU_OP_FENCE] = { "fence", 0 },
 	[EMU_OP_INT3] = { "int3", 0 },
 	[EMU_OP_FWAIT] = { "fwait", EMU_NEED_FPU },
 	[EMU_OP_POPCNT] = { "popcnt", 0 },
@@ -83,6 +85,8 @@ static const struct {
 	[EMU_OP_PCMPEQD] = { "pcmpeqd", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_PMOVMSKB] = { "pmovmskb", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_PSHUFD] = { "pshufd", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PSHIFT_IMM] = { "pshift-imm", EMU_NEED_FPU | EMU_NEED_SSE },
+	[EMU_OP_PUNPCK] = { "punpck", EMU_NEED_FPU | EMU_NEED_SSE },
 	[EMU_OP_BSF] = { "bsf", 0 },
 	[EMU_OP_BSR] = { "bsr", 0 },
 	[EMU_OP_TZCNT] = { "tzcnt", EMU_NEED_CPUID },
@@ -503,6 +507,18 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_UD:
 		ret = emu_raise(exc, EMU_X_UD, -1);
 		break;
+	case EMU_OP_NOP:
+		/* 90 with REX.B is XCHG r8, rAX, not a NOP. */
+		if (insn->map == EMU_MAP_LEGACY && insn->rex_b)
+			return -ENOTSUP;
+		emu_complete(&r);
+		ret = 0;
+		break;
+	case EMU_OP_FENCE:
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		emu_complete(&r);
+		ret = 0;
+		break;
 	case EMU_OP_INT3:
 		ret = emu_int3(&r);
 		break;
@@ -570,7 +586,7 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 		ret = emu_bits_execute(&r);
 		break;
 	default:
-		if (insn->op >= EMU_OP_MOVD_TO_XMM && insn->op <= EMU_OP_PSHUFD) {
+		if (insn->op >= EMU_OP_MOVD_TO_XMM && insn->op <= EMU_OP_PUNPCK) {
 			ret = emu_sse_execute(&r);
 			break;
 		}

@@ -212,6 +212,8 @@ enum emu_op {
 	EMU_OP_NONE,
 	EMU_OP_UNIMPL, /* a valid instruction the decoder knows the shape of; not emulated */
 	EMU_OP_UD,     /* UD0, UD1, UD2: #UD */
+	EMU_OP_NOP,    /* NOP, PAUSE, the hint space 0f 18-1f and prefetches: nothing to do */
+	EMU_OP_FENCE,  /* LFENCE, MFENCE, SFENCE */
 	EMU_OP_INT3,
 	EMU_OP_FWAIT,
 	EMU_OP_POPCNT,
@@ -281,6 +283,8 @@ enum emu_op {
 	EMU_OP_PCMPEQD,
 	EMU_OP_PMOVMSKB,
 	EMU_OP_PSHUFD,
+	EMU_OP_PSHIFT_IMM, /* 66 0f 71/72/73 with imm8: psrl/psra/psll w/d/q, psrldq/pslldq */
+	EMU_OP_PUNPCK,	   /* 66 0f 60-62, 68-6a, 6c, 6d: interleave low/high halves */
 	/* Bit scans (emu/bits.c). */
 	EMU_OP_BSF,
 	EMU_OP_BSR,

@@ -214,6 +214,64 @@ static int emu_sse_pshufd(struct emu_run *r)
 	return 0;
 }
 
+/* PSRLW/PSRAW/PSLLW, PSRLD/PSRAD/PSLLD, PSRLQ/PSLLQ and PSRLDQ/PSLLDQ by an immediate. */
+static int emu_sse_pshift_imm(struct emu_run *r)
+{
+	const struct emu_insn *insn = r->insn;
+	uint8_t *x = r->cpu->xmm[insn->rm], out[16] = { 0 };
+	unsigned kind = insn->reg & 7, count = (uint8_t)insn->imm;
+	unsigned lane = insn->opcode == 0x71 ? 2 : insn->opcode == 0x72 ? 4 : 8;
+
+	if (insn->opcode == 0x73 && (kind == 3 || kind == 7)) {
+		/* Whole-register byte shifts. */
+		for (unsigned i = 0; i < 16 && count < 16; i++) {
+			if (kind == 3 && i + count < 16)
+				out[i] = x[i + count];
+			else if (kind == 7 && i >= count)
+				out[i] = x[i - count];
+		}
+		memcpy(x, out, 16);
+		return 0;
+	}
+	for (unsigned i = 0; i < 16; i += lane) {
+		uint64_t v = emu_load_le(x + i, lane), bits = lane * 8;
+		uint64_t sign = 1ull << (bits - 1), mask = emu_size_mask(lane);
+
+		if (kind == 2)
+			v = count >= bits ? 0 : v >> count;
+		else if (kind == 6)
+			v = count >= bits ? 0 : (v << count) & mask;
+		else /* 4: arithmetic right; a count past the width fills with the sign */
+			v = ((v & sign) ? ~((~v & mask) >> (count >= bits ? bits - 1 : count))
+					: v >> (count >= bits ? bits - 1 : count)) &
+			    mask;
+		emu_store_le(out + i, v, lane);
+	}
+	memcpy(x, out, 16);
+	return 0;
+}
+
+/* PUNPCKL/H BW, WD, DQ, QDQ: interleave the low (or high) halves of destination and source. */
+static int emu_sse_punpck(struct emu_run *r)
+{
+	const struct emu_insn *insn = r->insn;
+	uint8_t op = insn->opcode, *d = r->cpu->xmm[insn->reg];
+	unsigned lane = op == 0x6c || op == 0x6d ? 8 : 1u << (op & 3);
+	bool high = op >= 0x68 && op != 0x6c;
+	emu_sse_vec s, out;
+	int ret;
+
+	ret = emu_sse_rm_read(r, s, 16, true);
+	if (ret)
+		return ret;
+	for (unsigned i = 0, from = high ? 8 : 0; i < 16; i += 2 * lane, from += lane) {
+		memcpy(out + i, d + from, lane);
+		memcpy(out + i + lane, s + from, lane);
+	}
+	memcpy(d, out, 16);
+	return 0;
+}
+
 static int emu_sse_pmovmskb(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
@@ -268,6 +326,12 @@ int emu_sse_execute(struct emu_run *r)
 		break;
 	case EMU_OP_PMOVMSKB:
 		ret = emu_sse_pmovmskb(r);
+		break;
+	case EMU_OP_PSHIFT_IMM:
+		ret = emu_sse_pshift_imm(r);
+		break;
+	case EMU_OP_PUNPCK:
+		ret = emu_sse_punpck(r);
 		break;
 	default:
 		ret = emu_sse_arith(r);
