@@ -99,6 +99,12 @@ static void emu_fallback_store_segs(struct kvm_sregs *s, const struct emu_cpu *b
 	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
 		if (memcmp(&before->seg[i], &cpu->seg[i], sizeof(cpu->seg[i])))
 			cpu_seg_to_kvm(segs[i], &cpu->seg[i]);
+	/* LGDT/LIDT and LMSW. */
+	s->gdt.base = cpu->gdt.base;
+	s->gdt.limit = cpu->gdt.limit;
+	s->idt.base = cpu->idt.base;
+	s->idt.limit = cpu->idt.limit;
+	s->cr0 = cpu->cr0;
 }
 
 /* A CPUID lookup over the vCPU's own table, for emu_features_from_cpuid. */

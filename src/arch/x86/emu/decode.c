@@ -40,6 +40,7 @@ struct emu_decode_entry {
 #define UNIMPL(f) { K_OP, (f), EMU_OP_UNIMPL }
 
 enum {
+	N_0F00,
 	N_0F01,
 	N_0F01_R1,
 	N_0F01_R2,
@@ -100,8 +101,14 @@ enum {
 };
 
 static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
-	[N_0F01] = { [8 + 1] = { K_RM, 0, N_0F01_R1 }, [8 + 2] = { K_RM, 0, N_0F01_R2 },
+	[N_0F01] = { [0] = OP(EMU_OP_SGDT, 0), [1] = OP(EMU_OP_SIDT, 0), [2] = OP(EMU_OP_LGDT, 0),
+		     [3] = OP(EMU_OP_LIDT, 0), [4] = OP(EMU_OP_SMSW, 0), [6] = OP(EMU_OP_LMSW, 0),
+		     [8 + 1] = { K_RM, 0, N_0F01_R1 }, [8 + 2] = { K_RM, 0, N_0F01_R2 },
+		     [8 + 4] = OP(EMU_OP_SMSW, 0), [8 + 6] = OP(EMU_OP_LMSW, 0),
 		     [8 + 7] = { K_RM, 0, N_0F01_R7 } },
+	/* Group 6: SLDT and STR; LLDT, LTR, VERR and VERW are not emulated. */
+	[N_0F00] = { [0] = OP(EMU_OP_SLDT, 0), [1] = OP(EMU_OP_STR, 0), [8 + 0] = OP(EMU_OP_SLDT, 0),
+		     [8 + 1] = OP(EMU_OP_STR, 0) },
 	[N_0F01_R1] = { [2] = OP(EMU_OP_CLAC, F_NP), [3] = OP(EMU_OP_STAC, F_NP) },
 	[N_0F01_R2] = { [0] = OP(EMU_OP_XGETBV, F_NP), [1] = OP(EMU_OP_XSETBV, F_NP) },
 	[N_0F01_R7] = { [1] = OP(EMU_OP_RDTSCP, F_NP), [5] = OP(EMU_OP_RDPRU, F_NP) },
@@ -287,7 +294,7 @@ static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 };
 
 static const struct emu_decode_entry emu_decode_map_0f[256] = {
-	[0x00] = UNIMPL(F_MODRM),
+	[0x00] = { K_GROUP, F_MODRM, N_0F00 },
 	[0x01] = { K_GROUP, F_MODRM, N_0F01 },
 	[0x02 ... 0x03] = UNIMPL(F_MODRM),
 	[0x05 ... 0x08] = UNIMPL(0),

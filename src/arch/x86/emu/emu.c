@@ -46,6 +46,14 @@ static const struct {
 	[EMU_OP_JMPF] = { "ljmp", 0 },
 	[EMU_OP_CALLF] = { "lcall", 0 },
 	[EMU_OP_RETF] = { "lret", 0 },
+	[EMU_OP_SGDT] = { "sgdt", 0 },
+	[EMU_OP_SIDT] = { "sidt", 0 },
+	[EMU_OP_LGDT] = { "lgdt", 0 },
+	[EMU_OP_LIDT] = { "lidt", 0 },
+	[EMU_OP_SMSW] = { "smsw", 0 },
+	[EMU_OP_LMSW] = { "lmsw", 0 },
+	[EMU_OP_SLDT] = { "sldt", 0 },
+	[EMU_OP_STR] = { "str", 0 },
 	[EMU_OP_IN] = { "in", 0 },
 	[EMU_OP_OUT] = { "out", 0 },
 	[EMU_OP_INS] = { "ins", 0 },
@@ -569,6 +577,16 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_IN:
 	case EMU_OP_OUT:
 		ret = emu_io_execute(&r);
+		break;
+	case EMU_OP_SGDT:
+	case EMU_OP_SIDT:
+	case EMU_OP_LGDT:
+	case EMU_OP_LIDT:
+	case EMU_OP_SMSW:
+	case EMU_OP_LMSW:
+	case EMU_OP_SLDT:
+	case EMU_OP_STR:
+		ret = emu_dtab_execute(&r);
 		break;
 	case EMU_OP_INS:
 	case EMU_OP_OUTS:

@@ -16,6 +16,7 @@
 #define EMU_CR0_PG (1ull << 31)
 #define EMU_CR4_TSD (1ull << 2)
 #define EMU_CR4_PSE (1ull << 4)
+#define EMU_CR4_UMIP (1ull << 11)
 #define EMU_CR4_PAE (1ull << 5)
 #define EMU_CR4_OSFXSR (1ull << 9)
 #define EMU_CR4_LA57 (1ull << 12)
@@ -112,7 +113,7 @@ struct emu_dtable {
 #define EMU_FEAT_BMI1 (1u << 11)      /* TZCNT: 7.0.EBX[3]; without it F3 0F BC is BSF */
 
 /* What an instruction changed beyond GPRs, RIP and RFLAGS: what the caller must write back. */
-#define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL */
+#define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL, GDTR, IDTR, CR0 */
 #define EMU_DIRTY_XCR0 (1u << 1)
 #define EMU_DIRTY_TLB (1u << 2) /* the guest asked for TLB entries to be invalidated */
 #define EMU_DIRTY_XMM (1u << 3)
@@ -241,6 +242,15 @@ enum emu_op {
 	EMU_OP_JMPF,  /* EA ptr16:16/32, FF /5 m16:16/32/64 */
 	EMU_OP_CALLF, /* 9A ptr16:16/32, FF /3 */
 	EMU_OP_RETF,  /* CB, CA imm16 */
+	/* Descriptor-table registers and the machine status word (dtab.c). */
+	EMU_OP_SGDT,
+	EMU_OP_SIDT,
+	EMU_OP_LGDT,
+	EMU_OP_LIDT,
+	EMU_OP_SMSW,
+	EMU_OP_LMSW,
+	EMU_OP_SLDT,
+	EMU_OP_STR,
 	/* Port I/O and string instructions (io.c, string.c). */
 	EMU_OP_IN,  /* E4/E5 imm8, EC/ED DX */
 	EMU_OP_OUT, /* E6/E7 imm8, EE/EF DX */

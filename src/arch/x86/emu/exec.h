@@ -41,7 +41,7 @@ int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
 /* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
 void emu_complete(struct emu_run *r);
 
-/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c). Each returns 0,
+/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c, dtab.c). Each returns 0,
  * EMU_RAISED, or a negative errno. */
 int emu_sys_execute(struct emu_run *r);
 int emu_intr_execute(struct emu_run *r);
@@ -49,6 +49,7 @@ int emu_sse_execute(struct emu_run *r);
 int emu_bits_execute(struct emu_run *r);
 int emu_far_execute(struct emu_run *r);
 int emu_io_execute(struct emu_run *r);
+int emu_dtab_execute(struct emu_run *r);
 int emu_string_execute(struct emu_run *r);
 /* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
 int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
