@@ -1,0 +1,32 @@
+/*
+ * The VM-wide state KVM keeps in the kernel, as snapshot/restore needs it: the PIT, the kvmclock
+ * and the in-kernel irqchip (both PICs and the IOAPIC). vm_state_get/set talk to KVM; save/load
+ * are its state section, every length checked.
+ */
+#ifndef KVMBOX_X86_VM_STATE_H
+#define KVMBOX_X86_VM_STATE_H
+
+#include <linux/kvm.h>
+
+#include "snapshot/state.h"
+
+struct vm_state {
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	struct kvm_irqchip pic_master, pic_slave, ioapic;
+};
+
+/* Read it from a paused VM (no vCPU in KVM_RUN). */
+int vm_state_get(int vm_fd, struct vm_state *s) __attribute__((warn_unused_result));
+
+/*
+ * Put it into a new VM before any vCPU runs: the irqchip first (interrupt routing state), then
+ * the PIT (its channel 0 feeds IRQ 0), then the clock, so that the guest's kvmclock continues
+ * from where it stopped rather than jumping by the time the snapshot spent on disk.
+ */
+int vm_state_set(int vm_fd, const struct vm_state *s) __attribute__((warn_unused_result));
+
+void vm_state_save(const struct vm_state *s, struct state_writer *w);
+int vm_state_load(struct state_reader *r, struct vm_state *s) __attribute__((warn_unused_result));
+
+#endif
