@@ -1,9 +1,14 @@
 /* Unit tests of the SYSCALL-completion frame checks (issue 9): a mis-delivered SYSCALL is
  * completed; an ordinary user fault, a kernel fault, a user jump to LSTAR and forged frames are
  * not; and which handler instructions the VMM may step over. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/emu/emu.h"
+#include "arch/x86/emu/mmu.h"
 #include "arch/x86/syscall_complete.h"
+#include "guest_mem.h"
 #include "test.h"
 
 #define LSTAR 0xffffffff81e00080ull
@@ -109,9 +114,65 @@ static void test_skip_len(void)
 	CHECK_EQ(syscall_complete_skip_len(nop, 0), 0);
 }
 
+static void *pt(void *opaque, uint64_t gpa, unsigned len)
+{
+	return guest_mem_ptr(opaque, gpa, len);
+}
+
+static void put64(uint8_t *mem, uint64_t gpa, uint64_t v)
+{
+	memcpy(mem + gpa, &v, 8);
+}
+
+/* The IDT at kernel VA 0xffffffff81000000 through 4-level paging, gate 14 -> handler. */
+static void test_handler(void)
+{
+	const uint64_t idt = 0xffffffff81000000ull, handler = 0xffffffff81a01230ull;
+	uint8_t *mem = calloc(1, 1 << 20), *g = mem + 0x5000 + 14 * 16;
+	struct guest_mem gm = { 0 };
+	struct emu_mmu mmu = { .cr0 = EMU_CR0_PE | EMU_CR0_PG,
+			       .cr3 = 0x1000,
+			       .cr4 = EMU_CR4_PAE,
+			       .efer = EMU_EFER_LMA | EMU_EFER_LME,
+			       .pt = pt,
+			       .opaque = &gm };
+	uint64_t found = 0;
+
+	CHECK_EQ(guest_mem_add(&gm, 0, 1 << 20, mem), 0);
+	put64(mem, 0x1000 + 511 * 8, 0x2000 | 3);
+	put64(mem, 0x2000 + 510 * 8, 0x3000 | 3);
+	put64(mem, 0x3000 + 8 * 8, 0x4000 | 3);
+	put64(mem, 0x4000 + 0 * 8, 0x5000 | 3);
+	g[0] = (uint8_t)handler;
+	g[1] = (uint8_t)(handler >> 8);
+	g[2] = 0x10;
+	g[5] = 0x8e;
+	g[6] = (uint8_t)(handler >> 16);
+	g[7] = (uint8_t)(handler >> 24);
+	for (int i = 0; i < 4; i++)
+		g[8 + i] = (uint8_t)(handler >> (32 + 8 * i));
+	CHECK_EQ(syscall_complete_handler(&mmu, idt, 0xfff, &found), 0);
+	CHECK_EQ(found, handler);
+	/* The walk does not mark the page tables accessed (a debugger's look). */
+	CHECK(!(mem[0x1000 + 511 * 8] & 0x20));
+	/* Not yet there: the IDT too short, gate 14 not present, a call gate. */
+	CHECK_EQ(syscall_complete_handler(&mmu, idt, 14 * 16 + 14, &found), -ENOENT);
+	g[5] = 0x0e;
+	CHECK_EQ(syscall_complete_handler(&mmu, idt, 0xfff, &found), -ENOENT);
+	g[5] = 0x8c;
+	CHECK_EQ(syscall_complete_handler(&mmu, idt, 0xfff, &found), -ENOENT);
+	g[5] = 0x8f; /* a trap gate is fine */
+	CHECK_EQ(syscall_complete_handler(&mmu, idt, 0xfff, &found), 0);
+	/* An IDT that is not mapped: the walk says so. */
+	put64(mem, 0x4000, 0);
+	CHECK_EQ(syscall_complete_handler(&mmu, idt, 0xfff, &found), EMU_MEM_FAULT);
+	free(mem);
+}
+
 int main(void)
 {
 	RUN_TEST(test_checks);
 	RUN_TEST(test_skip_len);
+	RUN_TEST(test_handler);
 	TEST_EXIT();
 }

@@ -6,6 +6,7 @@
 
 #include "arch/x86/emu/decode.h"
 #include "arch/x86/emu/emu.h"
+#include "arch/x86/emu/mmu.h"
 
 #define SC_PF_P (1u << 0)
 #define SC_PF_U (1u << 2)
@@ -88,4 +89,33 @@ unsigned syscall_complete_skip_len(const uint8_t *bytes, unsigned n)
 	    (insn.rex_b && insn.map == EMU_MAP_LEGACY))
 		return 0;
 	return insn.len;
+}
+
+int syscall_complete_handler(const struct emu_mmu *mmu, uint64_t idt_base, uint16_t idt_limit,
+			     uint64_t *handler)
+{
+	const unsigned vec = 14;
+	uint64_t la = idt_base + vec * 16, gpa;
+	const uint8_t *g;
+	struct emu_pf pf;
+	int ret;
+
+	if (vec * 16 + 15 > idt_limit)
+		return -ENOENT;
+	/* A gate never straddles a page: IDT entries are 16-byte aligned when the IDT is. */
+	if ((la & 4095) > 4096 - 16)
+		return -ENOENT;
+	ret = emu_mmu_translate(mmu, la, EMU_ACC_IMPLICIT | EMU_ACC_PEEK, &gpa, &pf);
+	if (ret)
+		return ret;
+	g = mmu->pt(mmu->opaque, gpa, 16);
+	if (!g)
+		return -EFAULT;
+	/* Present, S = 0, type 0xe or 0xf (64-bit interrupt or trap gate). */
+	if (!(g[5] & 0x80) || (g[5] & 0x1e) != 0xe)
+		return -ENOENT;
+	*handler = (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 |
+		   (uint64_t)g[7] << 24 | (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 |
+		   (uint64_t)g[10] << 48 | (uint64_t)g[11] << 56;
+	return 0;
 }

@@ -40,6 +40,17 @@ struct syscall_complete_entry {
 bool syscall_complete_check(const struct syscall_complete_state *s,
 			    struct syscall_complete_entry *entry);
 
+struct emu_mmu;
+
+/*
+ * Where the guest's #PF handler is: gate 14 of the IDT at idt_base (a kernel virtual address,
+ * read through the guest's page tables as the CPU would, supervisor and implicit). 0 with
+ * *handler, -ENOENT when the gate is not a present 64-bit interrupt or trap gate (the guest has
+ * not installed its IDT yet), or what the page walk answers (-EFAULT, EMU_MEM_FAULT).
+ */
+int syscall_complete_handler(const struct emu_mmu *mmu, uint64_t idt_base, uint16_t idt_limit,
+			     uint64_t *handler) __attribute__((warn_unused_result));
+
 /*
  * The length of the handler's first instruction if the VMM may step over it when resuming an
  * ordinary fault (the breakpoint re-fires on an unmoved RIP on this host): only instructions
