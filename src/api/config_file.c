@@ -86,19 +86,33 @@ err_free:
 
 int config_file_load(struct vm_config *cfg, const char *path, char *err, size_t errlen)
 {
-	char known[512] = "", msg[512];
-	json_error_t jerr;
-	const char *key;
-	json_t *root, *v;
-	size_t len = 0, off = 0;
+	size_t len = 0;
 	char *text = NULL;
 	int ret;
 
 	ret = config_file_read(path, &text, &len, err, errlen);
 	if (ret)
 		return ret;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	ret = config_file_parse(cfg, text, len, err, errlen);
 	free(text);
+	return ret;
+}
+
+int config_file_parse(struct vm_config *cfg, const char *text, size_t len, char *err, size_t errlen)
+{
+	char known[512] = "", msg[512];
+	json_error_t jerr;
+	const char *key;
+	json_t *root, *v;
+	size_t off = 0;
+	int ret;
+
+	if (len > CONFIG_FILE_MAX)
+		return config_file_err(err, errlen, -EINVAL,
+				       "configuration of %zu bytes is larger "
+				       "than %u",
+				       len, CONFIG_FILE_MAX);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return config_file_err(err, errlen, -EINVAL,
 				       "invalid JSON at line %d column %d: %s", jerr.line,

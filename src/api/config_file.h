@@ -17,4 +17,8 @@
 int config_file_load(struct vm_config *cfg, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* The same from a document in memory (len bytes, no terminator needed): a snapshot's config. */
+int config_file_parse(struct vm_config *cfg, const char *text, size_t len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 #endif
