@@ -117,22 +117,23 @@ static void pm_probe(struct acpi_pm *pm, const struct fake *f, uint32_t *out)
 static void test_snapshot_round_trip(void)
 {
 	struct acpi_pm pm, pm2;
+	const struct state_target st = state_target_bus(&acpi_pm_bus_ops, &pm),
+				  st2 = state_target_bus(&acpi_pm_bus_ops, &pm2);
 	struct fake f, f2;
-	struct state_blob saved, again;
+	struct state_blob saved;
 	uint32_t want[12], got[12];
 
 	CHECK(acpi_pm_bus_ops.save == acpi_pm_save);
 	CHECK(acpi_pm_bus_ops.load == acpi_pm_load);
 	CHECK(!acpi_pm_bus_ops.state_shared);
 	pm_busy_state(&pm, &f);
-	state_check_save(&acpi_pm_bus_ops, &pm, &saved);
+	state_check_save(&st, &saved);
 	state_check_header(&saved, STATE_TAG('A', 'C', 'P', 'M'), 14);
 	pm_setup(&pm2, &f2);
-	CHECK_EQ(state_check_load(&acpi_pm_bus_ops, &pm2, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
 	CHECK_EQ(f2.level, 1);
 	CHECK_EQ(f2.irq_calls, 1);
-	state_check_save(&acpi_pm_bus_ops, &pm2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK(state_check_same(&st2, &saved));
 
 	pm_probe(&pm, &f, want);
 	pm_probe(&pm2, &f2, got);
@@ -144,16 +145,18 @@ static void test_snapshot_round_trip(void)
 	CHECK_EQ(pm_read(&pm2, ACPI_PM_TMR, 4), pm_read(&pm, ACPI_PM_TMR, 4));
 	CHECK_EQ(f2.redundant, 0);
 	acpi_pm_destroy(&pm2);
+	state_blob_free(&saved);
 
 	/* A quiet state over a busy device lowers the SCI. */
 	pm_busy_state(&pm, &f);
 	pm_setup(&pm2, &f2);
-	state_check_save(&acpi_pm_bus_ops, &pm2, &saved);
-	CHECK_EQ(state_check_load(&acpi_pm_bus_ops, &pm, saved.b, saved.len), 0);
+	state_check_save(&st2, &saved);
+	CHECK_EQ(state_check_load(&st, &saved), 0);
 	CHECK_EQ(f.level, 0);
 	CHECK_EQ(pm_read(&pm, ACPI_PM_STS, 2), 0);
 	CHECK_EQ(pm_read(&pm, ACPI_PM_TMR, 4), 0);
 	CHECK_EQ(f.redundant, 0);
+	state_blob_free(&saved);
 	acpi_pm_destroy(&pm2);
 	acpi_pm_destroy(&pm);
 }
@@ -162,6 +165,7 @@ static void test_snapshot_round_trip(void)
 static void test_snapshot_timer_continues(void)
 {
 	struct acpi_pm pm;
+	const struct state_target st = state_target_bus(&acpi_pm_bus_ops, &pm);
 	struct fake f;
 	struct state_blob saved;
 	uint32_t ticks;
@@ -169,21 +173,27 @@ static void test_snapshot_timer_continues(void)
 	pm_setup(&pm, &f);
 	fake_ns += 7777777777ull;
 	ticks = pm_read(&pm, ACPI_PM_TMR, 4);
-	state_check_save(&acpi_pm_bus_ops, &pm, &saved);
+	state_check_save(&st, &saved);
 	acpi_pm_destroy(&pm);
 
 	fake_ns += 3600000000000ull; /* restored an hour later */
 	pm_setup(&pm, &f);
 	fake_ns += 123;
-	CHECK_EQ(state_check_load(&acpi_pm_bus_ops, &pm, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st, &saved), 0);
 	CHECK_EQ(pm_read(&pm, ACPI_PM_TMR, 4), ticks);
 	fake_ns += 1000000000ull;
 	CHECK_EQ(pm_read(&pm, ACPI_PM_TMR, 4), ticks + ACPI_PM_TMR_HZ);
+	state_blob_free(&saved);
 	acpi_pm_destroy(&pm);
 }
 
-/* Body offsets of the version 1 layout (acpi_pm.h). */
-enum { PM_S_STS = 0, PM_S_EN = 2, PM_S_CNT = 4, PM_S_TMR = 6 };
+/* Offsets in a save of the version 1 layout (acpi_pm.h): the body follows the section header. */
+enum {
+	PM_S_STS = STATE_CHECK_HDR + 0,
+	PM_S_EN = STATE_CHECK_HDR + 2,
+	PM_S_CNT = STATE_CHECK_HDR + 4,
+	PM_S_TMR = STATE_CHECK_HDR + 6,
+};
 
 static void test_snapshot_hostile(void)
 {
@@ -202,33 +212,34 @@ static void test_snapshot_hostile(void)
 		{ PM_S_CNT, 0x0004, "GBL_RLS stored" },
 	};
 	struct acpi_pm pm, pm2;
+	const struct state_target st = state_target_bus(&acpi_pm_bus_ops, &pm),
+				  st2 = state_target_bus(&acpi_pm_bus_ops, &pm2);
 	struct fake f, f2;
 	struct state_blob good;
 	uint32_t ticks;
 
 	pm_busy_state(&pm, &f);
-	state_check_save(&acpi_pm_bus_ops, &pm, &good);
+	state_check_save(&st, &good);
 	acpi_pm_destroy(&pm);
 
 	pm_setup(&pm, &f);
 	pm_write(&pm, ACPI_PM_EN, ACPI_PM1_GBL, 2);
 	fake_ns += 3;
-	state_check_hostile(&acpi_pm_bus_ops, &pm, &good);
+	state_check_hostile(&st, &good);
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		state_check_rejects_field(&acpi_pm_bus_ops, &pm, &good, bad[i].off, bad[i].v, 2,
-					  bad[i].what);
+		state_check_rejects_field(&st, &good, bad[i].off, bad[i].v, 2, bad[i].what);
 	CHECK_EQ(f.irq_calls, 0);
 	CHECK_EQ(pm_read(&pm, ACPI_PM_EN, 2), ACPI_PM1_GBL);
 
 	/* Any count is a count the timer can have had: the register is its low 32 bits. */
 	pm_setup(&pm2, &f2);
-	state_check_accepts_field(&acpi_pm_bus_ops, &pm2, &good, PM_S_TMR, UINT64_MAX, 8,
-				  "timer 2^64-1 ns");
+	state_check_accepts_field(&st2, &good, PM_S_TMR, UINT64_MAX, 8, "timer 2^64-1 ns");
 	ticks = pm_read(&pm2, ACPI_PM_TMR, 4);
 	CHECK_EQ(ticks, (uint32_t)(18446744073ull * ACPI_PM_TMR_HZ +
 				   709551615ull * ACPI_PM_TMR_HZ / 1000000000ull));
 	fake_ns += 1;
 	CHECK_EQ(pm_read(&pm2, ACPI_PM_TMR, 4), 0); /* 584 years on, the count wraps: no trap */
+	state_blob_free(&good);
 	acpi_pm_destroy(&pm2);
 	acpi_pm_destroy(&pm);
 }

@@ -1,7 +1,7 @@
 /* Unit tests of virtio-blk end to end: hand-built rings on fake guest memory, a temp image. */
 #include "backend/disk.h"
 #include "log.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 #include "virtio/blk.h"
 
@@ -916,19 +916,9 @@ static void test_create_errors(void)
 
 /* ---- snapshots: the common state and the device's, as a transport saves them ---- */
 
-static void t_vdev_save(const void *dev, struct state_writer *w)
+static struct state_target t_target(struct t *t)
 {
-	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
-}
-
-static int t_vdev_load(void *dev, struct state_reader *r)
-{
-	return virtio_dev_load(dev, r, 0);
-}
-
-static struct snap_target t_target(struct t *t)
-{
-	return (struct snap_target){ t_vdev_save, t_vdev_load, t->vdev };
+	return state_target_virtio(t->vdev);
 }
 
 /* The restoring process: a new device on the same image and guest memory, no driver init. */
@@ -958,10 +948,10 @@ static void test_state_round_trip(void)
 {
 	struct virtio_blk_dev_config c0, c1;
 	struct virtq q0[2];
-	struct snap_target st;
+	struct state_target st;
+	struct state_blob blob;
 	uint64_t features;
-	uint8_t *blob, status;
-	size_t len;
+	uint8_t status;
 
 	t_setup(&t_state, false, 2);
 	memset(t_state.mem + T_DATA, 0xcd, 1024);
@@ -974,13 +964,13 @@ static void test_state_round_trip(void)
 	features = t_state.vdev->driver_features;
 	CHECK_EQ(virtio_dev_quiesce(t_state.vdev), 0);
 	st = t_target(&t_state);
-	blob = snap_take(&st, &len);
+	state_check_save(&st, &blob);
 	memcpy(q0, t_state.vdev->vqs, sizeof(q0));
 	virtio_dev_resume(t_state.vdev);
 
 	t_reopen(&t_state, false, 2);
 	st = t_target(&t_state);
-	CHECK_EQ(snap_load(&st, blob, len), 0);
+	CHECK_EQ(state_check_load(&st, &blob), 0);
 	CHECK_EQ(virtio_status_read(t_state.vdev), status);
 	CHECK_EQ(t_state.vdev->driver_features, features);
 	t_config(&t_state, &c1);
@@ -994,7 +984,7 @@ static void test_state_round_trip(void)
 		CHECK_EQ(vq->event_idx, q0[q].event_idx);
 	}
 	CHECK_EQ(t_state.vdev->vqs[0].used_idx, 2);
-	CHECK(snap_same(&st, blob, len));
+	CHECK(state_check_same(&st, &blob));
 	virtio_dev_resume(t_state.vdev);
 
 	memset(t_state.mem + T_DATA, 0, 1024);
@@ -1008,7 +998,7 @@ static void test_state_round_trip(void)
 	/* FLUSH was negotiated: writes are not forced to FUA (blk->features came back). */
 	CHECK_EQ(t_req(&t_state, 1, VIRTIO_BLK_T_OUT, 3, T_DATA, 512, false, NULL),
 		 VIRTIO_BLK_S_OK);
-	free(blob);
+	state_blob_free(&blob);
 	t_teardown(&t_state);
 }
 
@@ -1016,11 +1006,9 @@ static void test_state_round_trip(void)
 static void test_state_refuses_inflight(void)
 {
 	struct t t;
-	struct snap_target st;
+	struct state_target st;
 	struct state_writer w;
-	uint8_t *blob;
-	size_t len;
-	int err;
+	struct state_blob blob;
 
 	t_setup(&t, false, 1);
 	for (unsigned i = 0; i < 4; i++) {
@@ -1039,9 +1027,9 @@ static void test_state_refuses_inflight(void)
 	t.vdev->ops->queue_notify(t.vdev, 0);
 	pthread_mutex_unlock(&t.vdev->lock);
 	st = t_target(&t);
-	blob = snap_take_err(&st, &len, &err);
-	CHECK(!blob);
-	CHECK_EQ(err, -EBUSY);
+	CHECK_EQ(state_check_save_err(&st, &blob), -EBUSY);
+	CHECK_EQ(blob.len, 0);
+	state_blob_free(&blob);
 	state_writer_init(&w); /* the device's own check, behind the core's */
 	pthread_mutex_lock(&t.vdev->lock);
 	t.vdev->ops->save(t.vdev, &w);
@@ -1051,45 +1039,42 @@ static void test_state_refuses_inflight(void)
 	event_loop_resume(t.vdev->loop);
 	CHECK(t_wait(&t, 0, 4));
 	CHECK_EQ(virtio_dev_quiesce(t.vdev), 0);
-	blob = snap_take(&st, &len);
+	state_check_save(&st, &blob);
 	virtio_dev_resume(t.vdev);
-	free(blob);
+	state_blob_free(&blob);
 	t_teardown(&t);
 }
 
 static void test_state_hostile(void)
 {
-	struct snap_target st;
-	uint8_t *good, *base;
-	size_t len, blen, vb;
-	uint64_t cap = T_SECTORS + 1;
+	struct state_target st;
+	struct state_blob good;
+	size_t vb;
 
 	t_setup(&t_state, false, 2);
 	CHECK_EQ(t_read(&t_state, 1, T_DATA, 512), VIRTIO_BLK_S_OK);
 	st = t_target(&t_state);
-	good = snap_take(&st, &len);
+	state_check_save(&st, &good);
 	t_reopen(&t_state, false, 2);
 	st = t_target(&t_state);
-	base = snap_take(&st, &blen);
-	snap_hostile(&st, good, len, base, blen);
-	vb = snap_section(good, len, STATE_TAG('V', 'B', 'L', 'K'), 0);
+	state_check_hostile(&st, &good);
+	vb = state_blob_section(&good, STATE_TAG('V', 'B', 'L', 'K'), 0);
 	CHECK(vb != SIZE_MAX);
 	/* The image has another size: refused after the common part was taken, and put back. */
 	if (vb != SIZE_MAX)
-		CHECK(snap_refused(&st, good, len, vb, &cap, 8, base, blen));
+		state_check_rejects_field(&st, &good, vb, T_SECTORS + 1, 8, "another image size");
 	CHECK_EQ(virtio_status_read(t_state.vdev), 0);
 	CHECK(!t_state.vdev->vqs[0].ready);
 	/* Another device: read-only (other features), or another number of queues. */
 	t_reopen(&t_state, true, 2);
 	st = t_target(&t_state);
-	CHECK_EQ(snap_load(&st, good, len), -EINVAL);
+	CHECK_EQ(state_check_load(&st, &good), -EINVAL);
 	CHECK_EQ(virtio_status_read(t_state.vdev), 0);
 	t_reopen(&t_state, false, 1);
 	st = t_target(&t_state);
-	CHECK_EQ(snap_load(&st, good, len), -EINVAL);
+	CHECK_EQ(state_check_load(&st, &good), -EINVAL);
 	CHECK_EQ(virtio_status_read(t_state.vdev), 0);
-	free(good);
-	free(base);
+	state_blob_free(&good);
 	t_teardown(&t_state);
 }
 

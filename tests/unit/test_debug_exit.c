@@ -91,8 +91,10 @@ static void test_hostile(void)
 /* No state, but a section all the same, so that a snapshot names the device. */
 static void test_snapshot(void)
 {
-	struct state_blob saved, again;
+	struct state_blob saved;
 	struct debug_exit dx2;
+	const struct state_target st = state_target_bus(&debug_exit_bus_ops, &dx),
+				  st2 = state_target_bus(&debug_exit_bus_ops, &dx2);
 	struct fake_power pw2 = { 0 };
 	struct power_sink sink2 = { .event = fake_power_event, .opaque = &pw2 };
 
@@ -100,21 +102,21 @@ static void test_snapshot(void)
 	CHECK(debug_exit_bus_ops.load == debug_exit_load);
 	CHECK(!debug_exit_bus_ops.state_shared);
 	setup();
-	state_check_save(&debug_exit_bus_ops, &dx, &saved);
+	state_check_save(&st, &saved);
 	state_check_header(&saved, STATE_TAG('D', 'B', 'G', 'X'), 0);
 	debug_exit_init(&dx2, &sink2);
-	CHECK_EQ(state_check_load(&debug_exit_bus_ops, &dx2, saved.b, saved.len), 0);
-	state_check_save(&debug_exit_bus_ops, &dx2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
+	CHECK(state_check_same(&st2, &saved));
 	CHECK_EQ(pw2.calls, 0);
 	/* The loaded device keeps its own sink. */
 	debug_exit_bus_ops.write(&dx2, 0, "\x10", 1);
 	CHECK_EQ(pw2.calls, 1);
 	CHECK_EQ(pw2.status, 0x21);
 
-	state_check_hostile(&debug_exit_bus_ops, &dx2, &saved);
+	state_check_hostile(&st2, &saved);
 	CHECK_EQ(pw2.calls, 1);
 	CHECK_EQ(write_val(0, 0x11, 1), 0x23);
+	state_blob_free(&saved);
 }
 
 int main(void)

@@ -300,7 +300,9 @@ static uint8_t read8_on(struct fw_cfg *f)
 static void test_snapshot_round_trip(void)
 {
 	static const uint16_t keys[] = { FW_CFG_RAM_SIZE, FW_CFG_SIGNATURE, 0x4242 };
-	struct state_blob saved, again;
+	const struct state_target st = state_target_bus(&fw_cfg_bus_ops, &fc),
+				  st2 = state_target_bus(&fw_cfg_bus_ops, &fc2);
+	struct state_blob saved;
 
 	CHECK(fw_cfg_bus_ops.save == fw_cfg_save);
 	CHECK(fw_cfg_bus_ops.load == fw_cfg_load);
@@ -311,14 +313,14 @@ static void test_snapshot_round_trip(void)
 		select_key(keys[k]);
 		for (unsigned i = 0; i < 3 + k; i++)
 			read8();
-		state_check_save(&fw_cfg_bus_ops, &fc, &saved);
+		state_check_save(&st, &saved);
 		state_check_header(&saved, STATE_TAG('F', 'W', 'C', 'F'), 6);
 		fw_cfg_init(&fc2, TEST_RAM, TEST_CPUS);
-		CHECK_EQ(state_check_load(&fw_cfg_bus_ops, &fc2, saved.b, saved.len), 0);
-		state_check_save(&fw_cfg_bus_ops, &fc2, &again);
-		CHECK(state_blob_eq(&again, &saved));
+		CHECK_EQ(state_check_load(&st2, &saved), 0);
+		CHECK(state_check_same(&st2, &saved));
 		for (unsigned i = 0; i < 10; i++)
 			CHECK_EQ(read8_on(&fc2), read8());
+		state_blob_free(&saved);
 		fw_cfg_destroy(&fc2);
 		fw_cfg_destroy(&fc);
 	}
@@ -326,51 +328,51 @@ static void test_snapshot_round_trip(void)
 	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
 	select_key(FW_CFG_RAM_SIZE);
 	read_le(3);
-	state_check_save(&fw_cfg_bus_ops, &fc, &saved);
+	state_check_save(&st, &saved);
 	fw_cfg_destroy(&fc);
 	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
-	CHECK_EQ(state_check_load(&fw_cfg_bus_ops, &fc, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st, &saved), 0);
 	CHECK_EQ(read_le(5), TEST_RAM >> 24);
 	check_zeros(2);
+	state_blob_free(&saved);
 	fw_cfg_destroy(&fc);
 }
 
-/* Body offsets of the version 1 layout (fw_cfg.h). */
-enum { FWC_SELECTOR = 0, FWC_OFFSET = 2 };
+/* Offsets in a save of the version 1 layout (fw_cfg.h): the body follows the section header. */
+enum { FWC_SELECTOR = STATE_CHECK_HDR + 0, FWC_OFFSET = STATE_CHECK_HDR + 2 };
 
 static void test_snapshot_hostile(void)
 {
+	const struct state_target st = state_target_bus(&fw_cfg_bus_ops, &fc),
+				  st2 = state_target_bus(&fw_cfg_bus_ops, &fc2);
 	struct state_blob good, other;
 
 	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
 	select_key(FW_CFG_RAM_SIZE);
 	read_le(3);
-	state_check_save(&fw_cfg_bus_ops, &fc, &good);
+	state_check_save(&st, &good);
 	fw_cfg_destroy(&fc);
 
 	fw_cfg_init(&fc, TEST_RAM, TEST_CPUS);
 	select_key(FW_CFG_SIGNATURE);
 	CHECK_EQ(read8(), 'Q');
-	state_check_hostile(&fw_cfg_bus_ops, &fc, &good);
-	state_check_rejects_field(&fw_cfg_bus_ops, &fc, &good, FWC_OFFSET, 9, 4,
-				  "offset past the 8-byte RAM size");
-	state_check_rejects_field(&fw_cfg_bus_ops, &fc, &good, FWC_OFFSET, UINT32_MAX, 4,
-				  "offset 2^32-1");
+	state_check_hostile(&st, &good);
+	state_check_rejects_field(&st, &good, FWC_OFFSET, 9, 4, "offset past the 8-byte RAM size");
+	state_check_rejects_field(&st, &good, FWC_OFFSET, UINT32_MAX, 4, "offset 2^32-1");
 	fw_cfg_init(&fc2, TEST_RAM, TEST_CPUS);
-	state_check_accepts_field(&fw_cfg_bus_ops, &fc2, &good, FWC_OFFSET, 8, 4,
-				  "offset at the end");
+	state_check_accepts_field(&st2, &good, FWC_OFFSET, 8, 4, "offset at the end");
 	CHECK_EQ(read8_on(&fc2), 0);
 	fw_cfg_destroy(&fc2);
 	/* A key kvmbox does not have has no bytes to be part way through. */
-	other = good;
-	state_blob_put(&other, STATE_CHECK_HDR + FWC_SELECTOR, 0x4242, 2);
-	state_check_rejects_field(&fw_cfg_bus_ops, &fc, &other, FWC_OFFSET, 1, 4,
-				  "offset in an unknown key");
+	other = state_blob_copy(&good);
+	state_blob_put(&other, FWC_SELECTOR, 0x4242, 2);
+	state_check_rejects_field(&st, &other, FWC_OFFSET, 1, 4, "offset in an unknown key");
 	fw_cfg_init(&fc2, TEST_RAM, TEST_CPUS);
-	state_check_accepts_field(&fw_cfg_bus_ops, &fc2, &other, FWC_OFFSET, 0, 4,
-				  "an unknown key");
+	state_check_accepts_field(&st2, &other, FWC_OFFSET, 0, 4, "an unknown key");
 	fw_cfg_destroy(&fc2);
 	CHECK_EQ(read8(), 'E');
+	state_blob_free(&other);
+	state_blob_free(&good);
 	fw_cfg_destroy(&fc);
 }
 

@@ -680,7 +680,9 @@ static unsigned i8042_probe(struct i8042 *k, const struct fake_irq *i1, const st
 
 static void test_snapshot_round_trip(void)
 {
-	struct state_blob saved, again;
+	const struct state_target st = state_target_bus(&i8042_data_ops, &kbc),
+				  st2 = state_target_bus(&i8042_data_ops, &kbc2);
+	struct state_blob saved;
 	uint8_t want[256], got[256];
 	unsigned n;
 
@@ -692,15 +694,14 @@ static void test_snapshot_round_trip(void)
 
 	setup();
 	i8042_busy_state();
-	state_check_save(&i8042_data_ops, &kbc, &saved);
+	state_check_save(&st, &saved);
 	state_check_header(&saved, STATE_TAG('8', '0', '4', '2'), 68);
 	setup2();
-	CHECK_EQ(state_check_load(&i8042_data_ops, &kbc2, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
 	CHECK_EQ(irq1b.level, 0);
 	CHECK_EQ(irq12b.level, 1); /* re-driven from the restored output buffer */
 	CHECK_EQ(irq12b.rises, 1);
-	state_check_save(&i8042_data_ops, &kbc2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK(state_check_same(&st2, &saved));
 
 	n = i8042_probe(&kbc, &irq1, &irq12, &pw, want);
 	CHECK_EQ(i8042_probe(&kbc2, &irq1b, &irq12b, &pw2, got), n);
@@ -714,24 +715,25 @@ static void test_snapshot_round_trip(void)
 	CHECK_EQ(pw2.resets, 0);
 	CHECK_EQ(irq1b.redundant, 0);
 	CHECK_EQ(irq12b.redundant, 0);
+	state_blob_free(&saved);
 	i8042_destroy(&kbc2);
 	teardown();
 }
 
-/* Body offsets of the version 1 layout (i8042.h). */
+/* Offsets in a save of the version 1 layout (i8042.h): the body follows the section header. */
 enum {
-	KBC_RAM = 0,
-	KBC_OBF = 34,
-	KBC_OBF_AUX = 35,
-	KBC_OBF_KBD = 36,
-	KBC_LAST_CMD = 37,
-	KBC_PENDING = 38,
-	KBC_HEAD = 55,
-	KBC_COUNT = 59,
-	KBC_KBD_PENDING = 63,
-	KBC_LEDS = 65,
-	KBC_TYPEMATIC = 66,
-	KBC_SCANNING = 67,
+	KBC_RAM = STATE_CHECK_HDR + 0,
+	KBC_OBF = STATE_CHECK_HDR + 34,
+	KBC_OBF_AUX = STATE_CHECK_HDR + 35,
+	KBC_OBF_KBD = STATE_CHECK_HDR + 36,
+	KBC_LAST_CMD = STATE_CHECK_HDR + 37,
+	KBC_PENDING = STATE_CHECK_HDR + 38,
+	KBC_HEAD = STATE_CHECK_HDR + 55,
+	KBC_COUNT = STATE_CHECK_HDR + 59,
+	KBC_KBD_PENDING = STATE_CHECK_HDR + 63,
+	KBC_LEDS = STATE_CHECK_HDR + 65,
+	KBC_TYPEMATIC = STATE_CHECK_HDR + 66,
+	KBC_SCANNING = STATE_CHECK_HDR + 67,
 };
 
 static void test_snapshot_hostile(void)
@@ -771,34 +773,35 @@ static void test_snapshot_hostile(void)
 		{ KBC_KBD_PENDING, 1, 0xf0, "keyboard waits for a scan set" },
 		{ KBC_HEAD, 4, 15, "head 15" },
 	};
+	const struct state_target st = state_target_bus(&i8042_data_ops, &kbc),
+				  st2 = state_target_bus(&i8042_data_ops, &kbc2);
 	struct state_blob good, quiet;
 
 	setup();
 	i8042_busy_state();
-	state_check_save(&i8042_data_ops, &kbc, &good);
+	state_check_save(&st, &good);
 	teardown();
 
 	setup();
 	cmd_wr(0xaa);
 	CHECK_EQ(irq1.level, 1);
-	state_check_hostile(&i8042_data_ops, &kbc, &good);
+	state_check_hostile(&st, &good);
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		state_check_rejects_field(&i8042_data_ops, &kbc, &good, bad[i].off, bad[i].v,
-					  bad[i].width, bad[i].what);
+		state_check_rejects_field(&st, &good, bad[i].off, bad[i].v, bad[i].width,
+					  bad[i].what);
 	for (unsigned i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++) {
 		setup2();
-		state_check_accepts_field(&i8042_data_ops, &kbc2, &good, good_values[i].off,
-					  good_values[i].v, good_values[i].width,
-					  good_values[i].what);
+		state_check_accepts_field(&st2, &good, good_values[i].off, good_values[i].v,
+					  good_values[i].width, good_values[i].what);
 		i8042_destroy(&kbc2);
 	}
 
 	/* With the keyboard interface disabled, bytes may wait behind an empty buffer. */
-	quiet = good;
-	state_blob_put(&quiet, STATE_CHECK_HDR + KBC_OBF, 0, 1);
-	state_blob_put(&quiet, STATE_CHECK_HDR + KBC_RAM, 0x57, 1);
+	quiet = state_blob_copy(&good);
+	state_blob_put(&quiet, KBC_OBF, 0, 1);
+	state_blob_put(&quiet, KBC_RAM, 0x57, 1);
 	setup2();
-	state_check_accepts_field(&i8042_data_ops, &kbc2, &quiet, KBC_OBF, 0, 1, "KBDDIS");
+	state_check_accepts_field(&st2, &quiet, KBC_OBF, 0, 1, "KBDDIS");
 	CHECK_EQ(irq1b.level | irq12b.level, 0);
 	CHECK_EQ(st_on(&kbc2) & 1, 0);
 	cmd_on(&kbc2, 0xae); /* enabling the interface delivers the first queued byte */
@@ -811,6 +814,8 @@ static void test_snapshot_hostile(void)
 	CHECK_EQ(irq12.level, 0);
 	CHECK_EQ(data_rd(), 0x55);
 	CHECK_EQ(pw.resets, 0);
+	state_blob_free(&quiet);
+	state_blob_free(&good);
 	teardown();
 }
 

@@ -5,7 +5,7 @@
 
 #include "log.h"
 #include "pci/msix.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 
 #define NVEC 4
@@ -481,9 +481,8 @@ static size_t env_msix_pos(const struct env *e)
 static void test_msix_state_round_trip(void)
 {
 	static struct env a, b;
-	struct snap_target ta = { env_save, env_load, &a }, tb = { env_save, env_load, &b };
-	uint8_t *blob;
-	size_t len;
+	struct state_target ta = { env_save, env_load, &a }, tb = { env_save, env_load, &b };
+	struct state_blob blob;
 
 	env_init(&a);
 	for (unsigned v = 0; v < NVEC; v++)
@@ -495,10 +494,10 @@ static void test_msix_state_round_trip(void)
 	CHECK_EQ(pba_read(&a), 8);
 	cfg_write(&a, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
 	cfg_write(&a, PCI_INTERRUPT_LINE, 11, 1);
-	blob = snap_take(&ta, &len);
+	state_check_save(&ta, &blob);
 
 	env_init(&b);
-	CHECK_EQ(snap_load(&tb, blob, len), 0);
+	CHECK_EQ(state_check_load(&tb, &blob), 0);
 	for (unsigned off = 0; off < 16 * NVEC; off += 4)
 		CHECK_EQ(tab_read(&b, off, 4), tab_read(&a, off, 4));
 	for (unsigned off = 0; off < 0x100; off += 4)
@@ -514,14 +513,14 @@ static void test_msix_state_round_trip(void)
 		CHECK_EQ(b.sink.data[v], a.sink.data[v]);
 	}
 	CHECK_EQ(b.sink.total_signals, 0);
-	CHECK(snap_same(&tb, blob, len));
+	CHECK(state_check_same(&tb, &blob));
 	/* Unmasking the pending vector delivers it; the others deliver at once. */
 	tab_write(&b, 16 * 3 + 12, 0, 4);
 	CHECK_EQ(b.sink.signals[3], 1);
 	CHECK_EQ(pba_read(&b), 0);
 	msix_notify(&b.m, 1);
 	CHECK_EQ(b.sink.signals[1], 1);
-	free(blob);
+	state_blob_free(&blob);
 	env_cleanup(&a);
 	env_cleanup(&b);
 }
@@ -529,58 +528,46 @@ static void test_msix_state_round_trip(void)
 static void test_msix_state_hostile(void)
 {
 	static struct env a, b;
-	struct snap_target ta = { env_save, env_load, &a }, tb = { env_save, env_load, &b };
-	uint8_t *good, *base;
-	size_t len, blen, m, c;
-	uint32_t v32;
-	uint64_t v64;
-	uint8_t v8;
+	struct state_target ta = { env_save, env_load, &a }, tb = { env_save, env_load, &b };
+	struct state_blob good;
+	size_t m, c, bars;
 
 	env_init(&a);
 	program(&a, 0, 0xfee00000, 0x40);
 	ctrl_write(&a, true, false);
 	msix_notify(&a.m, 0); /* vector 0 is masked: pending */
-	good = snap_take(&ta, &len);
+	state_check_save(&ta, &good);
 	env_init(&b);
-	base = snap_take(&tb, &blen);
-	snap_hostile(&tb, good, len, base, blen);
+	state_check_hostile(&tb, &good);
 
 	m = env_msix_pos(&a);
 	c = env_cfg_pos(&a, a.m.cap_off + 3);
-	v32 = NVEC + 1; /* another table size */
-	CHECK(snap_refused(&tb, good, len, m, &v32, 4, base, blen));
-	v32 = 3; /* Vector Control bits beyond the mask */
-	CHECK(snap_refused(&tb, good, len, m + 4 + 12, &v32, 4, base, blen));
-	v32 = 0xfee00002; /* an address with the low bits a write clears */
-	CHECK(snap_refused(&tb, good, len, m + 4, &v32, 4, base, blen));
-	v64 = 1ull << NVEC; /* pending beyond the table */
-	CHECK(snap_refused(&tb, good, len, m + 4 + 16 * NVEC, &v64, 8, base, blen));
-	v32 = 0; /* vector 0 unmasked, yet pending while MSI-X is on */
-	CHECK(snap_refused(&tb, good, len, m + 4 + 12, &v32, 4, base, blen));
-	v8 = 0xff; /* Message Control: read-only bits set */
-	CHECK(snap_refused(&tb, good, len, c, &v8, 1, base, blen));
-	v8 = 0x12; /* another vendor */
-	CHECK(snap_refused(&tb, good, len, 12, &v8, 1, base, blen));
-	v8 = 3; /* another slot */
-	CHECK(snap_refused(&tb, good, len, 16, &v8, 1, base, blen));
-	v64 = 0x1000; /* BAR 2 at another address */
-	CHECK(snap_refused(&tb, good, len, env_cfg_pos(&a, PCI_CFG_SIZE) + 2 * 9, &v64, 8, base,
-			   blen));
-	v8 = 1; /* BAR 0 (unimplemented) being sized */
-	CHECK(snap_refused(&tb, good, len, env_cfg_pos(&a, PCI_CFG_SIZE) + 8, &v8, 1, base, blen));
-	v8 = 2; /* a sizing flag that is not a bool */
-	CHECK(snap_refused(&tb, good, len, env_cfg_pos(&a, PCI_CFG_SIZE) + 2 * 9 + 8, &v8, 1, base,
-			   blen));
+	bars = env_cfg_pos(&a, PCI_CFG_SIZE);
+	state_check_rejects_field(&tb, &good, m, NVEC + 1, 4, "another table size");
+	state_check_rejects_field(&tb, &good, m + 4 + 12, 3, 4,
+				  "Vector Control bits beyond the mask");
+	state_check_rejects_field(&tb, &good, m + 4, 0xfee00002, 4,
+				  "an address with the low bits a write clears");
+	state_check_rejects_field(&tb, &good, m + 4 + 16 * NVEC, 1ull << NVEC, 8,
+				  "pending beyond the table");
+	state_check_rejects_field(&tb, &good, m + 4 + 12, 0, 4,
+				  "vector 0 unmasked, yet pending while MSI-X is on");
+	state_check_rejects_field(&tb, &good, c, 0xff, 1, "Message Control: read-only bits set");
+	state_check_rejects_field(&tb, &good, 12, 0x12, 1, "another vendor");
+	state_check_rejects_field(&tb, &good, 16, 3, 1, "another slot");
+	state_check_rejects_field(&tb, &good, bars + 2 * 9, 0x1000, 8, "BAR 2 at another address");
+	state_check_rejects_field(&tb, &good, bars + 8, 1, 1, "BAR 0 (unimplemented) being sized");
+	state_check_rejects_field(&tb, &good, bars + 2 * 9 + 8, 2, 1,
+				  "a sizing flag that is not a bool");
 	/* With MSI-X off in the same snapshot, a pending unmasked vector is a state it can be in.
 	 */
-	good[c] = 0;
-	memcpy(good + m + 4 + 12, &v32, 4);
-	CHECK_EQ(snap_load(&tb, good, len), 0);
+	state_blob_put(&good, c, 0, 1);
+	state_blob_put(&good, m + 4 + 12, 0, 4);
+	CHECK_EQ(state_check_load(&tb, &good), 0);
 	CHECK_EQ(pba_read(&b), 1);
 	CHECK(!msix_enabled(&b.m));
 	CHECK_EQ(b.sink.bad_vec, 0);
-	free(good);
-	free(base);
+	state_blob_free(&good);
 	env_cleanup(&a);
 	env_cleanup(&b);
 }

@@ -2,7 +2,7 @@
 #include "virtio/net.h"
 #include "backend/tap.h"
 #include "log.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -942,16 +942,6 @@ static void test_real_tap(void)
 
 /* ---- snapshots ---- */
 
-static void vdev_save(const void *dev, struct state_writer *w)
-{
-	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
-}
-
-static int vdev_load(void *dev, struct state_reader *r)
-{
-	return virtio_dev_load(dev, r, 0);
-}
-
 /* The restoring process's device: a fresh fd, and no MAC configured (a random one). */
 static struct virtio_dev *setup_fresh(int *host)
 {
@@ -980,13 +970,13 @@ static void test_state_round_trip(void)
 {
 	static uint8_t sent[HDR + 1500], got[HDR + 1500];
 	struct virtio_net_hdr_v1 h;
-	struct snap_target st;
+	struct state_target st;
+	struct state_blob blob = { 0 };
 	struct virtio_dev *vdev;
-	uint8_t *blob, mac[6];
+	uint8_t mac[6];
 	uint64_t a, rx1, rx2;
 	uint32_t id, len;
 	int host = -1;
-	size_t n;
 
 	vdev = setup(BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF), &host);
 	CHECK(vdev);
@@ -1019,8 +1009,8 @@ static void test_state_round_trip(void)
 		drv_add(vdev, RX, &s, 1); /* posted, not used when the snapshot is taken */
 	}
 	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
-	st = (struct snap_target){ vdev_save, vdev_load, vdev };
-	blob = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &blob);
 	virtio_dev_resume(vdev);
 	teardown(vdev, host);
 
@@ -1028,13 +1018,13 @@ static void test_state_round_trip(void)
 	CHECK(vdev);
 	if (!vdev)
 		goto out;
-	st.dev = vdev;
-	CHECK_EQ(snap_load(&st, blob, n), 0);
+	st = state_target_virtio(vdev);
+	CHECK_EQ(state_check_load(&st, &blob), 0);
 	virtio_config_read(vdev, 0, mac, 6);
 	CHECK(!memcmp(mac, "\x02\0\0\0\0\x01", 6));
 	CHECK_EQ(virtio_status_read(vdev), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 					       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-	CHECK(snap_same(&st, blob, n));
+	CHECK(state_check_same(&st, &blob));
 	virtio_dev_resume(vdev);
 	/* 1500 bytes: the posted 1000-byte buffer and one more, merged. */
 	rx2 = drv_alloc(1000);
@@ -1067,44 +1057,41 @@ static void test_state_round_trip(void)
 	CHECK_EQ(used_idx(RX), 3);
 	teardown(vdev, host);
 out:
-	free(blob);
+	state_blob_free(&blob);
 }
 
 static void test_state_hostile(void)
 {
-	const uint8_t multicast[6] = { 3, 0, 0, 0, 0, 1 };
-	struct snap_target st;
+	struct state_target st;
+	struct state_blob good;
 	struct virtio_dev *vdev;
-	uint8_t *good, *base;
-	size_t n, bn, vn;
-	uint16_t status = 3;
+	size_t vn;
 	int host = -1, host2 = -1;
 
 	vdev = setup(BASE_FEATURES, &host);
 	CHECK(vdev);
 	if (!vdev)
 		return;
-	st = (struct snap_target){ vdev_save, vdev_load, vdev };
-	good = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &good);
 	teardown(vdev, host);
 	vdev = setup_fresh(&host2);
 	CHECK(vdev);
 	if (!vdev) {
-		free(good);
+		state_blob_free(&good);
 		return;
 	}
-	st.dev = vdev;
-	base = snap_take(&st, &bn);
-	snap_hostile(&st, good, n, base, bn);
-	vn = snap_section(good, n, STATE_TAG('V', 'N', 'E', 'T'), 0);
+	st = state_target_virtio(vdev);
+	state_check_hostile(&st, &good);
+	vn = state_blob_section(&good, STATE_TAG('V', 'N', 'E', 'T'), 0);
 	CHECK(vn != SIZE_MAX);
 	if (vn != SIZE_MAX) {
-		CHECK(snap_refused(&st, good, n, vn, multicast, 6, base, bn));
-		CHECK(snap_refused(&st, good, n, vn + 6, &status, 2, base, bn));
+		/* MAC 03:00:00:00:00:01: its bytes in order are the value little-endian */
+		state_check_rejects_field(&st, &good, vn, 0x010000000003ull, 6, "a multicast MAC");
+		state_check_rejects_field(&st, &good, vn + 6, 3, 2, "link status 3");
 	}
 	teardown(vdev, host2);
-	free(good);
-	free(base);
+	state_blob_free(&good);
 }
 
 int main(int argc, char **argv)

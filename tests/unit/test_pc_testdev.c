@@ -259,8 +259,10 @@ static uint64_t get_on(struct pc_testdev *t, uint64_t off, unsigned len)
 
 static void test_snapshot(void)
 {
-	struct state_blob saved, again;
+	struct state_blob saved;
 	struct pc_testdev td2;
+	const struct state_target st = state_target_bus(&pc_testdev_scratch_ops, &td),
+				  st2 = state_target_bus(&pc_testdev_scratch_ops, &td2);
 	struct fake fk2 = { 0 };
 	struct pc_testdev_flush flush2 = { fake_flush, &fk2 };
 	struct irq_line irq2 = { fake_irq, &fk2, 32 };
@@ -275,15 +277,14 @@ static void test_snapshot(void)
 	setup(0);
 	put(&pc_testdev_scratch_ops, 0, 0xdeadbeef, 4);
 	put(&pc_testdev_scratch_ops, 1, 0x5a, 1);
-	state_check_save(&pc_testdev_scratch_ops, &td, &saved);
+	state_check_save(&st, &saved);
 	state_check_header(&saved, STATE_TAG('T', 'D', 'E', 'V'), 4);
 	CHECK_EQ(saved.b[STATE_CHECK_HDR], 0xef);
 	CHECK_EQ(saved.b[STATE_CHECK_HDR + 1], 0x5a);
 
 	pc_testdev_init(&td2, &flush2, &irq2);
-	CHECK_EQ(state_check_load(&pc_testdev_scratch_ops, &td2, saved.b, saved.len), 0);
-	state_check_save(&pc_testdev_scratch_ops, &td2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
+	CHECK(state_check_same(&st2, &saved));
 	for (unsigned off = 0; off < 4; off++)
 		for (unsigned len = 1; len <= 8; len *= 2)
 			CHECK_EQ(get_on(&td2, off, len), get_on(&td, off, len));
@@ -296,8 +297,9 @@ static void test_snapshot(void)
 
 	/* Malformed input leaves the scratch register alone. */
 	put(&pc_testdev_scratch_ops, 0, 0x01020304, 4);
-	state_check_hostile(&pc_testdev_scratch_ops, &td, &saved);
+	state_check_hostile(&st, &saved);
 	CHECK_EQ(get(&pc_testdev_scratch_ops, 0, 4), 0x01020304);
+	state_blob_free(&saved);
 	pc_testdev_destroy(&td2);
 	pc_testdev_destroy(&td);
 }

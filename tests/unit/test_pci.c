@@ -6,7 +6,7 @@
 #include "bus.h"
 #include "log.h"
 #include "pci/pci.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 
 #define ECAM 0xe0000000ull
@@ -637,22 +637,20 @@ static void test_pci_hostile(void)
 /* ---- snapshots ---- */
 
 /* The bus's state goes with the config ports; ECAM reaches the same config spaces. */
-static struct snap_target bus_target(struct env *e)
+static struct state_target bus_target(struct env *e)
 {
 	const struct bus_range *r = bus_find(&e->pio, 0xcf8);
 
-	return (struct snap_target){ r->ops->save, r->ops->load, r->dev };
+	return state_target_bus(r->ops, r->dev);
 }
 
 static void test_pci_state_bus(void)
 {
 	static struct env a, b;
 	const struct bus_range *ecam;
-	struct snap_target ta, tb;
-	uint8_t *blob, *base;
-	size_t len, blen, body = 12, cfgb = 12 + 4 + 4 + 1 + 4;
-	uint32_t v32;
-	uint8_t v8;
+	struct state_target ta, tb;
+	struct state_blob blob;
+	size_t body = STATE_CHECK_HDR, cfgb = STATE_CHECK_HDR + 4 + 4 + 1 + 4;
 
 	env_init(&a);
 	ecam = bus_find(&a.mmio, ECAM);
@@ -663,33 +661,30 @@ static void test_pci_state_bus(void)
 	conf1_write(&a, 0, 0x0c, 0x10, 1); /* cache line size */
 	conf1_write(&a, 0, 0x0d, 0x40, 1); /* latency timer */
 	io_write(&a, 0xcf8, cf8(0, 3, 0, 0x40), 4);
-	blob = snap_take(&ta, &len);
+	state_check_save(&ta, &blob);
 
 	env_init(&b);
 	tb = bus_target(&b);
-	CHECK_EQ(snap_load(&tb, blob, len), 0);
+	CHECK_EQ(state_check_load(&tb, &blob), 0);
 	CHECK_EQ(io_read(&b, 0xcf8, 4), cf8(0, 3, 0, 0x40));
 	for (unsigned reg = 0; reg < 0x100; reg += 4)
 		CHECK_EQ(ecam_read(&b, 0, 0, reg, 4), ecam_read(&a, 0, 0, reg, 4));
 	CHECK_EQ(ecam_read(&b, 0, 0, 0x0c, 2), 0x4010);
-	CHECK(snap_same(&tb, blob, len));
+	CHECK(state_check_same(&tb, &blob));
 
 	/* Malformed ones, into a fresh bus that must stay as it is. */
 	env_cleanup(&b);
 	env_init(&b);
 	tb = bus_target(&b);
-	base = snap_take(&tb, &blen);
-	snap_hostile(&tb, blob, len, base, blen);
-	v32 = 0xffffffff; /* CONFIG_ADDRESS bits a write never keeps */
-	CHECK(snap_refused(&tb, blob, len, body, &v32, 4, base, blen));
-	v8 = 0x87; /* another vendor */
-	CHECK(snap_refused(&tb, blob, len, body + 4, &v8, 1, base, blen));
-	v8 = 0xff; /* Status high byte: DEVSEL timing bits are read-only */
-	CHECK(snap_refused(&tb, blob, len, cfgb + 2, &v8, 1, base, blen));
-	v8 = 2; /* a BAR sizing flag that is not a bool */
-	CHECK(snap_refused(&tb, blob, len, cfgb + 5 + 8, &v8, 1, base, blen));
-	free(base);
-	free(blob);
+	state_check_hostile(&tb, &blob);
+	state_check_rejects_field(&tb, &blob, body, 0xffffffff, 4,
+				  "CONFIG_ADDRESS bits a write never keeps");
+	state_check_rejects_field(&tb, &blob, body + 4, 0x87, 1, "another vendor");
+	state_check_rejects_field(&tb, &blob, cfgb + 2, 0xff, 1,
+				  "Status high byte: DEVSEL timing bits are read-only");
+	state_check_rejects_field(&tb, &blob, cfgb + 5 + 8, 2, 1,
+				  "a BAR sizing flag that is not a bool");
+	state_blob_free(&blob);
 	env_cleanup(&a);
 	env_cleanup(&b);
 }
@@ -726,12 +721,11 @@ static void test_pci_state_function(void)
 {
 	static struct env a, b;
 	static struct test_dev ta, tb;
-	struct snap_target sa = { fn_save, fn_load, &ta.pci }, sb = { fn_save, fn_load, &tb.pci };
+	struct state_target sa = { fn_save, fn_load, &ta.pci }, sb = { fn_save, fn_load, &tb.pci };
 	const struct bus_range *r;
 	struct state_writer w;
 	struct state_reader rd;
-	uint8_t *blob;
-	size_t len;
+	struct state_blob blob;
 
 	env_init(&a);
 	test_dev_init(&ta);
@@ -740,14 +734,14 @@ static void test_pci_state_function(void)
 		    PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_INTX_DISABLE, 2);
 	conf1_write(&a, 1, PCI_INTERRUPT_LINE, 9, 1);
 	conf1_write(&a, 1, 0x18, 0xffffffff, 4); /* BAR 2 being sized */
-	blob = snap_take(&sa, &len);
+	state_check_save(&sa, &blob);
 
 	env_init(&b);
 	test_dev_init(&tb);
 	CHECK_EQ(pci_bus_add(&b.pci, &tb.pci), 0);
 	pci_dev_set_intx(&tb.pci, 1); /* asserted: Interrupt Disable from the load drops it */
 	CHECK_EQ(irqs.level[17], 1);
-	CHECK_EQ(snap_load(&sb, blob, len), 0);
+	CHECK_EQ(state_check_load(&sb, &blob), 0);
 	CHECK_EQ(irqs.level[17], 0);
 	CHECK_EQ(conf1_read(&b, 1, 0x18, 4), 0xffff0000);
 	for (unsigned reg = 0; reg < 0x100; reg += 4) {
@@ -756,7 +750,7 @@ static void test_pci_state_function(void)
 		CHECK_EQ(conf1_read(&b, 1, reg, 4), conf1_read(&a, 1, reg, 4));
 	}
 	CHECK_EQ(conf1_read(&b, 1, PCI_COMMAND, 2), conf1_read(&a, 1, PCI_COMMAND, 2));
-	CHECK(snap_same(&sb, blob, len));
+	CHECK(state_check_same(&sb, &blob));
 	conf1_write(&b, 1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
 	CHECK_EQ(irqs.level[17], 1);
 
@@ -767,10 +761,10 @@ static void test_pci_state_function(void)
 	r->ops->save(r->dev, &w);
 	CHECK_EQ(state_writer_result(&w), -EOPNOTSUPP);
 	state_writer_free(&w);
-	state_reader_init(&rd, blob, len);
+	state_reader_init(&rd, blob.b, blob.len);
 	CHECK_EQ(r->ops->load(r->dev, &rd), -EINVAL);
 	CHECK(!state_reader_ok(&rd));
-	free(blob);
+	state_blob_free(&blob);
 	env_cleanup(&a);
 	env_cleanup(&b);
 	pci_dev_cleanup(&ta.pci);

@@ -404,18 +404,19 @@ static void rtc_running_state(void)
 
 static void test_snapshot_round_trip(void)
 {
-	struct state_blob saved, again;
+	const struct state_target st = state_target_bus(&rtc_bus_ops, &rtc),
+				  st2 = state_target_bus(&rtc_bus_ops, &rtc2);
+	struct state_blob saved;
 	uint8_t first[RTC_CMOS_SIZE + 1];
 
 	CHECK(rtc_bus_ops.save == rtc_save);
 	CHECK(rtc_bus_ops.load == rtc_load);
 	rtc_running_state();
-	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	state_check_save(&st, &saved);
 	state_check_header(&saved, STATE_TAG('C', 'M', 'O', 'S'), 172);
 	setup2();
-	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc2, saved.b, saved.len), 0);
-	state_check_save(&rtc_bus_ops, &rtc2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
+	CHECK(state_check_same(&st2, &saved));
 	rtc_compare(&rtc, &rtc2, first);
 	CHECK_EQ(first[0], 0x77);	 /* the data port still points at 0x21 */
 	CHECK_EQ(first[1 + 0x0c], 0x90); /* the update the guest had not seen */
@@ -423,6 +424,7 @@ static void test_snapshot_round_trip(void)
 	CHECK_EQ(first[1 + 0x02], 40);
 	CHECK_EQ(first[1 + 0x03], 0x45);
 	CHECK_EQ(first[1 + 0x0b], 0x16);
+	state_blob_free(&saved);
 	rtc_destroy(&rtc2);
 	rtc_destroy(&rtc);
 
@@ -433,16 +435,16 @@ static void test_snapshot_round_trip(void)
 	cmos_wr(0x08, 0);
 	cmos_wr(0x32, 45);
 	cmos_wr(0x04, 23);
-	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	state_check_save(&st, &saved);
 	setup2();
-	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc2, saved.b, saved.len), 0);
-	state_check_save(&rtc_bus_ops, &rtc2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
+	CHECK(state_check_same(&st2, &saved));
 	rtc_compare(&rtc, &rtc2, first);
 	CHECK_EQ(first[1 + 0x00], 0);
 	CHECK_EQ(first[1 + 0x08], 0);
 	CHECK_EQ(first[1 + 0x04], 23);
 	CHECK_EQ(first[1 + 0x32], 45);
+	state_blob_free(&saved);
 	rtc_destroy(&rtc2);
 	rtc_destroy(&rtc);
 }
@@ -450,26 +452,30 @@ static void test_snapshot_round_trip(void)
 /* The clock is host time plus the saved offset: a restore later shows the time that passed. */
 static void test_snapshot_time_continues(void)
 {
+	const struct state_target st = state_target_bus(&rtc_bus_ops, &rtc);
 	struct state_blob saved;
 	time_t host = utc(2024, 6, 1, 8, 0, 0);
 
 	setup_at(host);
 	cmos_wr(0x09, 0x19); /* 2019: the offset is about five years */
 	CHECK_EQ(linux_read_time(), utc(2019, 6, 1, 8, 0, 0));
-	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	state_check_save(&st, &saved);
 	rtc_destroy(&rtc);
 
 	fake_now.tv_sec = host + 3600;
 	rtc_init(&rtc); /* the restoring VM's fresh device, an hour later */
 	rtc_set_clock(&rtc, fake_clock, NULL);
-	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st, &saved), 0);
 	CHECK_EQ(linux_read_time(), utc(2019, 6, 1, 9, 0, 0));
+	state_blob_free(&saved);
 	rtc_destroy(&rtc);
 }
 
 /* Year writes while SET holds the clock cannot grow the year: the state stays restorable. */
 static void test_snapshot_year_bounded(void)
 {
+	const struct state_target st = state_target_bus(&rtc_bus_ops, &rtc),
+				  st2 = state_target_bus(&rtc_bus_ops, &rtc2);
 	struct state_blob saved;
 
 	setup_at(utc(2024, 1, 1, 0, 0, 0));
@@ -481,25 +487,26 @@ static void test_snapshot_year_bounded(void)
 	CHECK_EQ(cmos_rd(0x09), 55);
 	CHECK(cmos_rd(0x32) < 100);
 	cmos_rd(0x06);
-	state_check_save(&rtc_bus_ops, &rtc, &saved);
+	state_check_save(&st, &saved);
 	setup2();
-	CHECK_EQ(state_check_load(&rtc_bus_ops, &rtc2, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
+	state_blob_free(&saved);
 	rtc_destroy(&rtc2);
 	rtc_destroy(&rtc);
 }
 
-/* Body offsets of the version 1 layout (rtc.h). */
+/* Offsets in a save of the version 1 layout (rtc.h): the body follows the section header. */
 enum {
-	RTC_S_INDEX = 0,
-	RTC_S_CMOS = 4,
-	RTC_S_OFFSET = 132,
-	RTC_S_SEC = 140,
-	RTC_S_MIN = 144,
-	RTC_S_HOUR = 148,
-	RTC_S_MDAY = 152,
-	RTC_S_MON = 156,
-	RTC_S_YEAR = 160,
-	RTC_S_UF = 164,
+	RTC_S_INDEX = STATE_CHECK_HDR + 0,
+	RTC_S_CMOS = STATE_CHECK_HDR + 4,
+	RTC_S_OFFSET = STATE_CHECK_HDR + 132,
+	RTC_S_SEC = STATE_CHECK_HDR + 140,
+	RTC_S_MIN = STATE_CHECK_HDR + 144,
+	RTC_S_HOUR = STATE_CHECK_HDR + 148,
+	RTC_S_MDAY = STATE_CHECK_HDR + 152,
+	RTC_S_MON = STATE_CHECK_HDR + 156,
+	RTC_S_YEAR = STATE_CHECK_HDR + 160,
+	RTC_S_UF = STATE_CHECK_HDR + 164,
 };
 
 #define RTC_OFFSET_MAX 255611289599LL /* 9999-12-31 23:59:59 minus 1900-01-01 00:00:00 */
@@ -546,24 +553,25 @@ static void test_snapshot_hostile(void)
 		{ RTC_S_UF, 8, (uint64_t)INT64_MIN, "any UF second" },
 		{ RTC_S_CMOS + 0x0b, 1, 0x80, "B with SET alone" },
 	};
+	const struct state_target st = state_target_bus(&rtc_bus_ops, &rtc),
+				  st2 = state_target_bus(&rtc_bus_ops, &rtc2);
 	struct state_blob good;
 
 	rtc_running_state();
-	state_check_save(&rtc_bus_ops, &rtc, &good);
+	state_check_save(&st, &good);
 	rtc_destroy(&rtc);
 
 	setup_at(utc(2001, 2, 3, 4, 5, 6));
 	cmos_wr(0x40, 0x99);
 	cmos_wr(0x0b, 0x82);
-	state_check_hostile(&rtc_bus_ops, &rtc, &good);
+	state_check_hostile(&st, &good);
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		state_check_rejects_field(&rtc_bus_ops, &rtc, &good, bad[i].off, bad[i].v,
-					  bad[i].width, bad[i].what);
+		state_check_rejects_field(&st, &good, bad[i].off, bad[i].v, bad[i].width,
+					  bad[i].what);
 	for (unsigned i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++) {
 		setup2();
-		state_check_accepts_field(&rtc_bus_ops, &rtc2, &good, good_values[i].off,
-					  good_values[i].v, good_values[i].width,
-					  good_values[i].what);
+		state_check_accepts_field(&st2, &good, good_values[i].off, good_values[i].v,
+					  good_values[i].width, good_values[i].what);
 		/* Whatever it took, the clock reads without trouble. */
 		for (unsigned r = 0; r < 0x0e; r++)
 			cmos_rd_on(&rtc2, (uint8_t)r);
@@ -572,6 +580,7 @@ static void test_snapshot_hostile(void)
 	CHECK_EQ(cmos_rd(0x40), 0x99);
 	CHECK_EQ(cmos_rd(0x0b), 0x82);
 	CHECK_EQ(cmos_rd(0x09), 0x01);
+	state_blob_free(&good);
 	rtc_destroy(&rtc);
 }
 

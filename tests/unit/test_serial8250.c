@@ -609,7 +609,9 @@ static unsigned serial_probe(struct serial8250 *s, const struct fake_irq *f, uin
 
 static void test_snapshot_round_trip(void)
 {
-	struct state_blob saved, again;
+	const struct state_target st = state_target_bus(&serial8250_bus_ops, &uart),
+				  st2 = state_target_bus(&serial8250_bus_ops, &uart2);
+	struct state_blob saved;
 	uint8_t want[128], got[128];
 	unsigned n, n2;
 
@@ -618,16 +620,15 @@ static void test_snapshot_round_trip(void)
 	CHECK(!serial8250_bus_ops.state_shared);
 	setup();
 	serial_busy_state();
-	state_check_save(&serial8250_bus_ops, &uart, &saved);
+	state_check_save(&st, &saved);
 	state_check_header(&saved, STATE_TAG('U', 'A', 'R', 'T'), 34);
 
 	setup2();
-	CHECK_EQ(state_check_load(&serial8250_bus_ops, &uart2, saved.b, saved.len), 0);
+	CHECK_EQ(state_check_load(&st2, &saved), 0);
 	/* The restored registers imply a pending interrupt: the fresh line is raised once. */
 	CHECK_EQ(irq2.level, 1);
 	CHECK_EQ(irq2.sets, 1);
-	state_check_save(&serial8250_bus_ops, &uart2, &again);
-	CHECK(state_blob_eq(&again, &saved));
+	CHECK(state_check_same(&st2, &saved));
 
 	n = serial_probe(&uart, &irq, want);
 	n2 = serial_probe(&uart2, &irq2, got);
@@ -641,6 +642,7 @@ static void test_snapshot_round_trip(void)
 	CHECK_EQ(want[13 + 4 * 13], 0x62);
 	CHECK_EQ(want[13 + 4 * 14], 0); /* then empty */
 	CHECK_EQ(irq2.redundant, 0);
+	state_blob_free(&saved);
 	serial8250_destroy(&uart2);
 	teardown();
 
@@ -648,35 +650,39 @@ static void test_snapshot_round_trip(void)
 	setup2();
 	setup();
 	serial_busy_state();
-	state_check_save(&serial8250_bus_ops, &uart2, &saved);
-	CHECK_EQ(state_check_load(&serial8250_bus_ops, &uart, saved.b, saved.len), 0);
+	state_check_save(&st2, &saved);
+	CHECK_EQ(state_check_load(&st, &saved), 0);
 	CHECK_EQ(irq.level, 0);
 	CHECK_EQ(rd(IIR), 0x01);
 	CHECK_EQ(rd(LSR), 0x60);
+	state_blob_free(&saved);
 	serial8250_destroy(&uart2);
 	teardown();
 }
 
-/* Body offsets of the version 1 layout (serial8250.h). */
+/* Offsets in a save of the version 1 layout (serial8250.h): the body follows the section header.
+ */
 enum {
-	SER_IER = 0,
-	SER_FCR = 1,
-	SER_MCR = 3,
-	SER_LSR_ERR = 7,
-	SER_MSR = 8,
-	SER_THR = 9,
-	SER_HEAD = 10,
-	SER_COUNT = 14,
+	SER_IER = STATE_CHECK_HDR + 0,
+	SER_FCR = STATE_CHECK_HDR + 1,
+	SER_MCR = STATE_CHECK_HDR + 3,
+	SER_LSR_ERR = STATE_CHECK_HDR + 7,
+	SER_MSR = STATE_CHECK_HDR + 8,
+	SER_THR = STATE_CHECK_HDR + 9,
+	SER_HEAD = STATE_CHECK_HDR + 10,
+	SER_COUNT = STATE_CHECK_HDR + 14,
 };
 
 static void test_snapshot_hostile(void)
 {
+	const struct state_target st = state_target_bus(&serial8250_bus_ops, &uart),
+				  st2 = state_target_bus(&serial8250_bus_ops, &uart2);
 	struct state_blob good, before;
 	unsigned sets;
 
 	setup();
 	serial_busy_state();
-	state_check_save(&serial8250_bus_ops, &uart, &good);
+	state_check_save(&st, &good);
 	teardown();
 
 	/* A device in another state, which every refused load must leave as it is. */
@@ -685,50 +691,43 @@ static void test_snapshot_hostile(void)
 	wr(IER, 0x02);
 	CHECK_EQ(irq.level, 1);
 	sets = irq.sets;
-	state_check_save(&serial8250_bus_ops, &uart, &before);
-	state_check_hostile(&serial8250_bus_ops, &uart, &good);
+	state_check_save(&st, &before);
+	state_check_hostile(&st, &good);
 
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_IER, 0x1f, 1, "IER");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_FCR, 0x02, 1,
-				  "FCR bits with FIFOs off");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_FCR, 0x87, 1,
-				  "FCR clear bits stored");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_MCR, 0x3a, 1, "MCR");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_LSR_ERR, 0x08, 1,
-				  "LSR framing error");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_MSR, 0xb0, 1,
-				  "MSR lines not looped back");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_THR, 2, 1, "boolean 2");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_THR, 0xff, 1,
-				  "boolean 0xff");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_HEAD, 16, 4, "head 16");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_HEAD, UINT32_MAX, 4,
-				  "head 2^32-1");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_COUNT, 17, 4, "count 17");
-	state_check_rejects_field(&serial8250_bus_ops, &uart, &good, SER_COUNT, 0x80000000u, 4,
-				  "count 2^31");
+	state_check_rejects_field(&st, &good, SER_IER, 0x1f, 1, "IER");
+	state_check_rejects_field(&st, &good, SER_FCR, 0x02, 1, "FCR bits with FIFOs off");
+	state_check_rejects_field(&st, &good, SER_FCR, 0x87, 1, "FCR clear bits stored");
+	state_check_rejects_field(&st, &good, SER_MCR, 0x3a, 1, "MCR");
+	state_check_rejects_field(&st, &good, SER_LSR_ERR, 0x08, 1, "LSR framing error");
+	state_check_rejects_field(&st, &good, SER_MSR, 0xb0, 1, "MSR lines not looped back");
+	state_check_rejects_field(&st, &good, SER_THR, 2, 1, "boolean 2");
+	state_check_rejects_field(&st, &good, SER_THR, 0xff, 1, "boolean 0xff");
+	state_check_rejects_field(&st, &good, SER_HEAD, 16, 4, "head 16");
+	state_check_rejects_field(&st, &good, SER_HEAD, UINT32_MAX, 4, "head 2^32-1");
+	state_check_rejects_field(&st, &good, SER_COUNT, 17, 4, "count 17");
+	state_check_rejects_field(&st, &good, SER_COUNT, 0x80000000u, 4, "count 2^31");
 	{
 		/* FIFOs off: the receiver holds one byte at most. */
-		struct state_blob off = good;
+		struct state_blob off = state_blob_copy(&good);
 
-		state_blob_put(&off, STATE_CHECK_HDR + SER_FCR, 0, 1);
-		state_blob_put(&off, STATE_CHECK_HDR + SER_COUNT, 1, 4);
+		state_blob_put(&off, SER_FCR, 0, 1);
+		state_blob_put(&off, SER_COUNT, 1, 4);
 		setup2();
-		state_check_accepts_field(&serial8250_bus_ops, &uart2, &off, SER_COUNT, 1, 4,
-					  "one byte with FIFOs off");
+		state_check_accepts_field(&st2, &off, SER_COUNT, 1, 4, "one byte with FIFOs off");
 		serial8250_destroy(&uart2);
-		state_check_rejects_field(&serial8250_bus_ops, &uart, &off, SER_COUNT, 2, 4,
-					  "two bytes with FIFOs off");
+		state_check_rejects_field(&st, &off, SER_COUNT, 2, 4, "two bytes with FIFOs off");
+		state_blob_free(&off);
 	}
 	setup2();
-	state_check_accepts_field(&serial8250_bus_ops, &uart2, &good, SER_COUNT, 16, 4,
-				  "a full FIFO");
+	state_check_accepts_field(&st2, &good, SER_COUNT, 16, 4, "a full FIFO");
 	serial8250_destroy(&uart2);
 
 	/* Nothing reached the device or its line. */
 	CHECK_EQ(irq.sets, sets);
 	CHECK_EQ(rd(SCR), 0x11);
 	CHECK_EQ(rd(IIR), 0x02); /* THRE, FIFOs off */
+	state_blob_free(&before);
+	state_blob_free(&good);
 	teardown();
 }
 

@@ -1,7 +1,7 @@
 /* Unit tests for virtio-console: a fake driver on fake guest memory, pipes as the host side. */
 #include "virtio/console.h"
 #include "log.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 
 #include <errno.h>
@@ -395,16 +395,6 @@ static void test_malformed(void)
 
 /* ---- snapshots ---- */
 
-static void vdev_save(const void *dev, struct state_writer *w)
-{
-	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
-}
-
-static int vdev_load(void *dev, struct state_reader *r)
-{
-	return virtio_dev_load(dev, r, 0);
-}
-
 /*
  * Output, input and an emergency write, a receive buffer left posted; saved, and loaded into a
  * new console on new pipes: input lands in the posted buffer, output goes on.
@@ -413,13 +403,12 @@ static void test_state_round_trip(void)
 {
 	int in[2], out[2], in2[2], out2[2];
 	struct virtio_console_dev_config c0, c1;
-	struct snap_target st;
+	struct state_target st;
+	struct state_blob blob = { 0 };
 	struct virtio_dev *vdev;
 	char got[16];
 	uint64_t a, r1, r2;
 	uint32_t l = 3, rl = 8;
-	uint8_t *blob;
-	size_t n;
 
 	CHECK(!pipe2(in, O_CLOEXEC) && !pipe2(out, O_CLOEXEC));
 	CHECK(!pipe2(in2, O_CLOEXEC) && !pipe2(out2, O_CLOEXEC));
@@ -445,8 +434,8 @@ static void test_state_round_trip(void)
 	for (unsigned off = 0; off < 12; off += 4)
 		virtio_config_read(vdev, off, (uint8_t *)&c0 + off, 4);
 	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
-	st = (struct snap_target){ vdev_save, vdev_load, vdev };
-	blob = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &blob);
 	virtio_dev_resume(vdev);
 	vdev->ops->destroy(vdev);
 
@@ -454,13 +443,13 @@ static void test_state_round_trip(void)
 	CHECK(vdev);
 	if (!vdev)
 		goto out;
-	st.dev = vdev;
-	CHECK_EQ(snap_load(&st, blob, n), 0);
+	st = state_target_virtio(vdev);
+	CHECK_EQ(state_check_load(&st, &blob), 0);
 	for (unsigned off = 0; off < 12; off += 4)
 		virtio_config_read(vdev, off, (uint8_t *)&c1 + off, 4);
 	CHECK(!memcmp(&c0, &c1, sizeof(c0)));
 	CHECK(virtio_status_read(vdev) & VIRTIO_STATUS_DRIVER_OK);
-	CHECK(snap_same(&st, blob, n));
+	CHECK(state_check_same(&st, &blob));
 	virtio_dev_resume(vdev); /* the receive queue's kick starts watching the new in_fd */
 	CHECK_EQ(write(in2[1], "xyz", 3), 3);
 	CHECK(drv_wait_used(RXQ, 1));
@@ -477,7 +466,7 @@ static void test_state_round_trip(void)
 	CHECK_EQ(used_idx(TXQ), 2);
 	vdev->ops->destroy(vdev);
 out:
-	free(blob);
+	state_blob_free(&blob);
 	for (unsigned i = 0; i < 2; i++) {
 		close(in[i]);
 		close(out[i]);
@@ -488,35 +477,32 @@ out:
 
 static void test_state_hostile(void)
 {
-	struct snap_target st;
+	struct state_target st;
+	struct state_blob good;
 	struct virtio_dev *vdev;
-	uint8_t *good, *base;
-	uint16_t cols = 80;
-	size_t n, bn, vc;
+	size_t vc;
 
 	vdev = setup(-1, -1, true);
 	CHECK(vdev);
 	if (!vdev)
 		return;
-	st = (struct snap_target){ vdev_save, vdev_load, vdev };
-	good = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &good);
 	vdev->ops->destroy(vdev);
 	vdev = setup(-1, -1, false);
 	CHECK(vdev);
 	if (!vdev) {
-		free(good);
+		state_blob_free(&good);
 		return;
 	}
-	st.dev = vdev;
-	base = snap_take(&st, &bn);
-	snap_hostile(&st, good, n, base, bn);
-	vc = snap_section(good, n, STATE_TAG('V', 'C', 'O', 'N'), 0);
+	st = state_target_virtio(vdev);
+	state_check_hostile(&st, &good);
+	vc = state_blob_section(&good, STATE_TAG('V', 'C', 'O', 'N'), 0);
 	CHECK(vc != SIZE_MAX);
 	if (vc != SIZE_MAX) /* a console of another size: nothing here sets one */
-		CHECK(snap_refused(&st, good, n, vc, &cols, 2, base, bn));
+		state_check_rejects_field(&st, &good, vc, 80, 2, "80 columns");
 	vdev->ops->destroy(vdev);
-	free(good);
-	free(base);
+	state_blob_free(&good);
 }
 
 int main(int argc, char **argv)

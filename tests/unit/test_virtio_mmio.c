@@ -1,6 +1,6 @@
 /* Unit tests for virtio-mmio + the virtio core + virtio-rng, driven like Linux's virtio_mmio. */
 #include "log.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 #include "test.h"
@@ -551,9 +551,9 @@ static void test_config_generation_and_change(void)
 
 /* ---- snapshots ---- */
 
-static struct snap_target mmio_target(void)
+static struct state_target mmio_target(void)
 {
-	return (struct snap_target){ virtio_mmio_bus_ops.save, virtio_mmio_bus_ops.load, mm };
+	return state_target_bus(&virtio_mmio_bus_ops, mm);
 }
 
 /* The saving process is gone; a new one builds the same device on the same guest RAM. */
@@ -584,11 +584,10 @@ static void read_regs(uint32_t *v)
 
 static void test_state_round_trip(void)
 {
-	struct snap_target t;
+	struct state_target t;
 	struct virtq before;
 	uint32_t regs[10], after[10];
-	uint8_t *blob;
-	size_t len;
+	struct state_blob blob;
 
 	setup();
 	CHECK(driver_init(FEAT_EVENT_IDX | FEAT_INDIRECT, 1, 8));
@@ -611,7 +610,7 @@ static void test_state_round_trip(void)
 	CHECK_EQ(regs[7], 3);
 	CHECK_EQ(virtio_dev_quiesce(dev), 0);
 	t = mmio_target();
-	blob = snap_take(&t, &len);
+	state_check_save(&t, &blob);
 	pthread_mutex_lock(&dev->lock);
 	before = dev->vqs[0];
 	pthread_mutex_unlock(&dev->lock);
@@ -619,7 +618,7 @@ static void test_state_round_trip(void)
 	replace_device();
 	CHECK_EQ(irq.level, 0);
 	t = mmio_target();
-	CHECK_EQ(snap_load(&t, blob, len), 0);
+	CHECK_EQ(state_check_load(&t, &blob), 0);
 	CHECK_EQ(irq.level, 1);
 	read_regs(after);
 	for (unsigned i = 0; i < 10; i++)
@@ -634,7 +633,7 @@ static void test_state_round_trip(void)
 	CHECK_EQ(dev->vqs[0].last_avail, before.last_avail);
 	CHECK_EQ(dev->vqs[0].used_idx, before.used_idx);
 	CHECK_EQ(dev->vqs[0].signalled_used, before.signalled_used);
-	CHECK(snap_same(&t, blob, len));
+	CHECK(state_check_same(&t, &blob));
 	virtio_dev_resume(dev);
 
 	/* The next request goes on from used idx 2; the driver asks for its interrupt. */
@@ -649,20 +648,16 @@ static void test_state_round_trip(void)
 	CHECK_EQ(ram32(USED + 8 + 8 * 2), 16);
 	CHECK(wait_level(1));
 	CHECK_EQ(rd(R_INT_STATUS), 1);
-	free(blob);
+	state_blob_free(&blob);
 	teardown();
 }
 
 static void test_state_hostile(void)
 {
 	const uint32_t vdev_tag = STATE_TAG('V', 'D', 'E', 'V');
-	struct snap_target t;
-	uint8_t *good, *base;
-	size_t len, blen, vd, q;
-	uint64_t v64;
-	uint32_t v32;
-	uint16_t v16;
-	uint8_t v8;
+	struct state_target t;
+	struct state_blob good, base = { 0 };
+	size_t vd, q;
 
 	setup();
 	CHECK(driver_init(FEAT_EVENT_IDX, 1, 8));
@@ -671,59 +666,49 @@ static void test_state_hostile(void)
 	wr(R_QUEUE_NOTIFY, 0);
 	CHECK(wait_used(1));
 	t = mmio_target();
-	good = snap_take(&t, &len);
+	state_check_save(&t, &good);
 	replace_device();
 	t = mmio_target();
-	base = snap_take(&t, &blen);
-	snap_hostile(&t, good, len, base, blen);
+	state_check_hostile(&t, &good);
 
-	vd = snap_section(good, len, vdev_tag, 0);
+	vd = state_blob_section(&good, vdev_tag, 0);
 	CHECK(vd != SIZE_MAX);
 	if (vd == SIZE_MAX)
 		goto out;
 	q = vd + 26; /* queue 0 */
-	v32 = 4;     /* isr: a bit the transport does not have */
-	CHECK(snap_refused(&t, good, len, 12 + 12, &v32, 4, base, blen));
-	v32 = VIRTIO_ID_BLOCK;
-	CHECK(snap_refused(&t, good, len, vd, &v32, 4, base, blen));
-	v64 = dev->host_features | 1; /* the snapshot's device offered more */
-	CHECK(snap_refused(&t, good, len, vd + 4, &v64, 8, base, blen));
-	v64 = FEAT_EVENT_IDX | 1ull << 32 | 1ull << 7; /* accepted a bit never offered */
-	CHECK(snap_refused(&t, good, len, vd + 12, &v64, 8, base, blen));
-	v64 = FEAT_EVENT_IDX; /* FEATURES_OK without VERSION_1 */
-	CHECK(snap_refused(&t, good, len, vd + 12, &v64, 8, base, blen));
-	v8 = S_ACK | S_DRIVER | S_DRIVER_OK;
-	CHECK(snap_refused(&t, good, len, vd + 20, &v8, 1, base, blen));
-	v32 = 2;
-	CHECK(snap_refused(&t, good, len, vd + 22, &v32, 4, base, blen));
-	v16 = 12;
-	CHECK(snap_refused(&t, good, len, q, &v16, 2, base, blen));
-	v16 = 2 * VIRTIO_RNG_QUEUE_SIZE;
-	CHECK(snap_refused(&t, good, len, q, &v16, 2, base, blen));
-	v8 = 2;
-	CHECK(snap_refused(&t, good, len, q + 2, &v8, 1, base, blen));
-	v64 = RAM_SIZE;
-	CHECK(snap_refused(&t, good, len, q + 3, &v64, 8, base, blen));
-	v16 = 0; /* a vector: virtio-mmio has no MSI-X */
-	CHECK(snap_refused(&t, good, len, q + 27, &v16, 2, base, blen));
-	v16 = 2; /* last_avail 2, used idx 1: a request in flight */
-	CHECK(snap_refused(&t, good, len, q + 29, &v16, 2, base, blen));
+	state_check_rejects_field(&t, &good, STATE_CHECK_HDR + 12, 4, 4,
+				  "isr: a bit the transport does not have");
+	state_check_rejects_field(&t, &good, vd, VIRTIO_ID_BLOCK, 4, "another device id");
+	state_check_rejects_field(&t, &good, vd + 4, dev->host_features | 1, 8,
+				  "the snapshot's device offered more");
+	state_check_rejects_field(&t, &good, vd + 12, FEAT_EVENT_IDX | 1ull << 32 | 1ull << 7, 8,
+				  "accepted a bit never offered");
+	state_check_rejects_field(&t, &good, vd + 12, FEAT_EVENT_IDX, 8,
+				  "FEATURES_OK without VERSION_1");
+	state_check_rejects_field(&t, &good, vd + 20, S_ACK | S_DRIVER | S_DRIVER_OK, 1,
+				  "DRIVER_OK without FEATURES_OK");
+	state_check_rejects_field(&t, &good, vd + 22, 2, 4, "two queues: virtio-rng has one");
+	state_check_rejects_field(&t, &good, q, 12, 2, "queue size 12");
+	state_check_rejects_field(&t, &good, q, 2 * VIRTIO_RNG_QUEUE_SIZE, 2,
+				  "queue size above the maximum");
+	state_check_rejects_field(&t, &good, q + 2, 2, 1, "queue ready 2");
+	state_check_rejects_field(&t, &good, q + 3, RAM_SIZE, 8, "descriptors outside RAM");
+	state_check_rejects_field(&t, &good, q + 27, 0, 2, "a vector: virtio-mmio has no MSI-X");
+	state_check_rejects_field(&t, &good, q + 29, 2, 2,
+				  "last_avail 2, used idx 1: a request in flight");
 
 	/* Before FEATURES_OK any bits may have been written: they are checked at FEATURES_OK. */
-	v8 = S_ACK | S_DRIVER;
-	memcpy(good + vd + 20, &v8, 1);
-	v64 = 0xffffffffffffffffull;
-	memcpy(good + vd + 12, &v64, 8);
-	CHECK_EQ(snap_load(&t, good, len), 0);
+	state_blob_put(&good, vd + 20, S_ACK | S_DRIVER, 1);
+	state_blob_put(&good, vd + 12, 0xffffffffffffffffull, 8);
+	CHECK_EQ(state_check_load(&t, &good), 0);
 	CHECK_EQ(rd(R_STATUS), S_ACK | S_DRIVER);
 	/* A live device is not loaded into. */
-	free(base);
-	base = snap_take(&t, &blen);
-	CHECK_EQ(snap_load(&t, good, len), -EBUSY);
-	CHECK(snap_same(&t, base, blen));
+	state_check_save(&t, &base);
+	CHECK_EQ(state_check_load(&t, &good), -EBUSY);
+	CHECK(state_check_same(&t, &base));
 out:
-	free(good);
-	free(base);
+	state_blob_free(&good);
+	state_blob_free(&base);
 	teardown();
 }
 

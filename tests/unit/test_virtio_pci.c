@@ -8,7 +8,7 @@
 #include "bus.h"
 #include "log.h"
 #include "pci/pci.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
@@ -834,13 +834,13 @@ static void test_virtio_pci_create_errors(void)
 /* ---- snapshots ---- */
 
 /* The function's state is reached the way the VM reaches it: through its BAR's bus range. */
-static struct snap_target bar_target(struct env *e, uint64_t bar)
+static struct state_target bar_target(struct env *e, uint64_t bar)
 {
 	const struct bus_range *r = bus_find(&e->mmio, bar);
 
 	if (!r)
 		abort();
-	return (struct snap_target){ r->ops->save, r->ops->load, r->dev };
+	return state_target_bus(r->ops, r->dev);
 }
 
 /* What a driver can read without side effects: config space, common cfg, MSI-X table, PBA. */
@@ -894,10 +894,9 @@ static void test_virtio_pci_state_round_trip(void)
 	struct virtio_dev *vdev;
 	struct virtio_pci *p;
 	struct pci_view before, after;
-	struct snap_target t;
+	struct state_target t;
 	struct drv d, d2;
-	uint8_t *blob;
-	size_t len;
+	struct state_blob blob;
 
 	env_init(&e);
 	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
@@ -927,7 +926,7 @@ static void test_virtio_pci_state_round_trip(void)
 	pci_view(&d, &before);
 	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
 	t = bar_target(&e, d.bar);
-	blob = snap_take(&t, &len);
+	state_check_save(&t, &blob);
 	virtio_dev_resume(vdev);
 	virtio_pci_destroy(p);
 	vdev->ops->destroy(vdev);
@@ -940,7 +939,7 @@ static void test_virtio_pci_state_round_trip(void)
 	d2 = d;
 	d2.e = &e2;
 	t = bar_target(&e2, d2.bar);
-	CHECK_EQ(snap_load(&t, blob, len), 0);
+	CHECK_EQ(state_check_load(&t, &blob), 0);
 	CHECK(msi.updates >= 2);
 	CHECK_EQ(msi.data[1], 0x41);
 	CHECK(msi.masked[0] && !msi.masked[1]);
@@ -948,7 +947,7 @@ static void test_virtio_pci_state_round_trip(void)
 	CHECK_EQ(intx_level[pci_bus_intx_index(d2.slot)], 0);
 	pci_view(&d2, &after);
 	CHECK(same_view(&before, &after));
-	CHECK(snap_same(&t, blob, len));
+	CHECK(state_check_same(&t, &blob));
 	virtio_dev_resume(vdev);
 	CHECK_EQ(rd(&d2, d2.isr, 1), VIRTIO_PCI_ISR_CONFIG);
 
@@ -960,7 +959,7 @@ static void test_virtio_pci_state_round_trip(void)
 	CHECK_EQ(ram16(USED + 2), 2);
 	CHECK_EQ(le(ram + USED + 4 + 8, 4), 1);
 	CHECK_EQ(le(ram + USED + 8 + 8, 4), 32);
-	free(blob);
+	state_blob_free(&blob);
 	e = e2;
 out:
 	virtio_pci_destroy(p);
@@ -974,11 +973,10 @@ static void test_virtio_pci_state_intx(void)
 	static struct env e, e2;
 	struct virtio_dev *vdev;
 	struct virtio_pci *p;
-	struct snap_target t;
+	struct state_target t;
 	struct drv d, d2;
 	unsigned line;
-	uint8_t *blob;
-	size_t len;
+	struct state_blob blob;
 
 	env_init(&e);
 	CHECK_EQ(virtio_rng_create(&vdev, &gm, "virtio-rng0"), 0);
@@ -994,7 +992,7 @@ static void test_virtio_pci_state_intx(void)
 	CHECK(wait_level(&intx_level[line], 1));
 	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
 	t = bar_target(&e, d.bar);
-	blob = snap_take(&t, &len);
+	state_check_save(&t, &blob);
 	virtio_dev_resume(vdev);
 	virtio_pci_destroy(p);
 	vdev->ops->destroy(vdev);
@@ -1006,10 +1004,10 @@ static void test_virtio_pci_state_intx(void)
 	d2 = d;
 	d2.e = &e2;
 	t = bar_target(&e2, d2.bar);
-	CHECK_EQ(snap_load(&t, blob, len), 0);
+	CHECK_EQ(state_check_load(&t, &blob), 0);
 	CHECK_EQ(intx_level[line], 1);
 	CHECK(cfg_rd(&d2, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
-	CHECK(snap_same(&t, blob, len));
+	CHECK(state_check_same(&t, &blob));
 	virtio_dev_resume(vdev);
 	CHECK_EQ(rd(&d2, d2.isr, 1), VIRTIO_PCI_ISR_QUEUE);
 	CHECK_EQ(intx_level[line], 0);
@@ -1017,7 +1015,7 @@ static void test_virtio_pci_state_intx(void)
 	wr(&d2, d2.notify, 0, 2);
 	CHECK(wait_level(&intx_level[line], 1));
 	CHECK_EQ(ram16(USED + 2), 2);
-	free(blob);
+	state_blob_free(&blob);
 	e = e2;
 out:
 	virtio_pci_destroy(p);
@@ -1030,12 +1028,10 @@ static void test_virtio_pci_state_hostile(void)
 	static struct env e, e2;
 	struct virtio_dev *vdev, *vdev2;
 	struct virtio_pci *p, *p2;
-	struct snap_target t, t2;
-	uint8_t *good, *base;
-	size_t len, blen, vpci, vd, tr;
+	struct state_target t, t2;
+	struct state_blob good;
+	size_t vpci, vd, tr;
 	uint32_t nbytes;
-	uint16_t v16;
-	uint8_t v8;
 	struct drv d;
 
 	env_init(&e);
@@ -1049,36 +1045,32 @@ static void test_virtio_pci_state_hostile(void)
 	queue_setup(&d, 0, 16, 1);
 	common_wr(&d, VIRTIO_PCI_COMMON_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK, 1);
 	t = bar_target(&e, d.bar);
-	good = snap_take(&t, &len);
+	state_check_save(&t, &good);
 	/* A second machine, fresh, must stay so. */
 	env_init_keep_ram(&e2);
 	CHECK_EQ(virtio_rng_create(&vdev2, &gm, "virtio-rng0"), 0);
 	CHECK_EQ(virtio_pci_create(&p2, vdev2, &e2.pci, &sink), 0);
 	t2 = bar_target(&e2, d.bar);
-	base = snap_take(&t2, &blen);
-	snap_hostile(&t2, good, len, base, blen);
+	state_check_hostile(&t2, &good);
 
-	vpci = 12;
-	memcpy(&nbytes, good + vpci + 5, 4);
+	vpci = STATE_CHECK_HDR;
+	memcpy(&nbytes, good.b + vpci + 5, 4);
 	tr = vpci + 9 + nbytes + 6 * 9 + 4 + 16 * 2 + 8; /* the transport's registers */
-	vd = snap_section(good, len, STATE_TAG('V', 'D', 'E', 'V'), 0);
+	vd = state_blob_section(&good, STATE_TAG('V', 'D', 'E', 'V'), 0);
 	CHECK(vd != SIZE_MAX);
 	if (vd == SIZE_MAX)
 		goto out;
-	v16 = 2; /* config vector: the table has 2 entries */
-	CHECK(snap_refused(&t2, good, len, tr + 10, &v16, 2, base, blen));
-	v8 = 4; /* ISR bit the transport does not have */
-	CHECK(snap_refused(&t2, good, len, tr + 14, &v8, 1, base, blen));
-	v16 = 2; /* queue 0's vector */
-	CHECK(snap_refused(&t2, good, len, vd + 26 + 27, &v16, 2, base, blen));
-	v16 = 0xffff; /* NO_VECTOR is a state the register holds */
-	memcpy(good + vd + 26 + 27, &v16, 2);
-	memcpy(good + tr + 10, &v16, 2);
-	CHECK_EQ(snap_load(&t2, good, len), 0);
+	state_check_rejects_field(&t2, &good, tr + 10, 2, 2,
+				  "config vector: the table has 2 entries");
+	state_check_rejects_field(&t2, &good, tr + 14, 4, 1, "ISR bit the transport does not have");
+	state_check_rejects_field(&t2, &good, vd + 26 + 27, 2, 2, "queue 0's vector");
+	/* NO_VECTOR is a state the register holds. */
+	state_blob_put(&good, vd + 26 + 27, 0xffff, 2);
+	state_blob_put(&good, tr + 10, 0xffff, 2);
+	CHECK_EQ(state_check_load(&t2, &good), 0);
 	CHECK_EQ(vdev2->vqs[0].msix_vector, 0xffff);
 out:
-	free(good);
-	free(base);
+	state_blob_free(&good);
 	virtio_pci_destroy(p2);
 	vdev2->ops->destroy(vdev2);
 	env_cleanup(&e2);

@@ -1,6 +1,6 @@
 /* Unit tests for the split-ring chain walker on fake guest memory, malicious rings included. */
 #include "log.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "virtio/virtq.h"
 #include "test.h"
 
@@ -880,10 +880,9 @@ static void test_state_round_trip(void)
 {
 	struct virtq fresh;
 	struct vq_target saved = { &vq, 4 }, loaded = { &fresh, 4 };
-	struct snap_target ts = { vq_save, vq_load, &saved }, tl = { vq_save, vq_load, &loaded };
+	struct state_target ts = { vq_save, vq_load, &saved }, tl = { vq_save, vq_load, &loaded };
 	uint64_t used_event = AVAIL_GPA + 4 + 2 * 16;
-	uint8_t *blob;
-	size_t len;
+	struct state_blob blob;
 
 	setup(16, true, true);
 	vq.msix_vector = 3;
@@ -898,13 +897,13 @@ static void test_state_round_trip(void)
 	wr16(used_event, 17);
 	CHECK(virtq_should_notify(&vq, &gm));
 	CHECK_EQ(virtq_pop(&vq, &gm, &elem), 0); /* publishes avail_event */
-	blob = snap_take(&ts, &len);
+	state_check_save(&ts, &blob);
 
 	fresh_queue(&fresh);
 	fresh.event_idx = fresh.indirect = true; /* what the core derives from the features */
-	CHECK_EQ(snap_load(&tl, blob, len), 0);
+	CHECK_EQ(state_check_load(&tl, &blob), 0);
 	CHECK(same_queue(&fresh, &vq));
-	CHECK(snap_same(&tl, blob, len));
+	CHECK(state_check_same(&tl, &blob));
 	/* The next chain: slot 18 % 16 of the ring, used index 19, and event idx goes on. */
 	avail_add(5);
 	CHECK_EQ(virtq_pop(&fresh, &gm, &elem), 1);
@@ -913,7 +912,7 @@ static void test_state_round_trip(void)
 	CHECK_EQ(rd16(USED_GPA + 2), 19);
 	CHECK_EQ(rd32(USED_GPA + 4 + 8 * (18 % 16)), 5);
 	CHECK(!virtq_should_notify(&fresh, &gm)); /* used_event 17 was already passed */
-	free(blob);
+	state_blob_free(&blob);
 }
 
 /* Every field a load takes is checked as the transports and the ring walker check it. */
@@ -921,13 +920,10 @@ static void test_state_hostile(void)
 {
 	struct virtq fresh;
 	struct vq_target saved = { &vq, 4 }, target = { &fresh, 4 };
-	struct snap_target ts = { vq_save, vq_load, &saved }, tt = { vq_save, vq_load, &target };
-	const size_t b = 12; /* the section header */
-	uint8_t *good, *base;
-	size_t len, blen;
+	struct state_target ts = { vq_save, vq_load, &saved }, tt = { vq_save, vq_load, &target };
+	const size_t b = STATE_CHECK_HDR;
+	struct state_blob good;
 	uint64_t out = MEM_GPA + MEM_SIZE, edge = MEM_GPA + MEM_SIZE - 64, odd = DESC_GPA + 8;
-	uint16_t v16;
-	uint8_t v8;
 
 	setup(16, false, false);
 	vq.msix_vector = 2;
@@ -935,51 +931,40 @@ static void test_state_hostile(void)
 	avail_add(0);
 	CHECK_EQ(virtq_pop(&vq, &gm, &elem), 1);
 	CHECK_EQ(virtq_push(&vq, &gm, 0, 8), 0);
-	good = snap_take(&ts, &len);
-	CHECK_EQ(len, b + 39);
+	state_check_save(&ts, &good);
+	CHECK_EQ(good.len, b + 39);
 	fresh_queue(&fresh);
-	base = snap_take(&tt, &blen);
 
-	snap_hostile(&tt, good, len, base, blen);
-	v16 = 48; /* size: not a power of two */
-	CHECK(snap_refused(&tt, good, len, b + 0, &v16, 2, base, blen));
-	v16 = 512; /* above max_size */
-	CHECK(snap_refused(&tt, good, len, b + 0, &v16, 2, base, blen));
-	v16 = 0;
-	CHECK(snap_refused(&tt, good, len, b + 0, &v16, 2, base, blen));
-	v8 = 2; /* ready: not a bool */
-	CHECK(snap_refused(&tt, good, len, b + 2, &v8, 1, base, blen));
-	CHECK(snap_refused(&tt, good, len, b + 3, &out, 8, base, blen));   /* desc outside RAM */
-	CHECK(snap_refused(&tt, good, len, b + 3, &odd, 8, base, blen));   /* misaligned */
-	CHECK(snap_refused(&tt, good, len, b + 11, &out, 8, base, blen));  /* avail */
-	CHECK(snap_refused(&tt, good, len, b + 19, &edge, 8, base, blen)); /* used runs out */
-	v16 = 4; /* vector beyond a 4-entry table */
-	CHECK(snap_refused(&tt, good, len, b + 27, &v16, 2, base, blen));
-	v16 = 7; /* last_avail ahead of used_idx: chains in flight */
-	CHECK(snap_refused(&tt, good, len, b + 29, &v16, 2, base, blen));
-	v8 = 7;
-	CHECK(snap_refused(&tt, good, len, b + 35, &v8, 1, base, blen));
-	v16 = 17; /* unpoppable beyond the size */
-	CHECK(snap_refused(&tt, good, len, b + 36, &v16, 2, base, blen));
-	v8 = 2;
-	CHECK(snap_refused(&tt, good, len, b + 38, &v8, 1, base, blen));
+	state_check_hostile(&tt, &good);
+	state_check_rejects_field(&tt, &good, b + 0, 48, 2, "size: not a power of two");
+	state_check_rejects_field(&tt, &good, b + 0, 512, 2, "size above max_size");
+	state_check_rejects_field(&tt, &good, b + 0, 0, 2, "size 0");
+	state_check_rejects_field(&tt, &good, b + 2, 2, 1, "ready: not a bool");
+	state_check_rejects_field(&tt, &good, b + 3, out, 8, "desc outside RAM");
+	state_check_rejects_field(&tt, &good, b + 3, odd, 8, "desc misaligned");
+	state_check_rejects_field(&tt, &good, b + 11, out, 8, "avail outside RAM");
+	state_check_rejects_field(&tt, &good, b + 19, edge, 8, "used runs out of RAM");
+	state_check_rejects_field(&tt, &good, b + 27, 4, 2, "vector beyond a 4-entry table");
+	state_check_rejects_field(&tt, &good, b + 29, 7, 2,
+				  "last_avail ahead of used_idx: chains in flight");
+	state_check_rejects_field(&tt, &good, b + 35, 7, 1, "signalled_used_valid: not a bool");
+	state_check_rejects_field(&tt, &good, b + 36, 17, 2, "unpoppable beyond the size");
+	state_check_rejects_field(&tt, &good, b + 38, 2, 1, "broken: not a bool");
 
 	/* What the registers can hold is taken: addresses of a queue not enabled, NO_VECTOR, and
 	 * a broken queue (the device stopped using its rings). */
-	memcpy(good + b + 3, &out, 8);
-	good[b + 38] = 1;
-	v16 = VIRTQ_NO_VECTOR;
-	memcpy(good + b + 27, &v16, 2);
-	CHECK_EQ(snap_load(&tt, good, len), 0);
+	state_blob_put(&good, b + 3, out, 8);
+	state_blob_put(&good, b + 38, 1, 1);
+	state_blob_put(&good, b + 27, VIRTQ_NO_VECTOR, 2);
+	CHECK_EQ(state_check_load(&tt, &good), 0);
 	CHECK(fresh.broken);
 	CHECK_EQ(fresh.desc_gpa, out);
 	CHECK_EQ(virtq_pop(&fresh, &gm, &elem), -EIO);
-	good[b + 38] = 0;
-	good[b + 2] = 0;
-	CHECK_EQ(snap_load(&tt, good, len), 0);
+	state_blob_put(&good, b + 38, 0, 1);
+	state_blob_put(&good, b + 2, 0, 1);
+	CHECK_EQ(state_check_load(&tt, &good), 0);
 	CHECK(!fresh.ready);
-	free(good);
-	free(base);
+	state_blob_free(&good);
 }
 
 int main(void)

@@ -2,7 +2,7 @@
  */
 #include "virtio/vsock.h"
 #include "log.h"
-#include "snap_check.h"
+#include "state_check.h"
 #include "test.h"
 
 #include <errno.h>
@@ -1197,29 +1197,19 @@ static void test_many(void)
 
 /* ---- snapshots ---- */
 
-static void vdev_save(const void *dev, struct state_writer *w)
-{
-	virtio_dev_save((struct virtio_dev *)(uintptr_t)dev, w);
-}
-
-static int vdev_load(void *dev, struct state_reader *r)
-{
-	return virtio_dev_load(dev, r, 0);
-}
-
 /* The saving process is gone (its sockets with it); a new one makes the device again. */
-static struct virtio_dev *replace(struct virtio_dev *vdev, const uint8_t *blob, size_t n)
+static struct virtio_dev *replace(struct virtio_dev *vdev, const struct state_blob *blob)
 {
-	struct snap_target st = { vdev_save, vdev_load, NULL };
+	struct state_target st;
 
 	vdev->ops->destroy(vdev);
 	vdev = setup(false);
 	CHECK(vdev);
 	if (!vdev)
 		return NULL;
-	st.dev = vdev;
-	CHECK_EQ(snap_load(&st, blob, n), 0);
-	CHECK(snap_same(&st, blob, n));
+	st = state_target_virtio(vdev);
+	CHECK_EQ(state_check_load(&st, blob), 0);
+	CHECK(state_check_same(&st, blob));
 	return vdev;
 }
 
@@ -1230,14 +1220,13 @@ static struct virtio_dev *replace(struct virtio_dev *vdev, const uint8_t *blob, 
  */
 static void test_state_round_trip(void)
 {
-	struct snap_target st = { vdev_save, vdev_load, NULL };
+	struct state_target st;
 	struct virtio_dev *vdev = setup(true);
 	int lfd = host_listen(5000), g1;
 	struct seg ev = { RX_BASE + RX_STRIDE * QSIZE, 4 };
 	uint32_t len, id = 0xdead;
-	uint8_t *blob;
+	struct state_blob blob;
 	uint16_t head;
-	size_t n;
 
 	CHECK(vdev && lfd >= 0);
 	if (!vdev || lfd < 0)
@@ -1248,11 +1237,11 @@ static void test_state_round_trip(void)
 	memcpy(mem + ev.gpa, &id, 4);
 	CHECK(drv_add(vdev, EVQ, &ev, 1, true));
 	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
-	st.dev = vdev;
-	blob = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &blob);
 	virtio_dev_resume(vdev);
-	vdev = replace(vdev, blob, n);
-	free(blob);
+	vdev = replace(vdev, &blob);
+	state_blob_free(&blob);
 	CHECK(host_closed(g1, 2000)); /* the host end went with the old process */
 	close(g1);
 	if (!vdev)
@@ -1276,11 +1265,11 @@ static void test_state_round_trip(void)
 
 	/* No event buffer when restored: the event waits for the driver to post one. */
 	CHECK_EQ(virtio_dev_quiesce(vdev), 0);
-	st.dev = vdev;
-	blob = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &blob);
 	virtio_dev_resume(vdev);
-	vdev = replace(vdev, blob, n);
-	free(blob);
+	vdev = replace(vdev, &blob);
+	state_blob_free(&blob);
 	if (!vdev)
 		goto out;
 	virtio_dev_resume(vdev);
@@ -1300,34 +1289,31 @@ out:
 
 static void test_state_hostile(void)
 {
-	struct snap_target st = { vdev_save, vdev_load, NULL };
+	struct state_target st;
 	struct virtio_dev *vdev = setup(true);
-	uint8_t *good, *base;
-	size_t n, bn, vs;
-	uint64_t cid = CID + 1;
+	struct state_blob good;
+	size_t vs;
 
 	CHECK(vdev);
 	if (!vdev)
 		return;
-	st.dev = vdev;
-	good = snap_take(&st, &n);
+	st = state_target_virtio(vdev);
+	state_check_save(&st, &good);
 	vdev->ops->destroy(vdev);
 	vdev = setup(false);
 	CHECK(vdev);
 	if (!vdev) {
-		free(good);
+		state_blob_free(&good);
 		return;
 	}
-	st.dev = vdev;
-	base = snap_take(&st, &bn);
-	snap_hostile(&st, good, n, base, bn);
-	vs = snap_section(good, n, STATE_TAG('V', 'S', 'C', 'K'), 0);
+	st = state_target_virtio(vdev);
+	state_check_hostile(&st, &good);
+	vs = state_blob_section(&good, STATE_TAG('V', 'S', 'C', 'K'), 0);
 	CHECK(vs != SIZE_MAX);
 	if (vs != SIZE_MAX) /* the guest's sockets are bound to its CID: it must be the same */
-		CHECK(snap_refused(&st, good, n, vs, &cid, 8, base, bn));
+		state_check_rejects_field(&st, &good, vs, CID + 1, 8, "another CID");
 	vdev->ops->destroy(vdev);
-	free(good);
-	free(base);
+	state_blob_free(&good);
 }
 
 int main(int argc, char **argv)
