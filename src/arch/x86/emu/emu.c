@@ -54,6 +54,11 @@ static const struct {
 	[EMU_OP_LMSW] = { "lmsw", 0 },
 	[EMU_OP_SLDT] = { "sldt", 0 },
 	[EMU_OP_STR] = { "str", 0 },
+	[EMU_OP_ALU] = { "alu", 0 },
+	[EMU_OP_ALU_GRP1] = { "alu-imm", 0 },
+	[EMU_OP_TEST] = { "test", 0 },
+	[EMU_OP_MOV] = { "mov", 0 },
+	[EMU_OP_LEA] = { "lea", 0 },
 	[EMU_OP_IN] = { "in", 0 },
 	[EMU_OP_OUT] = { "out", 0 },
 	[EMU_OP_INS] = { "ins", 0 },
@@ -188,7 +193,7 @@ uint64_t emu_size_mask(unsigned size)
 }
 
 /* The memory operand's offset in its segment (RIP-relative counts from the next instruction). */
-static uint64_t emu_ea(const struct emu_cpu *cpu, const struct emu_insn *insn)
+uint64_t emu_ea_of(const struct emu_cpu *cpu, const struct emu_insn *insn)
 {
 	uint64_t ea = (uint64_t)insn->disp;
 
@@ -208,7 +213,7 @@ static uint64_t emu_ea(const struct emu_cpu *cpu, const struct emu_insn *insn)
  */
 int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
 {
-	return emu_linear_at(r, r->insn->seg, emu_ea(r->cpu, r->insn), len, write, la);
+	return emu_linear_at(r, r->insn->seg, emu_ea_of(r->cpu, r->insn), len, write, la);
 }
 
 int emu_linear_at(struct emu_run *r, unsigned segno, uint64_t ea, unsigned len, bool write,
@@ -577,6 +582,13 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	case EMU_OP_IN:
 	case EMU_OP_OUT:
 		ret = emu_io_execute(&r);
+		break;
+	case EMU_OP_ALU:
+	case EMU_OP_ALU_GRP1:
+	case EMU_OP_TEST:
+	case EMU_OP_MOV:
+	case EMU_OP_LEA:
+		ret = emu_alu_execute(&r);
 		break;
 	case EMU_OP_SGDT:
 	case EMU_OP_SIDT:

@@ -251,6 +251,12 @@ enum emu_op {
 	EMU_OP_LMSW,
 	EMU_OP_SLDT,
 	EMU_OP_STR,
+	/* Integer core (alu.c). */
+	EMU_OP_ALU,	 /* 00-3D: ADD OR ADC SBB AND SUB XOR CMP, by opcode */
+	EMU_OP_ALU_GRP1, /* 80, 81, 83: the same with an immediate, by ModRM.reg */
+	EMU_OP_TEST,	 /* 84, 85, A8, A9, F6/F7 /0 /1 */
+	EMU_OP_MOV,	 /* 88-8B, B0-BF, C6/C7 /0 */
+	EMU_OP_LEA,	 /* 8D */
 	/* Port I/O and string instructions (io.c, string.c). */
 	EMU_OP_IN,  /* E4/E5 imm8, EC/ED DX */
 	EMU_OP_OUT, /* E6/E7 imm8, EE/EF DX */

@@ -25,6 +25,8 @@ void emu_store_le(uint8_t *p, uint64_t v, unsigned len);
 /* Real mode or virtual-8086 mode: no descriptors, 16-bit code. */
 bool emu_real_or_v86(const struct emu_cpu *cpu);
 
+/* The memory operand's offset in its segment (what LEA computes). */
+uint64_t emu_ea_of(const struct emu_cpu *cpu, const struct emu_insn *insn);
 /* The memory operand's linear address for len bytes (segmentation and canonical checks). */
 int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la);
 /* The same for offset ea in segment segno (string instructions: DS:rSI, ES:rDI). */
@@ -41,7 +43,7 @@ int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
 /* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
 void emu_complete(struct emu_run *r);
 
-/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c, dtab.c). Each returns 0,
+/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c, dtab.c, alu.c). Each returns 0,
  * EMU_RAISED, or a negative errno. */
 int emu_sys_execute(struct emu_run *r);
 int emu_intr_execute(struct emu_run *r);
@@ -50,6 +52,7 @@ int emu_bits_execute(struct emu_run *r);
 int emu_far_execute(struct emu_run *r);
 int emu_io_execute(struct emu_run *r);
 int emu_dtab_execute(struct emu_run *r);
+int emu_alu_execute(struct emu_run *r);
 int emu_string_execute(struct emu_run *r);
 /* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
 int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
