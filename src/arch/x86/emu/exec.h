@@ -43,8 +43,8 @@ int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
 /* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
 void emu_complete(struct emu_run *r);
 
-/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c, dtab.c, alu.c). Each returns 0,
- * EMU_RAISED, or a negative errno. */
+/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c, dtab.c, alu.c). Each
+ * returns 0, EMU_RAISED, or a negative errno. */
 int emu_sys_execute(struct emu_run *r);
 int emu_intr_execute(struct emu_run *r);
 int emu_sse_execute(struct emu_run *r);
