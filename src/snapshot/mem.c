@@ -37,6 +37,7 @@ static int snapshot_mem_pwrite(int fd, const uint8_t *p, size_t len, off_t off)
 int snapshot_mem_save(const char *path, const struct guest_mem *gm, const uint64_t *dirty,
 		      struct snapshot_mem_stats *stats, char *err, size_t errlen)
 {
+	char tmp[4096];
 	uint64_t page = 0, off = 0;
 	struct stat st;
 	int fd, ret = 0;
@@ -47,11 +48,21 @@ int snapshot_mem_save(const char *path, const struct guest_mem *gm, const uint64
 			snprintf(err, errlen, "guest RAM region %u is not made of whole pages", r);
 			return -EINVAL;
 		}
-	fd = open(path, dirty ? O_WRONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		  0600);
+	/*
+	 * A Full save goes to a new file renamed over path: truncating path in place would discard
+	 * the pages of any VM restored from it (a MAP_PRIVATE mapping of that very file).
+	 */
+	if (!dirty &&
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp)) {
+		snprintf(err, errlen, "memory file path is too long");
+		return -ENAMETOOLONG;
+	}
+	fd = dirty ? open(path, O_WRONLY | O_CLOEXEC)
+		   : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot open memory file %s: %s", path, strerror(-ret));
+		snprintf(err, errlen, "cannot open memory file %s: %s", dirty ? path : tmp,
+			 strerror(-ret));
 		return ret;
 	}
 	if (dirty && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != gm->ram_size)) {
@@ -96,8 +107,13 @@ int snapshot_mem_save(const char *path, const struct guest_mem *gm, const uint64
 out:
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
-	if (ret)
+	if (!ret && !dirty && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret) {
 		snprintf(err, errlen, "cannot write memory file %s: %s", path, strerror(-ret));
+		if (!dirty)
+			unlink(tmp);
+	}
 	return ret;
 }
 
@@ -122,9 +138,13 @@ int snapshot_mem_map(const char *path, struct guest_mem *gm, char *err, size_t e
 	}
 	for (unsigned r = 0; r < gm->nregions; r++) {
 		struct guest_mem_region *reg = &gm->regions[r];
+		/* Committed like the anonymous RAM it replaces (no MAP_NORESERVE). */
 		void *p = mmap(reg->host, reg->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);
+			       MAP_PRIVATE | MAP_FIXED, fd, (off_t)off);
 
+		if (p != MAP_FAILED)
+			madvise(p, reg->size,
+				MADV_DONTDUMP); /* guest RAM stays out of core dumps */
 		if (p == MAP_FAILED) {
 			ret = -errno;
 			snprintf(err, errlen, "cannot map memory file %s: %s", path,

@@ -20,9 +20,11 @@ struct snapshot_mem_stats {
 };
 
 /*
- * Write gm's RAM to path (created or truncated to the RAM size). dirty: NULL for a Full snapshot;
- * else one bit per page of RAM, in file order, and only those pages are written into the
- * existing file (a Diff on top of the Full one it was taken after), all-zero ones punched out.
+ * Write gm's RAM to path. dirty: NULL for a Full snapshot, written to a new file renamed over
+ * path (VMs restored from the old one keep their mapping of it); else one bit per page of RAM, in
+ * file order, and only those pages are written into the existing file (a Diff on top of the
+ * Full one it was taken after), all-zero ones punched out. A Diff updates that file in place:
+ * never take one into a file that restored VMs still map (their untouched pages would change).
  */
 int snapshot_mem_save(const char *path, const struct guest_mem *gm, const uint64_t *dirty,
 		      struct snapshot_mem_stats *stats, char *err, size_t errlen)
@@ -30,7 +32,10 @@ int snapshot_mem_save(const char *path, const struct guest_mem *gm, const uint64
 
 /*
  * Map path over guest RAM laid out like gm's regions (the host pointers are replaced): MAP_PRIVATE
- * and MAP_FIXED over the regions' existing mappings. The file must be exactly the RAM size.
+ * and MAP_FIXED over the regions' existing mappings, kept out of core dumps. The file must be
+ * exactly the RAM size. On failure some regions may already map the file: the VM being restored
+ * is discarded then. The file must stay as it is while the VM runs (pages not yet written by the
+ * guest are read from it).
  */
 int snapshot_mem_map(const char *path, struct guest_mem *gm, char *err, size_t errlen)
     __attribute__((warn_unused_result));

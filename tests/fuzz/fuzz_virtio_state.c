@@ -124,8 +124,8 @@ static void fuzz_check(struct virtio_dev *vdev)
 	for (unsigned q = 0; q < vdev->nqueues; q++) {
 		const struct virtq *vq = &vdev->vqs[q];
 
-		if (!virtq_size_valid(vq, vq->size) ||
-		    (vq->ready && !vq->broken && virtq_layout_error(vq, vdev->mem)))
+		/* A ready queue's rings may lie anywhere: running it below breaks it then. */
+		if (!virtq_size_valid(vq, vq->size))
 			abort();
 	}
 	for (unsigned q = 0; q < vdev->nqueues; q++)

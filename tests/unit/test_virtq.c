@@ -940,10 +940,15 @@ static void test_state_hostile(void)
 	state_check_rejects_field(&tt, &good, b + 0, 512, 2, "size above max_size");
 	state_check_rejects_field(&tt, &good, b + 0, 0, 2, "size 0");
 	state_check_rejects_field(&tt, &good, b + 2, 2, 1, "ready: not a bool");
-	state_check_rejects_field(&tt, &good, b + 3, out, 8, "desc outside RAM");
-	state_check_rejects_field(&tt, &good, b + 3, odd, 8, "desc misaligned");
-	state_check_rejects_field(&tt, &good, b + 11, out, 8, "avail outside RAM");
-	state_check_rejects_field(&tt, &good, b + 19, edge, 8, "used runs out of RAM");
+	/*
+	 * Ring addresses the driver may write and enable the queue with (the transports check
+	 * them only when the queue is used): a snapshot of such a queue loads, and the queue then
+	 * breaks at its first use, as it would have without the snapshot.
+	 */
+	state_check_accepts_field(&tt, &good, b + 3, out, 8, "desc outside RAM");
+	state_check_accepts_field(&tt, &good, b + 3, odd, 8, "desc misaligned");
+	state_check_accepts_field(&tt, &good, b + 11, out, 8, "avail outside RAM");
+	state_check_accepts_field(&tt, &good, b + 19, edge, 8, "used runs out of RAM");
 	state_check_rejects_field(&tt, &good, b + 27, 4, 2, "vector beyond a 4-entry table");
 	state_check_rejects_field(&tt, &good, b + 29, 7, 2,
 				  "last_avail ahead of used_idx: chains in flight");

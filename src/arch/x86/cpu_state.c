@@ -55,14 +55,18 @@ int cpu_state_get(int vcpu_fd, const uint32_t *msr_list, unsigned nmsrs, struct 
 	memset(s, 0, sizeof(*s));
 	if (nmsrs > CPU_STATE_MAX_MSRS)
 		return -E2BIG;
-	if (ioctl(vcpu_fd, KVM_GET_REGS, &s->regs) < 0 ||
+	/*
+	 * MP_STATE first: reading it makes KVM act on a pending INIT or SIPI, which changes the
+	 * registers and the LAPIC; read after it, they match the MP state saved with them.
+	 */
+	if (ioctl(vcpu_fd, KVM_GET_MP_STATE, &s->mp_state) < 0 ||
+	    ioctl(vcpu_fd, KVM_GET_REGS, &s->regs) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_SREGS, &s->sregs) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_XSAVE, &s->xsave) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_XCRS, &s->xcrs) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_DEBUGREGS, &s->debugregs) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_LAPIC, &s->lapic) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &s->events) < 0 ||
-	    ioctl(vcpu_fd, KVM_GET_MP_STATE, &s->mp_state) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_CPUID2, &cpuid.c) < 0)
 		return -errno;
 	memset(&msrs, 0, sizeof(msrs));
@@ -72,7 +76,12 @@ int cpu_state_get(int vcpu_fd, const uint32_t *msr_list, unsigned nmsrs, struct 
 	n = ioctl(vcpu_fd, KVM_GET_MSRS, &msrs.m);
 	if (n < 0)
 		return -errno;
-	/* KVM stops at the first MSR it cannot read: keep what it read, in order. */
+	/*
+	 * KVM stops at the first MSR it cannot read. A snapshot without it (the TSC deadline is
+	 * last) would restore a guest whose timer never fires: refuse rather than lose it.
+	 */
+	if ((unsigned)n != nmsrs)
+		return -EIO;
 	s->nmsrs = (uint32_t)n;
 	memcpy(s->msrs, msrs.e, (size_t)n * sizeof(msrs.e[0]));
 	s->ncpuid = cpuid.c.nent;
