@@ -1184,6 +1184,8 @@ static void vsock_timer(struct vsock *v)
 		vsock_timer_arm(v, next);
 }
 
+static int vsock_transport_reset_locked(struct vsock *v);
+
 /* The host side's epoll fd is readable: listener, timer, or connection sockets. */
 static void vsock_host_cb(void *opaque, int fd, uint32_t events)
 {
@@ -1193,6 +1195,12 @@ static void vsock_host_cb(void *opaque, int fd, uint32_t events)
 
 	(void)fd, (void)events;
 	pthread_mutex_lock(&v->vdev.lock);
+	/*
+	 * Restored from a snapshot: the driver must learn that its connections are gone before any
+	 * packet from a new host connection reaches it (else the queue kick sends it later).
+	 */
+	if (v->reset_owed && vsock_transport_reset_locked(v) != -ENOBUFS)
+		v->reset_owed = false;
 	n = epoll_wait(v->epfd, evs, VSOCK_EVENTS, 0);
 	for (int i = 0; i < n; i++) {
 		uint64_t id = evs[i].data.u64;
@@ -1259,8 +1267,6 @@ static void vsock_reset(struct virtio_dev *vdev)
 	v->reset_owed = false; /* the driver starts over anyway */
 	vsock_drop_all(v);
 }
-
-static int vsock_transport_reset_locked(struct vsock *v);
 
 static void vsock_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
