@@ -171,23 +171,9 @@ static int emu_far_ret(struct emu_run *r)
 		if (ret)
 			return ret;
 		ss_sel = (uint16_t)outer_v[1];
-		if (!(ss_sel & ~EMU_SEL_RPL)) {
-			if (!emu_seg_long(cpu) || !cs.l || rpl == 3)
-				return emu_raise(r->exc, EMU_X_GP, 0);
-			memset(&ss, 0, sizeof(ss));
-			ss.selector = ss_sel;
-			ss.dpl = (uint8_t)rpl;
-			ss.unusable = true;
-		} else {
-			ret = emu_seg_load_desc(r, ss_sel, EMU_X_GP, &ss, &acc);
-			if (ret)
-				return ret;
-			if ((ss_sel & EMU_SEL_RPL) != rpl || ss.dpl != rpl || !ss.s ||
-			    (ss.type & (EMU_TYPE_CODE | EMU_TYPE_WRITABLE)) != EMU_TYPE_WRITABLE)
-				return emu_raise(r->exc, EMU_X_GP, ss_sel & ~EMU_SEL_RPL);
-			if (!ss.present)
-				return emu_raise(r->exc, EMU_X_SS, ss_sel & ~EMU_SEL_RPL);
-		}
+		ret = emu_seg_load_return_ss(r, ss_sel, rpl, emu_seg_long(cpu) && cs.l, &ss, &acc);
+		if (ret)
+			return ret;
 	}
 	ret = emu_seg_accessed_commit(r, &acc);
 	if (ret)

@@ -209,3 +209,29 @@ void emu_seg_null_data(struct emu_cpu *cpu)
 		s->present = false;
 	}
 }
+
+int emu_seg_load_return_ss(struct emu_run *r, uint16_t sel, unsigned rpl, bool to_64bit,
+			   struct emu_seg *ss, struct emu_seg_accessed *acc)
+{
+	int ret;
+
+	if (!(sel & ~EMU_SEL_RPL)) {
+		/* A null SS is fine only for a 64-bit CS below CPL 3. */
+		if (!to_64bit || rpl == 3)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+		memset(ss, 0, sizeof(*ss));
+		ss->selector = sel;
+		ss->dpl = (uint8_t)rpl;
+		ss->unusable = true;
+		return 0;
+	}
+	ret = emu_seg_load_desc(r, sel, EMU_X_GP, ss, acc);
+	if (ret)
+		return ret;
+	if ((sel & EMU_SEL_RPL) != rpl || ss->dpl != rpl || !ss->s ||
+	    (ss->type & (EMU_TYPE_CODE | EMU_TYPE_WRITABLE)) != EMU_TYPE_WRITABLE)
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if (!ss->present)
+		return emu_raise(r->exc, EMU_X_SS, sel & ~EMU_SEL_RPL);
+	return 0;
+}

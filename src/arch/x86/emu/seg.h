@@ -55,6 +55,12 @@ int emu_seg_pop(struct emu_run *r, struct emu_seg_stack *st, uint64_t *v, unsign
 struct emu_seg_stack emu_seg_cur_stack(const struct emu_run *r);
 /* Real mode: CS = sel, base sel * 16. */
 void emu_seg_real_cs(struct emu_cpu *cpu, uint16_t sel);
+/*
+ * The SS an IRET or RET far pops when it returns to privilege level rpl: a writable data segment
+ * of that level, or (to_64bit: a 64-bit CS below CPL 3) a null selector. Faults as the CPU does.
+ */
+int emu_seg_load_return_ss(struct emu_run *r, uint16_t sel, unsigned rpl, bool to_64bit,
+			   struct emu_seg *ss, struct emu_seg_accessed *acc);
 /* After a return to an outer level: data segments the new CPL may not use become null. */
 void emu_seg_null_data(struct emu_cpu *cpu);
 
