@@ -5,6 +5,13 @@ set -euo pipefail
 . "$(dirname "$0")/cache.sh"
 cd "$KVMBOX_ROOT"
 
+# Before minutes of building: without a usable /dev/kvm no guest can boot (see
+# docs/kvm-host-notes.md, "Detection", for a host whose kvm_pvm refuses to bind).
+if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+	echo "demo.sh: error: /dev/kvm is missing or not usable: KVM is not available on this host" >&2
+	exit 2
+fi
+
 scripts/deps.sh
 
 make -j"$(nproc)" >&2
