@@ -14,6 +14,7 @@
 
 const char config_usage_text[] =
     "Usage: kvmbox run --kernel FILE [options]\n"
+    "       kvmbox run --restore DIR [--paused] [--net-override IFACE_ID=TAP] [--api-sock PATH]\n"
     "       kvmbox --api-sock PATH [--config-file FILE] [--id ID] [--metrics-path FILE]\n"
     "              [--seccomp kill|log|off] [--jail DIR --uid N --gid N ...]\n"
     "       kvmbox --config-file FILE [--no-api]\n"
@@ -51,6 +52,10 @@ const char config_usage_text[] =
     "  --seccomp kill|log|off  system-call filters per thread (default kill: a call outside\n"
     "                       the lists stops kvmbox; log: allowed, logged by the kernel);\n"
     "                       --no-seccomp = --seccomp off\n"
+    "  --restore DIR        start from the snapshot in DIR (DIR/vmstate, DIR/memory, as\n"
+    "                       `kvmbox ctl SOCKET snapshot DIR` writes them) instead of\n"
+    "                       booting; --paused keeps it paused (resume through the API);\n"
+    "                       --net-override IFACE_ID=TAP puts a NIC on another tap\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
     "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
@@ -162,6 +167,9 @@ enum {
 	OPT_GID,
 	OPT_NETNS,
 	OPT_RLIMIT,
+	OPT_RESTORE,
+	OPT_PAUSED,
+	OPT_NET_OVERRIDE,
 };
 
 #define CONFIG_JAIL_OPTS                                                                           \
@@ -651,11 +659,15 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "gdb-wait", no_argument, NULL, OPT_GDB_WAIT },
 		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "paused", no_argument, NULL, OPT_PAUSED },
+		{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
 		CONFIG_JAIL_OPTS,
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *shaping = NULL; /* the first option that shapes the VM (not with --restore) */
 	char *end;
 	unsigned long n;
 	int c, ret;
@@ -701,10 +713,40 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(ac, av, ":vh", opts, NULL)) != -1) {
+		if (!shaping &&
+		    ((c >= OPT_KERNEL && c <= OPT_VSOCK && c != OPT_STATS) || c == OPT_GDB_WAIT))
+			for (const struct option *o = opts; o->name && !shaping; o++)
+				if (o->val == c)
+					shaping = o->name;
 		switch (c) {
 		case OPT_KERNEL:
 			cfg->kernel = optarg;
 			break;
+		case OPT_RESTORE:
+			cfg->restore_dir = optarg;
+			break;
+		case OPT_PAUSED:
+			cfg->restore_paused = true;
+			break;
+		case OPT_NET_OVERRIDE: {
+			const char *eq = strchr(optarg, '=');
+			struct config_net_override *o = &cfg->net_overrides[cfg->nnet_overrides];
+
+			if (cfg->nnet_overrides == CONFIG_MAX_NICS)
+				return config_err(err, errlen,
+						  "too many --net-override options (max %d)",
+						  CONFIG_MAX_NICS);
+			if (!eq || eq == optarg || !eq[1] || strlen(eq + 1) > 15)
+				return config_err(err, errlen,
+						  "invalid --net-override '%s' (want IFACE_ID=TAP)",
+						  optarg);
+			o->tap = eq + 1;
+			o->iface_id = config_own(cfg, strndup(optarg, (size_t)(eq - optarg)));
+			if (!o->iface_id)
+				return config_err(err, errlen, "out of memory");
+			cfg->nnet_overrides++;
+			break;
+		}
 		case OPT_INITRD:
 			cfg->initrd = optarg;
 			break;
@@ -834,8 +876,20 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	}
 	if (optind < ac)
 		return config_err(err, errlen, "unexpected argument '%s'", av[optind]);
+	if (cfg->restore_dir) {
+		if (shaping)
+			return config_err(
+			    err, errlen,
+			    "--%s cannot be combined with --restore: the machine and its "
+			    "devices come from the snapshot",
+			    shaping);
+		return config_jail_check(cfg, err, errlen);
+	}
+	if (cfg->restore_paused || cfg->nnet_overrides)
+		return config_err(err, errlen, "%s needs --restore DIR",
+				  cfg->restore_paused ? "--paused" : "--net-override");
 	if (!cfg->kernel)
-		return config_err(err, errlen, "run needs --kernel FILE");
+		return config_err(err, errlen, "run needs --kernel FILE (or --restore DIR)");
 	if (cfg->gdb_wait && !cfg->gdb)
 		return config_err(err, errlen, "--gdb-wait needs --gdb ADDRESS");
 	ret = config_jail_check(cfg, err, errlen);

@@ -52,6 +52,12 @@ struct config_vsock {
 	const char *id; /* API vsock_id (optional, kept for GET /vm/config) */
 };
 
+/* A restored NIC put on another tap (snapshot load's network_overrides, --net-override). */
+struct config_net_override {
+	const char *iface_id;
+	const char *tap;
+};
+
 /* --jail: confine kvmbox before the VM exists (src/jail.c). */
 struct config_jail {
 	const char *root;  /* the directory that becomes / */
@@ -98,6 +104,12 @@ struct vm_config {
 	const char *serial_out; /* PUT /serial: guest COM1 output to this file, not stdout */
 	const char *metrics_path;
 	const char *log_path;
+
+	/* kvmbox run --restore DIR: the VM from DIR/vmstate and DIR/memory, not booted */
+	const char *restore_dir;
+	bool restore_paused; /* --paused: stay paused after the restore */
+	struct config_net_override net_overrides[CONFIG_MAX_NICS];
+	unsigned nnet_overrides;
 
 	/* kvmbox --api-sock / --config-file, and kvmbox ctl */
 	const char *api_sock;

@@ -30,6 +30,10 @@
 	"  regs                        every vCPU's registers (the vCPUs stop for microseconds)\n" \
 	"  nmi [VCPU]                  an NMI to one vCPU, or to all of them\n"                    \
 	"  gdb ADDRESS                 open a gdb stub on tcp:HOST:PORT or unix:PATH\n"            \
+	"  snapshot DIR [--diff]       DIR/vmstate and DIR/memory (a running VM is paused for\n"   \
+	"                              it, then resumed); --diff: only what changed since the\n"   \
+	"                              last snapshot, into the memory file DIR holds already\n"    \
+	"  restore DIR [--paused]      load DIR's snapshot into a kvmbox that has no VM yet\n"     \
 	"  top [-d SECONDS] [-n COUNT] exits, device and bus events per second (q quits)\n"        \
 	"  raw METHOD PATH [BODY]      any API request; prints the response body\n"
 
@@ -301,8 +305,8 @@ static int ctl_http_error(struct ctl *c, const struct ctl_response *r)
 }
 
 /* Send a request; on success (2xx) leave the response in r for the caller. */
-static int ctl_call(struct ctl *c, const char *method, const char *path, const char *body,
-		    struct ctl_response *r)
+int ctl_call(struct ctl *c, const char *method, const char *path, const char *body,
+	     struct ctl_response *r)
 {
 	int ret = ctl_request(c, method, path, body, r);
 
@@ -316,7 +320,7 @@ static int ctl_call(struct ctl *c, const char *method, const char *path, const c
 }
 
 /* For the commands whose success has nothing to print. */
-static int ctl_simple(struct ctl *c, const char *method, const char *path, const char *body)
+int ctl_simple(struct ctl *c, const char *method, const char *path, const char *body)
 {
 	struct ctl_response r;
 	int ret = ctl_call(c, method, path, body, &r);
@@ -326,7 +330,7 @@ static int ctl_simple(struct ctl *c, const char *method, const char *path, const
 	return ret;
 }
 
-static json_t *ctl_json_body(struct ctl *c, const struct ctl_response *r, const char *what)
+json_t *ctl_json_body(struct ctl *c, const struct ctl_response *r, const char *what)
 {
 	json_error_t e;
 	json_t *root = json_loadb(r->body ? r->body : "", r->len, 0, &e);
@@ -512,6 +516,10 @@ int ctl_run(const char *socket_path, int argc, char **argv, const struct ctl_io 
 		ret = ctl_nmi(&c, argc, argv);
 	else if (!strcmp(cmd, "gdb"))
 		ret = ctl_gdb(&c, argc, argv);
+	else if (!strcmp(cmd, "snapshot"))
+		ret = ctl_snapshot(&c, argc, argv);
+	else if (!strcmp(cmd, "restore"))
+		ret = ctl_restore(&c, argc, argv);
 	else if (argc > 1)
 		ret = ctl_error(&c, CTL_USAGE, "%s takes no arguments", cmd);
 	else if (!strcmp(cmd, "status"))
@@ -531,10 +539,12 @@ int ctl_run(const char *socket_path, int argc, char **argv, const struct ctl_io 
 	else if (!strcmp(cmd, "regs"))
 		ret = ctl_regs(&c);
 	else
-		ret = ctl_error(&c, CTL_USAGE,
-				"unknown command '%s' (status, pause, resume, stop, ctrl-alt-del, "
-				"flush-metrics, stats, regs, nmi, gdb, top, raw; try 'help')",
-				cmd);
+		ret = ctl_error(
+		    &c, CTL_USAGE,
+		    "unknown command '%s' (status, pause, resume, stop, ctrl-alt-del, "
+		    "flush-metrics, stats, regs, nmi, gdb, snapshot, restore, top, raw; try "
+		    "'help')",
+		    cmd);
 	fflush(c.out);
 	return ret;
 }

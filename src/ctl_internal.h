@@ -41,6 +41,20 @@ int ctl_request(struct ctl *c, const char *method, const char *path, const char 
 		struct ctl_response *r) __attribute__((warn_unused_result));
 void ctl_response_free(struct ctl_response *r);
 
+/* ctl_request, then an HTTP error (not 2xx) becomes the fault message on c->err. */
+int ctl_call(struct ctl *c, const char *method, const char *path, const char *body,
+	     struct ctl_response *r) __attribute__((warn_unused_result));
+/* The same for commands whose success prints nothing. */
+int ctl_simple(struct ctl *c, const char *method, const char *path, const char *body)
+    __attribute__((warn_unused_result));
+struct json_t;
+/* r's body as a JSON object, or NULL (the error said on c->err). */
+struct json_t *ctl_json_body(struct ctl *c, const struct ctl_response *r, const char *what);
+
+/* `snapshot DIR [--diff]` and `restore DIR [--paused]` (ctl_snapshot.c). */
+int ctl_snapshot(struct ctl *c, int argc, char **argv) __attribute__((warn_unused_result));
+int ctl_restore(struct ctl *c, int argc, char **argv) __attribute__((warn_unused_result));
+
 /* `top [-d SECONDS] [-n COUNT]`: argv[0] is "top". Returns an enum ctl_status. */
 int ctl_top(struct ctl *c, int argc, char **argv) __attribute__((warn_unused_result));
 

@@ -2,6 +2,7 @@
 #include "guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -52,6 +53,7 @@ int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start
 
 void guest_mem_free(struct guest_mem *gm)
 {
+	free(gm->dirty);
 	if (gm->mapping)
 		munmap(gm->mapping, gm->mapping_size);
 	memset(gm, 0, sizeof(*gm));
@@ -75,6 +77,58 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+int guest_mem_track_dirty(struct guest_mem *gm)
+{
+	uint64_t pages = (gm->ram_size + GUEST_MEM_PAGE - 1) / GUEST_MEM_PAGE;
+
+	if (gm->dirty)
+		return 0;
+	gm->dirty = calloc((size_t)((pages + 63) / 64) + 1, sizeof(uint64_t));
+	if (!gm->dirty)
+		return -ENOMEM;
+	gm->dirty_words = (pages + 63) / 64;
+	return 0;
+}
+
+int64_t guest_mem_page_index(const struct guest_mem *gm, uint64_t gpa)
+{
+	uint64_t base = 0;
+
+	for (unsigned i = 0; i < gm->nregions; i++) {
+		const struct guest_mem_region *r = &gm->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return (int64_t)((base + (gpa - r->gpa)) / GUEST_MEM_PAGE);
+		base += r->size;
+	}
+	return -1;
+}
+
+void guest_mem_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	int64_t first, last;
+
+	if (!gm->dirty || !guest_mem_ptr(gm, gpa, len))
+		return;
+	if (!len)
+		len = 1;
+	/* Inside one region (guest_mem_ptr said so): the page indices are contiguous. */
+	first = guest_mem_page_index(gm, gpa);
+	last = guest_mem_page_index(gm, gpa + len - 1);
+	for (int64_t p = first; p >= 0 && p <= last; p++) {
+		uint64_t bit = 1ull << (p % 64);
+
+		if (!(__atomic_load_n(&gm->dirty[p / 64], __ATOMIC_RELAXED) & bit))
+			__atomic_fetch_or(&gm->dirty[p / 64], bit, __ATOMIC_RELAXED);
+	}
+}
+
+void guest_mem_take_dirty(const struct guest_mem *gm, uint64_t *out)
+{
+	for (uint64_t i = 0; gm->dirty && i < gm->dirty_words; i++)
+		out[i] |= __atomic_exchange_n(&gm->dirty[i], 0, __ATOMIC_RELAXED);
+}
+
 int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len)
 {
 	const void *p = guest_mem_ptr(gm, gpa, len);
@@ -92,5 +146,6 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, s
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
+	guest_mem_mark_dirty(gm, gpa, len);
 	return 0;
 }

@@ -37,6 +37,28 @@ static int main_start_failed(int ret, const char *err)
 		   : VM_EXIT_HOST_ERROR;
 }
 
+/* kvmbox run --restore DIR: the files `kvmbox ctl SOCKET snapshot DIR` writes. */
+static int main_restore(struct vmm *vmm, struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct vmm_snapshot_load req = {
+		.resume = !cfg->restore_paused,
+		.noverrides = cfg->nnet_overrides,
+	};
+	char state[4096], mem[4096];
+
+	if ((size_t)snprintf(state, sizeof(state), "%s/vmstate", cfg->restore_dir) >=
+		sizeof(state) ||
+	    (size_t)snprintf(mem, sizeof(mem), "%s/memory", cfg->restore_dir) >= sizeof(mem)) {
+		snprintf(err, errlen, "--restore: the path '%s' is too long", cfg->restore_dir);
+		return -EINVAL;
+	}
+	req.state_path = state;
+	req.mem_path = mem;
+	memcpy(req.overrides, cfg->net_overrides, sizeof(req.overrides));
+	log_clear_last_error();
+	return vmm_snapshot_load(vmm, &req, err, errlen);
+}
+
 static int main_vmm(struct vm_config *cfg)
 {
 	struct event_loop *loop = NULL;
@@ -97,7 +119,13 @@ static int main_vmm(struct vm_config *cfg)
 			goto out;
 		}
 	}
-	if (cfg->action == CONFIG_ACTION_RUN || cfg->config_file) {
+	if (cfg->restore_dir) {
+		ret = main_restore(&vmm, cfg, err, sizeof(err));
+		if (ret && !vmm.vm_ready) {
+			status = main_start_failed(ret, err);
+			goto out;
+		}
+	} else if (cfg->action == CONFIG_ACTION_RUN || cfg->config_file) {
 		ret = vmm_start(&vmm, err, sizeof(err));
 		if (ret && !vmm.vm_ready) {
 			status = main_start_failed(ret, err);

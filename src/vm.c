@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "devices.h"
 #include "virtio/mmio_cmdline.h"
 #include "log.h"
+#include "snapshot/mem.h"
 #include "vcpu.h"
 
 uint64_t vm_now_ns(void)
@@ -79,10 +81,33 @@ static int vm_create_memory(struct vm *vm)
 			  (unsigned long long)(vm->cfg->memory >> 20), strerror(-ret));
 		return ret;
 	}
+	if (vm->restore_mem) {
+		char err[512];
+		struct stat st;
+
+		/* Before the memslots: KVM never sees the anonymous pages it replaces. */
+		ret = snapshot_mem_map(vm->restore_mem, &vm->mem, err, sizeof(err));
+		if (ret) {
+			vm->input_error = true;
+			log_error("%s", err);
+			return ret;
+		}
+		if (stat(vm->restore_mem, &st) == 0) {
+			vm->restore_mem_dev = st.st_dev;
+			vm->restore_mem_ino = st.st_ino;
+		}
+	}
+	/* Diff snapshots: KVM logs the guest's writes per memslot, kvmbox its own (guest_mem). */
+	if (vm->cfg->track_dirty_pages) {
+		ret = guest_mem_track_dirty(&vm->mem);
+		if (ret)
+			return ret;
+	}
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		const struct guest_mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region kr = {
 			.slot = i,
+			.flags = vm->cfg->track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uint64_t)(uintptr_t)r->host,
@@ -222,10 +247,14 @@ static int vm_create_vcpus(struct vm *vm)
 		ret = vcpu_create(&vm->vcpus[i], &vm->vcpu_ctx, vm->fd, i);
 		if (ret)
 			return ret;
+		if (vm->restore_mem)
+			continue; /* CPUID, MSRs, LAPIC, registers: all from the snapshot */
 		ret = cpu_init(vm->vcpus[i].fd, vm->cpuid, i, vm->ncpus, vm->cpu_template);
 		if (ret)
 			return ret;
 	}
+	if (vm->restore_mem)
+		return 0;
 	/* Application processors wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
 	ret = cpu_set_boot_state(vm->vcpus[0].fd, &vm->entry);
 	if (ret)
@@ -238,13 +267,14 @@ static void vm_stop_cb(void *opaque, int status)
 	vm_stop(opaque, status);
 }
 
-int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
+int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg, const char *restore_mem)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm = kvm;
 	vm->cfg = cfg;
+	vm->restore_mem = restore_mem;
 	vm->fd = -1;
 	vm->ncpus = cfg->cpus;
 	vm->start_ns = vm_now_ns();
@@ -295,7 +325,8 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
 				  ret == -EBUSY;
 		goto err;
 	}
-	ret = vm_load_guest(vm);
+	/* A restored guest is in its RAM already, its tables and command line with it. */
+	ret = vm->restore_mem ? 0 : vm_load_guest(vm);
 	if (ret)
 		goto err;
 	ret = vm_create_vcpus(vm);
@@ -327,6 +358,26 @@ int vm_start(struct vm *vm)
 			vcpu_kick(&vm->vcpus[i]);
 	}
 	return 0;
+}
+
+int vm_start_paused(struct vm *vm)
+{
+	int ret;
+
+	if (vm->paused)
+		return -EALREADY;
+	/* Requested before the threads exist: each parks before its first KVM_RUN. */
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_request_park(&vm->vcpus[i], VCPU_PARK_PAUSE);
+	ret = devices_quiesce(vm);
+	if (ret)
+		return ret;
+	vm->paused = true;
+	ret = vm_start(vm);
+	for (unsigned i = 0; !ret && i < vm->ncpus; i++)
+		if (vcpu_wait_parked(&vm->vcpus[i]))
+			ret = -ESHUTDOWN;
+	return ret;
 }
 
 bool vm_stopping(const struct vm *vm)

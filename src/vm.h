@@ -52,13 +52,23 @@ struct vm {
 	int exit_status;
 	uint64_t start_ns;
 	bool paused; /* vm_pause succeeded; main thread only */
+	/* Restored from a snapshot: its memory file, mapped copy-on-write under guest RAM (a Diff
+	 * snapshot must never be written into it). restore_mem is NULL for a booted VM. */
+	const char *restore_mem;
+	uint64_t restore_mem_dev, restore_mem_ino;
 };
 
-/* Build the whole VM, in order; on failure everything built so far is undone. */
-int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg)
+/*
+ * Build the whole VM, in order; on failure everything built so far is undone. restore_mem: NULL
+ * to boot cfg's kernel; else the memory file of a snapshot, mapped as guest RAM, and neither
+ * kernel nor boot state is loaded (vm_snapshot_restore puts the saved state in).
+ */
+int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg, const char *restore_mem)
     __attribute__((warn_unused_result));
 /* Start one thread per vCPU. */
 int vm_start(struct vm *vm) __attribute__((warn_unused_result));
+/* The same, but the VM is paused (as after vm_pause) before any vCPU enters KVM_RUN. */
+int vm_start_paused(struct vm *vm) __attribute__((warn_unused_result));
 /* Ask every vCPU to stop; the first status given is the one kvmbox exits with. Any thread. */
 void vm_stop(struct vm *vm, int status);
 bool vm_stopping(const struct vm *vm);

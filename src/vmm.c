@@ -21,13 +21,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "vcpu.h"
+#include "vm_snapshot.h"
 
 #define VMM_METRICS_PERIOD_S 60
 
-static int vmm_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int vmm_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+int vmm_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -149,9 +147,83 @@ int vmm_redirect(const char *path, int target_fd, char *err, size_t errlen)
 	return 0;
 }
 
-int vmm_start(struct vmm *v, char *err, size_t errlen)
+int vmm_build(struct vmm *v, const struct snapshot_host *saved, const char *restore_mem, char *err,
+	      size_t errlen)
 {
 	char kerr[512];
+	int ret;
+
+	if (v->cfg->serial_out) {
+		ret = vmm_redirect(v->cfg->serial_out, STDOUT_FILENO, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (kvm_open(&v->kvm, "/dev/kvm", kerr, sizeof(kerr)))
+		return vmm_err(err, errlen, -ENODEV, "%s", kerr);
+	v->kvm_ready = true;
+	if (saved) {
+		struct kvm_cpuid2 *cpuid = cpu_supported_cpuid(v->kvm.fd);
+		struct snapshot_host here;
+
+		ret = cpuid ? vm_snapshot_host(&v->kvm, cpuid, saved->ncpus, &here) : -EIO;
+		free(cpuid);
+		if (!ret)
+			ret = snapshot_host_check(saved, &here, kerr, sizeof(kerr));
+		if (ret) {
+			kvm_close(&v->kvm);
+			v->kvm_ready = false;
+			return vmm_err(err, errlen, -EINVAL, "cannot restore on this host: %s",
+				       ret == -EINVAL ? kerr : strerror(-ret));
+		}
+	}
+	log_clear_last_error();
+	ret = vm_create(&v->vm, &v->kvm, v->cfg, restore_mem);
+	if (ret) {
+		bool input = v->vm.input_error;
+
+		vmm_err(err, errlen, ret, "cannot build the VM: %s",
+			log_last_error()[0] ? log_last_error() : strerror(-ret));
+		kvm_close(&v->kvm);
+		v->kvm_ready = false;
+		return input ? -EINVAL : ret;
+	}
+	v->vm_ready = true;
+	if (v->loop && event_loop_add(v->loop, v->vm.stop_fd, EPOLLIN, vmm_stopped_cb, v))
+		log_warn("cannot watch the VM's stop event");
+	if (v->cfg->gdb) {
+		ret = gdb_stub_create(&v->gdb, v->cfg->gdb, v->cfg->gdb_wait, v->loop, &v->vm, err,
+				      errlen);
+		if (ret) {
+			vmm_unbuild(v);
+			return ret == -ENOMEM ? ret : -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void vmm_unbuild(struct vmm *v)
+{
+	if (v->vm_ready) {
+		if (v->loop)
+			event_loop_del(v->loop, v->vm.stop_fd);
+		vm_destroy(&v->vm);
+		v->vm_ready = false;
+	}
+	if (v->kvm_ready)
+		kvm_close(&v->kvm);
+	v->kvm_ready = false;
+}
+
+void vmm_running(struct vmm *v)
+{
+	if (vmm_metrics_timer_start(v))
+		log_warn(
+		    "cannot start the metrics timer; metrics are written on FlushMetrics only");
+	vmm_changed(v);
+}
+
+int vmm_start(struct vmm *v, char *err, size_t errlen)
+{
 	int ret;
 
 	if (v->state != VMM_NOT_STARTED)
@@ -174,50 +246,17 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 			break;
 		}
 	}
-	if (v->cfg->serial_out) {
-		ret = vmm_redirect(v->cfg->serial_out, STDOUT_FILENO, err, errlen);
-		if (ret)
-			return ret;
-	}
-	if (kvm_open(&v->kvm, "/dev/kvm", kerr, sizeof(kerr)))
-		return vmm_err(err, errlen, -ENODEV, "%s", kerr);
-	v->kvm_ready = true;
-	log_clear_last_error();
-	ret = vm_create(&v->vm, &v->kvm, v->cfg);
-	if (ret) {
-		bool input = v->vm.input_error;
-
-		vmm_err(err, errlen, ret, "cannot build the VM: %s",
-			log_last_error()[0] ? log_last_error() : strerror(-ret));
-		kvm_close(&v->kvm);
-		v->kvm_ready = false;
-		return input ? -EINVAL : ret;
-	}
-	v->vm_ready = true;
-	if (v->loop && event_loop_add(v->loop, v->vm.stop_fd, EPOLLIN, vmm_stopped_cb, v))
-		log_warn("cannot watch the VM's stop event");
-	if (v->cfg->gdb) {
-		ret = gdb_stub_create(&v->gdb, v->cfg->gdb, v->cfg->gdb_wait, v->loop, &v->vm, err,
-				      errlen);
-		if (ret) {
-			vm_destroy(&v->vm);
-			v->vm_ready = false;
-			kvm_close(&v->kvm);
-			v->kvm_ready = false;
-			return ret == -ENOMEM ? ret : -EINVAL;
-		}
-	}
+	ret = vmm_build(v, NULL, NULL, err, errlen);
+	if (ret)
+		return ret;
 	ret = vm_start(&v->vm);
 	/* From here the VM exists: a failure stops it, and the main loop sees it stopping. */
 	v->state = VMM_RUNNING;
 	if (ret)
 		return vmm_err(err, errlen, ret, "cannot start the vCPUs: %s", strerror(-ret));
-	if (vmm_metrics_timer_start(v))
-		log_warn(
-		    "cannot start the metrics timer; metrics are written on FlushMetrics only");
 	log_info("the microVM is running (%u vCPUs, %llu MiB)", v->cfg->cpus,
 		 (unsigned long long)(v->cfg->memory >> 20));
-	vmm_changed(v);
+	vmm_running(v);
 	return 0;
 }
 

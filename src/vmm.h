@@ -84,4 +84,35 @@ int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen) __attribute__((wa
 int vmm_gdb(struct vmm *v, const char *address, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/*
+ * Snapshots (vmm_snapshot.c). Create: the VM must be paused; config is the document a restore
+ * rebuilds it from (snapshot_config_export). Load: into a process whose VM is not started and
+ * has no devices or kernel configured; on failure nothing is started and cfg is as it was.
+ */
+struct vmm_snapshot_load {
+	const char *state_path, *mem_path;
+	bool resume;	  /* resume_vm: run at once, else Paused */
+	bool track_dirty; /* enable_diff_snapshots / track_dirty_pages */
+	unsigned noverrides;
+	struct config_net_override overrides[CONFIG_MAX_NICS];
+};
+int vmm_snapshot_create(struct vmm *v, const char *config, const char *state_path,
+			const char *mem_path, bool diff, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+int vmm_snapshot_load(struct vmm *v, const struct vmm_snapshot_load *req, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* For vmm.c and vmm_snapshot.c only. */
+struct snapshot_host;
+/* err gets the message; returns ret. */
+int vmm_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Open KVM (checking a snapshot's host facts when saved is set) and build the VM (from
+ * restore_mem when set); vmm_unbuild undoes it before the vCPUs start. */
+int vmm_build(struct vmm *v, const struct snapshot_host *saved, const char *restore_mem, char *err,
+	      size_t errlen) __attribute__((warn_unused_result));
+void vmm_unbuild(struct vmm *v);
+/* The VM runs or is paused from now on: metrics timer, console gate. */
+void vmm_running(struct vmm *v);
+
 #endif

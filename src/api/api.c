@@ -3,7 +3,8 @@
  * responses, the pre-boot/post-boot rules, and the config-file sections that share the handlers.
  * The handlers for the JSON bodies live by subject: api_boot.c (machine-config, boot-source),
  * api_devices.c (drives, network interfaces, vsock, entropy, serial), api_instance.c (GET /,
- * actions, pause/resume, logger, metrics, kvmbox's extensions), api_vmconfig.c (GET /vm/config).
+ * actions, pause/resume, logger, metrics, kvmbox's extensions), api_vmconfig.c (GET /vm/config),
+ * api_snapshot.c (PUT /snapshot/create and /snapshot/load).
  *
  * Every body goes through schema_fields (src/api/schema.c), which checks each value once
  * against the handler's table (type, range, length, id charset, enum) and refuses unknown fields
@@ -115,6 +116,8 @@ static const struct api_route api_routes[] = {
 	{ "PUT", "actions", NULL, API_ANY, false, api_put_actions },
 	{ "PATCH", "vm", NULL, API_POST_BOOT, false, api_patch_vm },
 	{ "GET", "vm", "config", API_ANY, false, api_get_vm_config },
+	{ "PUT", "snapshot", "create", API_POST_BOOT, false, api_put_snapshot_create },
+	{ "PUT", "snapshot", "load", API_PRE_BOOT, false, api_put_snapshot_load },
 	{ "GET", "kvmbox", "stats", API_ANY, false, api_get_stats },
 	{ "PUT", "kvmbox", "stop", API_ANY, true, api_put_stop },
 	{ "GET", "kvmbox", "regs", API_POST_BOOT, false, api_get_regs },

@@ -47,6 +47,12 @@ struct api_ops {
 	int (*nmi)(void *opaque, int vcpu, char *err, size_t errlen);
 	/* kvmbox extension (PUT /kvmbox/gdb): open a gdb stub on address on the running VM. */
 	int (*gdb)(void *opaque, const char *address, char *err, size_t errlen);
+	/* PUT /snapshot/create (Paused only): the state file and the memory file. */
+	int (*snapshot_create)(void *opaque, const char *state_path, const char *mem_path,
+			       bool diff, char *err, size_t errlen);
+	/* PUT /snapshot/load (before InstanceStart): the VM from a snapshot, paused or running. */
+	int (*snapshot_load)(void *opaque, const struct vmm_snapshot_load *req, char *err,
+			     size_t errlen);
 	const char *(*instance_id)(void *opaque);
 	const char *(*version)(void *opaque);
 };

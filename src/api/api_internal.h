@@ -79,6 +79,10 @@ int api_get_regs(struct api_ctx *c, const char *id, json_t *body);
 int api_put_nmi(struct api_ctx *c, const char *id, json_t *body);
 int api_put_gdb(struct api_ctx *c, const char *id, json_t *body);
 
+/* api_snapshot.c */
+int api_put_snapshot_create(struct api_ctx *c, const char *id, json_t *body);
+int api_put_snapshot_load(struct api_ctx *c, const char *id, json_t *body);
+
 /* api_vmconfig.c */
 int api_get_vm_config(struct api_ctx *c, const char *id, json_t *body);
 

@@ -1,7 +1,9 @@
 /* The API's ops on the real VMM: thin wrappers of the vmm_* functions (opaque is a struct vmm). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "api/snapshot_config.h"
 #include "api/api.h"
 #include "vmm.h"
 
@@ -91,6 +93,23 @@ static int api_vmm_gdb(void *opaque, const char *address, char *err, size_t errl
 	return vmm_gdb(opaque, address, err, errlen);
 }
 
+static int api_vmm_snapshot_create(void *opaque, const char *state_path, const char *mem_path,
+				   bool diff, char *err, size_t errlen)
+{
+	struct vmm *v = opaque;
+	char *config = snapshot_config_export(v->cfg);
+	int ret = vmm_snapshot_create(v, config, state_path, mem_path, diff, err, errlen);
+
+	free(config);
+	return ret;
+}
+
+static int api_vmm_snapshot_load(void *opaque, const struct vmm_snapshot_load *req, char *err,
+				 size_t errlen)
+{
+	return vmm_snapshot_load(opaque, req, err, errlen);
+}
+
 static const char *api_vmm_instance_id(void *opaque)
 {
 	const char *id = ((struct vmm *)opaque)->cfg->instance_id;
@@ -119,6 +138,8 @@ const struct api_ops api_vmm_ops = {
 	.regs_text = api_vmm_regs_text,
 	.nmi = api_vmm_nmi,
 	.gdb = api_vmm_gdb,
+	.snapshot_create = api_vmm_snapshot_create,
+	.snapshot_load = api_vmm_snapshot_load,
 	.instance_id = api_vmm_instance_id,
 	.version = api_vmm_version,
 };

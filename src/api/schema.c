@@ -147,7 +147,8 @@ static int schema_value(const struct schema_field *f, json_t *v, struct schema_v
 				   SCHEMA_SERDE "unknown variant `%s` for `%s`, expected one of %s",
 				   json_string_value(v), f->name, names);
 	case SCHEMA_OBJ:
-		if (!json_is_object(v))
+	case SCHEMA_ARR:
+		if (f->kind == SCHEMA_OBJ ? !json_is_object(v) : !json_is_array(v))
 			break;
 		if (f->check(v, fault, len))
 			return -EINVAL;
@@ -159,6 +160,7 @@ static int schema_value(const struct schema_field *f, json_t *v, struct schema_v
 			   f->kind == SCHEMA_BOOL   ? "a boolean"
 			   : f->kind == SCHEMA_UINT ? "an unsigned integer"
 			   : f->kind == SCHEMA_OBJ  ? "a map"
+			   : f->kind == SCHEMA_ARR  ? "a sequence"
 						    : "a string");
 }
 

@@ -13,7 +13,7 @@
 #define SCHEMA_MAX_ID 64     /* resource ids: [A-Za-z0-9_]{1,64} */
 #define SCHEMA_SERDE "An error occurred when deserializing the json body of a request: "
 
-enum schema_kind { SCHEMA_STR, SCHEMA_BOOL, SCHEMA_UINT, SCHEMA_ENUM, SCHEMA_OBJ };
+enum schema_kind { SCHEMA_STR, SCHEMA_BOOL, SCHEMA_UINT, SCHEMA_ENUM, SCHEMA_OBJ, SCHEMA_ARR };
 
 #define SCHEMA_REQ 1u	   /* required (null counts as absent) */
 #define SCHEMA_ID 2u	   /* [A-Za-z0-9_]{1,64} */
@@ -26,7 +26,7 @@ struct schema_field {
 	unsigned flags;
 	uint64_t min, max; /* SCHEMA_UINT: range; SCHEMA_STR: max length (0: SCHEMA_PATH_MAX - 1) */
 	const char *const *choices;			  /* SCHEMA_ENUM, NULL-terminated */
-	int (*check)(json_t *v, char *fault, size_t len); /* SCHEMA_OBJ */
+	int (*check)(json_t *v, char *fault, size_t len); /* SCHEMA_OBJ, SCHEMA_ARR */
 };
 
 struct schema_val {

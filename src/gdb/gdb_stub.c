@@ -451,6 +451,8 @@ static ssize_t gdb_stub_access(struct gdb_stub *g, unsigned cpu, uint64_t addr, 
 			else if (bp < 0)
 				host[i] = *b;
 		}
+		if (write)
+			guest_mem_mark_dirty(&g->vm->mem, gpa, chunk);
 		done += chunk;
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -494,8 +496,10 @@ static int gdb_stub_sw_bp(struct gdb_stub *g, unsigned cpu, bool insert, uint64_
 	if (!insert) {
 		if (i >= 0) {
 			host = guest_mem_ptr(&g->vm->mem, g->sw[i].gpa, 1);
-			if (host && *host == 0xcc && gdb_stub_sw_alias(g, i, g->sw[i].gpa) < 0)
+			if (host && *host == 0xcc && gdb_stub_sw_alias(g, i, g->sw[i].gpa) < 0) {
 				*host = g->sw[i].orig;
+				guest_mem_mark_dirty(&g->vm->mem, g->sw[i].gpa, 1);
+			}
 			g->sw[i].used = false;
 			g->nsw--;
 		}
@@ -525,6 +529,7 @@ static int gdb_stub_sw_bp(struct gdb_stub *g, unsigned cpu, bool insert, uint64_
 						.orig = alias >= 0 ? g->sw[alias].orig : *host };
 		}
 		*host = 0xcc;
+		guest_mem_mark_dirty(&g->vm->mem, gpa, 1);
 		g->nsw++;
 		ret = 0;
 	}
@@ -604,8 +609,10 @@ static void gdb_stub_release(struct gdb_stub *g)
 		if (!g->sw[i].used)
 			continue;
 		host = guest_mem_ptr(&g->vm->mem, g->sw[i].gpa, 1);
-		if (host && *host == 0xcc)
+		if (host && *host == 0xcc) {
 			*host = g->sw[i].orig;
+			guest_mem_mark_dirty(&g->vm->mem, g->sw[i].gpa, 1);
+		}
 		g->sw[i].used = false;
 	}
 	g->nsw = 0;

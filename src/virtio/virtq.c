@@ -104,9 +104,13 @@ static uint8_t *virtq_avail_ring(const struct virtq *vq, const struct guest_mem 
 	return guest_mem_ptr(gm, vq->avail_gpa, 6 + 2 * (uint64_t)vq->size);
 }
 
+/* Everything that asks for it writes it (used entries, the index, avail_event). */
 static uint8_t *virtq_used_ring(const struct virtq *vq, const struct guest_mem *gm)
 {
-	return guest_mem_ptr(gm, vq->used_gpa, 6 + VIRTQ_USED_ELEM_SIZE * (uint64_t)vq->size);
+	uint64_t len = 6 + VIRTQ_USED_ELEM_SIZE * (uint64_t)vq->size;
+
+	guest_mem_mark_dirty(gm, vq->used_gpa, len);
+	return guest_mem_ptr(gm, vq->used_gpa, len);
 }
 
 void virtq_reset(struct virtq *vq)
@@ -252,6 +256,8 @@ static int virtq_walk(struct virtq *vq, const struct guest_mem *gm, const uint8_
 			if (++nsegs > VIRTQ_MAX_SEGS)
 				return virtq_fail(vq, -E2BIG, "too many buffers in chain", head);
 			if (d.flags & VIRTQ_DESC_F_WRITE) {
+				/* Counted as written now: the device may fill any of it. */
+				guest_mem_mark_dirty(gm, d.addr, d.len);
 				elem->in[elem->in_num++] = (struct iovec){ p, d.len };
 				elem->in_len += d.len;
 			} else {

@@ -117,6 +117,26 @@ static const char *fuzz_id(void *o)
 	return "fuzz";
 }
 
+static int fuzz_snapshot_create(void *o, const char *state_path, const char *mem_path, bool diff,
+				char *err, size_t len)
+{
+	if (((struct fuzz_vmm *)o)->state != VMM_PAUSED || !state_path || !mem_path)
+		abort(); /* the API lets a snapshot through only while Paused, with both paths */
+	return 0;
+}
+
+static int fuzz_snapshot_load(void *o, const struct vmm_snapshot_load *req, char *err, size_t len)
+{
+	if (((struct fuzz_vmm *)o)->state != VMM_NOT_STARTED || !req->state_path ||
+	    !req->mem_path || req->noverrides > CONFIG_MAX_NICS)
+		abort();
+	for (unsigned i = 0; i < req->noverrides; i++)
+		if (!req->overrides[i].iface_id || !req->overrides[i].tap)
+			abort();
+	snprintf(err, len, "refused by the fake VMM");
+	return -EINVAL; /* nothing changes: the configuration check below holds it to that */
+}
+
 static const struct api_ops fuzz_ops = {
 	.config = fuzz_config,
 	.state = fuzz_state,
@@ -130,6 +150,8 @@ static const struct api_ops fuzz_ops = {
 	.update_drive = fuzz_update_drive,
 	.stop = fuzz_stop,
 	.stats_json = fuzz_stats,
+	.snapshot_create = fuzz_snapshot_create,
+	.snapshot_load = fuzz_snapshot_load,
 	.instance_id = fuzz_id,
 	.version = fuzz_id,
 };

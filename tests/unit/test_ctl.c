@@ -398,6 +398,76 @@ static void test_broken_server(void)
 	run_free(&r);
 }
 
+/* snapshot DIR: a running VM is paused, snapshotted and resumed, even when the snapshot fails. */
+static void test_snapshot(void)
+{
+	char tmp[] = "/tmp/kvmbox-test-ctlsnap-XXXXXX", snapdir[128], real[256];
+	char *running = mkresp("200 OK", "{\"state\":\"Running\"}");
+	char *paused = mkresp("200 OK", "{\"state\":\"Paused\"}");
+	char *fault =
+	    mkresp("400 Bad Request", "{\"fault_message\":\"Create snapshot error: full\"}");
+	const char *resp4[] = { running, NO_CONTENT, NO_CONTENT, NO_CONTENT };
+	const char *fail4[] = { running, NO_CONTENT, fault, NO_CONTENT };
+	const char *resp2[] = { paused, NO_CONTENT };
+	const char *argv[] = { "snapshot", snapdir, NULL };
+	struct server s;
+	struct run r;
+
+	CHECK(mkdtemp(tmp) != NULL);
+	snprintf(snapdir, sizeof(snapdir), "%s/snap", tmp);
+	server_start(&s, resp4, 4);
+	run_ctl(&r, s.path, 2000, 2, argv);
+	server_stop(&s);
+	CHECK_EQ(r.status, CTL_OK);
+	CHECK(realpath(snapdir, real) != NULL); /* made by the command */
+	CHECK(!strncmp(s.requests[0], "GET / ", 6));
+	CHECK(!strcmp(body_of(s.requests[1]), "{\"state\":\"Paused\"}"));
+	CHECK(!strncmp(s.requests[2], "PUT /snapshot/create ", 21));
+	CHECK(strstr(body_of(s.requests[2]), "\"snapshot_type\":\"Full\""));
+	CHECK(strstr(body_of(s.requests[2]), "/snap/vmstate\""));
+	CHECK(strstr(body_of(s.requests[2]), "/snap/memory\""));
+	CHECK(!strcmp(body_of(s.requests[3]), "{\"state\":\"Resumed\"}"));
+	CHECK(strstr(r.out, "snapshot: ") != NULL);
+	run_free(&r);
+
+	/* Failed: the fault is shown, and the VM still runs again. */
+	server_start(&s, fail4, 4);
+	run_ctl(&r, s.path, 2000, 2, argv);
+	server_stop(&s);
+	CHECK_EQ(r.status, CTL_FAILED);
+	CHECK(strstr(r.err, "Create snapshot error: full") != NULL);
+	CHECK(!strcmp(body_of(s.requests[3]), "{\"state\":\"Resumed\"}"));
+	run_free(&r);
+
+	/* Already paused: left paused; --diff asks for a Diff. */
+	argv[2] = "--diff";
+	server_start(&s, resp2, 2);
+	run_ctl(&r, s.path, 2000, 3, argv);
+	server_stop(&s);
+	CHECK_EQ(r.status, CTL_OK);
+	CHECK(!strncmp(s.requests[1], "PUT /snapshot/create ", 21));
+	CHECK(strstr(body_of(s.requests[1]), "\"snapshot_type\":\"Diff\""));
+	run_free(&r);
+
+	/* restore DIR [--paused]: PUT /snapshot/load with the files' absolute paths. */
+	{
+		const char *rargv[] = { "restore", snapdir, "--paused" };
+
+		one(&s, &r, NO_CONTENT, 3, rargv);
+		CHECK_EQ(r.status, CTL_OK);
+		CHECK(!strncmp(s.requests[0], "PUT /snapshot/load ", 19));
+		CHECK(strstr(body_of(s.requests[0]), "\"resume_vm\":false"));
+		CHECK(strstr(body_of(s.requests[0]), "\"backend_type\":\"File\""));
+		CHECK(strstr(body_of(s.requests[0]), "/snap/memory\""));
+		run_free(&r);
+	}
+	free(running);
+	free(paused);
+	free(fault);
+	rmdir(snapdir);
+	rmdir(tmp);
+}
+
 static void test_usage(void)
 {
 	static const char *unknown[] = { "frobnicate" };
@@ -560,6 +630,7 @@ int main(void)
 	RUN_TEST(test_raw);
 	RUN_TEST(test_fault_message);
 	RUN_TEST(test_broken_server);
+	RUN_TEST(test_snapshot);
 	RUN_TEST(test_usage);
 	RUN_TEST(test_top);
 	TEST_EXIT();

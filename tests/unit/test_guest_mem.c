@@ -1,5 +1,6 @@
 /* Unit tests of the guest-memory bounds helper: edges, wrap-around, holes. */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -80,11 +81,48 @@ static void test_alloc_splits_at_hole(void)
 	CHECK_EQ(guest_mem_alloc(&gm, 0, 2ull << 20), -EINVAL);
 }
 
+/* The pages kvmbox writes, in the memory file's order (regions back to back), for Diff snapshots.
+ */
+static void test_dirty_tracking(void)
+{
+	static uint8_t low[16 * 4096], high[8 * 4096];
+	struct guest_mem gm = { 0 };
+	uint64_t out[2] = { 0, 0 };
+	uint8_t b = 1;
+
+	CHECK_EQ(guest_mem_add(&gm, 0, sizeof(low), low), 0);
+	CHECK_EQ(guest_mem_add(&gm, 1ull << 32, sizeof(high), high), 0);
+	/* Off until asked for: marks and takes are no-ops. */
+	guest_mem_mark_dirty(&gm, 0, 1);
+	guest_mem_take_dirty(&gm, out);
+	CHECK_EQ(out[0], 0);
+	CHECK_EQ(guest_mem_track_dirty(&gm), 0);
+	CHECK_EQ(gm.dirty_words, 1); /* 24 pages */
+	CHECK_EQ(guest_mem_page_index(&gm, 0x1fff), 1);
+	CHECK_EQ(guest_mem_page_index(&gm, (1ull << 32) + 4096), 17);
+	CHECK_EQ(guest_mem_page_index(&gm, sizeof(low)), -1);  /* the gap */
+	guest_mem_mark_dirty(&gm, 0x1ffe, 4);		       /* pages 1 and 2 */
+	guest_mem_mark_dirty(&gm, (1ull << 32) + 3 * 4096, 0); /* len 0 counts as 1: page 19 */
+	guest_mem_mark_dirty(&gm, sizeof(low) - 1, 2);	       /* runs off the region: ignored */
+	guest_mem_mark_dirty(&gm, ~0ull, 2);		       /* wraps: ignored */
+	CHECK_EQ(guest_mem_write(&gm, 15 * 4096, &b, 1), 0);   /* the copy helper marks too */
+	CHECK_EQ(guest_mem_write(&gm, sizeof(low), &b, 1), -EFAULT);
+	guest_mem_take_dirty(&gm, out);
+	CHECK_EQ(out[0], (1ull << 1) | (1ull << 2) | (1ull << 15) | (1ull << 19));
+	CHECK_EQ(out[1], 0);
+	/* Taken means forgotten; ORed into what the caller has. */
+	out[0] = 1ull << 40;
+	guest_mem_take_dirty(&gm, out);
+	CHECK_EQ(out[0], 1ull << 40);
+	free(gm.dirty);
+}
+
 int main(void)
 {
 	RUN_TEST(test_ptr_bounds);
 	RUN_TEST(test_add_rejects);
 	RUN_TEST(test_copy_helpers);
 	RUN_TEST(test_alloc_splits_at_hole);
+	RUN_TEST(test_dirty_tracking);
 	TEST_EXIT();
 }

@@ -120,6 +120,7 @@ static int emu_phys_write(void *opaque, uint64_t la, const void *src, unsigned l
 	for (unsigned i = 0; !ret && i < n; s += part[i], i++) {
 		if (host[i]) {
 			memcpy(host[i], s, part[i]);
+			guest_mem_mark_dirty(((struct emu_phys *)opaque)->gm, gpas[i], part[i]);
 		} else {
 			memcpy(buf, s, part[i]);
 			emu_phys_mmio(opaque, gpas[i], buf, part[i], true);
@@ -152,6 +153,8 @@ static int emu_phys_cmpxchg(void *opaque, uint64_t la, void *expected, const voi
 	ret = emu_host_cmpxchg(host[0], expected, desired, len);
 	if (ret < 0)
 		return ret;
+	for (unsigned i = 0; ret && i < n; i++)
+		guest_mem_mark_dirty(((struct emu_phys *)opaque)->gm, gpas[i], part[i]);
 	*swapped = ret;
 	return 0;
 }

@@ -1,0 +1,261 @@
+/*
+ * Snapshot and restore of a whole VM: what KVM keeps (the VM-wide irqchip, PIT and clock; every
+ * vCPU's state), what kvmbox's device models keep (through their save/load hooks on the buses),
+ * and guest RAM. The VM is paused throughout a save (vm_pause: vCPUs out of KVM_RUN with their
+ * last exit completed, device queues drained and I/O threads parked), so nothing changes under it.
+ *
+ * A restore builds the VM from the snapshot's configuration with its memory file mapped as RAM
+ * (vm_create), then puts the state back in this order, before any vCPU runs:
+ *  1. the VM-wide state: irqchip (both PICs and the IOAPIC), then the PIT, then kvmclock, so the
+ *     guest's clock goes on from where it stopped (vm_state_set);
+ *  2. the devices, PIO bus then MMIO bus (the PCI bus's configuration space comes before the
+ *     BARs it maps); a device whose line was high raises it again, into the restored irqchip;
+ *  3. each vCPU (cpu_state_set): CPUID first, since KVM checks MSRs, XSAVE and XCRs against it;
+ *     the TSC before the TSC-deadline MSR and the LAPIC before it too (a deadline armed against
+ *     the wrong TSC or into a LAPIC not yet in TSC-deadline mode never fires); VCPU_EVENTS last,
+ *     since setting other state can clear a pending exception or NMI.
+ */
+#include "vm_snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include "arch/x86/cpu_state.h"
+#include "arch/x86/snapshot_image.h"
+#include "arch/x86/vm_state.h"
+#include "bus.h"
+#include "log.h"
+#include "snapshot/state.h"
+#include "vm.h"
+
+static int vm_snapshot_err(char *err, size_t errlen, int ret, const char *what)
+{
+	snprintf(err, errlen, "%s: %s", what, strerror(-ret));
+	return ret;
+}
+
+uint32_t vm_snapshot_backend_id(const char *backend)
+{
+	static const char *const names[] = { "kvm_intel", "kvm_amd", "kvm_pvm" };
+
+	for (uint32_t i = 0; backend && i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(backend, names[i]))
+			return i + 1;
+	return 0;
+}
+
+int vm_snapshot_host(const struct kvm *kvm, const struct kvm_cpuid2 *supported, unsigned ncpus,
+		     struct snapshot_host *h)
+{
+	int xsave2;
+
+	memset(h, 0, sizeof(*h));
+	h->backend = vm_snapshot_backend_id(kvm->backend);
+	for (uint32_t i = 0; supported && i < supported->nent; i++)
+		if (supported->entries[i].function == 0)
+			h->vendor = supported->entries[i].ebx;
+	/* KVM_CAP_XSAVE2 gives the size KVM_GET_XSAVE2 needs; without it, struct kvm_xsave's. */
+	xsave2 = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	h->xsave_size = xsave2 > 0 ? (uint32_t)xsave2 : (uint32_t)sizeof(struct kvm_xsave);
+	h->ncpus = ncpus;
+	return 0;
+}
+
+/*
+ * The pages written since the last snapshot, one bit per page in the memory file's order: KVM's
+ * dirty log of each memslot (reading it starts the next interval) and the pages kvmbox's own
+ * devices wrote (guest_mem). out holds ram_size / 4 KiB bits.
+ */
+static int vm_snapshot_dirty(struct vm *vm, uint64_t *out)
+{
+	uint64_t base = 0;
+	int ret = 0;
+
+	for (unsigned i = 0; i < vm->mem.nregions && !ret; i++) {
+		const struct guest_mem_region *r = &vm->mem.regions[i];
+		uint64_t pages = r->size / GUEST_MEM_PAGE;
+		uint64_t *slot = calloc((size_t)(pages + 63) / 64, sizeof(uint64_t));
+		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = slot };
+
+		if (!slot)
+			return -ENOMEM;
+		if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			ret = -errno;
+		for (uint64_t p = 0; !ret && p < pages; p++) {
+			uint64_t at = base + p;
+
+			if (slot[p / 64] & (1ull << (p % 64)))
+				out[at / 64] |= 1ull << (at % 64);
+		}
+		free(slot);
+		base += pages;
+	}
+	guest_mem_take_dirty(&vm->mem, out);
+	return ret;
+}
+
+/* A failed save gives the pages back, so the next Diff still writes them. */
+static void vm_snapshot_dirty_undo(struct vm *vm, const uint64_t *bits)
+{
+	for (uint64_t i = 0; vm->mem.dirty && i < vm->mem.dirty_words; i++)
+		__atomic_fetch_or(&vm->mem.dirty[i], bits[i], __ATOMIC_RELAXED);
+}
+
+/* Everything but RAM, read from the paused VM into image. */
+static int vm_snapshot_collect(struct vm *vm, struct snapshot_image *image, char *err,
+			       size_t errlen)
+{
+	uint32_t *msrs = calloc(CPU_STATE_MAX_MSRS, sizeof(*msrs));
+	struct state_writer w;
+	int n, ret;
+
+	if (!msrs)
+		return -ENOMEM;
+	n = cpu_state_msr_list(vm->kvm->fd, msrs, CPU_STATE_MAX_MSRS);
+	if (n < 0) {
+		free(msrs);
+		return vm_snapshot_err(err, errlen, n, "KVM_GET_MSR_INDEX_LIST failed");
+	}
+	ret = vm_state_get(vm->fd, &image->vm);
+	if (ret) {
+		free(msrs);
+		return vm_snapshot_err(err, errlen, ret,
+				       "reading the irqchip, PIT and clock failed");
+	}
+	image->ncpus = vm->ncpus;
+	image->cpus = calloc(vm->ncpus, sizeof(*image->cpus));
+	if (!image->cpus) {
+		free(msrs);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		ret = cpu_state_get(vm->vcpus[i].fd, msrs, (unsigned)n, &image->cpus[i]);
+		if (ret) {
+			free(msrs);
+			snprintf(err, errlen, "reading vCPU %u's state failed: %s", i,
+				 ret == -EIO ? "KVM could not read one of its MSRs"
+					     : strerror(-ret));
+			return ret;
+		}
+	}
+	free(msrs);
+	state_writer_init(&w);
+	ret = bus_save(&vm->pio, &w);
+	if (!ret)
+		ret = bus_save(&vm->mmio, &w);
+	if (ret) {
+		state_writer_free(&w);
+		snprintf(err, errlen, "saving the devices failed: %s",
+			 ret == -EBUSY ? "requests still in flight"
+			 : ret == -EOPNOTSUPP
+			     ? "a device without snapshot support"
+			     : (log_last_error()[0] ? log_last_error() : strerror(-ret)));
+		return ret;
+	}
+	image->devices = w.buf; /* the image owns it now */
+	image->devices_len = w.len;
+	return 0;
+}
+
+int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
+		     const char *mem_path, bool diff, struct snapshot_mem_stats *stats, char *err,
+		     size_t errlen)
+{
+	struct snapshot_image image = { 0 };
+	struct snapshot_mem_stats st = { 0 };
+	struct snapshot_host host;
+	uint64_t *dirty = NULL;
+	struct stat sb;
+	int ret;
+
+	if (!vm->paused) {
+		snprintf(err, errlen, "the microVM must be paused");
+		return -EINVAL;
+	}
+	if (diff && !vm->mem.dirty) {
+		snprintf(err, errlen,
+			 "Diff snapshots need dirty-page tracking (machine-config "
+			 "track_dirty_pages, or enable_diff_snapshots on snapshot load)");
+		return -EINVAL;
+	}
+	/* A restored VM reads untouched pages from its memory file: updating it in place would
+	 * change its own RAM. A Full snapshot writes a new file and renames it: fine. */
+	if (diff && vm->restore_mem && stat(mem_path, &sb) == 0 &&
+	    (uint64_t)sb.st_dev == vm->restore_mem_dev &&
+	    (uint64_t)sb.st_ino == vm->restore_mem_ino) {
+		snprintf(err, errlen,
+			 "%s is the memory file this microVM was restored from: a Diff snapshot "
+			 "cannot go into it (copy it first)",
+			 mem_path);
+		return -EINVAL;
+	}
+	if (vm->mem.dirty) {
+		dirty = calloc((size_t)vm->mem.dirty_words + 1, sizeof(uint64_t));
+		if (!dirty)
+			return -ENOMEM;
+		/* A Full snapshot reads it too: the next Diff holds what changed after this one. */
+		ret = vm_snapshot_dirty(vm, dirty);
+		if (ret) {
+			vm_snapshot_dirty_undo(vm, dirty);
+			free(dirty);
+			return vm_snapshot_err(err, errlen, ret, "KVM_GET_DIRTY_LOG failed");
+		}
+	}
+	image.config = (char *)config; /* borrowed: not freed below */
+	ret = vm_snapshot_collect(vm, &image, err, errlen);
+	if (!ret)
+		ret = vm_snapshot_host(vm->kvm, vm->cpuid, vm->ncpus, &host);
+	if (!ret)
+		ret = snapshot_mem_save(mem_path, &vm->mem, diff ? dirty : NULL, &st, err, errlen);
+	if (!ret)
+		ret = snapshot_image_write(state_path, &host, &image, err, errlen);
+	if (ret && dirty)
+		vm_snapshot_dirty_undo(vm, dirty);
+	free(dirty);
+	image.config = NULL;
+	snapshot_image_free(&image);
+	if (!ret && stats)
+		*stats = st;
+	return ret;
+}
+
+int vm_snapshot_restore(struct vm *vm, const struct snapshot_image *image, char *err, size_t errlen)
+{
+	struct state_reader r;
+	int ret;
+
+	/* The configuration built the VM; the CPUS section must agree before it is indexed. */
+	if (image->ncpus != vm->ncpus) {
+		snprintf(err, errlen, "the snapshot holds %u vCPUs, its configuration %u",
+			 image->ncpus, vm->ncpus);
+		return -EINVAL;
+	}
+	ret = vm_state_set(vm->fd, &image->vm);
+	if (ret)
+		return vm_snapshot_err(err, errlen, ret,
+				       "KVM refused the snapshot's irqchip, PIT or clock");
+	state_reader_init(&r, image->devices, image->devices_len);
+	ret = bus_load(&vm->pio, &r, err, errlen);
+	if (!ret)
+		ret = bus_load(&vm->mmio, &r, err, errlen);
+	if (ret)
+		return ret;
+	if (r.pos != r.len) {
+		snprintf(err, errlen, "the snapshot has state for devices this microVM lacks");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		ret = cpu_state_set(vm->vcpus[i].fd, &image->cpus[i]);
+		if (ret) {
+			snprintf(err, errlen, "KVM refused vCPU %u's saved state: %s", i,
+				 ret == -EINVAL ? "an MSR or value this host does not support"
+						: strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
