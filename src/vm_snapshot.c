@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "arch/x86/cpu_state.h"
+#include "arch/x86/cpuid.h"
 #include "arch/x86/snapshot_image.h"
 #include "arch/x86/vm_state.h"
 #include "bus.h"
@@ -105,6 +106,30 @@ static void vm_snapshot_dirty_undo(struct vm *vm, const uint64_t *bits)
 		__atomic_fetch_or(&vm->mem.dirty[i], bits[i], __ATOMIC_RELAXED);
 }
 
+/*
+ * Keep the MSRs of list a vCPU lets the host read: KVM_GET_MSR_INDEX_LIST names every MSR KVM
+ * knows on this host, but one the guest's CPUID does not enable can refuse a read, and
+ * KVM_GET_MSRS stops at the first refusal. An MSR that cannot be read holds no state to save.
+ */
+static unsigned vm_snapshot_msr_filter(int vcpu_fd, uint32_t *list, unsigned n)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct {
+			struct kvm_msrs m;
+			struct kvm_msr_entry e[1];
+		} one = { .m.nmsrs = 1, .e[0].index = list[i] };
+
+		if (ioctl(vcpu_fd, KVM_GET_MSRS, &one.m) == 1)
+			list[kept++] = list[i];
+		else
+			log_debug("snapshot: MSR 0x%x cannot be read on this vCPU: not saved",
+				  list[i]);
+	}
+	return kept;
+}
+
 /* Everything but RAM, read from the paused VM into image. */
 static int vm_snapshot_collect(struct vm *vm, struct snapshot_image *image, char *err,
 			       size_t errlen)
@@ -120,6 +145,7 @@ static int vm_snapshot_collect(struct vm *vm, struct snapshot_image *image, char
 		free(msrs);
 		return vm_snapshot_err(err, errlen, n, "KVM_GET_MSR_INDEX_LIST failed");
 	}
+	n = (int)vm_snapshot_msr_filter(vm->vcpus[0].fd, msrs, (unsigned)n);
 	ret = vm_state_get(vm->fd, &image->vm);
 	if (ret) {
 		free(msrs);
@@ -226,13 +252,28 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 int vm_snapshot_restore(struct vm *vm, const struct snapshot_image *image, char *err, size_t errlen)
 {
 	struct state_reader r;
-	int ret;
+	int ret = 0;
 
 	/* The configuration built the VM; the CPUS section must agree before it is indexed. */
 	if (image->ncpus != vm->ncpus) {
 		snprintf(err, errlen, "the snapshot holds %u vCPUs, its configuration %u",
 			 image->ncpus, vm->ncpus);
 		return -EINVAL;
+	}
+	/* The same template on this host's KVM: what a new vCPU here would get. */
+	{
+		size_t size = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+		struct kvm_cpuid2 *here = malloc(size);
+
+		if (!here)
+			return -ENOMEM;
+		memcpy(here, vm->cpuid, size);
+		cpuid_apply(here, 0, vm->ncpus, vm->cpu_template);
+		for (unsigned i = 0; !ret && i < image->ncpus; i++)
+			ret = cpu_state_cpuid_check(&image->cpus[i], here, err, errlen);
+		free(here);
+		if (ret)
+			return ret;
 	}
 	ret = vm_state_set(vm->fd, &image->vm);
 	if (ret)

@@ -153,9 +153,56 @@ static void test_refusals(void)
 	free(t);
 }
 
+/* A snapshot restores only where the host's CPU has every feature its vCPUs were shown. */
+static void test_cpuid_check(void)
+{
+	struct cpu_state *s = calloc(1, sizeof(*s));
+	struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[4];
+	} here = { .c.nent = 4 };
+	char err[256] = "";
+
+	s->ncpuid = 3;
+	s->cpuid[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = 0x80202001 | 1u << 27,
+						 .edx = 0x178bfbff };
+	s->cpuid[1] = (struct kvm_cpuid_entry2){
+		.function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x29
+	};
+	s->cpuid[2] = (struct kvm_cpuid_entry2){
+		.function = 7, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x10
+	};
+	/* The host: the same features (OSXSAVE follows the guest's CR4: not compared), more too. */
+	here.e[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = 0x80202001 | 0x400,
+					       .edx = 0x178bfbff };
+	here.e[1] = (struct kvm_cpuid_entry2){
+		.function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x2b
+	};
+	here.e[2] = (struct kvm_cpuid_entry2){
+		.function = 7, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x10
+	};
+	here.e[3] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .edx = 1u << 29 };
+	CHECK_EQ(cpu_state_cpuid_check(s, &here.c, err, sizeof(err)), 0);
+	/* A sub-leaf the host lacks a bit of: named by leaf, sub-leaf, register and bits. */
+	here.e[2].eax = 0;
+	CHECK_EQ(cpu_state_cpuid_check(s, &here.c, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "CPUID.0x7.1:EAX bits 0x00000010") != NULL);
+	here.e[2].eax = 0x10;
+	/* A leaf the host does not have at all. */
+	s->cpuid[2] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .ecx = 1 };
+	CHECK_EQ(cpu_state_cpuid_check(s, &here.c, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "CPUID.0x80000001.0:ECX") != NULL);
+	/* A count past the array is bounded. */
+	s->ncpuid = 100000;
+	s->cpuid[2].ecx = 0;
+	CHECK_EQ(cpu_state_cpuid_check(s, &here.c, err, sizeof(err)), 0);
+	free(s);
+}
+
 int main(void)
 {
 	RUN_TEST(test_round_trip);
 	RUN_TEST(test_refusals);
+	RUN_TEST(test_cpuid_check);
 	TEST_EXIT();
 }

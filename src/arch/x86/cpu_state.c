@@ -2,6 +2,7 @@
 #include "arch/x86/cpu_state.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -145,6 +146,55 @@ int cpu_state_set(int vcpu_fd, const struct cpu_state *s)
 	    ioctl(vcpu_fd, KVM_SET_MP_STATE, &s->mp_state) < 0 ||
 	    ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &s->events) < 0)
 		return -errno;
+	return 0;
+}
+
+static const struct kvm_cpuid_entry2 *cpu_state_leaf(const struct kvm_cpuid_entry2 *e, unsigned n,
+						     uint32_t fn, uint32_t idx)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (e[i].function == fn &&
+		    (e[i].index == idx || !(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX)))
+			return &e[i];
+	return NULL;
+}
+
+static uint32_t cpu_state_reg(const struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	return !e ? 0 : reg == 0 ? e->eax : reg == 1 ? e->ebx : reg == 2 ? e->ecx : e->edx;
+}
+
+int cpu_state_cpuid_check(const struct cpu_state *s, const struct kvm_cpuid2 *here, char *err,
+			  size_t errlen)
+{
+	static const char names[] = "ABCD";
+	static const struct {
+		uint32_t fn, idx;
+		unsigned reg;	 /* 0 EAX, 1 EBX, 2 ECX, 3 EDX */
+		uint32_t ignore; /* bits KVM changes at run time (OSXSAVE, OSPKE follow CR4) */
+	} regs[] = {
+		{ 1, 0, 2, 1u << 27 },	{ 1, 0, 3, 0 },		 { 7, 0, 1, 0 },
+		{ 7, 0, 2, 1u << 4 },	{ 7, 0, 3, 0 },		 { 7, 1, 0, 0 },
+		{ 0xd, 1, 0, 0 },	{ 0x80000001, 0, 2, 0 }, { 0x80000001, 0, 3, 0 },
+		{ 0x80000008, 0, 1, 0 },
+	};
+	unsigned n = s->ncpuid < CPU_STATE_MAX_CPUID ? s->ncpuid : CPU_STATE_MAX_CPUID;
+
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+		uint32_t saved = cpu_state_reg(cpu_state_leaf(s->cpuid, n, regs[i].fn, regs[i].idx),
+					       regs[i].reg);
+		uint32_t have = cpu_state_reg(
+		    cpu_state_leaf(here->entries, here->nent, regs[i].fn, regs[i].idx), regs[i].reg);
+		uint32_t missing = saved & ~have & ~regs[i].ignore;
+
+		if (missing) {
+			snprintf(err, errlen,
+				 "this host's CPU lacks features the snapshot's vCPUs use: "
+				 "CPUID.0x%x.%u:E%cX bits 0x%08x",
+				 regs[i].fn, regs[i].idx, names[regs[i].reg], missing);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #define KVMBOX_X86_CPU_STATE_H
 
 #include <linux/kvm.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "snapshot/state.h"
@@ -43,6 +44,15 @@ int cpu_state_get(int vcpu_fd, const uint32_t *msr_list, unsigned nmsrs, struct 
 
 /* Put it into a new vCPU before its first KVM_RUN. */
 int cpu_state_set(int vcpu_fd, const struct cpu_state *s) __attribute__((warn_unused_result));
+
+/*
+ * Whether this host can run s's vCPU: every CPU feature the saved CPUID gives the guest (leaves 1,
+ * 7, 0xd.1, 0x80000001, 0x80000008) is in here, the CPUID this host's KVM would give a new vCPU of
+ * the same template. A guest that saw a feature uses it without asking again: restored where it
+ * is missing, it would fault. -EINVAL with the leaf, register and bits in err.
+ */
+int cpu_state_cpuid_check(const struct cpu_state *s, const struct kvm_cpuid2 *here, char *err,
+			  size_t errlen) __attribute__((warn_unused_result));
 
 void cpu_state_save(const struct cpu_state *s, struct state_writer *w);
 /* 0, or -EINVAL (reader failed, *s unspecified). */
