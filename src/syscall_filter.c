@@ -224,6 +224,8 @@ static const unsigned long sf_main_ioctls[] = {
 	KVM_SET_CLOCK,
 	KVM_GET_DIRTY_LOG,
 	KVM_SET_MP_STATE,
+	KVM_GET_TSC_KHZ,
+	KVM_SET_TSC_KHZ,
 	TUNSETIFF,
 	TCGETS,
 	TCSETS,

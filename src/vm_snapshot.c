@@ -235,6 +235,11 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 	ret = vm_snapshot_collect(vm, &image, err, errlen);
 	if (!ret)
 		ret = vm_snapshot_host(vm->kvm, vm->cpuid, vm->ncpus, &host);
+	if (!ret) {
+		int khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+
+		host.tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	}
 	if (!ret)
 		ret = snapshot_mem_save(mem_path, &vm->mem, diff ? dirty : NULL, &st, err, errlen);
 	if (!ret)
@@ -249,7 +254,31 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 	return ret;
 }
 
-int vm_snapshot_restore(struct vm *vm, const struct snapshot_image *image, char *err, size_t errlen)
+/*
+ * The guest calibrated its clocks against the snapshot host's TSC rate: keep it. KVM scales the
+ * TSC (VMX/SVM TSC scaling) or, within its tolerance of 250 ppm, takes the host's rate as it is.
+ * Before the TSC MSR is written: its value is in guest ticks.
+ */
+static int vm_snapshot_tsc(struct vm *vm, uint32_t khz, char *err, size_t errlen)
+{
+	for (unsigned i = 0; khz && i < vm->ncpus; i++) {
+		int here = ioctl(vm->vcpus[i].fd, KVM_GET_TSC_KHZ, 0);
+
+		if (here <= 0 || (uint32_t)here == khz)
+			continue;
+		if (ioctl(vm->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0) {
+			snprintf(err, errlen,
+				 "this host's TSC runs at %d kHz and KVM cannot run the snapshot's "
+				 "vCPUs at %u kHz (no TSC scaling)",
+				 here, khz);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int vm_snapshot_restore(struct vm *vm, const struct snapshot_host *saved,
+			const struct snapshot_image *image, char *err, size_t errlen)
 {
 	struct state_reader r;
 	int ret = 0;
@@ -275,6 +304,9 @@ int vm_snapshot_restore(struct vm *vm, const struct snapshot_image *image, char 
 		if (ret)
 			return ret;
 	}
+	ret = vm_snapshot_tsc(vm, saved->tsc_khz, err, errlen);
+	if (ret)
+		return ret;
 	ret = vm_state_set(vm->fd, &image->vm);
 	if (ret)
 		return vm_snapshot_err(err, errlen, ret,

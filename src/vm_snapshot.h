@@ -37,9 +37,11 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 
 /*
  * Put image's state into vm (built by vm_create with the snapshot's memory file, not started):
- * the VM-wide KVM state, the devices, then each vCPU. On failure the VM must be discarded.
+ * the TSC frequency (saved->tsc_khz), the VM-wide KVM state, the devices, then each vCPU. On
+ * failure the VM must be discarded.
  */
-int vm_snapshot_restore(struct vm *vm, const struct snapshot_image *image, char *err, size_t errlen)
+int vm_snapshot_restore(struct vm *vm, const struct snapshot_host *saved,
+			const struct snapshot_image *image, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -79,7 +79,7 @@ static int vmm_snapshot_restore(struct vmm *v, const struct snapshot_image *imag
 	ret = vmm_build(v, saved, mem_path, err, errlen);
 	if (ret)
 		return ret;
-	ret = vm_snapshot_restore(&v->vm, image, verr, sizeof(verr));
+	ret = vm_snapshot_restore(&v->vm, saved, image, verr, sizeof(verr));
 	if (ret) {
 		vmm_unbuild(v);
 		return vmm_err(err, errlen, -EINVAL, "cannot restore the snapshot: %s", verr);

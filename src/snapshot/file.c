@@ -17,7 +17,7 @@
 #define SNAPSHOT_OFF_PAYLOAD_LEN 16
 #define SNAPSHOT_OFF_CRC 24
 #define SNAPSHOT_OFF_FLAGS 28
-#define SNAPSHOT_OFF_HOST 32 /* backend, vendor, xsave_size, ncpus: 4 x u32 */
+#define SNAPSHOT_OFF_HOST 32 /* backend, vendor, xsave_size, ncpus, tsc_khz: 5 x u32 */
 
 uint32_t snapshot_crc32c(uint32_t crc, const void *buf, size_t len)
 {
@@ -67,6 +67,7 @@ void snapshot_header_build(uint8_t *out, const struct snapshot_host *host, const
 	snapshot_put32(out + SNAPSHOT_OFF_HOST + 4, host->vendor);
 	snapshot_put32(out + SNAPSHOT_OFF_HOST + 8, host->xsave_size);
 	snapshot_put32(out + SNAPSHOT_OFF_HOST + 12, host->ncpus);
+	snapshot_put32(out + SNAPSHOT_OFF_HOST + 16, host->tsc_khz);
 }
 
 int snapshot_file_parse(const void *buf, size_t len, struct snapshot_header *hdr, char *err,
@@ -117,6 +118,7 @@ int snapshot_file_parse(const void *buf, size_t len, struct snapshot_header *hdr
 	hdr->host.vendor = snapshot_get32(p + SNAPSHOT_OFF_HOST + 4);
 	hdr->host.xsave_size = snapshot_get32(p + SNAPSHOT_OFF_HOST + 8);
 	hdr->host.ncpus = snapshot_get32(p + SNAPSHOT_OFF_HOST + 12);
+	hdr->host.tsc_khz = snapshot_get32(p + SNAPSHOT_OFF_HOST + 16);
 	if (!hdr->host.ncpus || hdr->host.ncpus > 255) {
 		snprintf(err, errlen, "snapshot header names %" PRIu32 " vCPUs", hdr->host.ncpus);
 		return -EINVAL;

@@ -21,6 +21,7 @@ struct snapshot_host {
 	uint32_t vendor;     /* CPU vendor: CPUID.0 EBX, the first 4 vendor bytes */
 	uint32_t xsave_size; /* bytes of the XSAVE image KVM gives for a vCPU */
 	uint32_t ncpus;	     /* vCPUs in the snapshot */
+	uint32_t tsc_khz;    /* the vCPUs' TSC frequency (0: unknown); a restore scales to it */
 };
 
 struct snapshot_header {

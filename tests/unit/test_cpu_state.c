@@ -164,7 +164,8 @@ static void test_cpuid_check(void)
 	char err[256] = "";
 
 	s->ncpuid = 3;
-	s->cpuid[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = 0x80202001 | 1u << 27,
+	s->cpuid[0] = (struct kvm_cpuid_entry2){ .function = 1,
+						 .ecx = 0x80202001 | 1u << 27,
 						 .edx = 0x178bfbff };
 	s->cpuid[1] = (struct kvm_cpuid_entry2){
 		.function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x29
@@ -173,7 +174,8 @@ static void test_cpuid_check(void)
 		.function = 7, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x10
 	};
 	/* The host: the same features (OSXSAVE follows the guest's CR4: not compared), more too. */
-	here.e[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = 0x80202001 | 0x400,
+	here.e[0] = (struct kvm_cpuid_entry2){ .function = 1,
+					       .ecx = 0x80202001 | 0x400,
 					       .edx = 0x178bfbff };
 	here.e[1] = (struct kvm_cpuid_entry2){
 		.function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x2b

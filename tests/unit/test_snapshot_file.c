@@ -11,7 +11,7 @@
 #include "test.h"
 
 static const struct snapshot_host host = {
-	.backend = 2, .vendor = 0x756e6547, .xsave_size = 2688, .ncpus = 2
+	.backend = 2, .vendor = 0x756e6547, .xsave_size = 2688, .ncpus = 2, .tsc_khz = 2100000
 };
 
 /* header + payload in one buffer, as a file holds them. */
@@ -47,6 +47,7 @@ static void test_parse(void)
 	CHECK_EQ(h.host.backend, 2);
 	CHECK_EQ(h.host.vendor, 0x756e6547);
 	CHECK_EQ(h.host.xsave_size, 2688);
+	CHECK_EQ(h.host.tsc_khz, 2100000);
 	CHECK_EQ(h.host.ncpus, 2);
 
 	/* Every refusal, with its one-line reason. */

@@ -173,9 +173,9 @@ int cpu_state_cpuid_check(const struct cpu_state *s, const struct kvm_cpuid2 *he
 		unsigned reg;	 /* 0 EAX, 1 EBX, 2 ECX, 3 EDX */
 		uint32_t ignore; /* bits KVM changes at run time (OSXSAVE, OSPKE follow CR4) */
 	} regs[] = {
-		{ 1, 0, 2, 1u << 27 },	{ 1, 0, 3, 0 },		 { 7, 0, 1, 0 },
-		{ 7, 0, 2, 1u << 4 },	{ 7, 0, 3, 0 },		 { 7, 1, 0, 0 },
-		{ 0xd, 1, 0, 0 },	{ 0x80000001, 0, 2, 0 }, { 0x80000001, 0, 3, 0 },
+		{ 1, 0, 2, 1u << 27 },	 { 1, 0, 3, 0 },	  { 7, 0, 1, 0 },
+		{ 7, 0, 2, 1u << 4 },	 { 7, 0, 3, 0 },	  { 7, 1, 0, 0 },
+		{ 0xd, 1, 0, 0 },	 { 0x80000001, 0, 2, 0 }, { 0x80000001, 0, 3, 0 },
 		{ 0x80000008, 0, 1, 0 },
 	};
 	unsigned n = s->ncpuid < CPU_STATE_MAX_CPUID ? s->ncpuid : CPU_STATE_MAX_CPUID;
@@ -184,7 +184,8 @@ int cpu_state_cpuid_check(const struct cpu_state *s, const struct kvm_cpuid2 *he
 		uint32_t saved = cpu_state_reg(cpu_state_leaf(s->cpuid, n, regs[i].fn, regs[i].idx),
 					       regs[i].reg);
 		uint32_t have = cpu_state_reg(
-		    cpu_state_leaf(here->entries, here->nent, regs[i].fn, regs[i].idx), regs[i].reg);
+		    cpu_state_leaf(here->entries, here->nent, regs[i].fn, regs[i].idx),
+		    regs[i].reg);
 		uint32_t missing = saved & ~have & ~regs[i].ignore;
 
 		if (missing) {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Snapshot/restore with devices busy (issue 7), the Linux test kernel with 2 vCPUs, an ext4
+# virtio-blk disk and virtio-net on a tap, all inside a network namespace the test makes:
+#  - the snapshot is taken with both vCPUs busy and a writer appending to a file on the disk (the
+#    pause drains the requests in flight); the original is killed without running on;
+#  - the restored copy (network_overrides through --net-override: its NIC on another tap, with the
+#    first one's MAC on the host side so the guest's ARP entry stays right) finishes the writer,
+#    syncs and unmounts: the host's e2fsck finds the file system clean and debugfs reads exactly the
+#    lines the guest counted;
+#  - the guest pings the host and downloads a file over HTTP through the restored NIC;
+#  - the serial console keeps working (the guest reads the line that resumes it).
+source "$(dirname "$0")/lib.sh"
+need_kvm snapshot-devices
+[ "$(id -u)" -eq 0 ] || { skip snapshot-devices "needs root (network namespace, tap)"; exit 0; }
+[ -c /dev/net/tun ] || { skip snapshot-devices "no /dev/net/tun"; exit 0; }
+for c in ip mkfs.ext4 e2fsck debugfs curl; do
+	command -v $c >/dev/null || { fail snapshot-devices-setup "$c is not installed"; exit 1; }
+done
+prepare_linux_overlay
+BUSYBOX=$("$ROOT/scripts/fetch-busybox.sh" 2>"$LOGDIR/fetch-busybox.log") || {
+	fail snapshot-devices-setup "scripts/fetch-busybox.sh failed (see $LOGDIR/fetch-busybox.log)"
+	exit 1
+}
+NS=kvmbox-s$$
+HOSTMAC=02:00:00:00:0a:01
+T=$(mktemp -d /tmp/kvmbox-sdev.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+	ip netns del "$NS" 2>/dev/null
+	exec 8>&- 9>&- 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+ip netns add "$NS" || { fail snapshot-devices-setup "ip netns add failed"; exit 1; }
+ip -n "$NS" link set lo up
+mkdir -p "$T/www"
+head -c $((256 * 1024 + 5)) /dev/urandom >"$T/www/down.bin"
+ip netns exec "$NS" "$BUSYBOX" httpd -f -p 8080 -h "$T/www" &
+PIDS+=($!)
+truncate -s 64M "$T/disk.img"
+mkfs.ext4 -q -F "$T/disk.img" || { fail snapshot-devices-setup "mkfs.ext4 failed"; exit 1; }
+
+# tap_up NAME PID: configure the host side of tap NAME once kvmbox (PID) has made it.
+tap_up() {
+	for _ in $(seq 1 300); do
+		kill -0 "$2" 2>/dev/null || return 1
+		if ip -n "$NS" link show "$1" >/dev/null 2>&1; then
+			ip -n "$NS" link set "$1" address "$HOSTMAC" &&
+				ip -n "$NS" addr add 10.0.2.1/24 dev "$1" && ip -n "$NS" link set "$1" up
+			return
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+wait_log() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do gsays "$2" "$3" && return 0; sleep 0.2; done
+	return 1
+}
+
+mkfifo "$T/in0" "$T/in1"
+exec 8<>"$T/in0" 9<>"$T/in1"
+OUT=$LOGDIR/snapshot-devices.log
+ip netns exec "$NS" "$KVMBOX" run --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M --cpus 2 \
+	--disk "path=$T/disk.img" --net "tap=tap0,mac=52:54:00:12:34:56" --api-sock "$T/a.sock" \
+	--cmdline "console=ttyS0 panic=-1 kvmbox.run=snapshot_dev" <"$T/in0" >"$OUT" 2>"$OUT.err" &
+KPID=$!
+PIDS+=("$KPID")
+tap_up tap0 "$KPID" || fail snapshot-devices-tap "tap0 never appeared"
+if ! wait_log "${BOOT_TIMEOUT:-420}" '^@T ready=yes' "$OUT"; then
+	fail snapshot-devices-boot "the guest never got ready"
+	excerpt "$OUT"
+	exit 0
+fi
+expect_eq snapshot-devices-nproc "guest CPUs" "$(gval nproc)" 2
+expect_eq snapshot-devices-mount "mount status" "$(gval mount)" 0
+if "$KVMBOX" ctl "$T/a.sock" pause >"$T/ctl.out" 2>&1 && "$KVMBOX" ctl "$T/a.sock" snapshot "$T/snap" >>"$T/ctl.out" 2>&1; then
+	pass snapshot-devices-create
+else
+	fail snapshot-devices-create "$(cat "$T/ctl.out")"
+	exit 0
+fi
+kill -9 "$KPID"
+wait "$KPID" 2>/dev/null
+
+OUT=$LOGDIR/snapshot-devices-restored.log
+ip netns exec "$NS" "$KVMBOX" run --restore "$T/snap" --net-override net0=tap1 -v \
+	<"$T/in1" >"$OUT" 2>"$OUT.err" &
+RPID=$!
+PIDS+=("$RPID")
+if tap_up tap1 "$RPID"; then pass snapshot-devices-override; else fail snapshot-devices-override "no tap1: $(tail -c 300 "$OUT.err")"; fi
+echo resumed >&9
+if wait_log 300 '^@T done=yes' "$OUT"; then
+	pass snapshot-devices-restored-runs
+else
+	fail snapshot-devices-restored-runs "the restored guest did not finish: $(tail -c 300 "$OUT.err")"
+	excerpt "$OUT"
+fi
+expect_eq snapshot-devices-console "the line the restored guest read" "$(gval line)" resumed
+expect_eq snapshot-devices-umount "umount status" "$(gval umount)" 0
+timeout 120 tail --pid="$RPID" -f /dev/null
+if e2fsck -fn "$T/disk.img" >"$T/fsck.out" 2>&1; then
+	pass snapshot-devices-fsck
+else
+	fail snapshot-devices-fsck "$(tail -n 5 "$T/fsck.out" | tr '\n' ' ')"
+fi
+debugfs -R "cat /log" "$T/disk.img" 2>/dev/null >"$T/log"
+expect_eq snapshot-devices-disk-lines "lines on the disk (debugfs)" "$(wc -l <"$T/log")" "$(gval lines)"
+expect_eq snapshot-devices-disk-sha "SHA-256 of the file on the disk" "$(sha_of "$T/log")" "$(gval written)"
+[ "$(tail -n1 "$T/log")" = "line $(gval lines)" ] && pass snapshot-devices-disk-order ||
+	fail snapshot-devices-disk-order "the last line is '$(tail -n1 "$T/log")'"
+expect_eq snapshot-devices-ping "ping status after restore" "$(gval ping_rc)" 0
+expect_eq snapshot-devices-wget "SHA-256 of the file fetched after restore" "$(gval down_sha)" "$(sha_of "$T/www/down.bin")"
+check_guest_procs snapshot-devices-procs
