@@ -206,24 +206,39 @@ static void vcpu_set_state(struct vcpu *vcpu, enum vcpu_state st)
 
 /*
  * Park on the vCPU's own thread. KVM completes a port-I/O or MMIO read only when KVM_RUN is
- * entered again (api.rst, KVM_RUN, "immediate_exit"), so first re-enter once with
- * immediate_exit set: it finishes the instruction and returns -EINTR without running the guest.
- * The state a parked vCPU shows (to a snapshot or a debugger) is then architecturally complete.
+ * entered again (api.rst, KVM_RUN, "immediate_exit"), so first re-enter with immediate_exit set:
+ * it finishes the instruction and returns -EINTR without running the guest. Finishing it can need
+ * another exit first (the next chunk of a REP INS/OUTS, the next fragment of a split MMIO access,
+ * a second MMIO operand): KVM_RUN then returns 0 with that exit, which is handled like any other
+ * before entering again. The state a parked vCPU shows (to a snapshot or a debugger) is then
+ * architecturally complete. A guest cannot hold a pause off with a huge REP count: after
+ * VCPU_PARK_MAX_EXITS the vCPU parks with the instruction unfinished (exit_pending), which a
+ * snapshot refuses and the next KVM_RUN after the park completes.
  */
+#define VCPU_PARK_MAX_EXITS 65536
 static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 {
-	if (io_pending) {
+	unsigned n = 0;
+
+	while (io_pending) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0) {
-			/* With a debugger's single step armed, finishing the instruction is a
-			 * step: hand that to the debugger, or a `stepi` would never end. */
-			if (vcpu->run->exit_reason == KVM_EXIT_DEBUG && vcpu->ctx->debug)
-				vcpu->ctx->debug(vcpu->ctx->debug_opaque, vcpu, false);
-			else
-				log_debug("vCPU %u: completing I/O before parking ran the guest",
-					  vcpu->index);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) != 0)
+			break; /* -EINTR: nothing more to finish */
+		if (vcpu->run->exit_reason < VCPU_EXIT_REASONS)
+			vcpu->stats.exits[vcpu->run->exit_reason]++;
+		io_pending = vcpu->run->exit_reason == KVM_EXIT_IO ||
+			     vcpu->run->exit_reason == KVM_EXIT_MMIO;
+		/* With a debugger's single step armed, finishing the instruction is a step: hand
+		 * that to the debugger (vcpu_handle_exit does), or a `stepi` would never end. */
+		if (!vcpu_handle_exit(vcpu) || vcpu_stopping(vcpu))
+			break;
+		if (io_pending && ++n == VCPU_PARK_MAX_EXITS) {
+			log_debug("vCPU %u: parking in the middle of a string I/O instruction",
+				  vcpu->index);
+			break;
 		}
 	}
+	__atomic_store_n(&vcpu->exit_pending, io_pending, __ATOMIC_SEQ_CST);
 	/* Tell a kvmclock guest it was stopped, so its watchdogs ignore the gap (EINVAL: the
 	 * guest does not use kvmclock). */
 	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)

@@ -60,6 +60,9 @@ struct vcpu {
 	pthread_cond_t cond;
 	enum vcpu_state state;
 	unsigned park_req; /* atomic: VCPU_PARK_* reasons; parked while any is set */
+	/* atomic: parked with an exit KVM still has to complete (a REP string instruction cut
+	 * short): its state is not architecturally complete, so no snapshot now. */
+	bool exit_pending;
 };
 
 /* Why a vCPU is parked. Each client of the lifecycle holds its own reason, so a gdb stop and an

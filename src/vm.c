@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,7 +70,7 @@ static int vm_create_kvm_vm(struct vm *vm)
 	return 0;
 }
 
-static int vm_create_memory(struct vm *vm)
+static int vm_create_memory(struct vm *vm, const struct vm_restore *restore)
 {
 	int ret = guest_mem_alloc(&vm->mem, vm->cfg->memory, LAYOUT_MMIO_HOLE);
 
@@ -81,21 +80,17 @@ static int vm_create_memory(struct vm *vm)
 			  (unsigned long long)(vm->cfg->memory >> 20), strerror(-ret));
 		return ret;
 	}
-	if (vm->restore_mem) {
+	if (restore) {
 		char err[512];
-		struct stat st;
 
 		/* Before the memslots: KVM never sees the anonymous pages it replaces. */
-		ret = snapshot_mem_map(vm->restore_mem, &vm->mem, err, sizeof(err));
+		ret = snapshot_mem_map(restore->mem_path, &vm->mem, restore->id, err, sizeof(err));
 		if (ret) {
 			vm->input_error = true;
 			log_error("%s", err);
 			return ret;
 		}
-		if (stat(vm->restore_mem, &st) == 0) {
-			vm->restore_mem_dev = st.st_dev;
-			vm->restore_mem_ino = st.st_ino;
-		}
+		vm->snapshot_id = restore->id;
 	}
 	/* Diff snapshots: KVM logs the guest's writes per memslot, kvmbox its own (guest_mem). */
 	if (vm->cfg->track_dirty_pages) {
@@ -247,13 +242,13 @@ static int vm_create_vcpus(struct vm *vm)
 		ret = vcpu_create(&vm->vcpus[i], &vm->vcpu_ctx, vm->fd, i);
 		if (ret)
 			return ret;
-		if (vm->restore_mem)
+		if (vm->restored)
 			continue; /* CPUID, MSRs, LAPIC, registers: all from the snapshot */
 		ret = cpu_init(vm->vcpus[i].fd, vm->cpuid, i, vm->ncpus, vm->cpu_template);
 		if (ret)
 			return ret;
 	}
-	if (vm->restore_mem)
+	if (vm->restored)
 		return 0;
 	/* Application processors wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
 	ret = cpu_set_boot_state(vm->vcpus[0].fd, &vm->entry);
@@ -267,14 +262,15 @@ static void vm_stop_cb(void *opaque, int status)
 	vm_stop(opaque, status);
 }
 
-int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg, const char *restore_mem)
+int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
+	      const struct vm_restore *restore)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm = kvm;
 	vm->cfg = cfg;
-	vm->restore_mem = restore_mem;
+	vm->restored = restore != NULL;
 	vm->fd = -1;
 	vm->ncpus = cfg->cpus;
 	vm->start_ns = vm_now_ns();
@@ -310,7 +306,7 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg, const
 	ret = vm_create_kvm_vm(vm);
 	if (ret)
 		goto err;
-	ret = vm_create_memory(vm);
+	ret = vm_create_memory(vm, restore);
 	if (ret)
 		goto err;
 	ret = platform_create(vm);
@@ -326,7 +322,7 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg, const
 		goto err;
 	}
 	/* A restored guest is in its RAM already, its tables and command line with it. */
-	ret = vm->restore_mem ? 0 : vm_load_guest(vm);
+	ret = vm->restored ? 0 : vm_load_guest(vm);
 	if (ret)
 		goto err;
 	ret = vm_create_vcpus(vm);

@@ -51,20 +51,25 @@ struct vm {
 	int stopping;	  /* atomic: first vm_stop wins */
 	int exit_status;
 	uint64_t start_ns;
-	bool paused; /* vm_pause succeeded; main thread only */
-	/* Restored from a snapshot: its memory file, mapped copy-on-write under guest RAM (a Diff
-	 * snapshot must never be written into it). restore_mem is NULL for a booted VM. */
-	const char *restore_mem;
-	uint64_t restore_mem_dev, restore_mem_ino;
+	bool paused;   /* vm_pause succeeded; main thread only */
+	bool restored; /* built from a snapshot (vm_create's restore), not booted */
+	/* The last snapshot this VM took or was restored from (0: none): the base a Diff needs. */
+	uint64_t snapshot_id;
+};
+
+/* What vm_create restores from: the memory file of snapshot id. */
+struct vm_restore {
+	const char *mem_path;
+	uint64_t id;
 };
 
 /*
- * Build the whole VM, in order; on failure everything built so far is undone. restore_mem: NULL
- * to boot cfg's kernel; else the memory file of a snapshot, mapped as guest RAM, and neither
- * kernel nor boot state is loaded (vm_snapshot_restore puts the saved state in).
+ * Build the whole VM, in order; on failure everything built so far is undone. restore: NULL to
+ * boot cfg's kernel; else a snapshot's memory file is mapped as guest RAM and neither kernel nor
+ * boot state is loaded (vm_snapshot_restore puts the saved state in).
  */
-int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg, const char *restore_mem)
-    __attribute__((warn_unused_result));
+int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
+	      const struct vm_restore *restore) __attribute__((warn_unused_result));
 /* Start one thread per vCPU. */
 int vm_start(struct vm *vm) __attribute__((warn_unused_result));
 /* The same, but the VM is paused (as after vm_pause) before any vCPU enters KVM_RUN. */

@@ -6,23 +6,28 @@
  *
  * A restore builds the VM from the snapshot's configuration with its memory file mapped as RAM
  * (vm_create), then puts the state back in this order, before any vCPU runs:
- *  1. the VM-wide state: irqchip (both PICs and the IOAPIC), then the PIT, then kvmclock, so the
- *     guest's clock goes on from where it stopped (vm_state_set);
- *  2. the devices, PIO bus then MMIO bus (the PCI bus's configuration space comes before the
+ *  1. checks that need no change: every saved MSR is one this host's KVM has, every CPU feature
+ *     the guest was shown is this CPU's; then the TSC frequency (KVM_SET_TSC_KHZ where it differs);
+ *  2. the irqchip (both PICs and the IOAPIC);
+ *  3. the devices, PIO bus then MMIO bus (the PCI bus's configuration space comes before the
  *     BARs it maps); a device whose line was high raises it again, into the restored irqchip;
- *  3. each vCPU (cpu_state_set): CPUID first, since KVM checks MSRs, XSAVE and XCRs against it;
+ *  4. each vCPU (cpu_state_set): CPUID first, since KVM checks MSRs, XSAVE and XCRs against it;
  *     the TSC before the TSC-deadline MSR and the LAPIC before it too (a deadline armed against
  *     the wrong TSC or into a LAPIC not yet in TSC-deadline mode never fires); VCPU_EVENTS last,
- *     since setting other state can clear a pending exception or NMI.
+ *     since setting other state can clear a pending exception or NMI. An edge interrupt that
+ *     step 3 raised again was delivered into a LAPIC this overwrites: no extra interrupt;
+ *  5. the PIT and the clock (vm_state_set_timers): the PIT re-arms at once and must tick into
+ *     restored LAPICs; the guest's kvmclock goes on from where it stopped.
  */
 #include "vm_snapshot.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
+#include <sys/random.h>
 
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/cpuid.h"
@@ -159,6 +164,15 @@ static int vm_snapshot_collect(struct vm *vm, struct snapshot_image *image, char
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (__atomic_load_n(&vm->vcpus[i].exit_pending, __ATOMIC_SEQ_CST)) {
+			free(msrs);
+			snprintf(
+			    err, errlen,
+			    "vCPU %u was paused in the middle of a long string I/O instruction: "
+			    "resume and pause again",
+			    i);
+			return -EBUSY;
+		}
 		ret = cpu_state_get(vm->vcpus[i].fd, msrs, (unsigned)n, &image->cpus[i]);
 		if (ret) {
 			free(msrs);
@@ -194,8 +208,7 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 	struct snapshot_image image = { 0 };
 	struct snapshot_mem_stats st = { 0 };
 	struct snapshot_host host;
-	uint64_t *dirty = NULL;
-	struct stat sb;
+	uint64_t *dirty = NULL, id = 0;
 	int ret;
 
 	if (!vm->paused) {
@@ -208,17 +221,15 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 			 "track_dirty_pages, or enable_diff_snapshots on snapshot load)");
 		return -EINVAL;
 	}
-	/* A restored VM reads untouched pages from its memory file: updating it in place would
-	 * change its own RAM. A Full snapshot writes a new file and renames it: fine. */
-	if (diff && vm->restore_mem && stat(mem_path, &sb) == 0 &&
-	    (uint64_t)sb.st_dev == vm->restore_mem_dev &&
-	    (uint64_t)sb.st_ino == vm->restore_mem_ino) {
+	if (diff && !vm->snapshot_id) {
 		snprintf(err, errlen,
-			 "%s is the memory file this microVM was restored from: a Diff snapshot "
-			 "cannot go into it (copy it first)",
-			 mem_path);
+			 "a Diff snapshot needs a Full one first (it holds what changed since)");
 		return -EINVAL;
 	}
+	/* The id ties the memory file to this state file (never 0: "no snapshot"). */
+	while (!id)
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			return vm_snapshot_err(err, errlen, -errno, "getrandom failed");
 	if (vm->mem.dirty) {
 		dirty = calloc((size_t)vm->mem.dirty_words + 1, sizeof(uint64_t));
 		if (!dirty)
@@ -240,10 +251,25 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 
 		host.tsc_khz = khz > 0 ? (uint32_t)khz : 0;
 	}
+	host.id = id;
+	/*
+	 * Memory first (Full: a temporary file; Diff: in place, its id 0 until the pages are
+	 * down), then the state file (atomic), then the Full memory file into place. Whatever
+	 * step fails or is cut short, the two files at these paths either are one snapshot (the
+	 * same id) or are refused as a pair by a restore.
+	 */
 	if (!ret)
-		ret = snapshot_mem_save(mem_path, &vm->mem, diff ? dirty : NULL, &st, err, errlen);
-	if (!ret)
+		ret = snapshot_mem_save(mem_path, &vm->mem, diff ? dirty : NULL, vm->snapshot_id,
+					id, &st, err, errlen);
+	if (!ret) {
 		ret = snapshot_image_write(state_path, &host, &image, err, errlen);
+		if (ret && !diff)
+			snapshot_mem_abort(mem_path);
+	}
+	if (!ret && !diff)
+		ret = snapshot_mem_commit(mem_path, err, errlen);
+	if (!ret)
+		vm->snapshot_id = id;
 	if (ret && dirty)
 		vm_snapshot_dirty_undo(vm, dirty);
 	free(dirty);
@@ -254,6 +280,39 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
 	return ret;
 }
 
+/* Only MSRs this host's KVM knows go back (fail closed, naming the first that does not). */
+static int vm_snapshot_msrs_known(struct vm *vm, const struct snapshot_image *image, char *err,
+				  size_t errlen)
+{
+	uint32_t *known = calloc(CPU_STATE_MAX_MSRS, sizeof(*known));
+	int n = known ? cpu_state_msr_list(vm->kvm->fd, known, CPU_STATE_MAX_MSRS) : -ENOMEM;
+	int ret = 0;
+
+	if (n < 0) {
+		free(known);
+		return vm_snapshot_err(err, errlen, n, "KVM_GET_MSR_INDEX_LIST failed");
+	}
+	for (unsigned c = 0; !ret && c < image->ncpus; c++) {
+		const struct cpu_state *s = &image->cpus[c];
+
+		for (uint32_t i = 0; !ret && i < s->nmsrs && i < CPU_STATE_MAX_MSRS; i++) {
+			int k;
+
+			for (k = 0; k < n && known[k] != s->msrs[i].index; k++)
+				;
+			if (k == n) {
+				snprintf(err, errlen,
+					 "the snapshot holds MSR 0x%x, which this host's KVM does "
+					 "not have",
+					 s->msrs[i].index);
+				ret = -EINVAL;
+			}
+		}
+	}
+	free(known);
+	return ret;
+}
+
 /*
  * The guest calibrated its clocks against the snapshot host's TSC rate: keep it. KVM scales the
  * TSC (VMX/SVM TSC scaling) or, within its tolerance of 250 ppm, takes the host's rate as it is.
@@ -261,12 +320,20 @@ int vm_snapshot_save(struct vm *vm, const char *config, const char *state_path,
  */
 static int vm_snapshot_tsc(struct vm *vm, uint32_t khz, char *err, size_t errlen)
 {
+	/* Without TSC scaling KVM still says yes to a faster rate ("catch-up" mode), but the
+	 * guest's TSC runs at the host's: refuse a rate it cannot keep. */
+	bool scaling = ioctl(vm->kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0;
+
 	for (unsigned i = 0; khz && i < vm->ncpus; i++) {
 		int here = ioctl(vm->vcpus[i].fd, KVM_GET_TSC_KHZ, 0);
+		uint64_t diff;
 
 		if (here <= 0 || (uint32_t)here == khz)
 			continue;
-		if (ioctl(vm->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0) {
+		diff = (uint32_t)here > khz ? (uint32_t)here - khz : khz - (uint32_t)here;
+		if (diff * 1000000 <= (uint64_t)khz * 250)
+			continue; /* within KVM's own tolerance: it would not scale either */
+		if (!scaling || ioctl(vm->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0) {
 			snprintf(err, errlen,
 				 "this host's TSC runs at %d kHz and KVM cannot run the snapshot's "
 				 "vCPUs at %u kHz (no TSC scaling)",
@@ -304,13 +371,15 @@ int vm_snapshot_restore(struct vm *vm, const struct snapshot_host *saved,
 		if (ret)
 			return ret;
 	}
+	ret = vm_snapshot_msrs_known(vm, image, err, errlen);
+	if (ret)
+		return ret;
 	ret = vm_snapshot_tsc(vm, saved->tsc_khz, err, errlen);
 	if (ret)
 		return ret;
-	ret = vm_state_set(vm->fd, &image->vm);
+	ret = vm_state_set_irqchip(vm->fd, &image->vm);
 	if (ret)
-		return vm_snapshot_err(err, errlen, ret,
-				       "KVM refused the snapshot's irqchip, PIT or clock");
+		return vm_snapshot_err(err, errlen, ret, "KVM refused the snapshot's irqchip");
 	state_reader_init(&r, image->devices, image->devices_len);
 	ret = bus_load(&vm->pio, &r, err, errlen);
 	if (!ret)
@@ -322,13 +391,24 @@ int vm_snapshot_restore(struct vm *vm, const struct snapshot_host *saved,
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		ret = cpu_state_set(vm->vcpus[i].fd, &image->cpus[i]);
+		uint32_t bad = 0;
+
+		ret = cpu_state_set(vm->vcpus[i].fd, &image->cpus[i], &bad);
+		if (ret == -EINVAL && bad) {
+			snprintf(err, errlen,
+				 "KVM refused vCPU %u's MSR 0x%x: this host cannot hold "
+				 "the snapshot",
+				 i, bad);
+			return ret;
+		}
 		if (ret) {
 			snprintf(err, errlen, "KVM refused vCPU %u's saved state: %s", i,
-				 ret == -EINVAL ? "an MSR or value this host does not support"
-						: strerror(-ret));
+				 strerror(-ret));
 			return ret;
 		}
 	}
+	ret = vm_state_set_timers(vm->fd, &image->vm);
+	if (ret)
+		return vm_snapshot_err(err, errlen, ret, "KVM refused the snapshot's PIT or clock");
 	return 0;
 }

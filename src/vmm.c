@@ -147,8 +147,8 @@ int vmm_redirect(const char *path, int target_fd, char *err, size_t errlen)
 	return 0;
 }
 
-int vmm_build(struct vmm *v, const struct snapshot_host *saved, const char *restore_mem, char *err,
-	      size_t errlen)
+int vmm_build(struct vmm *v, const struct snapshot_host *saved, const struct vm_restore *restore,
+	      char *err, size_t errlen)
 {
 	char kerr[512];
 	int ret;
@@ -177,7 +177,7 @@ int vmm_build(struct vmm *v, const struct snapshot_host *saved, const char *rest
 		}
 	}
 	log_clear_last_error();
-	ret = vm_create(&v->vm, &v->kvm, v->cfg, restore_mem);
+	ret = vm_create(&v->vm, &v->kvm, v->cfg, restore);
 	if (ret) {
 		bool input = v->vm.input_error;
 
@@ -203,6 +203,8 @@ int vmm_build(struct vmm *v, const struct snapshot_host *saved, const char *rest
 
 void vmm_unbuild(struct vmm *v)
 {
+	gdb_stub_destroy(v->gdb, 0);
+	v->gdb = NULL;
 	if (v->vm_ready) {
 		if (v->loop)
 			event_loop_del(v->loop, v->vm.stop_fd);

@@ -108,9 +108,9 @@ struct snapshot_host;
 int vmm_err(char *err, size_t errlen, int ret, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Open KVM (checking a snapshot's host facts when saved is set) and build the VM (from
- * restore_mem when set); vmm_unbuild undoes it before the vCPUs start. */
-int vmm_build(struct vmm *v, const struct snapshot_host *saved, const char *restore_mem, char *err,
-	      size_t errlen) __attribute__((warn_unused_result));
+ * a snapshot's memory file when restore is set); vmm_unbuild undoes it before the vCPUs start. */
+int vmm_build(struct vmm *v, const struct snapshot_host *saved, const struct vm_restore *restore,
+	      char *err, size_t errlen) __attribute__((warn_unused_result));
 void vmm_unbuild(struct vmm *v);
 /* The VM runs or is paused from now on: metrics timer, console gate. */
 void vmm_running(struct vmm *v);

@@ -10,6 +10,7 @@
 
 #include "api/snapshot_config.h"
 #include "arch/x86/snapshot_image.h"
+#include "gdb/gdb_stub.h"
 #include "log.h"
 #include "vm_snapshot.h"
 #include "vmm.h"
@@ -29,6 +30,10 @@ int vmm_snapshot_create(struct vmm *v, const char *config, const char *state_pat
 			       vmm_state_name(s));
 	if (!config)
 		return vmm_err(err, errlen, -ENOMEM, "out of memory");
+	if (gdb_stub_has_sw_breakpoints(v->gdb))
+		return vmm_err(err, errlen, -EBUSY,
+			       "gdb has software breakpoints in guest memory: delete them first "
+			       "(a snapshot would keep their int3 bytes)");
 	log_clear_last_error();
 	ret = vm_snapshot_save(&v->vm, config, state_path, mem_path, diff, &st, err, errlen);
 	if (ret)
@@ -76,7 +81,9 @@ static int vmm_snapshot_restore(struct vmm *v, const struct snapshot_image *imag
 	char verr[512];
 	int ret;
 
-	ret = vmm_build(v, saved, mem_path, err, errlen);
+	const struct vm_restore restore = { .mem_path = mem_path, .id = saved->id };
+
+	ret = vmm_build(v, saved, &restore, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_snapshot_restore(&v->vm, saved, image, verr, sizeof(verr));

@@ -985,6 +985,18 @@ fail:
 	return ret;
 }
 
+bool gdb_stub_has_sw_breakpoints(struct gdb_stub *g)
+{
+	bool any;
+
+	if (!g)
+		return false;
+	pthread_mutex_lock(&g->lock);
+	any = g->nsw > 0;
+	pthread_mutex_unlock(&g->lock);
+	return any;
+}
+
 void gdb_stub_destroy(struct gdb_stub *g, int status)
 {
 	if (!g)

@@ -24,5 +24,7 @@ int gdb_stub_create(struct gdb_stub **out, const char *address, bool wait, struc
 		    struct vm *vm, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The VM ended with status: a client waiting for a stop hears it. Then everything is freed. */
 void gdb_stub_destroy(struct gdb_stub *stub, int status);
+/* Software breakpoints are in guest RAM now (int3 bytes a snapshot would save); NULL: false. */
+bool gdb_stub_has_sw_breakpoints(struct gdb_stub *stub);
 
 #endif

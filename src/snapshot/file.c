@@ -18,6 +18,7 @@
 #define SNAPSHOT_OFF_CRC 24
 #define SNAPSHOT_OFF_FLAGS 28
 #define SNAPSHOT_OFF_HOST 32 /* backend, vendor, xsave_size, ncpus, tsc_khz: 5 x u32 */
+#define SNAPSHOT_OFF_ID 56   /* the snapshot's id: u64 */
 
 uint32_t snapshot_crc32c(uint32_t crc, const void *buf, size_t len)
 {
@@ -68,6 +69,8 @@ void snapshot_header_build(uint8_t *out, const struct snapshot_host *host, const
 	snapshot_put32(out + SNAPSHOT_OFF_HOST + 8, host->xsave_size);
 	snapshot_put32(out + SNAPSHOT_OFF_HOST + 12, host->ncpus);
 	snapshot_put32(out + SNAPSHOT_OFF_HOST + 16, host->tsc_khz);
+	snapshot_put32(out + SNAPSHOT_OFF_ID, (uint32_t)host->id);
+	snapshot_put32(out + SNAPSHOT_OFF_ID + 4, (uint32_t)(host->id >> 32));
 }
 
 int snapshot_file_parse(const void *buf, size_t len, struct snapshot_header *hdr, char *err,
@@ -119,6 +122,8 @@ int snapshot_file_parse(const void *buf, size_t len, struct snapshot_header *hdr
 	hdr->host.xsave_size = snapshot_get32(p + SNAPSHOT_OFF_HOST + 8);
 	hdr->host.ncpus = snapshot_get32(p + SNAPSHOT_OFF_HOST + 12);
 	hdr->host.tsc_khz = snapshot_get32(p + SNAPSHOT_OFF_HOST + 16);
+	hdr->host.id = snapshot_get32(p + SNAPSHOT_OFF_ID) |
+		       (uint64_t)snapshot_get32(p + SNAPSHOT_OFF_ID + 4) << 32;
 	if (!hdr->host.ncpus || hdr->host.ncpus > 255) {
 		snprintf(err, errlen, "snapshot header names %" PRIu32 " vCPUs", hdr->host.ncpus);
 		return -EINVAL;

@@ -15,13 +15,14 @@
 #define SNAPSHOT_HEADER_SIZE 64u
 #define SNAPSHOT_MAX_PAYLOAD (256u << 20) /* device and vCPU state, never guest RAM */
 
-/* What a snapshot depends on in the host: restoring elsewhere must match these. */
+/* What a snapshot depends on in the host (restoring elsewhere must match these), and its id. */
 struct snapshot_host {
 	uint32_t backend;    /* enum kvm_backend of src/kvm.h (VMX, SVM, pvm...) */
 	uint32_t vendor;     /* CPU vendor: CPUID.0 EBX, the first 4 vendor bytes */
 	uint32_t xsave_size; /* bytes of the XSAVE image KVM gives for a vCPU */
 	uint32_t ncpus;	     /* vCPUs in the snapshot */
 	uint32_t tsc_khz;    /* the vCPUs' TSC frequency (0: unknown); a restore scales to it */
+	uint64_t id;	     /* this snapshot (random, not 0): its memory file carries the same */
 };
 
 struct snapshot_header {

@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct snapshot_header h;
-	struct snapshot_host here = { 2, 0x756e6547, 2688, 2, 0 };
+	struct snapshot_host here = { 2, 0x756e6547, 2688, 2, 0, 7 };
 	char err[256];
 	uint8_t *fixed;
 

@@ -148,7 +148,7 @@ static void test_refusals(void)
 	}
 	/* Without a KVM fd there is nothing to ask. */
 	CHECK(cpu_state_get(-1, NULL, 0, t) < 0);
-	CHECK(cpu_state_set(-1, s) < 0);
+	CHECK(cpu_state_set(-1, s, NULL) < 0);
 	free(s);
 	free(t);
 }

@@ -45,6 +45,7 @@ static struct kvm_cpuid2 *canned(void)
 		{ .function = 0xb, .index = 2, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
 		{ .function = 0x40000000, .eax = 0x40000001 },
 		{ .function = 0x40000001, .eax = 0x01ffffff },
+		{ .function = 0x80000001, .ecx = 0x121 | (1u << 2), .edx = 0x2c100800 },
 	};
 	unsigned n = sizeof(ents) / sizeof(ents[0]);
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(ents[0]));
@@ -81,6 +82,10 @@ static void test_topology(void)
 	CHECK_EQ((find(c, 0xb, 2)->ecx >> 8) & 0xff, 0);
 	CHECK_EQ(find(c, 0x40000000, 0)->ebx, 0x4b4d564b);
 	CHECK_EQ(find(c, 0x40000001, 0)->eax, 0x01ffffff);
+	/* No nested virtualization (a snapshot cannot carry it): VMX and SVM hidden. */
+	CHECK(!(find(c, 1, 0)->ecx & (1u << 5)));
+	CHECK_EQ(find(c, 0x80000001, 0)->ecx, 0x121);
+	CHECK_EQ(find(c, 0x80000001, 0)->edx, 0x2c100800);
 	free(c);
 
 	c = canned();

@@ -410,7 +410,9 @@ static void write_state(const char *path, unsigned ncpus)
 {
 	struct vm_config a;
 	struct snapshot_image im = { 0 };
-	struct snapshot_host host = { .backend = 3, .vendor = 0x756e6547, .xsave_size = 4096 };
+	struct snapshot_host host = {
+		.backend = 3, .vendor = 0x756e6547, .xsave_size = 4096, .id = 42
+	};
 	char err[256];
 
 	cli_config(&a);

@@ -10,9 +10,12 @@
 #include "snapshot/file.h"
 #include "test.h"
 
-static const struct snapshot_host host = {
-	.backend = 2, .vendor = 0x756e6547, .xsave_size = 2688, .ncpus = 2, .tsc_khz = 2100000
-};
+static const struct snapshot_host host = { .backend = 2,
+					   .vendor = 0x756e6547,
+					   .xsave_size = 2688,
+					   .ncpus = 2,
+					   .tsc_khz = 2100000,
+					   .id = 0x0123456789abcdefull };
 
 /* header + payload in one buffer, as a file holds them. */
 static uint8_t *image(const void *payload, size_t len, size_t *total)
@@ -48,6 +51,7 @@ static void test_parse(void)
 	CHECK_EQ(h.host.vendor, 0x756e6547);
 	CHECK_EQ(h.host.xsave_size, 2688);
 	CHECK_EQ(h.host.tsc_khz, 2100000);
+	CHECK_EQ(h.host.id, 0x0123456789abcdefull);
 	CHECK_EQ(h.host.ncpus, 2);
 
 	/* Every refusal, with its one-line reason. */

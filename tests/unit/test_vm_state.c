@@ -56,7 +56,8 @@ static void test_vm_state(void)
 	CHECK_EQ(vm_state_load(&r, t), -EINVAL);
 	state_writer_free(&w);
 	CHECK(vm_state_get(-1, t) < 0);
-	CHECK(vm_state_set(-1, s) < 0);
+	CHECK(vm_state_set_irqchip(-1, s) < 0);
+	CHECK(vm_state_set_timers(-1, s) < 0);
 	free(s);
 	free(t);
 }

@@ -2,6 +2,7 @@
 #include "arch/x86/cpu_state.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -10,6 +11,29 @@
 #define CPU_STATE_VERSION 1
 #define CPU_STATE_MSR_TSC 0x10
 #define CPU_STATE_MSR_TSC_DEADLINE 0x6e0
+
+/*
+ * MSRs KVM emulates but leaves out of KVM_GET_MSR_INDEX_LIST, which other VMMs learned to add
+ * (QEMU saves them; Firecracker and cloud-hypervisor fixed their absence after guests broke):
+ * PAT, and the MTRRs, whose default type kvmbox sets at boot (without it Linux maps RAM uncached).
+ * The default type goes last, after the ranges it enables.
+ */
+static const uint32_t cpu_state_extra_msrs[] = {
+	0x277,							/* IA32_PAT */
+	0x200, 0x201, 0x202, 0x203, 0x204, 0x205, 0x206, 0x207, /* MTRRphysBase/Mask 0-3 */
+	0x208, 0x209, 0x20a, 0x20b, 0x20c, 0x20d, 0x20e, 0x20f, /* 4-7 (KVM has 8) */
+	0x250, 0x258, 0x259,					/* MTRRfix64K, 16K x2 */
+	0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f, /* MTRRfix4K */
+	0x2ff,							/* MTRRdefType */
+};
+
+static bool cpu_state_has(const uint32_t *list, unsigned n, uint32_t index)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == index)
+			return true;
+	return false;
+}
 
 int cpu_state_msr_list(int kvm_fd, uint32_t *list, unsigned max)
 {
@@ -34,8 +58,14 @@ int cpu_state_msr_list(int kvm_fd, uint32_t *list, unsigned max)
 	if (tsc && n < max)
 		list[n++] = CPU_STATE_MSR_TSC;
 	for (unsigned i = 0; i < m.l.nmsrs && i < CPU_STATE_MAX_MSRS && n < max; i++)
-		if (m.idx[i] != CPU_STATE_MSR_TSC && m.idx[i] != CPU_STATE_MSR_TSC_DEADLINE)
+		if (m.idx[i] != CPU_STATE_MSR_TSC && m.idx[i] != CPU_STATE_MSR_TSC_DEADLINE &&
+		    !cpu_state_has(cpu_state_extra_msrs,
+				   sizeof(cpu_state_extra_msrs) / sizeof(cpu_state_extra_msrs[0]),
+				   m.idx[i]))
 			list[n++] = m.idx[i];
+	for (size_t i = 0;
+	     i < sizeof(cpu_state_extra_msrs) / sizeof(cpu_state_extra_msrs[0]) && n < max; i++)
+		list[n++] = cpu_state_extra_msrs[i];
 	if (deadline && n < max)
 		list[n++] = CPU_STATE_MSR_TSC_DEADLINE;
 	return (int)n;
@@ -101,7 +131,7 @@ int cpu_state_get(int vcpu_fd, const uint32_t *msr_list, unsigned nmsrs, struct 
  * 4. DEBUGREGS, MP_STATE, and VCPU_EVENTS last: pending exceptions and interrupts, NMI and SMI
  *    state apply to the registers as they are now, and earlier SETs may clear them.
  */
-int cpu_state_set(int vcpu_fd, const struct cpu_state *s)
+int cpu_state_set(int vcpu_fd, const struct cpu_state *s, uint32_t *bad_msr)
 {
 	struct {
 		struct kvm_cpuid2 c;
@@ -127,8 +157,12 @@ int cpu_state_set(int vcpu_fd, const struct cpu_state *s)
 	n = ioctl(vcpu_fd, KVM_SET_MSRS, &msrs.m);
 	if (n < 0)
 		return -errno;
-	if ((uint32_t)n != s->nmsrs)
-		return -EINVAL; /* KVM refused MSR msrs.e[n]: this host cannot hold the snapshot */
+	if ((uint32_t)n != s->nmsrs) {
+		/* KVM refused MSR msrs.e[n]: this host cannot hold the snapshot */
+		if (bad_msr)
+			*bad_msr = msrs.e[n].index;
+		return -EINVAL;
+	}
 	if (ioctl(vcpu_fd, KVM_SET_XCRS, &s->xcrs) < 0 ||
 	    ioctl(vcpu_fd, KVM_SET_XSAVE, &s->xsave) < 0 ||
 	    ioctl(vcpu_fd, KVM_SET_REGS, &s->regs) < 0 ||
@@ -139,8 +173,11 @@ int cpu_state_set(int vcpu_fd, const struct cpu_state *s)
 			continue;
 		msrs.m.nmsrs = 1;
 		msrs.e[0] = s->msrs[i];
-		if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs.m) != 1)
+		if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs.m) != 1) {
+			if (bad_msr)
+				*bad_msr = CPU_STATE_MSR_TSC_DEADLINE;
 			return -EINVAL;
+		}
 	}
 	if (ioctl(vcpu_fd, KVM_SET_DEBUGREGS, &s->debugregs) < 0 ||
 	    ioctl(vcpu_fd, KVM_SET_MP_STATE, &s->mp_state) < 0 ||

@@ -42,8 +42,10 @@ int cpu_state_msr_list(int kvm_fd, uint32_t *list, unsigned max)
 int cpu_state_get(int vcpu_fd, const uint32_t *msr_list, unsigned nmsrs, struct cpu_state *s)
     __attribute__((warn_unused_result));
 
-/* Put it into a new vCPU before its first KVM_RUN. */
-int cpu_state_set(int vcpu_fd, const struct cpu_state *s) __attribute__((warn_unused_result));
+/* Put it into a new vCPU before its first KVM_RUN. -EINVAL when KVM refused an MSR: *bad_msr
+ * names it (when bad_msr is given). */
+int cpu_state_set(int vcpu_fd, const struct cpu_state *s, uint32_t *bad_msr)
+    __attribute__((warn_unused_result));
 
 /*
  * Whether this host can run s's vCPU: every CPU feature the saved CPUID gives the guest (leaves 1,

@@ -13,6 +13,8 @@
 #define CPUID_1_ECX_AVX (1u << 28)
 #define CPUID_1_ECX_F16C (1u << 29)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_ECX_VMX (1u << 5)
+#define CPUID_80000001_ECX_SVM (1u << 2)
 #define CPUID_1_EDX_HTT (1u << 28)
 
 /* KVM paravirtual features (leaf 0x40000001 EAX) that work through hypercalls. */
@@ -110,6 +112,12 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 			e->ebx = (e->ebx & 0x0000ffffu) | (index << 24) |
 				 ((ncpus > 255 ? 255 : ncpus) << 16);
 			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+			/*
+			 * No nested virtualization: kvmbox does not save a guest's VMX/SVM state
+			 * (KVM_GET_NESTED_STATE), so a guest hypervisor restored from a snapshot
+			 * would fault on its next VMX instruction. Hidden, as Firecracker does.
+			 */
+			e->ecx &= ~CPUID_1_ECX_VMX;
 			if (ncpus > 1)
 				e->edx |= CPUID_1_EDX_HTT;
 			else
@@ -139,6 +147,9 @@ void cpuid_apply(struct kvm_cpuid2 *cpuid, unsigned index, unsigned ncpus, enum 
 				e->eax = e->ebx = 0;
 				e->ecx = e->index;
 			}
+			break;
+		case 0x80000001:
+			e->ecx &= ~CPUID_80000001_ECX_SVM; /* no nested virtualization (leaf 1) */
 			break;
 		case 0x40000000:
 			/* KVM's signature; the max hypervisor leaf is what KVM reported. */

@@ -22,17 +22,23 @@ int vm_state_get(int vm_fd, struct vm_state *s)
 	return 0;
 }
 
-int vm_state_set(int vm_fd, const struct vm_state *s)
+int vm_state_set_irqchip(int vm_fd, const struct vm_state *s)
+{
+	if (ioctl(vm_fd, KVM_SET_IRQCHIP, &s->pic_master) < 0 ||
+	    ioctl(vm_fd, KVM_SET_IRQCHIP, &s->pic_slave) < 0 ||
+	    ioctl(vm_fd, KVM_SET_IRQCHIP, &s->ioapic) < 0)
+		return -errno;
+	return 0;
+}
+
+int vm_state_set_timers(int vm_fd, const struct vm_state *s)
 {
 	struct kvm_clock_data clock = s->clock;
 
 	/* The flags KVM_GET_CLOCK reports (stable TSC, realtime) are not inputs of KVM_SET_CLOCK
 	 * except KVM_CLOCK_REALTIME, which would advance the clock by the wall time since. */
 	clock.flags = 0;
-	if (ioctl(vm_fd, KVM_SET_IRQCHIP, &s->pic_master) < 0 ||
-	    ioctl(vm_fd, KVM_SET_IRQCHIP, &s->pic_slave) < 0 ||
-	    ioctl(vm_fd, KVM_SET_IRQCHIP, &s->ioapic) < 0 ||
-	    ioctl(vm_fd, KVM_SET_PIT2, &s->pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0)
+	if (ioctl(vm_fd, KVM_SET_PIT2, &s->pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0)
 		return -errno;
 	return 0;
 }

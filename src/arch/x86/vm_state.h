@@ -20,11 +20,15 @@ struct vm_state {
 int vm_state_get(int vm_fd, struct vm_state *s) __attribute__((warn_unused_result));
 
 /*
- * Put it into a new VM before any vCPU runs: the irqchip first (interrupt routing state), then
- * the PIT (its channel 0 feeds IRQ 0), then the clock, so that the guest's kvmclock continues
- * from where it stopped rather than jumping by the time the snapshot spent on disk.
+ * Put it into a new VM before any vCPU runs, in two steps (vm_snapshot.c says when): the irqchip
+ * (both PICs and the IOAPIC), before the devices raise their lines again; then, once the vCPUs'
+ * LAPICs are back, the PIT (KVM_SET_PIT2 re-arms channel 0 at once: a tick into a LAPIC not yet
+ * restored is lost, and in reinject mode the PIT then waits for an EOI that never comes) and the
+ * clock, so that the guest's kvmclock continues from where it stopped rather than jumping by the
+ * time the snapshot spent on disk.
  */
-int vm_state_set(int vm_fd, const struct vm_state *s) __attribute__((warn_unused_result));
+int vm_state_set_irqchip(int vm_fd, const struct vm_state *s) __attribute__((warn_unused_result));
+int vm_state_set_timers(int vm_fd, const struct vm_state *s) __attribute__((warn_unused_result));
 
 void vm_state_save(const struct vm_state *s, struct state_writer *w);
 int vm_state_load(struct state_reader *r, struct vm_state *s) __attribute__((warn_unused_result));
