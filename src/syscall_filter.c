@@ -114,6 +114,8 @@ static const unsigned long sf_vcpu_ioctls[] = {
 	KVM_SET_REGS,
 	KVM_GET_SREGS,
 	KVM_SET_SREGS,
+	KVM_GET_SREGS2,
+	KVM_SET_SREGS2,
 	KVM_GET_FPU,
 	KVM_SET_FPU,
 	KVM_GET_XCRS,

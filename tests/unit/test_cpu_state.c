@@ -22,6 +22,8 @@ static struct cpu_state *sample(void)
 
 	fill(&s->regs, sizeof(s->regs), 1);
 	fill(&s->sregs, sizeof(s->sregs), 2);
+	s->pdptrs_valid = true;
+	s->pdptrs[3] = 0x1234567001ull;
 	fill(&s->xsave, sizeof(s->xsave), 3);
 	fill(&s->xcrs, sizeof(s->xcrs), 4);
 	s->xcrs.nr_xcrs = 1;

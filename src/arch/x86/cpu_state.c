@@ -100,6 +100,16 @@ int cpu_state_get(int vcpu_fd, const uint32_t *msr_list, unsigned nmsrs, struct 
 	    ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &s->events) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_CPUID2, &cpuid.c) < 0)
 		return -errno;
+	{
+		struct kvm_sregs2 s2;
+
+		/* Older KVMs lack SREGS2: the PDPTRs are then reloaded from memory on restore. */
+		if (ioctl(vcpu_fd, KVM_GET_SREGS2, &s2) == 0 &&
+		    (s2.flags & KVM_SREGS2_FLAGS_PDPTRS_VALID)) {
+			s->pdptrs_valid = true;
+			memcpy(s->pdptrs, s2.pdptrs, sizeof(s->pdptrs));
+		}
+	}
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.m.nmsrs = nmsrs;
 	for (unsigned i = 0; i < nmsrs; i++)
@@ -151,6 +161,17 @@ int cpu_state_set(int vcpu_fd, const struct cpu_state *s, uint32_t *bad_msr)
 	if (ioctl(vcpu_fd, KVM_SET_CPUID2, &cpuid.c) < 0 ||
 	    ioctl(vcpu_fd, KVM_SET_SREGS, &s->sregs) < 0)
 		return -errno;
+	/* KVM_SET_SREGS reloads a PAE guest's PDPTRs from the page at CR3: put the saved ones. */
+	if (s->pdptrs_valid) {
+		struct kvm_sregs2 s2;
+
+		if (ioctl(vcpu_fd, KVM_GET_SREGS2, &s2) < 0)
+			return -errno;
+		s2.flags |= KVM_SREGS2_FLAGS_PDPTRS_VALID;
+		memcpy(s2.pdptrs, s->pdptrs, sizeof(s2.pdptrs));
+		if (ioctl(vcpu_fd, KVM_SET_SREGS2, &s2) < 0)
+			return -errno;
+	}
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.m.nmsrs = s->nmsrs;
 	memcpy(msrs.e, s->msrs, s->nmsrs * sizeof(s->msrs[0]));
@@ -255,6 +276,9 @@ void cpu_state_save(const struct cpu_state *s, struct state_writer *w)
 	state_section_begin(w, CPU_STATE_TAG, CPU_STATE_VERSION);
 	cpu_state_put_blob(w, &s->regs, sizeof(s->regs));
 	cpu_state_put_blob(w, &s->sregs, sizeof(s->sregs));
+	state_put_bool(w, s->pdptrs_valid);
+	for (int i = 0; i < 4; i++)
+		state_put_u64(w, s->pdptrs[i]);
 	cpu_state_put_blob(w, &s->xsave, sizeof(s->xsave));
 	cpu_state_put_blob(w, &s->xcrs, sizeof(s->xcrs));
 	cpu_state_put_blob(w, &s->debugregs, sizeof(s->debugregs));
@@ -279,6 +303,9 @@ int cpu_state_load(struct state_reader *r, struct cpu_state *s)
 	state_section_begin_read(r, CPU_STATE_TAG, CPU_STATE_VERSION, &version);
 	cpu_state_get_blob(r, &s->regs, sizeof(s->regs), "vCPU registers of another size");
 	cpu_state_get_blob(r, &s->sregs, sizeof(s->sregs), "vCPU segments of another size");
+	s->pdptrs_valid = state_get_bool(r);
+	for (int i = 0; i < 4; i++)
+		s->pdptrs[i] = state_get_u64(r);
 	cpu_state_get_blob(r, &s->xsave, sizeof(s->xsave), "an XSAVE image of another size");
 	cpu_state_get_blob(r, &s->xcrs, sizeof(s->xcrs), "XCRs of another size");
 	cpu_state_get_blob(r, &s->debugregs, sizeof(s->debugregs),

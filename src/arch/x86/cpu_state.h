@@ -8,6 +8,7 @@
 #define KVMBOX_X86_CPU_STATE_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,10 @@
 struct cpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	/* A PAE guest's PDPTRs as the CPU holds them (KVM_GET_SREGS2), which can differ from what
+	 * the page at CR3 says now; pdptrs_valid false without PAE paging or without SREGS2. */
+	bool pdptrs_valid;
+	uint64_t pdptrs[4];
 	struct kvm_xsave xsave; /* 4 KiB: kvmbox never grants AMX, so XSAVE2's extra is unused */
 	struct kvm_xcrs xcrs;
 	struct kvm_debugregs debugregs;
