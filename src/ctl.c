@@ -345,6 +345,21 @@ json_t *ctl_json_body(struct ctl *c, const struct ctl_response *r, const char *w
 	return root;
 }
 
+/* GET path and its JSON object body; NULL with *status set (the error said on c->err). */
+json_t *ctl_get_object(struct ctl *c, const char *path, const char *what, int *status)
+{
+	struct ctl_response r;
+	json_t *root;
+
+	*status = ctl_call(c, "GET", path, NULL, &r);
+	if (*status)
+		return NULL;
+	root = ctl_json_body(c, &r, what);
+	ctl_response_free(&r);
+	*status = root ? CTL_OK : CTL_FAILED;
+	return root;
+}
+
 /* ---- commands ---- */
 
 static int ctl_status(struct ctl *c)
@@ -355,16 +370,11 @@ static int ctl_status(struct ctl *c)
 		{ "vmm_version", "version" },
 		{ "app_name", "app" },
 	};
-	struct ctl_response r;
-	json_t *root;
-	int ret = ctl_call(c, "GET", "/", NULL, &r);
+	int ret;
+	json_t *root = ctl_get_object(c, "/", "status", &ret);
 
-	if (ret)
-		return ret;
-	root = ctl_json_body(c, &r, "status");
-	ctl_response_free(&r);
 	if (!root)
-		return CTL_FAILED;
+		return ret;
 	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v = json_string_value(json_object_get(root, keys[i][0]));
 
@@ -377,16 +387,11 @@ static int ctl_status(struct ctl *c)
 
 static int ctl_stats(struct ctl *c)
 {
-	struct ctl_response r;
-	json_t *root;
-	int ret = ctl_call(c, "GET", "/kvmbox/stats", NULL, &r);
+	int ret;
+	json_t *root = ctl_get_object(c, "/kvmbox/stats", "stats", &ret);
 
-	if (ret)
-		return ret;
-	root = ctl_json_body(c, &r, "stats");
-	ctl_response_free(&r);
 	if (!root)
-		return CTL_FAILED;
+		return ret;
 	json_dumpf(root, c->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', c->out);
 	json_decref(root);
@@ -395,17 +400,12 @@ static int ctl_stats(struct ctl *c)
 
 static int ctl_regs(struct ctl *c)
 {
-	struct ctl_response r;
-	json_t *root;
 	const char *text;
-	int ret = ctl_call(c, "GET", "/kvmbox/regs", NULL, &r);
+	int ret;
+	json_t *root = ctl_get_object(c, "/kvmbox/regs", "regs", &ret);
 
-	if (ret)
-		return ret;
-	root = ctl_json_body(c, &r, "regs");
-	ctl_response_free(&r);
 	if (!root)
-		return CTL_FAILED;
+		return ret;
 	text = json_string_value(json_object_get(root, "text"));
 	if (!text) {
 		json_decref(root);

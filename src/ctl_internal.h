@@ -50,6 +50,8 @@ int ctl_simple(struct ctl *c, const char *method, const char *path, const char *
 struct json_t;
 /* r's body as a JSON object, or NULL (the error said on c->err). */
 struct json_t *ctl_json_body(struct ctl *c, const struct ctl_response *r, const char *what);
+/* GET path and its JSON object body; NULL with *status set (the error said on c->err). */
+struct json_t *ctl_get_object(struct ctl *c, const char *path, const char *what, int *status);
 
 /* `snapshot DIR [--diff]` and `restore DIR [--paused]` (ctl_snapshot.c). */
 int ctl_snapshot(struct ctl *c, int argc, char **argv) __attribute__((warn_unused_result));

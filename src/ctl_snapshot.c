@@ -29,17 +29,12 @@ static int ctl_snapshot_dir(struct ctl *c, const char *dir, bool create, char *o
 /* The VM's state as GET / says it ("Running", "Paused", "Not started"), in out[32]. */
 static int ctl_snapshot_state(struct ctl *c, char *out, size_t len)
 {
-	struct ctl_response r;
-	json_t *root;
 	const char *s;
-	int ret = ctl_call(c, "GET", "/", NULL, &r);
+	int ret;
+	json_t *root = ctl_get_object(c, "/", "status", &ret);
 
-	if (ret)
-		return ret;
-	root = ctl_json_body(c, &r, "status");
-	ctl_response_free(&r);
 	if (!root)
-		return CTL_FAILED;
+		return ret;
 	s = json_string_value(json_object_get(root, "state"));
 	snprintf(out, len, "%s", s ? s : "");
 	json_decref(root);

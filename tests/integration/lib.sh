@@ -110,6 +110,16 @@ gval() {
 # gsays REGEX [LOG]: the guest's output (CRs stripped) has a line matching the extended REGEX.
 gsays() { tr -d '\r' <"${2:-$OUT}" | grep -aqE "$1"; }
 
+# wait_log SECONDS REGEX LOG: until gsays REGEX LOG (false after SECONDS).
+wait_log() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do
+		gsays "$2" "$3" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # check_poweroff NAME: FAIL NAME (and return 1) unless kvmbox exited 0 after the guest's poweroff.
 check_poweroff() {
 	if [ "$RC" -ne 0 ]; then

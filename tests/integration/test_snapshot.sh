@@ -44,12 +44,6 @@ ends_within() {
 	wait "$1"
 	RC=$?
 }
-# wait_log SECONDS REGEX LOG
-wait_log() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do gsays "$2" "$3" && return 0; sleep 0.1; done
-	return 1
-}
 # expect_refused NAME DIR WHAT: `run --restore DIR` exits 2 with one line mentioning WHAT.
 expect_refused() {
 	local err

@@ -56,11 +56,6 @@ tap_up() {
 	done
 	return 1
 }
-wait_log() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do gsays "$2" "$3" && return 0; sleep 0.2; done
-	return 1
-}
 
 mkfifo "$T/in0" "$T/in1"
 exec 8<>"$T/in0" 9<>"$T/in1"

@@ -21,6 +21,7 @@
 #include "api/server.h"
 #include "event_loop.h"
 #include "log.h"
+#include "api_req.h"
 #include "test.h"
 
 static char dir[] = "/tmp/kvmbox-test-api-XXXXXX";
@@ -189,35 +190,10 @@ static void fake_init(struct fake *f)
 	f->state = VMM_NOT_STARTED;
 }
 
-static char last_body[8192];
-
-/* One request through api_handle: the status; the body is left in last_body. */
-static int req(struct fake *f, const char *method, const char *url, const char *body)
-{
-	struct api_response r;
-	int status;
-
-	api_handle(&fake_ops, f, method, url, body, body ? strlen(body) : 0, &r);
-	snprintf(last_body, sizeof(last_body), "%s", r.body ? r.body : "");
-	status = r.status;
-	if ((status == 204) != (r.body == NULL))
-		status = -1; /* a 204 has no body, everything else has one */
-	api_response_free(&r);
-	return status;
-}
-
-/* status, and (when given) a substring of the response body. */
-#define EXPECT(f, status, method, url, body, substr)                                               \
-	do {                                                                                       \
-		int st_ = req(f, method, url, body);                                               \
-		if (st_ != (status) ||                                                             \
-		    ((substr) && !strstr(last_body, (substr) ? (substr) : ""))) {                  \
-			fprintf(stderr, "  %s:%d: %s %s -> %d %s (wanted %d, '%s')\n", __FILE__,   \
-				__LINE__, method, url, st_, last_body, status,                     \
-				(substr) ? (substr) : "");                                         \
-			test_failed_++;                                                            \
-		}                                                                                  \
-	} while (0)
+/* One request through api_handle (api_req.h): the status; the body is left in last_body. */
+#define last_body api_last_body
+#define req(f, method, url, body) api_req(&fake_ops, f, method, url, body)
+#define EXPECT(f, ...) API_EXPECT(&fake_ops, f, __VA_ARGS__)
 
 static char *export(struct fake *f)
 {

@@ -19,6 +19,7 @@
 #include "api/snapshot_config.h"
 #include "arch/x86/snapshot_image.h"
 #include "log.h"
+#include "api_req.h"
 #include "test.h"
 #include "vmm.h"
 
@@ -84,31 +85,8 @@ static const struct api_ops fake_ops = {
 	.snapshot_load = fake_load,
 };
 
-static char last_body[4096];
-
-static int req(struct fake *f, const char *method, const char *url, const char *body)
-{
-	struct api_response r;
-	int status;
-
-	api_handle(&fake_ops, f, method, url, body, body ? strlen(body) : 0, &r);
-	snprintf(last_body, sizeof(last_body), "%s", r.body ? r.body : "");
-	status = r.status;
-	api_response_free(&r);
-	return status;
-}
-
-#define EXPECT(f, status, method, url, body, substr)                                               \
-	do {                                                                                       \
-		int st_ = req(f, method, url, body);                                               \
-		if (st_ != (status) ||                                                             \
-		    ((substr) && !strstr(last_body, (substr) ? (substr) : ""))) {                  \
-			fprintf(stderr, "  %s:%d: %s %s -> %d %s (wanted %d, '%s')\n", __FILE__,   \
-				__LINE__, method, url, st_, last_body, status,                     \
-				(substr) ? (substr) : "");                                         \
-			test_failed_++;                                                            \
-		}                                                                                  \
-	} while (0)
+#define last_body api_last_body
+#define EXPECT(f, ...) API_EXPECT(&fake_ops, f, __VA_ARGS__)
 
 static void fake_init(struct fake *f, enum vmm_state s)
 {
