@@ -5,18 +5,20 @@
 #      byte; for 128 MiB and 2 GiB guests (restore time must not grow with RAM: the memory file is
 #      mapped, not read). kvmbox's own "restored ... in N ms" is shown beside it.
 #   2. snapshot create: milliseconds per GiB of RAM the guest touched (the memory file's allocated
-#      blocks), and the same for `cp --sparse=always` of the resulting file (the host's copy speed).
-#   3. Diff vs Full: the pages a Diff wrote against those of the Full it follows (track_dirty_pages).
+#      blocks), against `cp --sparse=always` of the resulting file (the host's copy speed).
+#   3. Diff vs Full: the pages a Diff wrote against those of the Full it follows (track_dirty_pages;
+#      the spin guest, which writes its stack on every tick).
 # Usage: bench/snapshot.sh [--reps N]. Needs /dev/kvm. Environment: KVMBOX (default build/kvmbox).
 set -uo pipefail
 export LC_ALL=C
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KVMBOX=${KVMBOX:-$ROOT/build/kvmbox}
 GUEST=$ROOT/build/guests/pio_loop.elf
+SPIN=$ROOT/build/guests/spin.elf
 REPS=5
-[ "${1:-}" = --reps ] && REPS=$2
+[ "${1:-}" = --reps ] && REPS=${2:?--reps needs N}
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "bench/snapshot.sh: needs a usable /dev/kvm" >&2; exit 2; }
-make -C "$ROOT" -j2 build/kvmbox build/guests/pio_loop.elf >/dev/null || exit 1
+make -C "$ROOT" -j2 build/kvmbox build/guests/pio_loop.elf build/guests/spin.elf >/dev/null || exit 1
 T=$(mktemp -d /tmp/kvmbox-bsnap.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
@@ -52,6 +54,7 @@ for mem in 128M 2G; do
 		"$KVMBOX" run --kernel "$GUEST" --cmdline "n=4000000000 port=0x3f8" --memory "$mem" \
 			</dev/null >"$T/fresh.out" 2>/dev/null &
 		p=$!
+		PIDS+=("$p")
 		f=$(first_byte "$T/fresh.out" $p "$t0")
 		kill -9 $p 2>/dev/null
 		wait $p 2>/dev/null
@@ -59,6 +62,7 @@ for mem in 128M 2G; do
 		t0=$(now_ms)
 		"$KVMBOX" run --restore "$SNAP" -v </dev/null >"$T/rest.out" 2>"$T/rest.err" &
 		p=$!
+		PIDS+=("$p")
 		r=$(first_byte "$T/rest.out" $p "$t0")
 		kill -9 $p 2>/dev/null
 		wait $p 2>/dev/null
@@ -87,7 +91,8 @@ for mem in 128M 2G; do
 	t0=$(now_ms)
 	cp --sparse=always "$T/c.mem" "$T/c.copy"
 	copy=$(($(now_ms) - t0))
-	printf '   %-6s %8s KiB touched: create %6s ms, cp %6s ms (ratio %s)\n' "$mem" "$kib" "$create" "$copy" \
+	printf '   %-6s %8s KiB touched: create %6s ms (%s ms/GiB), cp %6s ms (ratio %s)\n' "$mem" "$kib" \
+		"$create" "$((create * 1048576 / (kib ? kib : 1)))" "$copy" \
 		"$(awk -v a="$create" -v b="$copy" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
 	kill -9 $p 2>/dev/null
 	wait $p 2>/dev/null
@@ -101,7 +106,7 @@ PIDS+=("$p")
 api_ok "$T/d.sock"
 put() { curl -s -m 60 --unix-socket "$T/d.sock" -X "$1" -d "$3" "http://localhost$2" >/dev/null; }
 put PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "track_dirty_pages": true}'
-put PUT /boot-source "{\"kernel_image_path\": \"$GUEST\", \"boot_args\": \"n=4000000000\"}"
+put PUT /boot-source "{\"kernel_image_path\": \"$SPIN\", \"boot_args\": \"shift=24\"}"
 put PUT /actions '{"action_type": "InstanceStart"}'
 sleep 0.5
 put PATCH /vm '{"state": "Paused"}'

@@ -41,15 +41,21 @@ static int ctl_snapshot_state(struct ctl *c, char *out, size_t len)
 	return s ? CTL_OK : ctl_error(c, CTL_FAILED, "status: the answer has no \"state\"");
 }
 
+/* Writing or mapping GiBs of guest RAM (fsync included) outlasts ctl's usual 5 s answer time. */
+#define CTL_SNAPSHOT_TIMEOUT_MS (30 * 60 * 1000)
+
 static int ctl_snapshot_body(struct ctl *c, json_t *o, const char *method, const char *path)
 {
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	int ret;
+	int ret, timeout = c->timeout_ms;
 
 	json_decref(o);
 	if (!body)
 		return ctl_error(c, CTL_USAGE, "the path is not valid UTF-8");
+	if (c->timeout_ms < CTL_SNAPSHOT_TIMEOUT_MS)
+		c->timeout_ms = CTL_SNAPSHOT_TIMEOUT_MS;
 	ret = ctl_simple(c, method, path, body);
+	c->timeout_ms = timeout;
 	free(body);
 	return ret;
 }

@@ -108,7 +108,8 @@ gval() {
 }
 
 # gsays REGEX [LOG]: the guest's output (CRs stripped) has a line matching the extended REGEX.
-gsays() { tr -d '\r' <"${2:-$OUT}" | grep -aqE "$1"; }
+# (grep reads all of tr's output: a pipe into grep -q could end tr with SIGPIPE, failing pipefail.)
+gsays() { grep -aqE "$1" <(tr -d '\r' <"${2:-$OUT}"); }
 
 # wait_log SECONDS REGEX LOG: until gsays REGEX LOG (false after SECONDS).
 wait_log() {

@@ -12,13 +12,15 @@ echo "written-before-the-snapshot" >/mnt/t/file
 	i=0
 	while :; do
 		i=$((i + 1))
-		echo "$i" >/mnt/t/counter
+		echo "$i" >/mnt/t/counter.new && mv /mnt/t/counter.new /mnt/t/counter
 		sleep 1
 	done
 ) &
 sleep 3
 r before "$(cat /mnt/t/counter)"
 r up_before "$(cut -d' ' -f1 /proc/uptime | cut -d. -f1)"
+# Only warnings after this point count (a boot-time one has nothing to do with the snapshot).
+dmesg | wc -l >/mnt/t/dmesg_lines
 r ready yes
 read -r line
 r line "$line"
@@ -30,5 +32,7 @@ sleep 5
 r sleep end
 sleep 2
 r later "$(cat /mnt/t/counter)"
-r warnings "$(dmesg | grep -ciE 'clocksource .* unstable|soft lockup|rcu.* stall|watchdog: BUG')"
-dmesg | grep -iE 'clocksource .* unstable|soft lockup|rcu.* stall|watchdog: BUG' | head -n 5
+re='clocksource .* unstable|soft lockup|rcu.* stall|watchdog: BUG'
+dmesg | tail -n "+$(($(cat /mnt/t/dmesg_lines) + 1))" >/mnt/t/dmesg_after
+r warnings "$(grep -ciE "$re" /mnt/t/dmesg_after)"
+grep -iE "$re" /mnt/t/dmesg_after | head -n 5
