@@ -57,12 +57,14 @@ for suite in $suites; do
 			# Under ASan a Linux guest costs what it costs in the plain build (minutes of slow
 			# guest code) and adds little: its kvmbox paths (devices, vCPU threads, API, pause)
 			# run under ASan in the unit and fuzz suites, in the bare-metal guests of test_guests,
-			# test_exits, test_pause, test_api, and in one SMP Linux boot and one two-disk
-			# virtio-blk boot here. The other Linux runs are plain-build only.
+			# test_exits, test_pause, test_api, test_snapshot (with its Linux snapshot and
+			# clones), and in one SMP Linux boot and one two-disk virtio-blk boot here. The
+			# other Linux runs are plain-build only.
 			case "$tag$(basename "$t")" in
 			san/test_stock_kernel.sh | san/test_lifecycle.sh | san/test_vsock.sh | \
 				san/test_virtio_net.sh | san/test_virtio_misc.sh | san/test_guest_processes.sh | \
-				san/test_smp_load.sh | san/test_gdb_linux.sh | san/test_crash.sh) continue ;;
+				san/test_smp_load.sh | san/test_gdb_linux.sh | san/test_crash.sh | \
+				san/test_snapshot_devices.sh) continue ;;
 			esac
 			[ -x "$t" ] || continue
 			if [ -n "$tag" ]; then
