@@ -163,8 +163,9 @@ static int main_jailed(struct vm_config *cfg)
 
 	if (!cfg->jail.root)
 		return main_vmm(cfg);
-	ret = jail_enter(&cfg->jail, cfg->nnics || cfg->action == CONFIG_ACTION_SERVE, &status, err,
-			 sizeof(err));
+	ret = jail_enter(&cfg->jail,
+			 cfg->nnics || cfg->restore_dir || cfg->action == CONFIG_ACTION_SERVE,
+			 &status, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "kvmbox: error: %s\n", err);
 		return ret == -ENOMEM || ret == -EAGAIN ? VM_EXIT_HOST_ERROR : VM_EXIT_BAD_INPUT;
