@@ -8,6 +8,8 @@
 #    syncs and unmounts: the host's e2fsck finds the file system clean and debugfs reads exactly the
 #    lines the guest counted;
 #  - the guest pings the host and downloads a file over HTTP through the restored NIC;
+#  - vsock: a stream to a host socket before the snapshot, and a new one from the restored guest
+#    (its connections from before are gone; new ones work, through the same uds path);
 #  - the serial console keeps working (the guest reads the line that resumes it).
 source "$(dirname "$0")/lib.sh"
 need_kvm snapshot-devices
@@ -18,13 +20,38 @@ for c in mkfs.ext4 e2fsck debugfs; do
 	command -v $c >/dev/null || { skip snapshot-devices "$c not installed (e2fsprogs)"; exit 0; }
 done
 prepare_linux_overlay
+# vsock's programs (tests/integration/vsock): the guest's, static, in a copy of the overlay.
+T=$(mktemp -d /tmp/kvmbox-sdev.XXXXXX)
+for prog in vsock_guest vsock_host; do
+	flags=(-O2 -Wall)
+	[ $prog = vsock_guest ] && flags+=(-static)
+	if ! gcc "${flags[@]}" -o "$T/$prog" "$ROOT/tests/integration/vsock/$prog.c" >"$T/$prog.log" 2>&1; then
+		fail snapshot-devices-setup "cannot build $prog: $(head -c 300 "$T/$prog.log")"
+		rm -rf "$T"
+		exit 1
+	fi
+done
+mkdir -p "$T/overlay/bin"
+cp -a "$GUEST_OVERLAY/." "$T/overlay/"
+cp "$T/vsock_guest" "$T/overlay/bin/"
+SINITRD=$LOGDIR/initramfs-snapshot-devices.cpio
+mkargs=()
+if [ -n "${STOCK_DEB:-}" ]; then
+	export KVMBOX_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic libcrc32c vmw_vsock_virtio_transport"
+	mkargs=(--modules "$STOCK_DEB")
+fi
+if ! "$ROOT/scripts/mkinitramfs.sh" "${mkargs[@]}" "$SINITRD" "$T/overlay" >"$LOGDIR/initramfs-snapshot-devices.log" 2>&1; then
+	fail snapshot-devices-setup "mkinitramfs.sh failed (see $LOGDIR/initramfs-snapshot-devices.log)"
+	rm -rf "$T"
+	exit 1
+fi
 BUSYBOX=$("$ROOT/scripts/fetch-busybox.sh" 2>"$LOGDIR/fetch-busybox.log") || {
 	fail snapshot-devices-setup "scripts/fetch-busybox.sh failed (see $LOGDIR/fetch-busybox.log)"
 	exit 1
 }
 NS=kvmbox-s$$
 HOSTMAC=02:00:00:00:0a:01
-T=$(mktemp -d /tmp/kvmbox-sdev.XXXXXX)
+UDS=$T/v.sock
 PIDS=()
 cleanup() {
 	local p
@@ -40,6 +67,9 @@ ip -n "$NS" link set lo up
 mkdir -p "$T/www"
 head -c $((256 * 1024 + 5)) /dev/urandom >"$T/www/down.bin"
 ip netns exec "$NS" "$BUSYBOX" httpd -f -p 8080 -h "$T/www" &
+PIDS+=($!)
+# Two streams to host port 6000: one before the snapshot, one from the restored guest.
+"$T/vsock_host" serve "${UDS}_6000" 2 s6000 >"$T/host.out" 2>&1 &
 PIDS+=($!)
 truncate -s 64M "$T/disk.img"
 mkfs.ext4 -q -F "$T/disk.img" || { fail snapshot-devices-setup "mkfs.ext4 failed"; exit 1; }
@@ -61,8 +91,9 @@ tap_up() {
 mkfifo "$T/in0" "$T/in1"
 exec 8<>"$T/in0" 9<>"$T/in1"
 OUT=$LOGDIR/snapshot-devices.log
-ip netns exec "$NS" "$KVMBOX" run --kernel "$GUEST_KERNEL" --initrd "$INITRD" --memory 512M --cpus 2 \
-	--disk "path=$T/disk.img" --net "tap=tap0,mac=52:54:00:12:34:56" --api-sock "$T/a.sock" \
+ip netns exec "$NS" "$KVMBOX" run --kernel "$GUEST_KERNEL" --initrd "$SINITRD" --memory 512M --cpus 2 \
+	--disk "path=$T/disk.img" --net "tap=tap0,mac=52:54:00:12:34:56" --vsock "cid=7,uds=$UDS" \
+	--api-sock "$T/a.sock" \
 	--cmdline "console=ttyS0 panic=-1 kvmbox.run=snapshot_dev" <"$T/in0" >"$OUT" 2>"$OUT.err" &
 KPID=$!
 PIDS+=("$KPID")
@@ -74,6 +105,7 @@ if ! wait_log "${BOOT_TIMEOUT:-420}" '^@T ready=yes' "$OUT"; then
 fi
 expect_eq snapshot-devices-nproc "guest CPUs" "$(gval nproc)" 2
 expect_eq snapshot-devices-mount "mount status" "$(gval mount)" 0
+expect_eq snapshot-devices-vsock-before "vsock stream before the snapshot" "$(gval vsock.before.ok)" 1
 if "$KVMBOX" ctl "$T/a.sock" pause >"$T/ctl.out" 2>&1 && "$KVMBOX" ctl "$T/a.sock" snapshot "$T/snap" >>"$T/ctl.out" 2>&1; then
 	pass snapshot-devices-create
 else
@@ -115,4 +147,7 @@ expect_eq snapshot-devices-disk-sha "SHA-256 of the file on the disk" "$(sha_of 
 	fail snapshot-devices-disk-order "the last line is '$(tail -n1 "$T/log")'"
 expect_eq snapshot-devices-ping "ping status after restore" "$(gval ping_rc)" 0
 expect_eq snapshot-devices-wget "SHA-256 of the file fetched after restore" "$(gval down_sha)" "$(sha_of "$T/www/down.bin")"
+expect_eq snapshot-devices-vsock-after "vsock stream from the restored guest" "$(gval vsock.after.ok)" 1
+for _ in $(seq 1 50); do grep -q 's6000.ok=' "$T/host.out" && break; sleep 0.1; done
+expect_eq snapshot-devices-vsock-host "streams the host served completely" "$(sed -n 's/^s6000.ok=//p' "$T/host.out")" 2
 check_guest_procs snapshot-devices-procs

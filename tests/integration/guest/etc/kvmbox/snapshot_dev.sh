@@ -3,7 +3,8 @@
 # flight when the snapshot is taken), eth0 up as 10.0.2.15; "@T ready=yes", then a wait for a line
 # on the console, which only the restored copy gets. After: the writer stops and the disk is synced
 # and unmounted (the host checks the file system), then a ping and an HTTP download from the host
-# (10.0.2.1, on the tap the restored NIC was moved to).
+# (10.0.2.1, on the tap the restored NIC was moved to). With /bin/vsock_guest (the test adds it), a
+# vsock stream to host port 6000 before the snapshot and another after the restore.
 . /etc/kvmbox/common.inc
 
 ip link set lo up
@@ -13,6 +14,11 @@ mkdir -p /mnt/d
 mount -t ext4 /dev/vda /mnt/d
 r mount $?
 r nproc "$(nproc)"
+V=/bin/vsock_guest
+if [ -x "$V" ]; then
+	[ -d /lib/modules ] && modprobe vmw_vsock_virtio_transport 2>/dev/null
+	$V connect 6000 100000 before
+fi
 (while :; do :; done) &
 b1=$!
 (while :; do :; done) &
@@ -45,4 +51,5 @@ cat /tmp/ping.out
 timeout 120 wget -q -O /tmp/down.bin "http://10.0.2.1:8080/down.bin"
 r wget_rc $?
 r down_sha "$(sha /tmp/down.bin)"
+[ -x "$V" ] && $V connect 6000 100000 after
 r done yes
