@@ -1,0 +1,2 @@
+# vm_snapshot.c's test replaces ioctl(2) with a fake KVM (tests/unit/test_vm_snapshot.c).
+$(O)/tests/test_vm_snapshot: LDFLAGS += -Wl,--wrap=ioctl
