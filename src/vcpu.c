@@ -222,8 +222,10 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 
 	while (io_pending) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (ioctl(vcpu->fd, KVM_RUN, 0) != 0)
-			break; /* -EINTR: nothing more to finish */
+		if (ioctl(vcpu->fd, KVM_RUN, 0) != 0) {
+			io_pending = false; /* -EINTR: the instruction is finished */
+			break;
+		}
 		if (vcpu->run->exit_reason < VCPU_EXIT_REASONS)
 			vcpu->stats.exits[vcpu->run->exit_reason]++;
 		io_pending = vcpu->run->exit_reason == KVM_EXIT_IO ||
