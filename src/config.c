@@ -56,6 +56,8 @@ const char config_usage_text[] =
     "                       `kvmbox ctl SOCKET snapshot DIR` writes them) instead of\n"
     "                       booting; --paused keeps it paused (resume through the API);\n"
     "                       --net-override IFACE_ID=TAP puts a NIC on another tap\n"
+    "  --syscall-completion on|off  on kvm_pvm, complete the guest's SYSCALLs in kvmbox (an\n"
+    "                       unmodified Linux's user space; default off, not yet verified there)\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
     "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
@@ -170,6 +172,7 @@ enum {
 	OPT_RESTORE,
 	OPT_PAUSED,
 	OPT_NET_OVERRIDE,
+	OPT_SYSCALL_COMPLETION,
 };
 
 #define CONFIG_JAIL_OPTS                                                                           \
@@ -662,6 +665,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "paused", no_argument, NULL, OPT_PAUSED },
 		{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
+		{ "syscall-completion", required_argument, NULL, OPT_SYSCALL_COMPLETION },
 		CONFIG_JAIL_OPTS,
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -727,6 +731,13 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 			break;
 		case OPT_PAUSED:
 			cfg->restore_paused = true;
+			break;
+		case OPT_SYSCALL_COMPLETION:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return config_err(err, errlen,
+						  "invalid --syscall-completion '%s' (on, off)",
+						  optarg);
+			cfg->syscall_completion = !strcmp(optarg, "on");
 			break;
 		case OPT_NET_OVERRIDE: {
 			const char *eq = strchr(optarg, '=');

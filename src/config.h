@@ -83,9 +83,11 @@ struct vm_config {
 	bool no_ioeventfd; /* notifications by exit, interrupts by KVM_SIGNAL_MSI (for bench/) */
 	bool debug_exit;   /* the isa-debug-exit style port 0xf4, for test guests */
 	bool test_devices; /* QEMU's fw_cfg and pc-testdev (kvm-unit-tests); implies debug_exit */
-	const char *gdb;   /* --gdb tcp:HOST:PORT or unix:PATH */
-	bool gdb_wait;	   /* --gdb-wait: the vCPUs start stopped */
-	int verbosity;	   /* -v count */
+	bool syscall_completion; /* --syscall-completion on: complete SYSCALLs kvm_pvm mis-delivers
+				  */
+	const char *gdb;	 /* --gdb tcp:HOST:PORT or unix:PATH */
+	bool gdb_wait;		 /* --gdb-wait: the vCPUs start stopped */
+	int verbosity;		 /* -v count */
 	enum syscall_filter_mode seccomp; /* --seccomp kill|log|off, --no-seccomp */
 	struct config_disk disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;

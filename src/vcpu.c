@@ -166,6 +166,10 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_INTR:
 		return true;
 	case KVM_EXIT_DEBUG:
+		/* The SYSCALL-completion breakpoint, unless a debugger owns the debug registers. */
+		if (vcpu->syscall.on && !vcpu->ctx->debug &&
+		    syscall_kvm_debug(&vcpu->syscall, vcpu->fd, run, vcpu->ctx->mem))
+			return true;
 		/* Only a debugger enables debug exits; one that left meanwhile missed this one. */
 		if (!vcpu->ctx->debug || !vcpu->ctx->debug(vcpu->ctx->debug_opaque, vcpu, false))
 			log_debug("vCPU %u: debug exit nobody claimed (exception %u)", vcpu->index,
@@ -220,6 +224,14 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 {
 	unsigned n = 0;
 
+	/* Registers changed through kvm_run (SYSCALL completion) go into KVM now, so a parked
+	 * vCPU shows them to a debugger or a snapshot, and a SET_REGS meanwhile is not undone. */
+	if (vcpu->run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
+		if (ioctl(vcpu->fd, KVM_SET_REGS, &vcpu->run->s.regs.regs) < 0)
+			log_error("vCPU %u: KVM_SET_REGS failed: %s", vcpu->index, strerror(errno));
+		vcpu->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
+	}
+
 	while (io_pending) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) != 0) {
@@ -268,6 +280,10 @@ static void *vcpu_thread(void *arg)
 	/* Named by itself (prctl): a jailed kvmbox has no /proc for pthread_setname_np. */
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
+	if (vcpu->ctx->syscall_completion) {
+		vcpu->syscall.on = true;
+		vcpu->run->kvm_valid_regs |= SYSCALL_KVM_SYNC;
+	}
 	/* Before the guest's first instruction on this thread. */
 	if (syscall_filter_install(SYSCALL_FILTER_VCPU)) {
 		log_error("vCPU %u: cannot install its seccomp filter", vcpu->index);
@@ -314,6 +330,9 @@ static void *vcpu_thread(void *arg)
 			break;
 		io_pending = vcpu->run->exit_reason == KVM_EXIT_IO ||
 			     vcpu->run->exit_reason == KVM_EXIT_MMIO;
+		if (vcpu->syscall.on)
+			syscall_kvm_poll(&vcpu->syscall, vcpu->fd, vcpu->run, vcpu->ctx->mem,
+					 vcpu->ctx->debug != NULL, t1);
 		vcpu->stats.handler_ns += vm_now_ns() - t1;
 	}
 	vcpu_set_state(vcpu, VCPU_STOPPED);

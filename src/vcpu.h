@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86/syscall_kvm.h"
+
 struct bus;
 struct guest_mem;
 struct vcpu;
@@ -38,6 +40,8 @@ struct vcpu_ctx {
 	 */
 	bool (*debug)(void *debug_opaque, struct vcpu *vcpu, bool int3);
 	void *debug_opaque;
+	/* Complete the guest's mis-delivered SYSCALLs (kvm_pvm; --syscall-completion on). */
+	bool syscall_completion;
 };
 
 enum vcpu_state {
@@ -63,6 +67,7 @@ struct vcpu {
 	/* atomic: parked with an exit KVM still has to complete (a REP string instruction cut
 	 * short): its state is not architecturally complete, so no snapshot now. */
 	bool exit_pending;
+	struct syscall_kvm syscall; /* vCPU thread only */
 };
 
 /* Why a vCPU is parked. Each client of the lifecycle holds its own reason, so a gdb stop and an

@@ -285,6 +285,16 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
 		.stop = vm_stop_cb,
 		.opaque = vm,
 	};
+	if (cfg->syscall_completion) {
+		int sync = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+
+		vm->vcpu_ctx.syscall_completion =
+		    sync > 0 && (sync & SYSCALL_KVM_SYNC) == SYSCALL_KVM_SYNC;
+		if (!vm->vcpu_ctx.syscall_completion)
+			log_warn("--syscall-completion: this KVM has no KVM_CAP_SYNC_REGS; off");
+		else
+			log_info("SYSCALL completion on: a breakpoint on the guest's #PF handler");
+	}
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return -errno;

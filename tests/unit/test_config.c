@@ -214,8 +214,17 @@ static void test_restore(void)
 	CHECK(parse(&cfg, err, "run", "--restore", NULL, NULL, NULL) != 0);
 	CHECK(strstr(err, "needs a value") != NULL);
 	config_free(&cfg);
-	/* --stats and the API socket are the process's, not the machine's: fine. */
+	/* --stats, the API socket and SYSCALL completion are the process's, not the machine's. */
 	CHECK_EQ(parse(&cfg, err, "run", "--restore", "/snap", "--stats", NULL), 0);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--restore", "/snap", "--syscall-completion", "on"), 0);
+	CHECK(cfg.syscall_completion);
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, err, "run", "--kernel", kernel_path, NULL, NULL), 0);
+	CHECK(!cfg.syscall_completion); /* off unless asked for */
+	config_free(&cfg);
+	CHECK(parse(&cfg, err, "run", "--kernel", kernel_path, "--syscall-completion", "yes") != 0);
+	CHECK(strstr(err, "--syscall-completion") != NULL);
 	config_free(&cfg);
 }
 
