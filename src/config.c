@@ -903,6 +903,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		return config_err(err, errlen, "run needs --kernel FILE (or --restore DIR)");
 	if (cfg->gdb_wait && !cfg->gdb)
 		return config_err(err, errlen, "--gdb-wait needs --gdb ADDRESS");
+	if (cfg->gdb && cfg->syscall_completion)
+		return config_err(
+		    err, errlen, "--gdb and --syscall-completion on both need the debug registers");
 	ret = config_jail_check(cfg, err, errlen);
 	if (!ret)
 		ret = config_check_host_memory(cfg->memory, err, errlen);

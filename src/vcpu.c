@@ -166,8 +166,8 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_INTR:
 		return true;
 	case KVM_EXIT_DEBUG:
-		/* The SYSCALL-completion breakpoint, unless a debugger owns the debug registers. */
-		if (vcpu->syscall.on && !vcpu->ctx->debug &&
+		/* The SYSCALL-completion breakpoint (never with a debugger: one owner of DR0-3). */
+		if (vcpu->syscall.on &&
 		    syscall_kvm_debug(&vcpu->syscall, vcpu->fd, run, vcpu->ctx->mem))
 			return true;
 		/* Only a debugger enables debug exits; one that left meanwhile missed this one. */
@@ -200,6 +200,23 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* SYSCALL completion: look for the guest's #PF handler in sregs (NULL: ask KVM, before the first
+ * KVM_RUN); a newly published one goes to every vCPU (the others are kicked to arm it). */
+static void vcpu_syscall_poll(struct vcpu *vcpu, const struct kvm_sregs *sregs, uint64_t now)
+{
+	struct kvm_sregs own;
+
+	if (!sregs) {
+		if (ioctl(vcpu->fd, KVM_GET_SREGS, &own) < 0)
+			return;
+		sregs = &own;
+	}
+	if (syscall_kvm_poll(&vcpu->syscall, vcpu->ctx->syscall, vcpu->fd, sregs, vcpu->ctx->mem,
+			     now) &&
+	    vcpu->ctx->kick_others)
+		vcpu->ctx->kick_others(vcpu->ctx->opaque, vcpu->index);
+}
+
 static void vcpu_set_state(struct vcpu *vcpu, enum vcpu_state st)
 {
 	pthread_mutex_lock(&vcpu->lock);
@@ -224,14 +241,6 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 {
 	unsigned n = 0;
 
-	/* Registers changed through kvm_run (SYSCALL completion) go into KVM now, so a parked
-	 * vCPU shows them to a debugger or a snapshot, and a SET_REGS meanwhile is not undone. */
-	if (vcpu->run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
-		if (ioctl(vcpu->fd, KVM_SET_REGS, &vcpu->run->s.regs.regs) < 0)
-			log_error("vCPU %u: KVM_SET_REGS failed: %s", vcpu->index, strerror(errno));
-		vcpu->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
-	}
-
 	while (io_pending) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) != 0) {
@@ -253,6 +262,14 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 		}
 	}
 	__atomic_store_n(&vcpu->exit_pending, io_pending, __ATOMIC_SEQ_CST);
+	/* Registers changed through kvm_run (SYSCALL completion, perhaps by an exit handled just
+	 * above) go into KVM now, so a parked vCPU shows them to a snapshot, and a SET_REGS while
+	 * parked is not undone by the next KVM_RUN. */
+	if (vcpu->run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
+		if (ioctl(vcpu->fd, KVM_SET_REGS, &vcpu->run->s.regs.regs) < 0)
+			log_error("vCPU %u: KVM_SET_REGS failed: %s", vcpu->index, strerror(errno));
+		vcpu->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
+	}
 	/* Tell a kvmclock guest it was stopped, so its watchdogs ignore the gap (EINVAL: the
 	 * guest does not use kvmclock). */
 	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
@@ -280,9 +297,11 @@ static void *vcpu_thread(void *arg)
 	/* Named by itself (prctl): a jailed kvmbox has no /proc for pthread_setname_np. */
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
-	if (vcpu->ctx->syscall_completion) {
+	if (vcpu->ctx->syscall) {
 		vcpu->syscall.on = true;
 		vcpu->run->kvm_valid_regs |= SYSCALL_KVM_SYNC;
+		/* A restored vCPU can be in user code at its first instruction: look now. */
+		vcpu_syscall_poll(vcpu, NULL, 0);
 	}
 	/* Before the guest's first instruction on this thread. */
 	if (syscall_filter_install(SYSCALL_FILTER_VCPU)) {
@@ -309,6 +328,8 @@ static void *vcpu_thread(void *arg)
 			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			continue;
 		}
+		if (vcpu->syscall.on)
+			syscall_kvm_sync(&vcpu->syscall, vcpu->ctx->syscall, vcpu->fd);
 		t0 = vm_now_ns();
 		ret = ioctl(vcpu->fd, KVM_RUN, 0);
 		t1 = vm_now_ns();
@@ -318,6 +339,9 @@ static void *vcpu_thread(void *arg)
 				vcpu->stats.exits[KVM_EXIT_INTR]++;
 				io_pending = false; /* entering KVM_RUN completed it */
 				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				/* An AP can reach user code with no other exit than these. */
+				if (vcpu->syscall.on)
+					vcpu_syscall_poll(vcpu, &vcpu->run->s.regs.sregs, t1);
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN failed: %s", vcpu->index, strerror(errno));
@@ -330,9 +354,9 @@ static void *vcpu_thread(void *arg)
 			break;
 		io_pending = vcpu->run->exit_reason == KVM_EXIT_IO ||
 			     vcpu->run->exit_reason == KVM_EXIT_MMIO;
-		if (vcpu->syscall.on)
-			syscall_kvm_poll(&vcpu->syscall, vcpu->fd, vcpu->run, vcpu->ctx->mem,
-					 vcpu->ctx->debug != NULL, t1);
+		/* Not after an emulation failure: kvmbox may have changed CR3 since the exit. */
+		if (vcpu->syscall.on && vcpu->run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
+			vcpu_syscall_poll(vcpu, &vcpu->run->s.regs.sregs, t1);
 		vcpu->stats.handler_ns += vm_now_ns() - t1;
 	}
 	vcpu_set_state(vcpu, VCPU_STOPPED);

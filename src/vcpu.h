@@ -40,8 +40,11 @@ struct vcpu_ctx {
 	 */
 	bool (*debug)(void *debug_opaque, struct vcpu *vcpu, bool int3);
 	void *debug_opaque;
-	/* Complete the guest's mis-delivered SYSCALLs (kvm_pvm; --syscall-completion on). */
-	bool syscall_completion;
+	/* Complete the guest's mis-delivered SYSCALLs (kvm_pvm; --syscall-completion on): the
+	 * handler every vCPU arms, or NULL. Never together with debug (one owner of DR0-3). */
+	struct syscall_kvm_shared *syscall;
+	/* Kick every started vCPU but index out of KVM_RUN (a new handler was published). */
+	void (*kick_others)(void *opaque, unsigned index);
 };
 
 enum vcpu_state {

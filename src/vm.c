@@ -257,6 +257,16 @@ static int vm_create_vcpus(struct vm *vm)
 	return ret;
 }
 
+static void vm_kick_others(void *opaque, unsigned index)
+{
+	struct vm *vm = opaque;
+	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
+
+	for (unsigned i = 0; i < n; i++)
+		if (i != index)
+			vcpu_kick(&vm->vcpus[i]);
+}
+
 static void vm_stop_cb(void *opaque, int status)
 {
 	vm_stop(opaque, status);
@@ -288,12 +298,18 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
 	if (cfg->syscall_completion) {
 		int sync = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
 
-		vm->vcpu_ctx.syscall_completion =
-		    sync > 0 && (sync & SYSCALL_KVM_SYNC) == SYSCALL_KVM_SYNC;
-		if (!vm->vcpu_ctx.syscall_completion)
+		if (!kvm->restricted_backend)
+			log_warn(
+			    "--syscall-completion: only for restricted backends such as kvm_pvm "
+			    "(this is %s); off",
+			    kvm->backend);
+		else if (sync <= 0 || (sync & SYSCALL_KVM_SYNC) != SYSCALL_KVM_SYNC)
 			log_warn("--syscall-completion: this KVM has no KVM_CAP_SYNC_REGS; off");
-		else
+		else {
+			vm->vcpu_ctx.syscall = &vm->syscall;
+			vm->vcpu_ctx.kick_others = vm_kick_others;
 			log_info("SYSCALL completion on: a breakpoint on the guest's #PF handler");
+		}
 	}
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)

@@ -53,6 +53,7 @@ struct vm {
 	uint64_t start_ns;
 	bool paused;   /* vm_pause succeeded; main thread only */
 	bool restored; /* built from a snapshot (vm_create's restore), not booted */
+	struct syscall_kvm_shared syscall; /* --syscall-completion: the published #PF handler */
 	/* The last snapshot this VM took or was restored from (0: none): the base a Diff needs. */
 	uint64_t snapshot_id;
 };

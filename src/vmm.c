@@ -375,6 +375,9 @@ int vmm_gdb(struct vmm *v, const char *address, char *err, size_t errlen)
 			       "a gdb stub needs a running microVM (it is %s)", vmm_state_name(s));
 	if (v->gdb)
 		return vmm_err(err, errlen, -EBUSY, "a gdb stub is already listening");
+	if (v->vm.vcpu_ctx.syscall)
+		return vmm_err(err, errlen, -EBUSY,
+			       "the debug registers serve --syscall-completion: no gdb stub");
 	/* The vCPU threads read the debug hook: install it while none of them runs. */
 	ret = vm_park_vcpus(&v->vm, VCPU_PARK_PEEK);
 	if (ret)

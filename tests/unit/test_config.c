@@ -226,6 +226,21 @@ static void test_restore(void)
 	CHECK(parse(&cfg, err, "run", "--kernel", kernel_path, "--syscall-completion", "yes") != 0);
 	CHECK(strstr(err, "--syscall-completion") != NULL);
 	config_free(&cfg);
+	/* One owner of the debug registers. */
+	{
+		char *argv[] = { "kvmbox",
+				 "run",
+				 "--kernel",
+				 kernel_path,
+				 "--gdb",
+				 "tcp::1234",
+				 "--syscall-completion",
+				 "on" };
+
+		CHECK(config_parse(&cfg, 8, argv, err, 256) != 0);
+		CHECK(strstr(err, "debug registers") != NULL);
+		config_free(&cfg);
+	}
 }
 
 static void test_jail_and_seccomp(void)

@@ -1,11 +1,12 @@
 /*
  * SYSCALL completion's KVM side against a fake KVM (ioctl wrapped at link time, unit.mk) and a
- * 64-bit guest's memory (4-level page tables, an IDT, a kernel stack): the breakpoint is armed on
- * gate 14's handler, looked at again only every 100 ms and moved when the guest's IDT changes; a
- * hit with a mis-delivered SYSCALL's frame completes it (RIP = LSTAR, the user RSP, the masked
+ * 64-bit guest's memory (4-level page tables, an IDT, a kernel stack): gate 14's handler is
+ * published once LSTAR is set and only if it can be stepped over, looked at again every 100 ms
+ * and published anew when the guest's IDT changes; every vCPU arms the published handler once;
+ * a hit with a mis-delivered SYSCALL's frame completes it (RIP = LSTAR, the user RSP, the masked
  * flags, through kvm_run's sync registers); an ordinary fault steps over the handler's ENDBR64 or
- * NOP; a handler that cannot be stepped over disarms; a debugger owning the debug registers is
- * left alone; other debug exits are not taken.
+ * NOP without an extra ioctl; a handler changed under the breakpoint disarms that vCPU until the
+ * next publication; other debug exits are not taken.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -35,6 +36,7 @@ static uint8_t *mem;
 static struct guest_mem gm;
 static struct kvm_run *run;
 static int set_debug_calls, msr_calls;
+static uint64_t lstar = LSTAR;
 static struct kvm_guest_debug last_debug;
 
 int __wrap_ioctl(int fd, unsigned long req, ...)
@@ -57,7 +59,7 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 
 		msr_calls++;
 		for (unsigned i = 0; i < m->nmsrs; i++)
-			m->entries[i].data = m->entries[i].index == 0xc0000082	 ? LSTAR
+			m->entries[i].data = m->entries[i].index == 0xc0000082	 ? lstar
 					     : m->entries[i].index == 0xc0000081 ? STAR
 					     : m->entries[i].index == 0xc0000084 ? FMASK
 										 : 0;
@@ -129,56 +131,67 @@ static void hit(uint64_t error, uint64_t rip, uint64_t cs, uint64_t rflags, uint
 	run->s.regs.sregs.cr2 = cr2;
 }
 
-static void test_arm_and_follow_the_idt(void)
+static void test_publish_and_arm(void)
 {
-	struct syscall_kvm s = { .on = true };
+	const struct kvm_sregs *sr = &run->s.regs.sregs;
+	struct syscall_kvm s = { .on = true }, s2 = { .on = true };
+	struct syscall_kvm_shared sh = { 0 };
 
 	guest_setup();
 	set_debug_calls = 0;
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000);
-	CHECK(s.armed);
+	/* Early boot: LSTAR not set yet (the early #PF handler is never taken). */
+	lstar = 0;
+	CHECK(!syscall_kvm_poll(&s, &sh, VCPU_FD, sr, &gm, 1000));
+	CHECK_EQ(sh.gen, 0);
+	lstar = LSTAR;
+	CHECK(!syscall_kvm_poll(&s, &sh, VCPU_FD, sr, &gm, 1000 + SYSCALL_KVM_POLL_NS - 1));
+	/* Set: published, then each vCPU arms it once before its next KVM_RUN. */
+	CHECK(syscall_kvm_poll(&s, &sh, VCPU_FD, sr, &gm, 1000 + SYSCALL_KVM_POLL_NS));
+	CHECK_EQ(sh.gen, 1);
+	CHECK_EQ(sh.handler, HANDLER);
+	CHECK_EQ(set_debug_calls, 0);
+	syscall_kvm_sync(&s, &sh, VCPU_FD);
 	CHECK_EQ(s.handler, HANDLER);
 	CHECK_EQ(last_debug.control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP);
 	CHECK_EQ(last_debug.arch.debugreg[0], HANDLER);
 	CHECK_EQ(last_debug.arch.debugreg[7] & 0xf00ff, 1); /* L0, execute, 1 byte */
-	CHECK_EQ(s.lstar, LSTAR);
-	/* Not looked at again within 100 ms; the same handler afterwards: not re-armed. */
+	syscall_kvm_sync(&s, &sh, VCPU_FD);
+	syscall_kvm_sync(&s2, &sh, VCPU_FD); /* another vCPU (an AP) */
+	CHECK_EQ(s2.handler, HANDLER);
+	CHECK_EQ(set_debug_calls, 2);
+	/* The same handler later: nothing new. */
+	CHECK(!syscall_kvm_poll(&s2, &sh, VCPU_FD, sr, &gm, 5 * SYSCALL_KVM_POLL_NS));
+	CHECK_EQ(sh.gen, 1);
+	/* The guest installed another gate 14: published anew, armed by each. */
 	gate(14, HANDLER2);
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000 + SYSCALL_KVM_POLL_NS - 1);
-	CHECK_EQ(s.handler, HANDLER);
-	CHECK_EQ(set_debug_calls, 1);
-	/* The guest installed another IDT gate 14: moved. */
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000 + SYSCALL_KVM_POLL_NS);
+	CHECK(syscall_kvm_poll(&s2, &sh, VCPU_FD, sr, &gm, 6 * SYSCALL_KVM_POLL_NS));
+	CHECK_EQ(sh.gen, 2);
+	syscall_kvm_sync(&s, &sh, VCPU_FD);
 	CHECK_EQ(s.handler, HANDLER2);
-	CHECK_EQ(set_debug_calls, 2);
-	/* A debugger took the debug registers: hands off, re-armed once it is gone. */
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, true, 1000 + 3 * SYSCALL_KVM_POLL_NS);
-	CHECK(!s.armed);
-	CHECK_EQ(set_debug_calls, 2);
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000 + 4 * SYSCALL_KVM_POLL_NS);
-	CHECK(s.armed);
-	CHECK_EQ(set_debug_calls, 3);
-	/* No IDT gate 14 (a new IDT not filled in yet): disarmed. */
+	/* A handler that cannot be stepped over (push %rbp) is never published. */
+	mem[0x6300] = 0x55;
+	CHECK(!syscall_kvm_poll(&s, &sh, VCPU_FD, sr, &gm, 10 * SYSCALL_KVM_POLL_NS));
+	mem[0x6300] = 0x90;
+	/* No gate 14, or a 32-bit guest: nothing published; the 32-bit one looks again at once. */
 	memset(mem + 0x5000 + 14 * 16, 0, 16);
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000 + 5 * SYSCALL_KVM_POLL_NS);
-	CHECK(!s.armed);
-	CHECK_EQ(last_debug.control, 0);
-	/* A 32-bit guest: nothing to do. */
-	guest_setup();
+	CHECK(!syscall_kvm_poll(&s, &sh, VCPU_FD, sr, &gm, 20 * SYSCALL_KVM_POLL_NS));
+	CHECK_EQ(sh.gen, 2);
 	s = (struct syscall_kvm){ .on = true };
 	run->s.regs.sregs.efer = 0;
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000);
-	CHECK(!s.armed);
+	CHECK(!syscall_kvm_poll(&s, &sh, VCPU_FD, sr, &gm, 1000));
+	CHECK_EQ(s.next_poll_ns, 0);
 }
 
 static void test_hits(void)
 {
 	const uint64_t flags = ((USER_FLAGS & ~FMASK) | 2) | (1ull << 16);
 	struct syscall_kvm s = { .on = true };
+	struct syscall_kvm_shared sh = { 0 };
 
 	guest_setup();
-	syscall_kvm_poll(&s, VCPU_FD, run, &gm, false, 1000);
-	CHECK(s.armed);
+	CHECK(syscall_kvm_poll(&s, &sh, VCPU_FD, &run->s.regs.sregs, &gm, 1000));
+	syscall_kvm_sync(&s, &sh, VCPU_FD);
+	CHECK_EQ(s.handler, HANDLER);
 	/* A mis-delivered SYSCALL: completed through kvm_run's registers. */
 	hit(0x15, LSTAR, 0x33, flags, LSTAR);
 	CHECK(syscall_kvm_debug(&s, VCPU_FD, run, &gm));
@@ -194,36 +207,45 @@ static void test_hits(void)
 	CHECK_EQ(run->s.regs.regs.rip, HANDLER + 4);
 	CHECK_EQ(run->s.regs.regs.rsp, STACK);
 	CHECK_EQ(s.passed, 1);
-	/* An ordinary user page fault. */
+	/* Ordinary user faults, a data one and an instruction fetch: no ioctl at all. */
+	msr_calls = 0;
 	hit(0x6, 0x401000, 0x33, 0x246, 0x601000);
 	CHECK(syscall_kvm_debug(&s, VCPU_FD, run, &gm));
 	CHECK_EQ(run->s.regs.regs.rip, HANDLER + 4);
-	CHECK_EQ(s.passed, 2);
-	/* Not this breakpoint's: another address, a single step, DR0 not the cause. */
+	hit(0x14, 0x401000, 0x33, 0x246, 0x401000);
+	CHECK(syscall_kvm_debug(&s, VCPU_FD, run, &gm));
+	CHECK_EQ(msr_calls, 0);
+	CHECK_EQ(s.passed, 3);
+	/* Not this breakpoint's: another address, or DR0 not the cause (a single step). */
 	hit(0x15, LSTAR, 0x33, flags, LSTAR);
-	run->debug.arch.pc = HANDLER + 4;
+	run->debug.arch.pc = run->s.regs.regs.rip = HANDLER + 4;
 	CHECK(!syscall_kvm_debug(&s, VCPU_FD, run, &gm));
 	hit(0x15, LSTAR, 0x33, flags, LSTAR);
 	run->debug.arch.dr6 = 0xffff4ff0;
 	CHECK(!syscall_kvm_debug(&s, VCPU_FD, run, &gm));
 	CHECK_EQ(s.completed, 1);
-	/* LSTAR moved since the last look: looked up again at the hit. */
+	/* LSTAR moved since the last look (an AP's syscall_init): read again at the hit. */
 	s.lstar = 0;
-	msr_calls = 0;
 	hit(0x15, LSTAR, 0x33, flags, LSTAR);
 	CHECK(syscall_kvm_debug(&s, VCPU_FD, run, &gm));
 	CHECK_EQ(msr_calls, 1);
 	CHECK_EQ(s.completed, 2);
-	/* A handler that does not start with something to step over: disarmed, RIP unchanged. */
+	/* The handler changed under the breakpoint: this vCPU disarms, RIP unchanged... */
 	mem[0x6230] = 0x55; /* push %rbp */
 	hit(0x6, 0x401000, 0x33, 0x246, 0x601000);
 	CHECK(syscall_kvm_debug(&s, VCPU_FD, run, &gm));
 	CHECK_EQ(run->s.regs.regs.rip, HANDLER);
-	CHECK(!s.armed && !s.on);
+	CHECK_EQ(s.handler, 0);
 	CHECK_EQ(last_debug.control, 0);
-	/* Not armed: nothing is taken. */
 	hit(0x15, LSTAR, 0x33, flags, LSTAR);
-	CHECK(!syscall_kvm_debug(&s, VCPU_FD, run, &gm));
+	CHECK(!syscall_kvm_debug(&s, VCPU_FD, run, &gm)); /* not armed: nothing taken */
+	/* ...until the next publication. */
+	mem[0x6230] = 0x90;
+	gate(14, HANDLER2);
+	CHECK(
+	    syscall_kvm_poll(&s, &sh, VCPU_FD, &run->s.regs.sregs, &gm, 10 * SYSCALL_KVM_POLL_NS));
+	syscall_kvm_sync(&s, &sh, VCPU_FD);
+	CHECK_EQ(s.handler, HANDLER2);
 }
 
 int main(void)
@@ -233,7 +255,7 @@ int main(void)
 	run = calloc(1, 2 * 4096);
 	if (!mem || !run || guest_mem_add(&gm, 0, 1 << 20, mem))
 		return 2;
-	RUN_TEST(test_arm_and_follow_the_idt);
+	RUN_TEST(test_publish_and_arm);
 	RUN_TEST(test_hits);
 	free(run);
 	free(mem);

@@ -15,7 +15,7 @@
 #define SC_RFLAGS_RF (1ull << 16)
 #define SC_RFLAGS_VM (1ull << 17)
 
-static bool syscall_complete_kernel_address(uint64_t va)
+bool syscall_complete_kernel_address(uint64_t va)
 {
 	/* Canonical and in the upper half (48- or 57-bit: both have bit 63 set there). */
 	return (va >> 63) &&

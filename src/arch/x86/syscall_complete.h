@@ -40,6 +40,9 @@ struct syscall_complete_entry {
 bool syscall_complete_check(const struct syscall_complete_state *s,
 			    struct syscall_complete_entry *entry);
 
+/* A canonical upper-half (kernel) address, for 48- or 57-bit linear addresses. */
+bool syscall_complete_kernel_address(uint64_t va);
+
 struct emu_mmu;
 
 /*

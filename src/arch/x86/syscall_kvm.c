@@ -1,4 +1,5 @@
-/* SYSCALL completion on kvm_pvm: arming the #PF-handler breakpoint and handling its hits. */
+/* SYSCALL completion on kvm_pvm: finding, publishing and arming the #PF-handler breakpoint, and
+ * handling its hits. */
 #include "arch/x86/syscall_kvm.h"
 
 #include <errno.h>
@@ -18,6 +19,8 @@
 #define MSR_FMASK 0xc0000084u
 #define DR6_B0 1ull
 #define DR7_L0 1ull
+#define PF_SYSCALL 0x15u /* P | U | fetch: the fault a mis-delivered SYSCALL raises */
+#define RFLAGS_IF (1ull << 9)
 
 static void syscall_kvm_mmu(struct emu_mmu *mmu, const struct kvm_sregs *sr,
 			    const struct guest_mem *gm)
@@ -30,7 +33,7 @@ static void syscall_kvm_mmu(struct emu_mmu *mmu, const struct kvm_sregs *sr,
 				 .opaque = (void *)(uintptr_t)gm };
 }
 
-/* len bytes at kernel linear address la (supervisor, a debugger's look: no A/D bits). */
+/* len bytes at linear address la (supervisor, a debugger's look: no A/D bits). */
 static int syscall_kvm_read(const struct emu_mmu *mmu, const struct guest_mem *gm, uint64_t la,
 			    void *out, unsigned len, unsigned access)
 {
@@ -53,6 +56,21 @@ static int syscall_kvm_read(const struct emu_mmu *mmu, const struct guest_mem *g
 	return 0;
 }
 
+/* How many bytes at the handler can be stepped over (0: none), reading no further than its page
+ * (the next one need not be mapped). */
+static unsigned syscall_kvm_skip(const struct emu_mmu *mmu, const struct guest_mem *gm,
+				 uint64_t handler)
+{
+	uint8_t insn[16];
+	unsigned n = 4096 - (unsigned)(handler & 4095);
+
+	if (n > sizeof(insn))
+		n = sizeof(insn);
+	if (syscall_kvm_read(mmu, gm, handler, insn, n, EMU_ACC_FETCH))
+		return 0;
+	return syscall_complete_skip_len(insn, n);
+}
+
 static int syscall_kvm_msrs(struct syscall_kvm *s, int vcpu_fd)
 {
 	struct {
@@ -69,44 +87,51 @@ static int syscall_kvm_msrs(struct syscall_kvm *s, int vcpu_fd)
 	return 0;
 }
 
+/* DR0 on handler (0: disarm). On failure nothing changes (KVM keeps what it had). */
 static void syscall_kvm_arm(struct syscall_kvm *s, int vcpu_fd, uint64_t handler)
 {
 	struct x86_guest_debug d = { .enable = handler != 0, .dr = { handler }, .dr7 = DR7_L0 };
 
 	if (cpu_set_guest_debug(vcpu_fd, &d)) {
-		log_warn("SYSCALL completion: KVM_SET_GUEST_DEBUG failed: not armed");
-		s->armed = false;
+		if (!s->warned)
+			log_warn("SYSCALL completion: KVM_SET_GUEST_DEBUG failed");
+		s->warned = true;
 		return;
 	}
-	s->armed = handler != 0;
 	s->handler = handler;
 }
 
-void syscall_kvm_poll(struct syscall_kvm *s, int vcpu_fd, struct kvm_run *run,
-		      const struct guest_mem *gm, bool debugger, uint64_t now_ns)
+bool syscall_kvm_poll(struct syscall_kvm *s, struct syscall_kvm_shared *sh, int vcpu_fd,
+		      const struct kvm_sregs *sr, const struct guest_mem *gm, uint64_t now_ns)
 {
-	const struct kvm_sregs *sr = &run->s.regs.sregs;
 	struct emu_mmu mmu;
 	uint64_t handler = 0;
 
-	if (debugger) {
-		s->armed = false; /* the stub programs the debug registers; re-armed after it */
-		return;
-	}
-	if (now_ns < s->next_poll_ns)
-		return;
-	s->next_poll_ns = now_ns + SYSCALL_KVM_POLL_NS;
 	if (!(sr->efer & EMU_EFER_LMA) || !(sr->cr0 & EMU_CR0_PG))
-		return; /* a 64-bit kernel's SYSCALL only */
+		return false; /* a 64-bit kernel's SYSCALL only; look again at the next exit */
+	if (now_ns < s->next_poll_ns)
+		return false;
+	s->next_poll_ns = now_ns + SYSCALL_KVM_POLL_NS;
 	syscall_kvm_mmu(&mmu, sr, gm);
-	if (syscall_complete_handler(&mmu, sr->idt.base, sr->idt.limit, &handler) ||
-	    syscall_kvm_msrs(s, vcpu_fd)) {
-		if (s->armed)
-			syscall_kvm_arm(s, vcpu_fd, 0);
+	if (syscall_kvm_msrs(s, vcpu_fd) || !syscall_complete_kernel_address(s->lstar) ||
+	    syscall_complete_handler(&mmu, sr->idt.base, sr->idt.limit, &handler) ||
+	    !syscall_complete_kernel_address(handler) || !syscall_kvm_skip(&mmu, gm, handler))
+		return false;
+	if (handler == __atomic_load_n(&sh->handler, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_store_n(&sh->handler, handler, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&sh->gen, 1, __ATOMIC_ACQ_REL);
+	return true;
+}
+
+void syscall_kvm_sync(struct syscall_kvm *s, struct syscall_kvm_shared *sh, int vcpu_fd)
+{
+	unsigned gen = __atomic_load_n(&sh->gen, __ATOMIC_ACQUIRE);
+
+	if (gen == s->gen)
 		return;
-	}
-	if (!s->armed || handler != s->handler)
-		syscall_kvm_arm(s, vcpu_fd, handler);
+	s->gen = gen;
+	syscall_kvm_arm(s, vcpu_fd, __atomic_load_n(&sh->handler, __ATOMIC_ACQUIRE));
 }
 
 bool syscall_kvm_debug(struct syscall_kvm *s, int vcpu_fd, struct kvm_run *run,
@@ -117,16 +142,21 @@ bool syscall_kvm_debug(struct syscall_kvm *s, int vcpu_fd, struct kvm_run *run,
 	struct syscall_complete_state st;
 	struct syscall_complete_entry e;
 	uint64_t frame[6];
-	uint8_t insn[16];
 	struct emu_mmu mmu;
 	unsigned len;
 
-	if (!s->armed || run->debug.arch.exception != 1 || !(run->debug.arch.dr6 & DR6_B0) ||
+	if (!s->handler || run->debug.arch.exception != 1 || !(run->debug.arch.dr6 & DR6_B0) ||
 	    run->debug.arch.pc != s->handler || r->rip != s->handler)
 		return false;
 	syscall_kvm_mmu(&mmu, sr, gm);
 	/* The hardware's frame on the kernel stack: error code, RIP, CS, RFLAGS, RSP, SS. */
 	if (!syscall_kvm_read(&mmu, gm, r->rsp, frame, sizeof(frame), 0)) {
+		/* What only a SYSCALL leaves (IF clear at CPL 3): the MSRs may have changed since
+		 * the last look (an AP's syscall_init), read them again. */
+		if (frame[0] == PF_SYSCALL && (frame[2] & 3) == 3 && !(frame[3] & RFLAGS_IF) &&
+		    frame[1] == sr->cr2 && sr->cr2 != s->lstar &&
+		    syscall_complete_kernel_address(sr->cr2))
+			(void)syscall_kvm_msrs(s, vcpu_fd);
 		st = (struct syscall_complete_state){
 			.frame = { frame[0], frame[1], frame[2], frame[3], frame[4], frame[5] },
 			.cr2 = sr->cr2,
@@ -136,13 +166,9 @@ bool syscall_kvm_debug(struct syscall_kvm *s, int vcpu_fd, struct kvm_run *run,
 			.star = s->star,
 			.sfmask = s->sfmask,
 		};
-		/* A fetch fault at LSTAR with LSTAR moved since the last look: look again. */
-		if (frame[1] == sr->cr2 && sr->cr2 != s->lstar && !syscall_kvm_msrs(s, vcpu_fd)) {
-			st.lstar = s->lstar;
-			st.star = s->star;
-			st.sfmask = s->sfmask;
-		}
 		if (syscall_complete_check(&st, &e)) {
+			/* SS stays the null selector the #PF delivery loaded and CR2 keeps LSTAR:
+			 * Linux's entry code uses neither. */
 			r->rip = e.rip;
 			r->rsp = e.rsp;
 			r->rflags = e.rflags;
@@ -152,16 +178,16 @@ bool syscall_kvm_debug(struct syscall_kvm *s, int vcpu_fd, struct kvm_run *run,
 		}
 	}
 	/* An ordinary fault: the handler runs, from past the instruction the breakpoint is on. */
-	len = syscall_kvm_read(&mmu, gm, s->handler, insn, sizeof(insn), EMU_ACC_FETCH)
-		  ? 0
-		  : syscall_complete_skip_len(insn, sizeof(insn));
+	len = syscall_kvm_skip(&mmu, gm, s->handler);
 	if (!len) {
-		/* Cannot step over it (this host ignores RF): give the guest its handler back. */
-		log_warn("SYSCALL completion: the #PF handler at 0x%llx does not start with a NOP "
-			 "or ENDBR64: disarmed",
-			 (unsigned long long)s->handler);
+		/* The handler changed under the breakpoint (checked when published): give it back
+		 * to the guest until a handler that can be stepped over is published. */
+		if (!s->warned)
+			log_warn("SYSCALL completion: the #PF handler at 0x%llx cannot be stepped "
+				 "over: disarmed",
+				 (unsigned long long)s->handler);
+		s->warned = true;
 		syscall_kvm_arm(s, vcpu_fd, 0);
-		s->on = false;
 		return true; /* RIP unchanged: the handler runs, no breakpoint on it now */
 	}
 	r->rip += len;
