@@ -84,6 +84,36 @@ prepare_linux_overlay() {
 	}
 }
 
+# prepare_vsock_initrd DIR NAME (after prepare_linux_overlay): builds tests/integration/vsock's
+# programs into DIR (vsock_guest static, vsock_host), and VINITRD = $LOGDIR/initramfs-NAME.cpio: the
+# guest overlay plus /bin/vsock_guest (and, for the stock kernel, its vsock modules). On failure
+# VSOCK_ERR says why and it returns 1.
+prepare_vsock_initrd() {
+	local dir=$1 name=$2 prog mkargs=() flags
+	VSOCK_ERR=
+	for prog in vsock_guest vsock_host; do
+		flags=(-O2 -Wall)
+		[ $prog = vsock_guest ] && flags+=(-static)
+		if ! gcc "${flags[@]}" -o "$dir/$prog" "$ROOT/tests/integration/vsock/$prog.c" >"$dir/$prog.log" 2>&1; then
+			VSOCK_ERR="cannot build $prog: $(head -c 300 "$dir/$prog.log")"
+			return 1
+		fi
+	done
+	mkdir -p "$dir/overlay/bin"
+	cp -a "$GUEST_OVERLAY/." "$dir/overlay/"
+	cp "$dir/vsock_guest" "$dir/overlay/bin/"
+	VINITRD=$LOGDIR/initramfs-$name.cpio
+	if [ -n "${STOCK_DEB:-}" ]; then
+		# The stock kernel keeps vsock in modules: add them to the usual list.
+		export KVMBOX_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic libcrc32c vmw_vsock_virtio_transport"
+		mkargs=(--modules "$STOCK_DEB")
+	fi
+	if ! "$ROOT/scripts/mkinitramfs.sh" "${mkargs[@]}" "$VINITRD" "$dir/overlay" >"$LOGDIR/initramfs-$name.log" 2>&1; then
+		VSOCK_ERR="mkinitramfs.sh failed (see $LOGDIR/initramfs-$name.log)"
+		return 1
+	fi
+}
+
 # kvmbox_knows OPTION: false when kvmbox rejects OPTION as an unknown option (a feature not built yet).
 kvmbox_knows() {
 	local msg

@@ -22,29 +22,12 @@ done
 prepare_linux_overlay
 # vsock's programs (tests/integration/vsock): the guest's, static, in a copy of the overlay.
 T=$(mktemp -d /tmp/kvmbox-sdev.XXXXXX)
-for prog in vsock_guest vsock_host; do
-	flags=(-O2 -Wall)
-	[ $prog = vsock_guest ] && flags+=(-static)
-	if ! gcc "${flags[@]}" -o "$T/$prog" "$ROOT/tests/integration/vsock/$prog.c" >"$T/$prog.log" 2>&1; then
-		fail snapshot-devices-setup "cannot build $prog: $(head -c 300 "$T/$prog.log")"
-		rm -rf "$T"
-		exit 1
-	fi
-done
-mkdir -p "$T/overlay/bin"
-cp -a "$GUEST_OVERLAY/." "$T/overlay/"
-cp "$T/vsock_guest" "$T/overlay/bin/"
-SINITRD=$LOGDIR/initramfs-snapshot-devices.cpio
-mkargs=()
-if [ -n "${STOCK_DEB:-}" ]; then
-	export KVMBOX_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic libcrc32c vmw_vsock_virtio_transport"
-	mkargs=(--modules "$STOCK_DEB")
-fi
-if ! "$ROOT/scripts/mkinitramfs.sh" "${mkargs[@]}" "$SINITRD" "$T/overlay" >"$LOGDIR/initramfs-snapshot-devices.log" 2>&1; then
-	fail snapshot-devices-setup "mkinitramfs.sh failed (see $LOGDIR/initramfs-snapshot-devices.log)"
+if ! prepare_vsock_initrd "$T" snapshot-devices; then
+	fail snapshot-devices-setup "$VSOCK_ERR"
 	rm -rf "$T"
 	exit 1
 fi
+SINITRD=$VINITRD
 BUSYBOX=$("$ROOT/scripts/fetch-busybox.sh" 2>"$LOGDIR/fetch-busybox.log") || {
 	fail snapshot-devices-setup "scripts/fetch-busybox.sh failed (see $LOGDIR/fetch-busybox.log)"
 	exit 1

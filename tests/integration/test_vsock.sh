@@ -42,29 +42,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The test programs: the guest's static, added to a copy of the guest overlay.
-for prog in vsock_guest vsock_host; do
-	flags=(-O2 -Wall)
-	[ $prog = vsock_guest ] && flags+=(-static)
-	if ! gcc "${flags[@]}" -o "$T/$prog" "$ROOT/tests/integration/vsock/$prog.c" >"$T/$prog.log" 2>&1; then
-		fail virtio-vsock-setup "cannot build $prog: $(head -c 300 "$T/$prog.log")"
-		exit 1
-	fi
-done
 prepare_linux_overlay
-mkdir -p "$T/overlay/bin"
-cp -a "$GUEST_OVERLAY/." "$T/overlay/"
-cp "$T/vsock_guest" "$T/overlay/bin/"
-VINITRD=$LOGDIR/initramfs-vsock.cpio
-mkargs=()
-if [ -n "${STOCK_DEB:-}" ]; then
-	# The stock kernel keeps vsock in modules: add them to the usual list.
-	export KVMBOX_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio_rng ext4 crc32c_generic libcrc32c vmw_vsock_virtio_transport"
-	mkargs=(--modules "$STOCK_DEB")
-fi
-if ! "$ROOT/scripts/mkinitramfs.sh" "${mkargs[@]}" "$VINITRD" "$T/overlay" >"$LOGDIR/initramfs-vsock.log" 2>&1; then
-	fail virtio-vsock-setup "mkinitramfs.sh failed (see $LOGDIR/initramfs-vsock.log)"
-	exit 1
-fi
+prepare_vsock_initrd "$T" vsock || { fail virtio-vsock-setup "$VSOCK_ERR"; exit 1; }
 
 # A stale socket file where the uds goes (a crashed kvmbox's): it must be replaced.
 "$T/vsock_host" stale "$UDS" || { fail virtio-vsock-setup "cannot make a stale socket at $UDS"; exit 1; }
