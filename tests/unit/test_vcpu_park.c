@@ -4,7 +4,8 @@
  * when finishing it needs further exits (the next chunks of a REP OUTS, say) each is handled, not
  * dropped: the device receives every byte, in order. A guest with an endless REP count cannot hold
  * the park off: after the bound the vCPU parks with exit_pending set (a snapshot refuses that),
- * and after the unpark the rest of the instruction still arrives, nothing lost.
+ * and after the unpark the rest of the instruction still arrives, nothing lost. A restored VM's
+ * vCPUs (vm_start_paused) park before their first KVM_RUN, and run once resumed.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "test.h"
 #include "vcpu.h"
+#include "vm.h"
 
 int __real_ioctl(int fd, unsigned long req, ...);
 int __wrap_ioctl(int fd, unsigned long req, ...);
@@ -31,6 +33,7 @@ int __wrap_ioctl(int fd, unsigned long req, ...);
 #define MAX_BYTES 80000
 
 static struct kvm_run *run;
+static unsigned kvm_runs; /* KVM_RUN calls */
 /* The instruction in progress: bytes it still has to write, one exit each. */
 static unsigned chain_left, chain_next;
 static unsigned exits_in_park; /* exits returned while immediate_exit was set */
@@ -66,6 +69,7 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 		return errno = EINVAL, -1;
 	if (req != KVM_RUN)
 		return errno = ENOTTY, -1;
+	__atomic_add_fetch(&kvm_runs, 1, __ATOMIC_SEQ_CST);
 	/* KVM_RUN: first finish what the last exit left (the next chunk is one more exit). */
 	if (chain_left) {
 		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST))
@@ -197,6 +201,43 @@ static void test_park_bounded(void)
 	vcpu_join(&vcpu);
 }
 
+static struct vm vm;
+static bool vm_parked(void)
+{
+	return vcpu_get_state(&vm.vcpus[0]) == VCPU_PARKED;
+}
+
+static bool vm_ran(void)
+{
+	return __atomic_load_n(&kvm_runs, __ATOMIC_SEQ_CST) > 0;
+}
+
+static void test_start_paused(void)
+{
+	memset(&vm, 0, sizeof(vm));
+	vm.ncpus = 1;
+	vm.vcpus = calloc(1, sizeof(*vm.vcpus));
+	vm.vcpus[0].ctx = &ctx;
+	pthread_mutex_init(&vm.vcpus[0].lock, NULL);
+	pthread_cond_init(&vm.vcpus[0].cond, NULL);
+	vm.vcpus[0].fd = VCPU_FD;
+	vm.vcpus[0].run = run;
+	chain_left = 0;
+	kvm_runs = 0;
+	__atomic_store_n(&stopping, 0, __ATOMIC_SEQ_CST);
+	CHECK_EQ(vm_start_paused(&vm), 0);
+	CHECK(vm.paused && vm_parked());
+	usleep(20000);
+	CHECK_EQ(kvm_runs, 0); /* not one guest instruction before the resume */
+	CHECK_EQ(vm_resume(&vm), 0);
+	CHECK(wait_until(vm_ran, 5000));
+	CHECK(!vm.paused);
+	__atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+	vcpu_kick(&vm.vcpus[0]);
+	vcpu_join(&vm.vcpus[0]);
+	free(vm.vcpus);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -209,6 +250,7 @@ int main(void)
 		return 2;
 	RUN_TEST(test_park_finishes_chained_exits);
 	RUN_TEST(test_park_bounded);
+	RUN_TEST(test_start_paused);
 	bus_destroy(&pio);
 	bus_destroy(&mmio);
 	free(run);
