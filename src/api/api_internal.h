@@ -85,5 +85,7 @@ int api_put_snapshot_load(struct api_ctx *c, const char *id, json_t *body);
 
 /* api_vmconfig.c */
 int api_get_vm_config(struct api_ctx *c, const char *id, json_t *body);
+/* GET /vm/config's document (NULL: out of memory); snapshots add their own section to it. */
+json_t *api_config_json(const struct vm_config *cfg);
 
 #endif

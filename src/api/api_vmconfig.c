@@ -54,7 +54,7 @@ static json_t *api_nets_json(const struct vm_config *cfg)
 	return a;
 }
 
-static json_t *api_config_json(const struct vm_config *cfg)
+json_t *api_config_json(const struct vm_config *cfg)
 {
 	static const char *const level_names[] = { "Warning", "Info", "Debug" };
 	json_t *o = json_object(), *boot = NULL, *vsock = NULL;

@@ -7,41 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
-#include "api/schema.h"
+#include "api/api_internal.h"
 
 #define SNAPSHOT_CONFIG_KEY "kvmbox"
 
 static const char *const snapshot_config_templates[] = { "auto", "host", "pvm", NULL };
 
-/* One letter per device: 'p' PCI, 'm' MMIO (the device order is the document's arrays'). */
-static void snapshot_config_transports(char *out, size_t n, const enum config_transport *t,
-				       size_t stride, unsigned count)
+/* Each device's transport as one letter, in the document's order: 'p' PCI, 'm' MMIO. */
+static char snapshot_config_letter(enum config_transport t)
 {
-	unsigned i;
+	return t == CONFIG_TRANSPORT_PCI ? 'p' : 'm';
+}
 
-	for (i = 0; i < count && i + 1 < n; i++) {
-		const enum config_transport *e =
-		    (const enum config_transport *)((const char *)t + i * stride);
-
-		out[i] = *e == CONFIG_TRANSPORT_PCI ? 'p' : 'm';
-	}
-	out[i] = '\0';
+static enum config_transport snapshot_config_transport(char c)
+{
+	return c == 'p' ? CONFIG_TRANSPORT_PCI : CONFIG_TRANSPORT_MMIO;
 }
 
 char *snapshot_config_export(const struct vm_config *cfg)
 {
-	char *doc = api_config_export(cfg), *out = NULL;
-	char disks[CONFIG_MAX_DISKS + 1], nics[CONFIG_MAX_NICS + 1];
-	json_t *o = doc ? json_loads(doc, 0, NULL) : NULL, *k;
+	char disks[CONFIG_MAX_DISKS + 1] = "", nics[CONFIG_MAX_NICS + 1] = "", *out = NULL;
+	json_t *o = api_config_json(cfg), *k;
 
-	free(doc);
 	if (!o)
 		return NULL;
-	snapshot_config_transports(disks, sizeof(disks), &cfg->disks[0].transport,
-				   sizeof(cfg->disks[0]), cfg->ndisks);
-	snapshot_config_transports(nics, sizeof(nics), &cfg->nics[0].transport,
-				   sizeof(cfg->nics[0]), cfg->nnics);
+	for (unsigned i = 0; i < cfg->ndisks && i < CONFIG_MAX_DISKS; i++)
+		disks[i] = snapshot_config_letter(cfg->disks[i].transport);
+	for (unsigned i = 0; i < cfg->nnics && i < CONFIG_MAX_NICS; i++)
+		nics[i] = snapshot_config_letter(cfg->nics[i].transport);
 	k = json_pack("{s:I, s:I, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:s, s:s}", "vcpus",
 		      (json_int_t)cfg->cpus, "memory_bytes", (json_int_t)cfg->memory,
 		      "cpu_template", cfg->cpu_template ? cfg->cpu_template : "auto", "smt",
@@ -71,23 +64,19 @@ static const struct schema_field snapshot_config_fields[] = {
 	{ "net_transports", SCHEMA_STR, SCHEMA_REQ, 0, CONFIG_MAX_NICS, NULL, NULL },
 };
 
-/* Letters from snapshot_config_transports: one per device already configured, p or m. */
-static int snapshot_config_set_transports(const char *s, unsigned count, enum config_transport *t,
-					  size_t stride, const char *what, char *err, size_t errlen)
+/* One letter per device already configured, each p or m. */
+static int snapshot_config_letters(const char *s, unsigned count, const char *what, char *err,
+				   size_t errlen)
 {
 	if (strlen(s) != count) {
 		snprintf(err, errlen, "%s: %zu transports for %u devices", what, strlen(s), count);
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < count; i++) {
-		enum config_transport *e = (enum config_transport *)((char *)t + i * stride);
-
+	for (unsigned i = 0; i < count; i++)
 		if (s[i] != 'p' && s[i] != 'm') {
 			snprintf(err, errlen, "%s: transport '%c' is neither p nor m", what, s[i]);
 			return -EINVAL;
 		}
-		*e = s[i] == 'p' ? CONFIG_TRANSPORT_PCI : CONFIG_TRANSPORT_MMIO;
-	}
 	return 0;
 }
 
@@ -108,14 +97,16 @@ static int snapshot_config_machine(struct vm_config *cfg, json_t *k, char *err, 
 	}
 	ret = config_check_memory(v[1].u, err, (unsigned)errlen);
 	if (!ret)
-		ret = snapshot_config_set_transports(v[10].s, cfg->ndisks, &cfg->disks[0].transport,
-						     sizeof(cfg->disks[0]), "drives", err, errlen);
+		ret = snapshot_config_letters(v[10].s, cfg->ndisks, "drives", err, errlen);
 	if (!ret)
-		ret = snapshot_config_set_transports(v[11].s, cfg->nnics, &cfg->nics[0].transport,
-						     sizeof(cfg->nics[0]), "network interfaces",
-						     err, errlen);
+		ret =
+		    snapshot_config_letters(v[11].s, cfg->nnics, "network interfaces", err, errlen);
 	if (ret)
 		return ret;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		cfg->disks[i].transport = snapshot_config_transport(v[10].s[i]);
+	for (unsigned i = 0; i < cfg->nnics; i++)
+		cfg->nics[i].transport = snapshot_config_transport(v[11].s[i]);
 	cfg->cpus = (unsigned)v[0].u;
 	cfg->memory = v[1].u;
 	cfg->cpu_template = snapshot_config_templates[v[2].e];
