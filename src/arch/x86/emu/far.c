@@ -149,18 +149,9 @@ static int emu_far_ret(struct emu_run *r)
 		return 0;
 	}
 	rpl = sel & EMU_SEL_RPL;
-	if (!(sel & ~EMU_SEL_RPL))
-		return emu_raise(r->exc, EMU_X_GP, 0);
-	ret = emu_seg_load_desc(r, sel, EMU_X_GP, &cs, &acc);
+	ret = emu_seg_load_return_cs(r, sel, &cs, &acc);
 	if (ret)
 		return ret;
-	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || rpl < cpu->cpl ||
-	    ((cs.type & EMU_TYPE_CONFORMING) ? cs.dpl > rpl : cs.dpl != rpl))
-		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
-	if (!cs.present)
-		return emu_raise(r->exc, EMU_X_NP, sel & ~EMU_SEL_RPL);
-	if (emu_seg_long(cpu) && cs.l && cs.db)
-		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
 	if (emu_seg_long(cpu) && cs.l ? !emu_is_canonical(cpu, v[0]) : v[0] > cs.limit)
 		return emu_raise(r->exc, EMU_X_GP, 0);
 	if (rpl > cpu->cpl) {

@@ -296,18 +296,9 @@ static int emu_intr_iret_prot(struct emu_run *r)
 		return -ENOTSUP; /* return to virtual-8086 mode */
 	sel = (uint16_t)v[1];
 	rpl = sel & EMU_SEL_RPL;
-	if (!(sel & ~EMU_SEL_RPL))
-		return emu_raise(r->exc, EMU_X_GP, 0);
-	ret = emu_seg_load_desc(r, sel, EMU_X_GP, &cs, &acc);
+	ret = emu_seg_load_return_cs(r, sel, &cs, &acc);
 	if (ret)
 		return ret;
-	if (!cs.s || !(cs.type & EMU_TYPE_CODE) || rpl < cpu->cpl ||
-	    ((cs.type & EMU_TYPE_CONFORMING) ? cs.dpl > rpl : cs.dpl != rpl))
-		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
-	if (!cs.present)
-		return emu_raise(r->exc, EMU_X_NP, sel & ~EMU_SEL_RPL);
-	if (lm && cs.l && cs.db)
-		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
 	outer = rpl > cpu->cpl;
 	/* 64-bit mode pops SS:RSP every time; elsewhere only on a return to an outer level. */
 	if (outer || from64) {

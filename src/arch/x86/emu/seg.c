@@ -210,6 +210,27 @@ void emu_seg_null_data(struct emu_cpu *cpu)
 	}
 }
 
+int emu_seg_load_return_cs(struct emu_run *r, uint16_t sel, struct emu_seg *cs,
+			   struct emu_seg_accessed *acc)
+{
+	unsigned rpl = sel & EMU_SEL_RPL;
+	int ret;
+
+	if (!(sel & ~EMU_SEL_RPL))
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	ret = emu_seg_load_desc(r, sel, EMU_X_GP, cs, acc);
+	if (ret)
+		return ret;
+	if (!cs->s || !(cs->type & EMU_TYPE_CODE) || rpl < r->cpu->cpl ||
+	    ((cs->type & EMU_TYPE_CONFORMING) ? cs->dpl > rpl : cs->dpl != rpl))
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	if (!cs->present)
+		return emu_raise(r->exc, EMU_X_NP, sel & ~EMU_SEL_RPL);
+	if (emu_seg_long(r->cpu) && cs->l && cs->db)
+		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
+	return 0;
+}
+
 int emu_seg_load_return_ss(struct emu_run *r, uint16_t sel, unsigned rpl, bool to_64bit,
 			   struct emu_seg *ss, struct emu_seg_accessed *acc)
 {

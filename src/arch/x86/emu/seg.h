@@ -56,6 +56,13 @@ struct emu_seg_stack emu_seg_cur_stack(const struct emu_run *r);
 /* Real mode: CS = sel, base sel * 16. */
 void emu_seg_real_cs(struct emu_cpu *cpu, uint16_t sel);
 /*
+ * The CS an IRET or RET far pops (the SDM checks both the same way): a present code segment,
+ * not to an inner level, DPL = RPL (conforming: DPL <= RPL), not L and D both set in long mode.
+ * Faults as the CPU does.
+ */
+int emu_seg_load_return_cs(struct emu_run *r, uint16_t sel, struct emu_seg *cs,
+			   struct emu_seg_accessed *acc);
+/*
  * The SS an IRET or RET far pops when it returns to privilege level rpl: a writable data segment
  * of that level, or (to_64bit: a 64-bit CS below CPL 3) a null selector. Faults as the CPU does.
  */
