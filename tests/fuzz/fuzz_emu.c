@@ -97,7 +97,7 @@ static int fuzz_cmpxchg(void *opaque, uint64_t la, void *expected, const void *d
 	int ret = fuzz_map(la, len, access, &p, pf);
 
 	(void)opaque;
-	if (len != 8 && len != 16)
+	if (len != 1 && len != 2 && len != 4 && len != 8 && len != 16)
 		abort();
 	if (ret)
 		return ret;
@@ -255,6 +255,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* A control transfer: wherever it went, the CPU it left is a possible one. */
 		if (cpu.cpl > 3 || !(cpu.dirty & EMU_DIRTY_SREGS) ||
 		    ((cpu.cr0 & EMU_CR0_PE) && !(cpu.seg[EMU_CS].type & 8)))
+			abort();
+		return 0;
+	}
+	if (insn.op == EMU_OP_JCC || insn.op == EMU_OP_JMP || insn.op == EMU_OP_CALL ||
+	    insn.op == EMU_OP_RET || insn.op == EMU_OP_LOOP) {
+		/* A near branch falls through, or lands where CS allows within the operand size. */
+		uint64_t next =
+		    (before.rip + insn.len) & (insn.code_size == 8 ? ~0ull : 0xffffffffull);
+
+		bool lands_ok = insn.code_size == 8
+				    ? emu_is_canonical(&cpu, cpu.rip)
+				    : cpu.rip <= cpu.seg[EMU_CS].limit &&
+					  cpu.rip <= (insn.op_size == 2 ? 0xffffu : 0xffffffffu);
+
+		if (cpu.rip != next && !lands_ok)
+			abort();
+		if (memcmp(&cpu.seg, &before.seg, sizeof(cpu.seg)) || cpu.cpl != before.cpl)
 			abort();
 		return 0;
 	}

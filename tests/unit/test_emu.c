@@ -398,7 +398,12 @@ static void test_legacy_modes(void)
 	fake_reset();
 	/* 32-bit: 0x40 is INC, not REX; mod 0 rm 5 is an absolute disp32. */
 	c = cpu32();
-	CHECK_EQ(RUN(&c, &exc, 0x40), -ENOTSUP);
+	c.gpr[EMU_RAX] = 0xffffffff;
+	CHECK_EQ(RUN(&c, &exc, 0x40), 0);
+	CHECK_EQ(c.gpr[EMU_RAX], 0);
+	CHECK(c.rflags & EMU_RFLAGS_ZF);
+	CHECK_EQ(c.rip, CODE + 1);
+	c.rip = CODE;
 	put32(0x9000, 0x1);
 	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xf3, 0x0f, 0xb8, 0x05, 0x00, 0x90, 0x00, 0x00 },
 			  8, &fake_ops, NULL, &insn, &exc),
@@ -907,8 +912,15 @@ static void test_cmpxchg8b(void)
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xc7, 0x0f), 0);
 	CHECK(c.rflags & EMU_RFLAGS_ZF);
 	CHECK_EQ(get64(0x3000), 6);
-	/* REX.W outside 64-bit mode does not exist: 0x48 is DEC. */
-	CHECK_EQ(RUN(&c, &exc, 0x48, 0x0f, 0xc7, 0x0f), -ENOTSUP);
+	/* REX.W outside 64-bit mode does not exist: 0x48 is DEC %eax, then cmpxchg8b. */
+	c.gpr[EMU_RAX] = 7;
+	{
+		uint64_t rip = c.rip;
+
+		CHECK_EQ(RUN(&c, &exc, 0x48, 0x0f, 0xc7, 0x0f), 0);
+		CHECK_EQ(c.gpr[EMU_RAX], 6);
+		CHECK_EQ(c.rip, rip + 1);
+	}
 }
 
 /* Two threads add 1 to one 128-bit counter through emulated cmpxchg16b loops. */
@@ -976,7 +988,24 @@ static void test_host_cmpxchg(void)
 	CHECK_EQ(exp[0], 5);
 	CHECK_EQ(exp[1], 6);
 	CHECK_EQ(emu_host_cmpxchg(&mem[1], exp, des, 16), -EINVAL); /* misaligned */
-	CHECK_EQ(emu_host_cmpxchg(mem, exp, des, 4), -EINVAL);
+	CHECK_EQ(emu_host_cmpxchg(mem, exp, des, 3), -EINVAL);
+	{
+		/* 1, 2 and 4 bytes, misaligned too: only those bytes change. */
+		uint8_t b[16] = { 0 };
+		uint64_t e1 = 0, d1 = 0x1234567890abcdefull;
+
+		CHECK_EQ(emu_host_cmpxchg(b + 1, &e1, &d1, 1), 1);
+		CHECK_EQ(b[1], 0xef);
+		CHECK_EQ(b[2], 0);
+		CHECK_EQ(emu_host_cmpxchg(b + 3, &e1, &d1, 2), 1);
+		CHECK_EQ(b[3] | b[4] << 8, 0xcdef);
+		CHECK_EQ(emu_host_cmpxchg(b + 5, &e1, &d1, 4), 1);
+		CHECK_EQ(b[5] | b[6] << 8 | b[7] << 16 | (uint32_t)b[8] << 24, 0x90abcdef);
+		CHECK_EQ(b[9], 0);
+		e1 = 0;
+		CHECK_EQ(emu_host_cmpxchg(b + 3, &e1, &d1, 2), 0);
+		CHECK_EQ(e1 & 0xffff, 0xcdef);
+	}
 	exp[0] = 6;
 	CHECK_EQ(emu_host_cmpxchg((uint8_t *)mem + 8, exp, des, 8), 1);
 	CHECK_EQ(mem[1], 5);
@@ -1116,14 +1145,22 @@ static void test_unknown(void)
 	fake_reset();
 	c = cpu64();
 	/* Known to the decoder (length, operands) but not emulated: -ENOTSUP from execution. */
-	CHECK_EQ(RUN(&c, &exc, 0x91), -ENOTSUP);		   /* xchg %ecx, %eax */
-	CHECK_EQ(RUN(&c, &exc, 0x41, 0x90), -ENOTSUP);		   /* xchg %r8d, %eax, not nop */
+	CHECK_EQ(RUN(&c, &exc, 0xf4), -ENOTSUP);		   /* hlt */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);	   /* vmcall */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xfa), -ENOTSUP);	   /* monitorx */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);	   /* xsave */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x38, 0x00, 0xc1), -ENOTSUP); /* pshufb */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x3a, 0x0f, 0xc1, 1), -ENOTSUP);
-	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x91), -ENOTSUP); /* not emulated beats LOCK's #UD */
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0xf4), -ENOTSUP); /* not emulated beats LOCK's #UD */
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x91), 0);	       /* LOCK on xchg %ecx, %eax: #UD */
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	/* 90 with REX.B is xchg %r8d, %eax, not a NOP. */
+	c.gpr[EMU_RAX] = 0x1111111122222222ull;
+	c.gpr[EMU_R8] = 0x3333333344444444ull;
+	CHECK_EQ(RUN(&c, &exc, 0x41, 0x90), 0);
+	CHECK_EQ(c.gpr[EMU_RAX], 0x44444444);
+	CHECK_EQ(c.gpr[EMU_R8], 0x22222222);
+	c.rip = CODE;
 	CHECK_EQ(c.rip, CODE);
 	/* NOP, PAUSE, multi-byte NOP, prefetch, fences: done, nothing else. */
 	CHECK_EQ(RUN(&c, &exc, 0x90), 0);

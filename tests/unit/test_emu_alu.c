@@ -53,10 +53,17 @@ static void test_memory_forms(void)
 		CHECK_EQ(c.rflags, flags);
 	}
 	fake.fault_lo = fake.fault_hi = 0;
-	/* LOCK: #UD on a register destination, not emulated on memory. */
+	/* LOCK: #UD on a register destination; on memory one compare-and-exchange. */
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x01, 0xc8), 0);
 	CHECK_EXC(exc, EMU_X_UD, -1);
-	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x01, 0x0b), -ENOTSUP);
+	{
+		uint64_t before = get64(0x3000), cmpxchgs = fake.cmpxchgs;
+
+		CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x01, 0x0b), 0);
+		CHECK(!exc.valid);
+		CHECK_EQ(get64(0x3000), before + c.gpr[EMU_RCX]);
+		CHECK_EQ(fake.cmpxchgs, cmpxchgs + 1);
+	}
 	/* LEA of a register: #UD. */
 	CHECK_EQ(RUN(&c, &exc, 0x48, 0x8d, 0xc0), 0);
 	CHECK_EXC(exc, EMU_X_UD, -1);

@@ -24,7 +24,7 @@
 #define ALL_FEATURES                                                                               \
 	(EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_INVPCID |                      \
 	 EMU_FEAT_CLFLUSHOPT | EMU_FEAT_CLWB | EMU_FEAT_RDPID | EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | \
-	 EMU_FEAT_XGETBV1 | EMU_FEAT_LZCNT | EMU_FEAT_BMI1)
+	 EMU_FEAT_XGETBV1 | EMU_FEAT_LZCNT | EMU_FEAT_BMI1 | EMU_FEAT_LAHF64)
 
 /* A guest whose CPUID has every feature here and whose OS enabled XSAVE with x87 and SSE. */
 static struct emu_cpu sys_setup(struct emu_cpu c)
@@ -185,6 +185,7 @@ static void test_features_from_cpuid(void)
 		{ 0xd, 1, EAX, 2, EMU_FEAT_XGETBV1 },
 		{ 0x80000001, 0, ECX, 5, EMU_FEAT_LZCNT },
 		{ 7, 0, EBX, 3, EMU_FEAT_BMI1 },
+		{ 0x80000001, 0, ECX, 0, EMU_FEAT_LAHF64 },
 	};
 	const unsigned n = sizeof(map) / sizeof(map[0]);
 	struct fake_cpuid t;
@@ -234,21 +235,23 @@ static void test_features_from_cpuid(void)
 	t.leaf[0].regs[EAX] = 7; /* no leaf 0xd */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), ALL_FEATURES & ~EMU_FEAT_XGETBV1);
 	t.leaf[0].regs[EAX] = 6; /* no leaf 7 either */
-	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), EMU_FEAT_CLFSH | EMU_FEAT_XSAVE |
-								   EMU_FEAT_PCID | EMU_FEAT_RDTSCP |
-								   EMU_FEAT_RDPRU | EMU_FEAT_LZCNT);
+	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
+		 EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_RDTSCP |
+		     EMU_FEAT_RDPRU | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64);
 	t.leaf[0].regs[EAX] = 0; /* only leaf 0 */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT);
+		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64);
 	t.leaf[0].regs[EAX] = 0xd;
 	t.leaf[1].regs[EAX] = 0x80000007; /* no 0x80000008 */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), ALL_FEATURES & ~EMU_FEAT_RDPRU);
 	t.leaf[1].regs[EAX] = 0x80000000; /* no extended leaves at all */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT));
+		 ALL_FEATURES &
+		     ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64));
 	t.leaf[1].regs[EAX] = 0; /* garbage below 0x80000000: no extended leaves */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT));
+		 ALL_FEATURES &
+		     ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64));
 	/* Maxima above the mapped leaves change nothing. */
 	t.leaf[0].regs[EAX] = 0x20;
 	t.leaf[1].regs[EAX] = 0x80000021;
@@ -257,11 +260,12 @@ static void test_features_from_cpuid(void)
 	/* Leaf 0 or 0x80000000 absent (the callback fails): that whole range is absent. */
 	t.leaf[0].function = 0x4fffffff;
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT);
+		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64);
 	t.leaf[0].function = 0;
 	t.leaf[1].function = 0x8fffffff;
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
-		 ALL_FEATURES & ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT));
+		 ALL_FEATURES &
+		     ~(EMU_FEAT_RDPRU | EMU_FEAT_RDTSCP | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64));
 	t.leaf[1].function = 0x80000000;
 
 	/* A leaf within the maximum that the callback reports absent: skipped. */

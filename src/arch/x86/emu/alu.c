@@ -1,9 +1,10 @@
 /*
  * The integer core: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP (register, memory and immediate forms),
- * TEST, MOV and LEA, with the flags the architecture defines. The start of an emulator that runs
- * guest code without KVM. A LOCK prefix on a memory destination is not emulated (-ENOTSUP).
+ * TEST, INC, DEC, NOT, NEG, XADD, CMPXCHG, MOV and LEA, with the flags the architecture defines.
+ * A LOCK prefix makes the memory forms one atomic update (operand.c).
  */
 #include <errno.h>
+#include <stddef.h>
 
 #include "arch/x86/emu/exec.h"
 
@@ -21,55 +22,6 @@ enum {
 #define EMU_ALU_ARITH                                                                              \
 	(EMU_RFLAGS_CF | EMU_RFLAGS_PF | EMU_RFLAGS_AF | EMU_RFLAGS_ZF | EMU_RFLAGS_SF |           \
 	 EMU_RFLAGS_OF)
-
-/* A general register of size bytes; without REX, byte registers 4-7 are AH, CH, DH, BH. */
-static uint64_t emu_alu_get_reg(const struct emu_run *r, unsigned reg, unsigned size)
-{
-	const struct emu_cpu *cpu = r->cpu;
-
-	if (size == 1 && !r->insn->rex && reg >= 4 && reg < 8)
-		return (cpu->gpr[reg - 4] >> 8) & 0xff;
-	return cpu->gpr[reg] & emu_size_mask(size);
-}
-
-static void emu_alu_set_reg(struct emu_run *r, unsigned reg, unsigned size, uint64_t v)
-{
-	struct emu_cpu *cpu = r->cpu;
-
-	if (size == 1 && !r->insn->rex && reg >= 4 && reg < 8) {
-		cpu->gpr[reg - 4] = (cpu->gpr[reg - 4] & ~0xff00ull) | ((v & 0xff) << 8);
-		return;
-	}
-	emu_set_gpr(cpu, reg, size, v);
-}
-
-/* The r/m operand: a register (rm) or memory. */
-static int emu_alu_get_rm(struct emu_run *r, unsigned size, uint64_t *v)
-{
-	uint8_t buf[8];
-	int ret;
-
-	if (!emu_insn_has_mem(r->insn)) {
-		*v = emu_alu_get_reg(r, r->insn->rm, size);
-		return 0;
-	}
-	ret = emu_mem_read(r, buf, size, size);
-	if (!ret)
-		*v = emu_load_le(buf, size);
-	return ret;
-}
-
-static int emu_alu_set_rm(struct emu_run *r, unsigned size, uint64_t v)
-{
-	uint8_t buf[8];
-
-	if (!emu_insn_has_mem(r->insn)) {
-		emu_alu_set_reg(r, r->insn->rm, size, v);
-		return 0;
-	}
-	emu_store_le(buf, v, size);
-	return emu_mem_write(r, buf, size, size);
-}
 
 /* res = a op b at size bytes; *flags updated as the architecture defines for op. */
 static uint64_t emu_alu_op(unsigned op, uint64_t a, uint64_t b, unsigned size, uint64_t *flags)
@@ -119,14 +71,22 @@ static uint64_t emu_alu_op(unsigned op, uint64_t a, uint64_t b, unsigned size, u
 		f |= EMU_RFLAGS_OF;
 	if (af)
 		f |= EMU_RFLAGS_AF; /* the logic ops leave AF clear (architecturally undefined) */
-	if (!res)
-		f |= EMU_RFLAGS_ZF;
-	if (res & sign)
-		f |= EMU_RFLAGS_SF;
-	if (!(__builtin_popcount((unsigned)(res & 0xff)) & 1))
-		f |= EMU_RFLAGS_PF;
-	*flags = f;
+	*flags = f | emu_flag_szp(res, size);
 	return res;
+}
+
+/* What an update of the r/m operand computes: dst = dst op src (operand.c calls it back). */
+struct emu_alu_update {
+	unsigned op, size;
+	uint64_t src;
+};
+
+static uint64_t emu_alu_binary(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
+{
+	const struct emu_alu_update *u = ctx;
+
+	*store = u->op != EMU_ALU_CMP;
+	return emu_alu_op(u->op, old, u->src, u->size, flags);
 }
 
 static int emu_alu_arith(struct emu_run *r)
@@ -134,48 +94,34 @@ static int emu_alu_arith(struct emu_run *r)
 	struct emu_cpu *cpu = r->cpu;
 	const struct emu_insn *insn = r->insn;
 	uint8_t opc = insn->opcode;
-	unsigned size = (opc & 1) ? insn->op_size : 1, op;
-	uint64_t a, b, res, flags = cpu->rflags;
-	bool to_reg = false, to_acc = false;
+	struct emu_alu_update u = { opc >> 3, (opc & 1) ? insn->op_size : 1, 0 };
+	uint64_t a, flags = cpu->rflags, res;
 	int ret;
 
 	if (insn->op == EMU_OP_ALU_GRP1) {
-		op = (insn->reg & 7);
-		size = opc == 0x80 ? 1 : insn->op_size;
-		b = insn->imm;
-	} else if ((opc & 7) >= 4) {
-		op = opc >> 3;
-		to_acc = true;
-		b = insn->imm;
-	} else {
-		op = opc >> 3;
-		to_reg = opc & 2;
-		b = emu_alu_get_reg(r, insn->reg, size);
+		u.op = insn->reg & 7;
+		u.size = opc == 0x80 ? 1 : insn->op_size;
+		u.src = insn->imm;
+		return emu_operand_update(r, u.size, insn->lock, emu_alu_binary, &u, NULL);
 	}
-	if (insn->lock && emu_insn_has_mem(insn))
-		return -ENOTSUP; /* an atomic read-modify-write: not emulated */
-	if (to_acc) {
-		a = emu_alu_get_reg(r, EMU_RAX, size);
-	} else {
-		ret = emu_alu_get_rm(r, size, &a);
-		if (ret)
-			return ret;
-		if (to_reg) {
-			uint64_t t = a;
-
-			a = b;
-			b = t;
-		}
+	if ((opc & 7) >= 4) { /* AL/rAX, imm */
+		res = emu_alu_op(u.op, emu_operand_reg(r, EMU_RAX, u.size), insn->imm, u.size,
+				 &flags);
+		if (u.op != EMU_ALU_CMP)
+			emu_operand_set_reg(r, EMU_RAX, u.size, res);
+		cpu->rflags = flags;
+		return 0;
 	}
-	res = emu_alu_op(op, a, b, size, &flags);
-	if (op != EMU_ALU_CMP) {
-		if (to_acc)
-			emu_alu_set_reg(r, EMU_RAX, size, res);
-		else if (to_reg)
-			emu_alu_set_reg(r, insn->reg, size, res);
-		else if ((ret = emu_alu_set_rm(r, size, res)))
-			return ret;
+	if (!(opc & 2)) { /* r/m op= reg */
+		u.src = emu_operand_reg(r, insn->reg, u.size);
+		return emu_operand_update(r, u.size, insn->lock, emu_alu_binary, &u, NULL);
 	}
+	ret = emu_operand_read(r, u.size, &a); /* reg op= r/m */
+	if (ret)
+		return ret;
+	res = emu_alu_op(u.op, emu_operand_reg(r, insn->reg, u.size), a, u.size, &flags);
+	if (u.op != EMU_ALU_CMP)
+		emu_operand_set_reg(r, insn->reg, u.size, res);
 	cpu->rflags = flags;
 	return 0;
 }
@@ -189,16 +135,111 @@ static int emu_alu_test(struct emu_run *r)
 	int ret;
 
 	if (opc == 0xa8 || opc == 0xa9) {
-		a = emu_alu_get_reg(r, EMU_RAX, size);
+		a = emu_operand_reg(r, EMU_RAX, size);
 		b = insn->imm;
 	} else {
-		ret = emu_alu_get_rm(r, size, &a);
+		ret = emu_operand_read(r, size, &a);
 		if (ret)
 			return ret;
-		b = opc >= 0xf6 ? insn->imm : emu_alu_get_reg(r, insn->reg, size);
+		b = opc >= 0xf6 ? insn->imm : emu_operand_reg(r, insn->reg, size);
 	}
 	emu_alu_op(EMU_ALU_AND, a, b, size, &flags);
 	r->cpu->rflags = flags;
+	return 0;
+}
+
+/* INC, DEC (CF kept), NOT (no flags) and NEG (CF = operand was not zero). */
+static uint64_t emu_alu_unary(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
+{
+	const struct emu_alu_update *u = ctx;
+	uint64_t cf = *flags & EMU_RFLAGS_CF, res;
+
+	*store = true;
+	switch (u->op) {
+	case EMU_OP_INC:
+		res = emu_alu_op(EMU_ALU_ADD, old, 1, u->size, flags);
+		*flags = (*flags & ~EMU_RFLAGS_CF) | cf;
+		return res;
+	case EMU_OP_DEC:
+		res = emu_alu_op(EMU_ALU_SUB, old, 1, u->size, flags);
+		*flags = (*flags & ~EMU_RFLAGS_CF) | cf;
+		return res;
+	case EMU_OP_NOT:
+		return ~old;
+	default:
+		return emu_alu_op(EMU_ALU_SUB, 0, old, u->size, flags);
+	}
+}
+
+static int emu_alu_one(struct emu_run *r)
+{
+	const struct emu_insn *insn = r->insn;
+	struct emu_alu_update u = { insn->op, insn->op_size, 0 };
+
+	if (!insn->has_modrm) { /* 40-4F outside 64-bit mode: the register in the opcode */
+		uint64_t flags = r->cpu->rflags,
+			 v = emu_alu_unary(&u, r->cpu->gpr[insn->opcode & 7], &flags,
+					   &(bool){ true });
+
+		emu_set_gpr(r->cpu, insn->opcode & 7, u.size, v);
+		r->cpu->rflags = flags;
+		return 0;
+	}
+	if ((insn->opcode & 1) == 0)
+		u.size = 1; /* FE, F6 */
+	return emu_operand_update(r, u.size, insn->lock, emu_alu_unary, &u, NULL);
+}
+
+/* XADD: dst = dst + src, src = old dst. CMPXCHG: dst = src if rAX == dst, else rAX = dst. */
+static uint64_t emu_alu_xadd(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
+{
+	const struct emu_alu_update *u = ctx;
+
+	*store = true;
+	return emu_alu_op(EMU_ALU_ADD, old, u->src, u->size, flags);
+}
+
+struct emu_alu_cmpxchg {
+	unsigned size;
+	uint64_t acc, src;
+};
+
+static uint64_t emu_alu_cmpxchg_fn(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
+{
+	const struct emu_alu_cmpxchg *c = ctx;
+
+	emu_alu_op(EMU_ALU_CMP, c->acc, old, c->size, flags);
+	*store = (*flags & EMU_RFLAGS_ZF) != 0;
+	return c->src;
+}
+
+static int emu_alu_exchange(struct emu_run *r)
+{
+	const struct emu_insn *insn = r->insn;
+	unsigned size = (insn->opcode & 1) ? insn->op_size : 1;
+	uint64_t old;
+	int ret;
+
+	if (insn->op == EMU_OP_XADD) {
+		struct emu_alu_update u = { EMU_ALU_ADD, size,
+					    emu_operand_reg(r, insn->reg, size) };
+
+		ret = emu_operand_update(r, size, insn->lock, emu_alu_xadd, &u, &old);
+		if (ret)
+			return ret;
+		/* The source register gets the old value, unless it is the destination too. */
+		if (emu_insn_has_mem(insn) || insn->rm != insn->reg)
+			emu_operand_set_reg(r, insn->reg, size, old);
+		return 0;
+	}
+	struct emu_alu_cmpxchg c = { size, emu_operand_reg(r, EMU_RAX, size),
+				     emu_operand_reg(r, insn->reg, size) };
+
+	ret = emu_operand_update(r, size, insn->lock, emu_alu_cmpxchg_fn, &c, &old);
+	if (ret)
+		return ret;
+	if (!(r->cpu->rflags & EMU_RFLAGS_ZF))
+		emu_operand_set_reg(r, EMU_RAX, size, old);
 	return 0;
 }
 
@@ -206,26 +247,26 @@ static int emu_alu_mov(struct emu_run *r)
 {
 	const struct emu_insn *insn = r->insn;
 	uint8_t opc = insn->opcode;
+	unsigned size = (opc & 1) ? insn->op_size : 1;
 	uint64_t v;
 	int ret;
 
 	if (opc >= 0xb0 && opc <= 0xbf) {
 		unsigned reg = (opc & 7) | (insn->rex_b ? 8 : 0);
 
-		emu_alu_set_reg(r, reg, opc < 0xb8 ? 1 : insn->op_size, insn->imm);
+		emu_operand_set_reg(r, reg, opc < 0xb8 ? 1 : insn->op_size, insn->imm);
 		return 0;
 	}
 	if (opc == 0xc6 || opc == 0xc7)
-		return emu_alu_set_rm(r, opc == 0xc6 ? 1 : insn->op_size, insn->imm);
+		return emu_operand_write(r, size, insn->imm);
 	/* 88/89: r/m <- reg; 8A/8B: reg <- r/m. */
 	if (opc & 2) {
-		ret = emu_alu_get_rm(r, (opc & 1) ? insn->op_size : 1, &v);
+		ret = emu_operand_read(r, size, &v);
 		if (!ret)
-			emu_alu_set_reg(r, insn->reg, (opc & 1) ? insn->op_size : 1, v);
+			emu_operand_set_reg(r, insn->reg, size, v);
 		return ret;
 	}
-	return emu_alu_set_rm(r, (opc & 1) ? insn->op_size : 1,
-			      emu_alu_get_reg(r, insn->reg, (opc & 1) ? insn->op_size : 1));
+	return emu_operand_write(r, size, emu_operand_reg(r, insn->reg, size));
 }
 
 int emu_alu_execute(struct emu_run *r)
@@ -241,12 +282,22 @@ int emu_alu_execute(struct emu_run *r)
 	case EMU_OP_TEST:
 		ret = emu_alu_test(r);
 		break;
+	case EMU_OP_INC:
+	case EMU_OP_DEC:
+	case EMU_OP_NOT:
+	case EMU_OP_NEG:
+		ret = emu_alu_one(r);
+		break;
+	case EMU_OP_XADD:
+	case EMU_OP_CMPXCHG:
+		ret = emu_alu_exchange(r);
+		break;
 	case EMU_OP_MOV:
 		ret = emu_alu_mov(r);
 		break;
 	case EMU_OP_LEA:
 		/* The effective address (no segment base), truncated to the operand size. */
-		emu_alu_set_reg(r, insn->reg, insn->op_size, emu_ea_of(r->cpu, insn));
+		emu_operand_set_reg(r, insn->reg, insn->op_size, emu_ea_of(r->cpu, insn));
 		ret = 0;
 		break;
 	default:

@@ -1,6 +1,11 @@
-/* Bit scans: BSF, BSR, and TZCNT/LZCNT, which are BSF/BSR on a CPU without BMI1/LZCNT (their F3
- * prefix is then ignored, as the hardware does). */
+/*
+ * Bit scans: BSF, BSR, and TZCNT/LZCNT, which are BSF/BSR on a CPU without BMI1/LZCNT (their F3
+ * prefix is then ignored, as the hardware does). Bit tests: BT, BTS, BTR, BTC, whose register bit
+ * offset reaches any bit of memory around the operand (signed, in operand-size units); only CF
+ * changes (OF, SF, AF and PF are undefined and left alone, ZF is kept).
+ */
 #include <errno.h>
+#include <stddef.h>
 
 #include "arch/x86/emu/exec.h"
 
@@ -23,6 +28,53 @@ static int emu_bits_src(struct emu_run *r, uint64_t *v)
 	return 0;
 }
 
+struct emu_bits_test {
+	enum emu_op op;
+	unsigned bit;
+};
+
+static uint64_t emu_bits_test_fn(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
+{
+	const struct emu_bits_test *t = ctx;
+	uint64_t m = 1ull << t->bit;
+
+	*flags = (*flags & ~EMU_RFLAGS_CF) | ((old & m) ? EMU_RFLAGS_CF : 0);
+	*store = t->op != EMU_OP_BT;
+	if (t->op == EMU_OP_BTS)
+		return old | m;
+	if (t->op == EMU_OP_BTR)
+		return old & ~m;
+	return old ^ m;
+}
+
+static int emu_bits_test(struct emu_run *r)
+{
+	const struct emu_insn *insn = r->insn;
+	unsigned size = insn->op_size, bits = size * 8;
+	struct emu_bits_test t = { insn->op, 0 };
+	int ret;
+
+	if (insn->opcode == 0xba) {
+		t.bit = (unsigned)insn->imm & (bits - 1);
+	} else {
+		uint64_t off = r->cpu->gpr[insn->reg] & emu_size_mask(size);
+
+		t.bit = (unsigned)off & (bits - 1);
+		if (emu_insn_has_mem(insn)) {
+			unsigned shift = 64 - bits;
+			int64_t soff = (int64_t)(off << shift) >> shift;
+
+			r->ea_bias = (soff >> __builtin_ctz(bits)) * (int64_t)size;
+		}
+	}
+	ret = emu_operand_update(r, size, insn->lock, emu_bits_test_fn, &t, NULL);
+	r->ea_bias = 0;
+	if (ret)
+		return ret;
+	emu_complete(r);
+	return 0;
+}
+
 int emu_bits_execute(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
@@ -32,6 +84,8 @@ int emu_bits_execute(struct emu_run *r)
 	uint64_t v;
 	int ret;
 
+	if (op >= EMU_OP_BT && op <= EMU_OP_BTC)
+		return emu_bits_test(r);
 	if (op == EMU_OP_TZCNT && !(cpu->features & EMU_FEAT_BMI1))
 		op = EMU_OP_BSF;
 	if (op == EMU_OP_LZCNT && !(cpu->features & EMU_FEAT_LZCNT))

@@ -10,112 +10,6 @@
 
 #define EMU_MXCSR_MASK_DEFAULT 0xffbfu /* SDM: what a zero MXCSR_MASK in the FXSAVE image means */
 
-static const struct {
-	const char *name;
-	unsigned needs;
-} emu_op_info[EMU_OP_COUNT] = {
-	[EMU_OP_NONE] = { "(none)", 0 },
-	[EMU_OP_UNIMPL] = { "not-emulated", 0 },
-	[EMU_OP_UD] = { "ud", 0 },
-	[EMU_OP_NOP] = { "nop", 0 },
-	[EMU_OP_FENCE] = { "fence", 0 },
-	[EMU_OP_INT3] = { "int3", 0 },
-	[EMU_OP_FWAIT] = { "fwait", EMU_NEED_FPU },
-	[EMU_OP_POPCNT] = { "popcnt", 0 },
-	[EMU_OP_CLAC] = { "clac", 0 },
-	[EMU_OP_STAC] = { "stac", 0 },
-	[EMU_OP_LDMXCSR] = { "ldmxcsr", EMU_NEED_FPU },
-	[EMU_OP_STMXCSR] = { "stmxcsr", EMU_NEED_FPU },
-	[EMU_OP_VLDMXCSR] = { "vldmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0 },
-	[EMU_OP_VSTMXCSR] = { "vstmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0 },
-	[EMU_OP_CMPXCHG8B] = { "cmpxchg8b", 0 },
-	[EMU_OP_CMPXCHG16B] = { "cmpxchg16b", 0 },
-	[EMU_OP_XGETBV] = { "xgetbv", EMU_NEED_XCR0 | EMU_NEED_CPUID },
-	[EMU_OP_XSETBV] = { "xsetbv", EMU_NEED_XCR0 | EMU_NEED_CPUID },
-	[EMU_OP_CLFLUSH] = { "clflush", EMU_NEED_CPUID },
-	[EMU_OP_CLFLUSHOPT] = { "clflushopt", EMU_NEED_CPUID },
-	[EMU_OP_CLWB] = { "clwb", EMU_NEED_CPUID },
-	[EMU_OP_INVPCID] = { "invpcid", EMU_NEED_CPUID },
-	[EMU_OP_WBINVD] = { "wbinvd", 0 },
-	[EMU_OP_RDTSCP] = { "rdtscp", EMU_NEED_CPUID | EMU_NEED_TSC },
-	[EMU_OP_RDPID] = { "rdpid", EMU_NEED_CPUID | EMU_NEED_TSC },
-	[EMU_OP_RDPRU] = { "rdpru", EMU_NEED_CPUID },
-	[EMU_OP_INT] = { "int", 0 },
-	[EMU_OP_INTO] = { "into", 0 },
-	[EMU_OP_IRET] = { "iret", 0 },
-	[EMU_OP_JMPF] = { "ljmp", 0 },
-	[EMU_OP_CALLF] = { "lcall", 0 },
-	[EMU_OP_RETF] = { "lret", 0 },
-	[EMU_OP_SGDT] = { "sgdt", 0 },
-	[EMU_OP_SIDT] = { "sidt", 0 },
-	[EMU_OP_LGDT] = { "lgdt", 0 },
-	[EMU_OP_LIDT] = { "lidt", 0 },
-	[EMU_OP_SMSW] = { "smsw", 0 },
-	[EMU_OP_LMSW] = { "lmsw", 0 },
-	[EMU_OP_SLDT] = { "sldt", 0 },
-	[EMU_OP_STR] = { "str", 0 },
-	[EMU_OP_ALU] = { "alu", 0 },
-	[EMU_OP_ALU_GRP1] = { "alu-imm", 0 },
-	[EMU_OP_TEST] = { "test", 0 },
-	[EMU_OP_MOV] = { "mov", 0 },
-	[EMU_OP_LEA] = { "lea", 0 },
-	[EMU_OP_IN] = { "in", 0 },
-	[EMU_OP_OUT] = { "out", 0 },
-	[EMU_OP_INS] = { "ins", 0 },
-	[EMU_OP_OUTS] = { "outs", 0 },
-	[EMU_OP_MOVS] = { "movs", 0 },
-	[EMU_OP_STOS] = { "stos", 0 },
-	[EMU_OP_LODS] = { "lods", 0 },
-	[EMU_OP_CMPS] = { "cmps", 0 },
-	[EMU_OP_SCAS] = { "scas", 0 },
-	[EMU_OP_MOVD_TO_XMM] = { "movd-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVD_FROM_XMM] = { "movd-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVQ_TO_XMM] = { "movq-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVQ_FROM_XMM] = { "movq-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVDQA_LOAD] = { "movdqa-load", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVDQU_LOAD] = { "movdqu-load", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVDQA_STORE] = { "movdqa-store", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVDQU_STORE] = { "movdqu-store", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVAPS_LOAD] = { "movaps-load", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVAPS_STORE] = { "movaps-store", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVUPS_LOAD] = { "movups-load", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVUPS_STORE] = { "movups-store", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_MOVNTDQ] = { "movntdq", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PXOR] = { "pxor", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_POR] = { "por", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PAND] = { "pand", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PANDN] = { "pandn", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PADDB] = { "paddb", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PADDW] = { "paddw", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PADDD] = { "paddd", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PADDQ] = { "paddq", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PSUBB] = { "psubb", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PSUBW] = { "psubw", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PSUBD] = { "psubd", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PSUBQ] = { "psubq", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PCMPEQB] = { "pcmpeqb", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PCMPEQW] = { "pcmpeqw", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PCMPEQD] = { "pcmpeqd", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PMOVMSKB] = { "pmovmskb", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PSHUFD] = { "pshufd", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PSHIFT_IMM] = { "pshift-imm", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_PUNPCK] = { "punpck", EMU_NEED_FPU | EMU_NEED_SSE },
-	[EMU_OP_BSF] = { "bsf", 0 },
-	[EMU_OP_BSR] = { "bsr", 0 },
-	[EMU_OP_TZCNT] = { "tzcnt", EMU_NEED_CPUID },
-	[EMU_OP_LZCNT] = { "lzcnt", EMU_NEED_CPUID },
-};
-
-const char *emu_op_name(enum emu_op op)
-{
-	return (unsigned)op < EMU_OP_COUNT && emu_op_info[op].name ? emu_op_info[op].name : "?";
-}
-
-unsigned emu_op_needs(enum emu_op op)
-{
-	return (unsigned)op < EMU_OP_COUNT ? emu_op_info[op].needs : 0;
-}
-
 uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, uint32_t index,
 					     uint32_t out[4]),
 				 void *opaque)
@@ -125,12 +19,13 @@ uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, ui
 		uint8_t reg, bit; /* reg: 0 EAX, 1 EBX, 2 ECX, 3 EDX */
 		uint32_t feature;
 	} map[] = {
-		{ 1, 0, 3, 19, EMU_FEAT_CLFSH },	 { 1, 0, 2, 26, EMU_FEAT_XSAVE },
-		{ 1, 0, 2, 17, EMU_FEAT_PCID },		 { 7, 0, 1, 10, EMU_FEAT_INVPCID },
-		{ 7, 0, 1, 23, EMU_FEAT_CLFLUSHOPT },	 { 7, 0, 1, 24, EMU_FEAT_CLWB },
-		{ 7, 0, 2, 22, EMU_FEAT_RDPID },	 { 0x80000001, 0, 3, 27, EMU_FEAT_RDTSCP },
-		{ 0x80000008, 0, 1, 4, EMU_FEAT_RDPRU }, { 0xd, 1, 0, 2, EMU_FEAT_XGETBV1 },
-		{ 0x80000001, 0, 2, 5, EMU_FEAT_LZCNT }, { 7, 0, 1, 3, EMU_FEAT_BMI1 },
+		{ 1, 0, 3, 19, EMU_FEAT_CLFSH },	  { 1, 0, 2, 26, EMU_FEAT_XSAVE },
+		{ 1, 0, 2, 17, EMU_FEAT_PCID },		  { 7, 0, 1, 10, EMU_FEAT_INVPCID },
+		{ 7, 0, 1, 23, EMU_FEAT_CLFLUSHOPT },	  { 7, 0, 1, 24, EMU_FEAT_CLWB },
+		{ 7, 0, 2, 22, EMU_FEAT_RDPID },	  { 0x80000001, 0, 3, 27, EMU_FEAT_RDTSCP },
+		{ 0x80000008, 0, 1, 4, EMU_FEAT_RDPRU },  { 0xd, 1, 0, 2, EMU_FEAT_XGETBV1 },
+		{ 0x80000001, 0, 2, 5, EMU_FEAT_LZCNT },  { 7, 0, 1, 3, EMU_FEAT_BMI1 },
+		{ 0x80000001, 0, 2, 0, EMU_FEAT_LAHF64 },
 	};
 	uint32_t features = 0, max_basic = 0, max_ext = 0, out[4];
 
@@ -213,7 +108,10 @@ uint64_t emu_ea_of(const struct emu_cpu *cpu, const struct emu_insn *insn)
  */
 int emu_linear(struct emu_run *r, unsigned len, bool write, uint64_t *la)
 {
-	return emu_linear_at(r, r->insn->seg, emu_ea_of(r->cpu, r->insn), len, write, la);
+	uint64_t ea =
+	    (emu_ea_of(r->cpu, r->insn) + (uint64_t)r->ea_bias) & emu_size_mask(r->insn->addr_size);
+
+	return emu_linear_at(r, r->insn->seg, ea, len, write, la);
 }
 
 int emu_linear_at(struct emu_run *r, unsigned segno, uint64_t ea, unsigned len, bool write,
@@ -308,6 +206,24 @@ int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned ali
 	    r, r->ops->write(r->opaque, la, src, len, r->user | EMU_ACC_WRITE, &pf), &pf);
 }
 
+int emu_mem_at(struct emu_run *r, unsigned seg, uint64_t off, void *buf, unsigned len, bool write)
+{
+	struct emu_pf pf;
+	uint64_t la;
+	int ret;
+
+	ret = emu_linear_at(r, seg, off, len, write, &la);
+	if (!ret)
+		ret = emu_check_alignment(r, la, len);
+	if (ret)
+		return ret;
+	if (write)
+		ret = r->ops->write(r->opaque, la, buf, len, r->user | EMU_ACC_WRITE, &pf);
+	else
+		ret = r->ops->read(r->opaque, la, buf, len, r->user, &pf);
+	return emu_mem_result(r, ret, &pf);
+}
+
 void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v)
 {
 	if (size == 8)
@@ -380,8 +296,9 @@ static int emu_popcnt(struct emu_run *r)
 	return 0;
 }
 
-static int emu_clac_stac(struct emu_run *r, bool set)
+static int emu_clac_stac(struct emu_run *r)
 {
+	bool set = r->insn->op == EMU_OP_STAC;
 	struct emu_cpu *cpu = r->cpu;
 
 	if (cpu->cpl > 0)
@@ -508,120 +425,193 @@ static int emu_cmpxchg8b16b(struct emu_run *r)
 	return 0;
 }
 
+static int emu_ud(struct emu_run *r)
+{
+	return emu_raise(r->exc, EMU_X_UD, -1);
+}
+
+static int emu_nop(struct emu_run *r)
+{
+	/* 90 with REX.B is XCHG r8, rAX, not a NOP. */
+	if (r->insn->map == EMU_MAP_LEGACY && r->insn->opcode == 0x90 && r->insn->rex_b)
+		return emu_move_execute(r);
+	emu_complete(r);
+	return 0;
+}
+
+static int emu_fence(struct emu_run *r)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	emu_complete(r);
+	return 0;
+}
+
+/* Every instruction: its name (for --stats), the state it needs, and the code that runs it. */
+static const struct {
+	const char *name;
+	unsigned needs;
+	int (*exec)(struct emu_run *r);
+} emu_op_info[EMU_OP_COUNT] = {
+	[EMU_OP_NONE] = { "(none)", 0, NULL },
+	[EMU_OP_UNIMPL] = { "not-emulated", 0, NULL },
+	[EMU_OP_UD] = { "ud", 0, emu_ud },
+	[EMU_OP_NOP] = { "nop", 0, emu_nop },
+	[EMU_OP_FENCE] = { "fence", 0, emu_fence },
+	[EMU_OP_INT3] = { "int3", 0, emu_int3 },
+	[EMU_OP_FWAIT] = { "fwait", EMU_NEED_FPU, emu_fwait },
+	[EMU_OP_POPCNT] = { "popcnt", 0, emu_popcnt },
+	[EMU_OP_CLAC] = { "clac", 0, emu_clac_stac },
+	[EMU_OP_STAC] = { "stac", 0, emu_clac_stac },
+	[EMU_OP_LDMXCSR] = { "ldmxcsr", EMU_NEED_FPU, emu_ldmxcsr },
+	[EMU_OP_STMXCSR] = { "stmxcsr", EMU_NEED_FPU, emu_stmxcsr },
+	[EMU_OP_VLDMXCSR] = { "vldmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0, emu_ldmxcsr },
+	[EMU_OP_VSTMXCSR] = { "vstmxcsr", EMU_NEED_FPU | EMU_NEED_XCR0, emu_stmxcsr },
+	[EMU_OP_CMPXCHG8B] = { "cmpxchg8b", 0, emu_cmpxchg8b16b },
+	[EMU_OP_CMPXCHG16B] = { "cmpxchg16b", 0, emu_cmpxchg8b16b },
+	[EMU_OP_XGETBV] = { "xgetbv", EMU_NEED_XCR0 | EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_XSETBV] = { "xsetbv", EMU_NEED_XCR0 | EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_CLFLUSH] = { "clflush", EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_CLFLUSHOPT] = { "clflushopt", EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_CLWB] = { "clwb", EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_INVPCID] = { "invpcid", EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_WBINVD] = { "wbinvd", 0, emu_sys_execute },
+	[EMU_OP_RDTSCP] = { "rdtscp", EMU_NEED_CPUID | EMU_NEED_TSC, emu_sys_execute },
+	[EMU_OP_RDPID] = { "rdpid", EMU_NEED_CPUID | EMU_NEED_TSC, emu_sys_execute },
+	[EMU_OP_RDPRU] = { "rdpru", EMU_NEED_CPUID, emu_sys_execute },
+	[EMU_OP_INT] = { "int", 0, emu_intr_execute },
+	[EMU_OP_INTO] = { "into", 0, emu_intr_execute },
+	[EMU_OP_IRET] = { "iret", 0, emu_intr_execute },
+	[EMU_OP_JMPF] = { "ljmp", 0, emu_far_execute },
+	[EMU_OP_CALLF] = { "lcall", 0, emu_far_execute },
+	[EMU_OP_RETF] = { "lret", 0, emu_far_execute },
+	[EMU_OP_SGDT] = { "sgdt", 0, emu_dtab_execute },
+	[EMU_OP_SIDT] = { "sidt", 0, emu_dtab_execute },
+	[EMU_OP_LGDT] = { "lgdt", 0, emu_dtab_execute },
+	[EMU_OP_LIDT] = { "lidt", 0, emu_dtab_execute },
+	[EMU_OP_SMSW] = { "smsw", 0, emu_dtab_execute },
+	[EMU_OP_LMSW] = { "lmsw", 0, emu_dtab_execute },
+	[EMU_OP_SLDT] = { "sldt", 0, emu_dtab_execute },
+	[EMU_OP_STR] = { "str", 0, emu_dtab_execute },
+	[EMU_OP_ALU] = { "alu", 0, emu_alu_execute },
+	[EMU_OP_ALU_GRP1] = { "alu-imm", 0, emu_alu_execute },
+	[EMU_OP_TEST] = { "test", 0, emu_alu_execute },
+	[EMU_OP_MOV] = { "mov", 0, emu_alu_execute },
+	[EMU_OP_LEA] = { "lea", 0, emu_alu_execute },
+	[EMU_OP_IN] = { "in", 0, emu_io_execute },
+	[EMU_OP_OUT] = { "out", 0, emu_io_execute },
+	[EMU_OP_INS] = { "ins", 0, emu_string_execute },
+	[EMU_OP_OUTS] = { "outs", 0, emu_string_execute },
+	[EMU_OP_MOVS] = { "movs", 0, emu_string_execute },
+	[EMU_OP_STOS] = { "stos", 0, emu_string_execute },
+	[EMU_OP_LODS] = { "lods", 0, emu_string_execute },
+	[EMU_OP_CMPS] = { "cmps", 0, emu_string_execute },
+	[EMU_OP_SCAS] = { "scas", 0, emu_string_execute },
+	[EMU_OP_MOVD_TO_XMM] = { "movd-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVD_FROM_XMM] = { "movd-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVQ_TO_XMM] = { "movq-to-xmm", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVQ_FROM_XMM] = { "movq-from-xmm", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVDQA_LOAD] = { "movdqa-load", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVDQU_LOAD] = { "movdqu-load", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVDQA_STORE] = { "movdqa-store", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVDQU_STORE] = { "movdqu-store", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVAPS_LOAD] = { "movaps-load", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVAPS_STORE] = { "movaps-store", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVUPS_LOAD] = { "movups-load", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVUPS_STORE] = { "movups-store", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_MOVNTDQ] = { "movntdq", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PXOR] = { "pxor", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_POR] = { "por", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PAND] = { "pand", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PANDN] = { "pandn", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PADDB] = { "paddb", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PADDW] = { "paddw", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PADDD] = { "paddd", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PADDQ] = { "paddq", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PSUBB] = { "psubb", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PSUBW] = { "psubw", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PSUBD] = { "psubd", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PSUBQ] = { "psubq", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PCMPEQB] = { "pcmpeqb", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PCMPEQW] = { "pcmpeqw", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PCMPEQD] = { "pcmpeqd", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PMOVMSKB] = { "pmovmskb", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PSHUFD] = { "pshufd", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PSHIFT_IMM] = { "pshift-imm", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_PUNPCK] = { "punpck", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_execute },
+	[EMU_OP_BSF] = { "bsf", 0, emu_bits_execute },
+	[EMU_OP_BSR] = { "bsr", 0, emu_bits_execute },
+	[EMU_OP_TZCNT] = { "tzcnt", EMU_NEED_CPUID, emu_bits_execute },
+	[EMU_OP_LZCNT] = { "lzcnt", EMU_NEED_CPUID, emu_bits_execute },
+	[EMU_OP_BT] = { "bt", 0, emu_bits_execute },
+	[EMU_OP_BTS] = { "bts", 0, emu_bits_execute },
+	[EMU_OP_BTR] = { "btr", 0, emu_bits_execute },
+	[EMU_OP_BTC] = { "btc", 0, emu_bits_execute },
+	[EMU_OP_INC] = { "inc", 0, emu_alu_execute },
+	[EMU_OP_DEC] = { "dec", 0, emu_alu_execute },
+	[EMU_OP_NOT] = { "not", 0, emu_alu_execute },
+	[EMU_OP_NEG] = { "neg", 0, emu_alu_execute },
+	[EMU_OP_XADD] = { "xadd", 0, emu_alu_execute },
+	[EMU_OP_CMPXCHG] = { "cmpxchg", 0, emu_alu_execute },
+	[EMU_OP_MUL] = { "mul", 0, emu_muldiv_execute },
+	[EMU_OP_IMUL1] = { "imul1", 0, emu_muldiv_execute },
+	[EMU_OP_IMUL] = { "imul", 0, emu_muldiv_execute },
+	[EMU_OP_DIV] = { "div", 0, emu_muldiv_execute },
+	[EMU_OP_IDIV] = { "idiv", 0, emu_muldiv_execute },
+	[EMU_OP_SHIFT] = { "shift", 0, emu_shift_execute },
+	[EMU_OP_SHLD] = { "shld", 0, emu_shift_execute },
+	[EMU_OP_SHRD] = { "shrd", 0, emu_shift_execute },
+	[EMU_OP_MOVZX] = { "movzx", 0, emu_move_execute },
+	[EMU_OP_MOVSX] = { "movsx", 0, emu_move_execute },
+	[EMU_OP_MOVSXD] = { "movsxd", 0, emu_move_execute },
+	[EMU_OP_CMOV] = { "cmovcc", 0, emu_move_execute },
+	[EMU_OP_SETCC] = { "setcc", 0, emu_move_execute },
+	[EMU_OP_XCHG] = { "xchg", 0, emu_move_execute },
+	[EMU_OP_BSWAP] = { "bswap", 0, emu_move_execute },
+	[EMU_OP_CBW] = { "cbw", 0, emu_move_execute },
+	[EMU_OP_CWD] = { "cwd", 0, emu_move_execute },
+	[EMU_OP_MOV_MOFFS] = { "mov-moffs", 0, emu_move_execute },
+	[EMU_OP_XLAT] = { "xlat", 0, emu_move_execute },
+	[EMU_OP_CLC] = { "clc", 0, emu_flag_execute },
+	[EMU_OP_STC] = { "stc", 0, emu_flag_execute },
+	[EMU_OP_CMC] = { "cmc", 0, emu_flag_execute },
+	[EMU_OP_CLD] = { "cld", 0, emu_flag_execute },
+	[EMU_OP_STD] = { "std", 0, emu_flag_execute },
+	[EMU_OP_LAHF] = { "lahf", EMU_NEED_CPUID, emu_flag_execute },
+	[EMU_OP_SAHF] = { "sahf", EMU_NEED_CPUID, emu_flag_execute },
+	[EMU_OP_PUSHF] = { "pushf", 0, emu_flag_execute },
+	[EMU_OP_POPF] = { "popf", 0, emu_flag_execute },
+	[EMU_OP_PUSH] = { "push", 0, emu_stack_execute },
+	[EMU_OP_POP] = { "pop", 0, emu_stack_execute },
+	[EMU_OP_LEAVE] = { "leave", 0, emu_stack_execute },
+	[EMU_OP_ENTER] = { "enter", 0, emu_stack_execute },
+	[EMU_OP_JCC] = { "jcc", 0, emu_branch_execute },
+	[EMU_OP_JMP] = { "jmp", 0, emu_branch_execute },
+	[EMU_OP_CALL] = { "call", 0, emu_branch_execute },
+	[EMU_OP_RET] = { "ret", 0, emu_branch_execute },
+	[EMU_OP_LOOP] = { "loop", 0, emu_branch_execute },
+};
+
+const char *emu_op_name(enum emu_op op)
+{
+	return (unsigned)op < EMU_OP_COUNT && emu_op_info[op].name ? emu_op_info[op].name : "?";
+}
+
+unsigned emu_op_needs(enum emu_op op)
+{
+	return (unsigned)op < EMU_OP_COUNT ? emu_op_info[op].needs : 0;
+}
+
 int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct emu_ops *ops,
 		void *opaque, struct emu_exception *exc)
 {
-	struct emu_run r = { cpu, insn, ops, opaque, exc, cpu->cpl == 3 ? EMU_ACC_USER : 0 };
+	struct emu_run r = { cpu, insn, ops, opaque, exc, cpu->cpl == 3 ? EMU_ACC_USER : 0, 0 };
 	bool single_step = cpu->rflags & EMU_RFLAGS_TF;
 	int ret;
 
 	memset(exc, 0, sizeof(*exc));
-	switch (insn->op) {
-	case EMU_OP_UD:
-		ret = emu_raise(exc, EMU_X_UD, -1);
-		break;
-	case EMU_OP_NOP:
-		/* 90 with REX.B is XCHG r8, rAX, not a NOP. */
-		if (insn->map == EMU_MAP_LEGACY && insn->rex_b)
-			return -ENOTSUP;
-		emu_complete(&r);
-		ret = 0;
-		break;
-	case EMU_OP_FENCE:
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		emu_complete(&r);
-		ret = 0;
-		break;
-	case EMU_OP_INT3:
-		ret = emu_int3(&r);
-		break;
-	case EMU_OP_FWAIT:
-		ret = emu_fwait(&r);
-		break;
-	case EMU_OP_POPCNT:
-		ret = emu_popcnt(&r);
-		break;
-	case EMU_OP_CLAC:
-	case EMU_OP_STAC:
-		ret = emu_clac_stac(&r, insn->op == EMU_OP_STAC);
-		break;
-	case EMU_OP_LDMXCSR:
-	case EMU_OP_VLDMXCSR:
-		ret = emu_ldmxcsr(&r);
-		break;
-	case EMU_OP_STMXCSR:
-	case EMU_OP_VSTMXCSR:
-		ret = emu_stmxcsr(&r);
-		break;
-	case EMU_OP_CMPXCHG8B:
-	case EMU_OP_CMPXCHG16B:
-		ret = emu_cmpxchg8b16b(&r);
-		break;
-	case EMU_OP_XGETBV:
-	case EMU_OP_XSETBV:
-	case EMU_OP_CLFLUSH:
-	case EMU_OP_CLFLUSHOPT:
-	case EMU_OP_CLWB:
-	case EMU_OP_INVPCID:
-	case EMU_OP_WBINVD:
-	case EMU_OP_RDTSCP:
-	case EMU_OP_RDPID:
-	case EMU_OP_RDPRU:
-		ret = emu_sys_execute(&r);
-		break;
-	case EMU_OP_INT:
-	case EMU_OP_INTO:
-	case EMU_OP_IRET:
-		ret = emu_intr_execute(&r);
-		break;
-	case EMU_OP_JMPF:
-	case EMU_OP_CALLF:
-	case EMU_OP_RETF:
-		ret = emu_far_execute(&r);
-		break;
-	case EMU_OP_IN:
-	case EMU_OP_OUT:
-		ret = emu_io_execute(&r);
-		break;
-	case EMU_OP_ALU:
-	case EMU_OP_ALU_GRP1:
-	case EMU_OP_TEST:
-	case EMU_OP_MOV:
-	case EMU_OP_LEA:
-		ret = emu_alu_execute(&r);
-		break;
-	case EMU_OP_SGDT:
-	case EMU_OP_SIDT:
-	case EMU_OP_LGDT:
-	case EMU_OP_LIDT:
-	case EMU_OP_SMSW:
-	case EMU_OP_LMSW:
-	case EMU_OP_SLDT:
-	case EMU_OP_STR:
-		ret = emu_dtab_execute(&r);
-		break;
-	case EMU_OP_INS:
-	case EMU_OP_OUTS:
-	case EMU_OP_MOVS:
-	case EMU_OP_STOS:
-	case EMU_OP_LODS:
-	case EMU_OP_CMPS:
-	case EMU_OP_SCAS:
-		ret = emu_string_execute(&r);
-		break;
-	case EMU_OP_BSF:
-	case EMU_OP_BSR:
-	case EMU_OP_TZCNT:
-	case EMU_OP_LZCNT:
-		ret = emu_bits_execute(&r);
-		break;
-	default:
-		if (insn->op >= EMU_OP_MOVD_TO_XMM && insn->op <= EMU_OP_PUNPCK) {
-			ret = emu_sse_execute(&r);
-			break;
-		}
+	if ((unsigned)insn->op >= EMU_OP_COUNT || !emu_op_info[insn->op].exec)
 		return -ENOTSUP;
-	}
+	ret = emu_op_info[insn->op].exec(&r);
 	if (ret < 0)
 		return ret;
 	/* A delivered INT n/INTO clears TF: no single-step trap after it (the handler runs). */
@@ -657,11 +647,11 @@ int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned l
 	uint64_t e[2] = { 0, 0 }, d[2] = { 0, 0 };
 	bool ok;
 
-	if (len != 8 && len != 16)
+	if (len != 1 && len != 2 && len != 4 && len != 8 && len != 16)
 		return -EINVAL;
 	memcpy(e, expected, len);
 	memcpy(d, desired, len);
-	if (len == 8 && ((uintptr_t)host & 63) + len > 64) {
+	if (len < 16 && ((uintptr_t)host & 63) + len > 64) {
 		/*
 		 * A locked access across a cache line is a split lock: the host may SIGBUS us
 		 * (split_lock_detect=fatal) or throttle the thread. Like KVM's own emulator,
@@ -681,7 +671,31 @@ int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned l
 		return ok;
 	}
 	/* Byte-array lvalues: the operand may be misaligned (cmpxchg8b), which the ISA allows. */
-	if (len == 8) {
+	if (len == 1) {
+		uint8_t a = (uint8_t)e[0];
+
+		__asm__ volatile("lock cmpxchgb %[d], %[m]"
+				 : "=@ccz"(ok), [m] "+m"(*(volatile uint8_t *)host), "+a"(a)
+				 : [d] "q"((uint8_t)d[0])
+				 : "memory");
+		e[0] = a;
+	} else if (len == 2) {
+		uint16_t a = (uint16_t)e[0];
+
+		__asm__ volatile("lock cmpxchgw %[d], %[m]"
+				 : "=@ccz"(ok), [m] "+m"(*(volatile uint8_t(*)[2])host), "+a"(a)
+				 : [d] "r"((uint16_t)d[0])
+				 : "memory");
+		e[0] = a;
+	} else if (len == 4) {
+		uint32_t a = (uint32_t)e[0];
+
+		__asm__ volatile("lock cmpxchgl %[d], %[m]"
+				 : "=@ccz"(ok), [m] "+m"(*(volatile uint8_t(*)[4])host), "+a"(a)
+				 : [d] "r"((uint32_t)d[0])
+				 : "memory");
+		e[0] = a;
+	} else if (len == 8) {
 		uint32_t lo = (uint32_t)e[0], hi = (uint32_t)(e[0] >> 32);
 
 		__asm__ volatile("lock cmpxchg8b %[m]"

@@ -14,6 +14,7 @@
 #define EMU_CR0_WP (1ull << 16)
 #define EMU_CR0_AM (1ull << 18)
 #define EMU_CR0_PG (1ull << 31)
+#define EMU_CR4_VME (1ull << 0)
 #define EMU_CR4_TSD (1ull << 2)
 #define EMU_CR4_PSE (1ull << 4)
 #define EMU_CR4_UMIP (1ull << 11)
@@ -49,6 +50,7 @@
 
 /* Exception vectors the emulator raises. */
 enum emu_vector {
+	EMU_X_DE = 0,
 	EMU_X_DB = 1,
 	EMU_X_BP = 3,
 	EMU_X_OF = 4,
@@ -111,6 +113,7 @@ struct emu_dtable {
 #define EMU_FEAT_XGETBV1 (1u << 9)    /* XGETBV with ECX = 1: 0xd.1.EAX[2] */
 #define EMU_FEAT_LZCNT (1u << 10)     /* 0x80000001.ECX[5] (ABM); without it F3 0F BD is BSR */
 #define EMU_FEAT_BMI1 (1u << 11)      /* TZCNT: 7.0.EBX[3]; without it F3 0F BC is BSF */
+#define EMU_FEAT_LAHF64 (1u << 12)    /* LAHF/SAHF in 64-bit mode: 0x80000001.ECX[0] */
 
 /* What an instruction changed beyond GPRs, RIP and RFLAGS: what the caller must write back. */
 #define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL, GDTR, IDTR, CR0 */
@@ -194,10 +197,10 @@ struct emu_ops {
 	int (*write)(void *opaque, uint64_t la, const void *src, unsigned len, unsigned access,
 		     struct emu_pf *pf);
 	/*
-	 * Atomic with respect to every other agent (len 8 or 16): if memory equals *expected,
-	 * store *desired and set *swapped; otherwise copy memory into *expected and clear
-	 * *swapped. Either way the access is a write (a locked read-modify-write), so a read-only
-	 * page faults.
+	 * Atomic with respect to every other agent (len 1, 2, 4, 8 or 16): if memory equals
+	 * *expected, store *desired and set *swapped; otherwise copy memory into *expected and
+	 * clear *swapped. Either way the access is a write (a locked read-modify-write), so a
+	 * read-only page faults.
 	 */
 	int (*cmpxchg)(void *opaque, uint64_t la, void *expected, const void *desired, unsigned len,
 		       unsigned access, bool *swapped, struct emu_pf *pf);
@@ -306,6 +309,61 @@ enum emu_op {
 	EMU_OP_BSR,
 	EMU_OP_TZCNT, /* F3 0F BC: TZCNT, or BSF on a CPU without BMI1 */
 	EMU_OP_LZCNT, /* F3 0F BD: LZCNT, or BSR on a CPU without LZCNT */
+	/* Bit tests (emu/bits.c): 0F A3/AB/B3/BB r, and 0F BA /4-/7 imm8. */
+	EMU_OP_BT,
+	EMU_OP_BTS,
+	EMU_OP_BTR,
+	EMU_OP_BTC,
+	/* One-operand and exchanging arithmetic (alu.c). */
+	EMU_OP_INC,	/* FE/FF /0, 40-47 outside 64-bit mode */
+	EMU_OP_DEC,	/* FE/FF /1, 48-4F outside 64-bit mode */
+	EMU_OP_NOT,	/* F6/F7 /2 */
+	EMU_OP_NEG,	/* F6/F7 /3 */
+	EMU_OP_XADD,	/* 0F C0/C1 */
+	EMU_OP_CMPXCHG, /* 0F B0/B1 */
+	/* Multiply and divide (muldiv.c). */
+	EMU_OP_MUL,   /* F6/F7 /4: rDX:rAX = rAX * r/m */
+	EMU_OP_IMUL1, /* F6/F7 /5: the one-operand signed form */
+	EMU_OP_IMUL,  /* 0F AF, 69, 6B: reg = r/m * (reg or imm), truncated */
+	EMU_OP_DIV,   /* F6/F7 /6 */
+	EMU_OP_IDIV,  /* F6/F7 /7 */
+	/* Shifts and rotates (shift.c). */
+	EMU_OP_SHIFT, /* C0, C1, D0-D3: ROL ROR RCL RCR SHL SHR SAL SAR by ModRM.reg */
+	EMU_OP_SHLD,  /* 0F A4 imm8, 0F A5 CL */
+	EMU_OP_SHRD,  /* 0F AC imm8, 0F AD CL */
+	/* Data movement (move.c). */
+	EMU_OP_MOVZX,	  /* 0F B6, B7 */
+	EMU_OP_MOVSX,	  /* 0F BE, BF */
+	EMU_OP_MOVSXD,	  /* 63 in 64-bit mode (ARPL elsewhere: not emulated) */
+	EMU_OP_CMOV,	  /* 0F 40-4F */
+	EMU_OP_SETCC,	  /* 0F 90-9F */
+	EMU_OP_XCHG,	  /* 86, 87, 91-97 (and 90 with REX.B) */
+	EMU_OP_BSWAP,	  /* 0F C8-CF */
+	EMU_OP_CBW,	  /* 98: CBW, CWDE, CDQE */
+	EMU_OP_CWD,	  /* 99: CWD, CDQ, CQO */
+	EMU_OP_MOV_MOFFS, /* A0-A3 */
+	EMU_OP_XLAT,	  /* D7 */
+	/* Flag instructions (flag.c). */
+	EMU_OP_CLC,
+	EMU_OP_STC,
+	EMU_OP_CMC,
+	EMU_OP_CLD,
+	EMU_OP_STD,
+	EMU_OP_LAHF,
+	EMU_OP_SAHF,
+	EMU_OP_PUSHF,
+	EMU_OP_POPF,
+	/* The stack (stack.c). */
+	EMU_OP_PUSH, /* 50-57, 68, 6A, FF /6 */
+	EMU_OP_POP,  /* 58-5F, 8F /0 */
+	EMU_OP_LEAVE,
+	EMU_OP_ENTER,
+	/* Near branches (branch.c). */
+	EMU_OP_JCC,  /* 70-7F, 0F 80-8F */
+	EMU_OP_JMP,  /* EB, E9, FF /4 */
+	EMU_OP_CALL, /* E8, FF /2 */
+	EMU_OP_RET,  /* C3, C2 imm16 */
+	EMU_OP_LOOP, /* E0 LOOPNE, E1 LOOPE, E2 LOOP, E3 JrCXZ */
 	EMU_OP_COUNT
 };
 
@@ -344,9 +402,9 @@ int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const s
     __attribute__((warn_unused_result));
 
 /*
- * A locked compare-exchange of 8 or 16 bytes on host memory, for cmpxchg callbacks: 1 swapped,
- * 0 not (then *expected holds memory's value), -EINVAL if len is unsupported or a 16-byte host
- * pointer is not 16-byte aligned.
+ * A locked compare-exchange of 1, 2, 4, 8 or 16 bytes on host memory, for cmpxchg callbacks: 1
+ * swapped, 0 not (then *expected holds memory's value), -EINVAL if len is unsupported or a 16-byte
+ * host pointer is not 16-byte aligned.
  */
 int emu_host_cmpxchg(void *host, void *expected, const void *desired, unsigned len)
     __attribute__((warn_unused_result));

@@ -14,8 +14,12 @@ struct emu_run {
 	const struct emu_ops *ops;
 	void *opaque;
 	struct emu_exception *exc;
-	unsigned user; /* EMU_ACC_USER at CPL 3 */
+	unsigned user;	 /* EMU_ACC_USER at CPL 3 */
+	int64_t ea_bias; /* added to the memory operand's offset (BT with a register bit offset) */
 };
+
+typedef unsigned __int128 emu_u128;
+typedef __int128 emu_s128;
 
 uint64_t emu_size_mask(unsigned size);
 void emu_set_gpr(struct emu_cpu *cpu, unsigned reg, unsigned size, uint64_t v);
@@ -37,13 +41,37 @@ int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align);
 /* The memory operand: segmentation, alignment (#AC), then the access. */
 int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align);
 int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align);
+/* len bytes at offset off in segment seg (no ModRM operand: string instructions, moffs, XLAT). */
+int emu_mem_at(struct emu_run *r, unsigned seg, uint64_t off, void *buf, unsigned len, bool write);
 /* A callback's answer as the instruction's: a fault becomes #PF with CR2. */
 int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
 
 /* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
 void emu_complete(struct emu_run *r);
 
-/* Instruction groups (sys.c, intr.c, sse.c, bits.c, far.c, io.c, string.c, dtab.c, alu.c). Each
+/* Operands (operand.c): a general register of size bytes (AH-BH for 4-7 without REX). */
+uint64_t emu_operand_reg(const struct emu_run *r, unsigned reg, unsigned size);
+void emu_operand_set_reg(struct emu_run *r, unsigned reg, unsigned size, uint64_t v);
+/* The ModRM r/m operand, a register or memory (aligned for #AC to its size). */
+int emu_operand_read(struct emu_run *r, unsigned size, uint64_t *v);
+int emu_operand_write(struct emu_run *r, unsigned size, uint64_t v);
+/*
+ * A read-modify-write of the r/m operand: fn gets the old value and a copy of RFLAGS, returns the
+ * new value and sets *store (false: nothing to write back). With locked (LOCK, or XCHG with
+ * memory) the memory form is one atomic compare-and-exchange, recomputed when another agent
+ * changed the value in between. On success RFLAGS takes fn's flags and *old (if given) the value
+ * the result was computed from.
+ */
+typedef uint64_t emu_update_fn(const void *ctx, uint64_t old, uint64_t *rflags, bool *store);
+int emu_operand_update(struct emu_run *r, unsigned size, bool locked, emu_update_fn *fn,
+		       const void *ctx, uint64_t *old);
+
+/* Flags (flag.c): condition code cc (the low nibble of Jcc/SETcc/CMOVcc) against rflags. */
+bool emu_flag_cond(uint64_t rflags, unsigned cc);
+/* ZF, SF and PF of a result of size bytes. */
+uint64_t emu_flag_szp(uint64_t res, unsigned size);
+
+/* Instruction groups, one file each (sys.c, intr.c, ..., branch.c). Each
  * returns 0, EMU_RAISED, or a negative errno. */
 int emu_sys_execute(struct emu_run *r);
 int emu_intr_execute(struct emu_run *r);
@@ -54,6 +82,12 @@ int emu_io_execute(struct emu_run *r);
 int emu_dtab_execute(struct emu_run *r);
 int emu_alu_execute(struct emu_run *r);
 int emu_string_execute(struct emu_run *r);
+int emu_muldiv_execute(struct emu_run *r);
+int emu_shift_execute(struct emu_run *r);
+int emu_move_execute(struct emu_run *r);
+int emu_flag_execute(struct emu_run *r);
+int emu_stack_execute(struct emu_run *r);
+int emu_branch_execute(struct emu_run *r);
 /* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
 int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
 /* A port access through ops->pio (-ENOTSUP without one). */

@@ -35,26 +35,6 @@ static uint64_t emu_string_sub_flags(uint64_t rflags, uint64_t a, uint64_t b, un
 	return rflags;
 }
 
-/* One element at seg:off (through the segment checks and the memory callbacks). */
-static int emu_string_mem(struct emu_run *r, unsigned seg, uint64_t off, void *buf, unsigned len,
-			  bool write)
-{
-	struct emu_pf pf;
-	uint64_t la;
-	int ret;
-
-	ret = emu_linear_at(r, seg, off, len, write, &la);
-	if (!ret)
-		ret = emu_check_alignment(r, la, len);
-	if (ret)
-		return ret;
-	if (write)
-		ret = r->ops->write(r->opaque, la, buf, len, r->user | EMU_ACC_WRITE, &pf);
-	else
-		ret = r->ops->read(r->opaque, la, buf, len, r->user, &pf);
-	return emu_mem_result(r, ret, &pf);
-}
-
 /* Whether seg:off can take a write of len bytes, without writing (INS checks before the port). */
 static int emu_string_probe_write(struct emu_run *r, unsigned seg, uint64_t off, unsigned len)
 {
@@ -106,35 +86,35 @@ int emu_string_execute(struct emu_run *r)
 			return 0; /* more later: RIP stays on the instruction */
 		switch (op) {
 		case EMU_OP_MOVS:
-			ret = emu_string_mem(r, src_seg, si, a, size, false);
+			ret = emu_mem_at(r, src_seg, si, a, size, false);
 			if (!ret)
-				ret = emu_string_mem(r, EMU_ES, di, a, size, true);
+				ret = emu_mem_at(r, EMU_ES, di, a, size, true);
 			break;
 		case EMU_OP_STOS:
 			emu_store_le(a, cpu->gpr[EMU_RAX], size);
-			ret = emu_string_mem(r, EMU_ES, di, a, size, true);
+			ret = emu_mem_at(r, EMU_ES, di, a, size, true);
 			break;
 		case EMU_OP_LODS:
-			ret = emu_string_mem(r, src_seg, si, a, size, false);
+			ret = emu_mem_at(r, src_seg, si, a, size, false);
 			break;
 		case EMU_OP_CMPS:
-			ret = emu_string_mem(r, src_seg, si, a, size, false);
+			ret = emu_mem_at(r, src_seg, si, a, size, false);
 			if (!ret)
-				ret = emu_string_mem(r, EMU_ES, di, b, size, false);
+				ret = emu_mem_at(r, EMU_ES, di, b, size, false);
 			break;
 		case EMU_OP_SCAS:
 			emu_store_le(a, cpu->gpr[EMU_RAX], size);
-			ret = emu_string_mem(r, EMU_ES, di, b, size, false);
+			ret = emu_mem_at(r, EMU_ES, di, b, size, false);
 			break;
 		case EMU_OP_INS:
 			ret = emu_string_probe_write(r, EMU_ES, di, size);
 			if (!ret)
 				ret = emu_io_port(r, port, a, size, false);
 			if (!ret)
-				ret = emu_string_mem(r, EMU_ES, di, a, size, true);
+				ret = emu_mem_at(r, EMU_ES, di, a, size, true);
 			break;
 		case EMU_OP_OUTS:
-			ret = emu_string_mem(r, src_seg, si, a, size, false);
+			ret = emu_mem_at(r, src_seg, si, a, size, false);
 			if (!ret)
 				ret = emu_io_port(r, port, a, size, true);
 			break;
