@@ -216,6 +216,19 @@ static inline struct emu_cpu cpu16(void)
 	return c;
 }
 
+/* An 8-byte code/data descriptor in the table at gdt: type (4 bits, with S = 1), DPL, L, D/B;
+ * base 0, limit 4 GiB. */
+static inline void fake_put_desc(uint64_t gdt, uint16_t sel, uint8_t type, unsigned dpl, bool l,
+				 bool db, bool present)
+{
+	uint8_t *d = fake.mem + gdt + (sel & ~7u);
+
+	d[0] = d[1] = 0xff; /* limit 15:0 */
+	d[2] = d[3] = d[4] = d[7] = 0;
+	d[5] = (uint8_t)(type | 0x10 | dpl << 5 | (present ? 0x80 : 0));
+	d[6] = (uint8_t)(0x80 | (l ? 0x20 : 0) | (db ? 0x40 : 0) | 0xf); /* G, limit 19:16 */
+}
+
 /* Put the instruction at RIP in memory and hand all of it to the emulator, as KVM's exit does. */
 static inline int run(struct emu_cpu *c, const uint8_t *bytes, unsigned n,
 		      struct emu_exception *exc)

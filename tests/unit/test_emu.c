@@ -518,10 +518,19 @@ static void test_legacy_modes(void)
 			  &insn, &exc),
 		 0);
 	CHECK_EQ(c.gpr[EMU_RAX], 32);
-	/* VEX does not exist in real mode: C5 is LDS. */
+	/* VEX does not exist in real mode: C5 is LDS, whose register form is #UD. */
 	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xc5, 0xf8, 0xae, 0x10 }, 4, &fake_ops, NULL,
 			  &insn, &exc),
-		 -ENOTSUP);
+		 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	/* lds (%bx),%ax: offset, then the selector, which in real mode is base / 16. */
+	c.gpr[EMU_RBX] = 0x600;
+	put32(0x20600, 0xbeef | 0x1234u << 16); /* DS base 0x20000 */
+	CHECK_EQ(emu_step(&c, (const uint8_t[]){ 0xc5, 0x07 }, 2, &fake_ops, NULL, &insn, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.gpr[EMU_RAX] & 0xffff, 0xbeef);
+	CHECK_EQ(c.seg[EMU_DS].selector, 0x1234);
+	CHECK_EQ(c.seg[EMU_DS].base, 0x12340);
 }
 
 static void test_clac_stac(void)
@@ -751,9 +760,15 @@ static void test_vldmxcsr(void)
 	CHECK_EQ(RUN(&c, &exc, 0xc5, 0xf8, 0x77), -ENOTSUP);		 /* vzeroupper */
 	CHECK_EQ(RUN(&c, &exc, 0xc4, 0xe2, 0x78, 0xae, 0x10), -ENOTSUP); /* map 0F38 */
 	CHECK_EQ(RUN(&c, &exc, 0xc4, 0xe7, 0x78, 0xae, 0x10), -ENOTSUP); /* reserved map */
-	/* 32-bit mode: C5 with a ModRM-like mod != 3 is LDS. */
+	/* 32-bit mode: C5 with a ModRM-like mod != 3 is LDS (here a null selector). */
 	c = cpu32();
-	CHECK_EQ(RUN(&c, &exc, 0xc5, 0x38), -ENOTSUP);
+	put32(0, 0x12345678);
+	put32(4, 0);
+	CHECK_EQ(RUN(&c, &exc, 0xc5, 0x38), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.gpr[EMU_RDI], 0x12345678);
+	CHECK(c.seg[EMU_DS].unusable);
+	c = cpu32();
 	c.cr4 |= EMU_CR4_OSXSAVE;
 	c.xcr0 = 7;
 	c.gpr[EMU_RAX] = 0x400;

@@ -21,15 +21,9 @@
 #define SEL_DATA16 0x38 /* a 16-bit data segment (B = 0), ring 0 */
 #define SEL_RODATA 0x40 /* read-only data: not a stack */
 
-/* An 8-byte code/data descriptor: type (4 bits, with S = 1), DPL, L, D/B; base 0, 4 GiB. */
 static void put_desc(uint16_t sel, uint8_t type, unsigned dpl, bool l, bool db, bool present)
 {
-	uint8_t *d = fake.mem + GDT + (sel & ~7u);
-
-	d[0] = d[1] = 0xff; /* limit 15:0 */
-	d[2] = d[3] = d[4] = d[7] = 0;
-	d[5] = (uint8_t)(type | 0x10 | dpl << 5 | (present ? 0x80 : 0));
-	d[6] = (uint8_t)(0x80 | (l ? 0x20 : 0) | (db ? 0x40 : 0) | 0xf); /* G, limit 19:16 */
+	fake_put_desc(GDT, sel, type, dpl, l, db, present);
 }
 
 /* A gate: 16 bytes in IA-32e mode, 8 in protected mode. */

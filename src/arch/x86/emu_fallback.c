@@ -272,7 +272,7 @@ static void emu_fallback_dump(const struct kvm_run *run, const char *why, const 
 
 /* Deliver exc (if any) after the registers are written; KVM_SET_REGS drops pending exceptions. */
 static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
-			       const struct emu_exception *exc, bool iret)
+			       const struct emu_exception *exc, bool iret, bool ss_shadow)
 {
 	struct kvm_vcpu_events ev;
 	bool completed = !exc->valid || exc->vector == EMU_X_BP || exc->vector == EMU_X_DB;
@@ -285,9 +285,12 @@ static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
 		ev.nmi.masked = 0;
 		changed = true;
 	}
-	/* Finishing the instruction ends an STI/MOV SS interrupt shadow, as on the real CPU. */
-	if (completed && ev.interrupt.shadow) {
-		ev.interrupt.shadow = 0;
+	/*
+	 * Finishing the instruction ends an STI/MOV SS interrupt shadow, as on the real CPU; one
+	 * that loaded SS starts a new one.
+	 */
+	if (completed && (ev.interrupt.shadow || ss_shadow)) {
+		ev.interrupt.shadow = ss_shadow && !exc->valid ? KVM_X86_SHADOW_INT_MOV_SS : 0;
 		ev.flags |= KVM_VCPUEVENT_VALID_SHADOW;
 		changed = true;
 	}
@@ -341,7 +344,7 @@ static int emu_fallback_user_fault(int vcpu_fd, const struct kvm_regs *regs,
 		exc.has_error_code = true;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, regs) < 0)
 		return -errno;
-	ret = emu_fallback_inject(vcpu_fd, sregs, &exc, false);
+	ret = emu_fallback_inject(vcpu_fd, sregs, &exc, false, false);
 	if (ret)
 		return ret;
 	if (__atomic_add_fetch(&emu_fallback_user_faults, 1, __ATOMIC_RELAXED) == 1)
@@ -484,7 +487,8 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		why = "KVM_SET_REGS failed";
 		goto fail;
 	}
-	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc, insn.op == EMU_OP_IRET);
+	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc, insn.op == EMU_OP_IRET,
+				  (cpu.dirty & EMU_DIRTY_SS_SHADOW) != 0);
 	if (ret) {
 		why = "cannot inject exception";
 		goto fail;

@@ -589,6 +589,11 @@ static const struct {
 	[EMU_OP_CALL] = { "call", 0, emu_branch_execute },
 	[EMU_OP_RET] = { "ret", 0, emu_branch_execute },
 	[EMU_OP_LOOP] = { "loop", 0, emu_branch_execute },
+	[EMU_OP_MOV_SREG] = { "mov-to-sreg", 0, emu_sreg_execute },
+	[EMU_OP_MOV_FROM_SREG] = { "mov-from-sreg", 0, emu_sreg_execute },
+	[EMU_OP_PUSH_SREG] = { "push-sreg", 0, emu_sreg_execute },
+	[EMU_OP_POP_SREG] = { "pop-sreg", 0, emu_sreg_execute },
+	[EMU_OP_LOAD_FAR] = { "lds-les-lss-lfs-lgs", 0, emu_sreg_execute },
 };
 
 const char *emu_op_name(enum emu_op op)
@@ -616,6 +621,9 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 		return ret;
 	/* A delivered INT n/INTO clears TF: no single-step trap after it (the handler runs). */
 	if ((insn->op == EMU_OP_INT || insn->op == EMU_OP_INTO) && !(cpu->rflags & EMU_RFLAGS_TF))
+		single_step = false;
+	/* After a load of SS the trap waits one more instruction, which we cannot do: it is lost. */
+	if (cpu->dirty & EMU_DIRTY_SS_SHADOW)
 		single_step = false;
 	/* Single-step: a #DB trap once the instruction has completed (int3's #BP supersedes it). */
 	if (!exc->valid && single_step) {

@@ -120,6 +120,8 @@ struct emu_dtable {
 #define EMU_DIRTY_XCR0 (1u << 1)
 #define EMU_DIRTY_TLB (1u << 2) /* the guest asked for TLB entries to be invalidated */
 #define EMU_DIRTY_XMM (1u << 3)
+/* The instruction loaded SS (MOV, POP): interrupts and debug traps wait one more instruction. */
+#define EMU_DIRTY_SS_SHADOW (1u << 4)
 
 /* Everything the emulator reads or changes. Plain data, so tests and fuzzers can build one. */
 struct emu_cpu {
@@ -364,6 +366,12 @@ enum emu_op {
 	EMU_OP_CALL, /* E8, FF /2 */
 	EMU_OP_RET,  /* C3, C2 imm16 */
 	EMU_OP_LOOP, /* E0 LOOPNE, E1 LOOPE, E2 LOOP, E3 JrCXZ */
+	/* Segment registers (sreg.c). */
+	EMU_OP_MOV_SREG,      /* 8E: MOV Sreg, r/m16 */
+	EMU_OP_MOV_FROM_SREG, /* 8C: MOV r/m, Sreg */
+	EMU_OP_PUSH_SREG,     /* 06, 0E, 16, 1E, 0F A0, 0F A8 */
+	EMU_OP_POP_SREG,      /* 07, 17, 1F, 0F A1, 0F A9 */
+	EMU_OP_LOAD_FAR,      /* C4 LES, C5 LDS, 0F B2 LSS, 0F B4 LFS, 0F B5 LGS */
 	EMU_OP_COUNT
 };
 
