@@ -123,6 +123,23 @@ static const struct emu_ops fuzz_ops = {
 	.read = fuzz_read, .write = fuzz_write, .cmpxchg = fuzz_cmpxchg, .pio = fuzz_pio
 };
 
+/* CPUID leaf 0xd of a CPU with AVX, AVX-512 and XSAVES (supervisor component 11, CET_U). */
+static int fuzz_leaf(void *opaque, uint32_t function, uint32_t index, uint32_t out[4])
+{
+	static const uint32_t d[][4] = {
+		[0] = { 0xe7, 0x980, 0x980, 0 }, [1] = { 0xf, 0x988, 0x800, 0 },
+		[2] = { 0x100, 0x240, 0, 0 },	 [5] = { 0x40, 0x340, 0, 0 },
+		[6] = { 0x200, 0x380, 0, 0 },	 [7] = { 0x400, 0x580, 0, 0 },
+		[11] = { 0x10, 0, 1, 0 },
+	};
+
+	(void)opaque;
+	if (function != 0xd || index >= sizeof(d) / sizeof(d[0]))
+		return -1;
+	memcpy(out, d[index], sizeof(d[0]));
+	return 0;
+}
+
 static uint64_t fuzz_u64(const uint8_t *p)
 {
 	uint64_t v;
@@ -142,6 +159,7 @@ static uint64_t fuzz_u64(const uint8_t *p)
 #define FUZZ_IDT 0x9000u
 #define FUZZ_TSS 0xa000u
 #define FUZZ_XMM 0xb000u
+#define FUZZ_XSTATE 0xc000u /* the vCPU's XSAVE image is loaded from here */
 #define FUZZ_INSN 124
 #define FUZZ_HDR (FUZZ_INSN + EMU_MAX_INSN_LEN)
 
@@ -231,6 +249,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    .unusable = !(data[106] & 2),
 					    .present = 1 };
 		memcpy(cpu.xmm, env.mem + FUZZ_XMM, sizeof(cpu.xmm));
+		{
+			static struct emu_xlayout xl;
+			static uint8_t xstate[4096] __attribute__((aligned(64)));
+
+			if (!xl.size && emu_xlayout_from_cpuid(&xl, fuzz_leaf, NULL))
+				abort();
+			memcpy(xstate, env.mem + FUZZ_XSTATE, sizeof(xstate));
+			cpu.xstate = xstate;
+			cpu.xlayout = &xl;
+			cpu.xss = data[106] & 4 ? 1u << 11 : 0;
+		}
 		cpu.tsc = fuzz_u64(data + 16);
 		cpu.tsc_aux = fuzz_u64(data + 24);
 	}

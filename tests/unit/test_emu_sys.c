@@ -24,7 +24,8 @@
 #define ALL_FEATURES                                                                               \
 	(EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_INVPCID |                      \
 	 EMU_FEAT_CLFLUSHOPT | EMU_FEAT_CLWB | EMU_FEAT_RDPID | EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | \
-	 EMU_FEAT_XGETBV1 | EMU_FEAT_LZCNT | EMU_FEAT_BMI1 | EMU_FEAT_LAHF64)
+	 EMU_FEAT_XGETBV1 | EMU_FEAT_LZCNT | EMU_FEAT_BMI1 | EMU_FEAT_LAHF64 | EMU_FEAT_XSAVEOPT | \
+	 EMU_FEAT_XSAVEC | EMU_FEAT_XSAVES)
 
 /* A guest whose CPUID has every feature here and whose OS enabled XSAVE with x87 and SSE. */
 static struct emu_cpu sys_setup(struct emu_cpu c)
@@ -186,6 +187,9 @@ static void test_features_from_cpuid(void)
 		{ 0x80000001, 0, ECX, 5, EMU_FEAT_LZCNT },
 		{ 7, 0, EBX, 3, EMU_FEAT_BMI1 },
 		{ 0x80000001, 0, ECX, 0, EMU_FEAT_LAHF64 },
+		{ 0xd, 1, EAX, 0, EMU_FEAT_XSAVEOPT },
+		{ 0xd, 1, EAX, 1, EMU_FEAT_XSAVEC },
+		{ 0xd, 1, EAX, 3, EMU_FEAT_XSAVES },
 	};
 	const unsigned n = sizeof(map) / sizeof(map[0]);
 	struct fake_cpuid t;
@@ -233,7 +237,8 @@ static void test_features_from_cpuid(void)
 	 * (like a real CPU answering an out-of-range leaf) has data for them.
 	 */
 	t.leaf[0].regs[EAX] = 7; /* no leaf 0xd */
-	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), ALL_FEATURES & ~EMU_FEAT_XGETBV1);
+#define LEAF_D_FEATURES (EMU_FEAT_XGETBV1 | EMU_FEAT_XSAVEOPT | EMU_FEAT_XSAVEC | EMU_FEAT_XSAVES)
+	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), ALL_FEATURES & ~LEAF_D_FEATURES);
 	t.leaf[0].regs[EAX] = 6; /* no leaf 7 either */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
 		 EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_RDTSCP |
@@ -284,8 +289,9 @@ static void test_features_from_cpuid(void)
 	fake_cpuid_set(&t, 0xd, 0, EAX, 0x7);
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), 0);
 	fake_cpuid_set(&t, 0xd, 1, EAX, 0xf);
-	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), EMU_FEAT_XGETBV1);
-	fake_cpuid_set(&t, 0xd, 1, EAX, ~(1u << 2));
+	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
+		 EMU_FEAT_XGETBV1 | EMU_FEAT_XSAVEOPT | EMU_FEAT_XSAVEC | EMU_FEAT_XSAVES);
+	fake_cpuid_set(&t, 0xd, 1, EAX, ~0xfu);
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t), 0);
 	fake_cpuid_set(&t, 7, 1, EBX, ~0u);
 	fake_cpuid_set(&t, 7, 1, ECX, ~0u);

@@ -128,8 +128,11 @@ static int emu_fallback_cpuid_leaf(void *opaque, uint32_t function, uint32_t ind
 	return -ENOENT;
 }
 
-/* What the guest's CPUID says: the features instructions check, and the XCR0 bits allowed. */
-static int emu_fallback_cpuid(int vcpu_fd, struct emu_cpu *cpu)
+/*
+ * What the guest's CPUID says: the features instructions check, the XCR0 bits allowed and (xl not
+ * NULL) where XSAVE puts each state component.
+ */
+static int emu_fallback_cpuid(int vcpu_fd, struct emu_cpu *cpu, struct emu_xlayout *xl)
 {
 	enum { EMU_FALLBACK_MAX_CPUID = 256 };
 	struct {
@@ -143,6 +146,8 @@ static int emu_fallback_cpuid(int vcpu_fd, struct emu_cpu *cpu)
 	cpu->features = emu_features_from_cpuid(emu_fallback_cpuid_leaf, &t.c);
 	if (emu_fallback_cpuid_leaf(&t.c, 0xd, 0, xsave) == 0)
 		cpu->xcr0_supported = xsave[0] | (uint64_t)xsave[3] << 32;
+	if (xl && emu_xlayout_from_cpuid(xl, emu_fallback_cpuid_leaf, &t.c) == 0)
+		cpu->xlayout = xl;
 	return 0;
 }
 
@@ -239,6 +244,27 @@ static void emu_fallback_sse_out(struct kvm_xsave *xs, const struct emu_cpu *cpu
 	memcpy(&bv, p + EMU_FALLBACK_XSAVE_XSTATE_BV, 8);
 	bv |= EMU_FALLBACK_XFEATURE_SSE;
 	memcpy(p + EMU_FALLBACK_XSAVE_XSTATE_BV, &bv, 8);
+}
+
+/*
+ * The XSAVE family's state: the image itself (when the layout CPUID describes fits in it) and
+ * IA32_XSS (when the guest has XSAVES). Without the image those instructions are not emulated.
+ */
+static int emu_fallback_xstate(int vcpu_fd, struct emu_cpu *cpu, struct kvm_xsave *xs)
+{
+	if (cpu->xlayout && cpu->xlayout->size <= sizeof(xs->region))
+		cpu->xstate = (uint8_t *)xs->region;
+	if (cpu->features & EMU_FEAT_XSAVES) {
+		struct {
+			struct kvm_msrs m;
+			struct kvm_msr_entry e[1];
+		} msrs = { .m.nmsrs = 1, .e = { { .index = 0xda0 } } };
+
+		if (ioctl(vcpu_fd, KVM_GET_MSRS, &msrs) != 1)
+			return -EIO;
+		cpu->xss = msrs.e[0].data;
+	}
+	return 0;
 }
 
 static unsigned emu_fallback_maxphyaddr(void)
@@ -361,6 +387,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 	struct kvm_regs regs, new_regs;
 	struct kvm_sregs sregs;
 	struct kvm_xsave xsave;
+	struct emu_xlayout xlayout;
 	struct emu_cpu cpu, before;
 	struct emu_insn insn;
 	struct emu_exception exc;
@@ -411,7 +438,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 	}
 	if (!exc.valid) {
 		needs = emu_op_needs(insn.op);
-		if (needs & EMU_NEED_FPU) {
+		if (needs & (EMU_NEED_FPU | EMU_NEED_XSTATE)) {
 			if (ioctl(vcpu_fd, KVM_GET_XSAVE, &xsave) < 0) {
 				ret = -errno;
 				why = "KVM_GET_XSAVE failed";
@@ -421,9 +448,17 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 			old_mxcsr = cpu.mxcsr;
 		}
 		if (needs & EMU_NEED_CPUID) {
-			ret = emu_fallback_cpuid(vcpu_fd, &cpu);
+			ret = emu_fallback_cpuid(vcpu_fd, &cpu,
+						 (needs & EMU_NEED_XSTATE) ? &xlayout : NULL);
 			if (ret) {
 				why = "KVM_GET_CPUID2 failed";
+				goto fail;
+			}
+		}
+		if (needs & EMU_NEED_XSTATE) {
+			ret = emu_fallback_xstate(vcpu_fd, &cpu, &xsave);
+			if (ret) {
+				why = "KVM_GET_MSRS (IA32_XSS) failed";
 				goto fail;
 			}
 		}
@@ -472,9 +507,11 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		ret = emu_fallback_write_back(vcpu_fd, &sregs, &before, &cpu, &why);
 		if (ret)
 			goto fail;
-		if ((needs & EMU_NEED_FPU) &&
-		    (cpu.mxcsr != old_mxcsr || (cpu.dirty & EMU_DIRTY_XMM))) {
-			emu_fallback_sse_out(&xsave, &cpu);
+		if (((needs & EMU_NEED_FPU) &&
+		     (cpu.mxcsr != old_mxcsr || (cpu.dirty & EMU_DIRTY_XMM))) ||
+		    (cpu.dirty & EMU_DIRTY_XSTATE)) {
+			if (!(cpu.dirty & EMU_DIRTY_XSTATE))
+				emu_fallback_sse_out(&xsave, &cpu);
 			if (ioctl(vcpu_fd, KVM_SET_XSAVE, &xsave) < 0) {
 				ret = -errno;
 				why = "KVM_SET_XSAVE failed";

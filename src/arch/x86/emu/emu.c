@@ -25,7 +25,8 @@ uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, ui
 		{ 7, 0, 2, 22, EMU_FEAT_RDPID },	  { 0x80000001, 0, 3, 27, EMU_FEAT_RDTSCP },
 		{ 0x80000008, 0, 1, 4, EMU_FEAT_RDPRU },  { 0xd, 1, 0, 2, EMU_FEAT_XGETBV1 },
 		{ 0x80000001, 0, 2, 5, EMU_FEAT_LZCNT },  { 7, 0, 1, 3, EMU_FEAT_BMI1 },
-		{ 0x80000001, 0, 2, 0, EMU_FEAT_LAHF64 },
+		{ 0x80000001, 0, 2, 0, EMU_FEAT_LAHF64 }, { 0xd, 1, 0, 0, EMU_FEAT_XSAVEOPT },
+		{ 0xd, 1, 0, 1, EMU_FEAT_XSAVEC },	  { 0xd, 1, 0, 3, EMU_FEAT_XSAVES },
 	};
 	uint32_t features = 0, max_basic = 0, max_ext = 0, out[4];
 
@@ -594,6 +595,22 @@ static const struct {
 	[EMU_OP_PUSH_SREG] = { "push-sreg", 0, emu_sreg_execute },
 	[EMU_OP_POP_SREG] = { "pop-sreg", 0, emu_sreg_execute },
 	[EMU_OP_LOAD_FAR] = { "lds-les-lss-lfs-lgs", 0, emu_sreg_execute },
+	[EMU_OP_FXSAVE] = { "fxsave", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			    emu_xsave_execute },
+	[EMU_OP_FXRSTOR] = { "fxrstor", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			     emu_xsave_execute },
+	[EMU_OP_XSAVE] = { "xsave", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			   emu_xsave_execute },
+	[EMU_OP_XRSTOR] = { "xrstor", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			    emu_xsave_execute },
+	[EMU_OP_XSAVEOPT] = { "xsaveopt", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			      emu_xsave_execute },
+	[EMU_OP_XRSTORS] = { "xrstors", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			     emu_xsave_execute },
+	[EMU_OP_XSAVEC] = { "xsavec", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			    emu_xsave_execute },
+	[EMU_OP_XSAVES] = { "xsaves", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
+			    emu_xsave_execute },
 };
 
 const char *emu_op_name(enum emu_op op)
@@ -622,7 +639,8 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	/* A delivered INT n/INTO clears TF: no single-step trap after it (the handler runs). */
 	if ((insn->op == EMU_OP_INT || insn->op == EMU_OP_INTO) && !(cpu->rflags & EMU_RFLAGS_TF))
 		single_step = false;
-	/* After a load of SS the trap waits one more instruction, which we cannot do: it is lost. */
+	/* After a load of SS the trap waits one more instruction, which we cannot do: it is lost.
+	 */
 	if (cpu->dirty & EMU_DIRTY_SS_SHADOW)
 		single_step = false;
 	/* Single-step: a #DB trap once the instruction has completed (int3's #BP supersedes it). */

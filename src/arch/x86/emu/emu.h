@@ -114,6 +114,26 @@ struct emu_dtable {
 #define EMU_FEAT_LZCNT (1u << 10)     /* 0x80000001.ECX[5] (ABM); without it F3 0F BD is BSR */
 #define EMU_FEAT_BMI1 (1u << 11)      /* TZCNT: 7.0.EBX[3]; without it F3 0F BC is BSF */
 #define EMU_FEAT_LAHF64 (1u << 12)    /* LAHF/SAHF in 64-bit mode: 0x80000001.ECX[0] */
+#define EMU_FEAT_XSAVEOPT (1u << 13)  /* 0xd.1.EAX[0] */
+#define EMU_FEAT_XSAVEC (1u << 14)    /* 0xd.1.EAX[1]: XSAVEC and XRSTOR's compacted form */
+#define EMU_FEAT_XSAVES (1u << 15)    /* 0xd.1.EAX[3]: XSAVES, XRSTORS, IA32_XSS */
+
+/* XSAVE state components: x87, SSE, then the ones CPUID leaf 0xd describes (AVX, ...). */
+#define EMU_XSTATE_MAX 19 /* bits 0-18: up to AMX tile data */
+
+/*
+ * Where the XSAVE state components live, from CPUID leaf 0xd (emu_xlayout_from_cpuid): the
+ * standard-format offset and size of each component from 2 up, and whether the compacted format
+ * aligns it to 64 bytes. One layout serves the guest's XSAVE areas and the vCPU's own image.
+ */
+struct emu_xlayout {
+	uint64_t supported; /* XCR0 bits (0xd.0 EDX:EAX) | IA32_XSS bits (0xd.1 EDX:ECX) */
+	uint32_t size;	    /* a standard-format image: up to the end of the last component */
+	struct {
+		uint32_t offset, size;
+		bool align64;
+	} comp[EMU_XSTATE_MAX];
+};
 
 /* What an instruction changed beyond GPRs, RIP and RFLAGS: what the caller must write back. */
 #define EMU_DIRTY_SREGS (1u << 0) /* segment registers, CPL, GDTR, IDTR, CR0 */
@@ -122,6 +142,7 @@ struct emu_dtable {
 #define EMU_DIRTY_XMM (1u << 3)
 /* The instruction loaded SS (MOV, POP): interrupts and debug traps wait one more instruction. */
 #define EMU_DIRTY_SS_SHADOW (1u << 4)
+#define EMU_DIRTY_XSTATE (1u << 5) /* the xstate image changed (XRSTOR, FXRSTOR) */
 
 /* Everything the emulator reads or changes. Plain data, so tests and fuzzers can build one. */
 struct emu_cpu {
@@ -141,7 +162,15 @@ struct emu_cpu {
 	uint64_t xcr0_supported; /* XCR0 bits XSETBV may set (CPUID 0xd.0 EDX:EAX) */
 	uint64_t tsc, tsc_aux;	 /* read by RDTSCP/RDPID (EMU_NEED_TSC) */
 	uint8_t xmm[16][16];	 /* XMM0-15, little-endian (EMU_NEED_SSE) */
-	unsigned dirty;		 /* EMU_DIRTY_*: set by instructions, cleared by the caller */
+	/*
+	 * EMU_NEED_XSTATE: the vCPU's x87/SSE/extended state as one standard-format XSAVE image
+	 * (the layout of KVM_GET_XSAVE, XSTATE_BV saying which components are in use), at least
+	 * xlayout->size bytes; and IA32_XSS. The XSAVE family works on it, nothing else does.
+	 */
+	uint8_t *xstate;
+	const struct emu_xlayout *xlayout;
+	uint64_t xss;
+	unsigned dirty; /* EMU_DIRTY_*: set by instructions, cleared by the caller */
 };
 
 /*
@@ -372,20 +401,39 @@ enum emu_op {
 	EMU_OP_PUSH_SREG,     /* 06, 0E, 16, 1E, 0F A0, 0F A8 */
 	EMU_OP_POP_SREG,      /* 07, 17, 1F, 0F A1, 0F A9 */
 	EMU_OP_LOAD_FAR,      /* C4 LES, C5 LDS, 0F B2 LSS, 0F B4 LFS, 0F B5 LGS */
+	/* Saving and restoring x87/SSE/extended state (xsave.c). */
+	EMU_OP_FXSAVE,	 /* 0F AE /0 */
+	EMU_OP_FXRSTOR,	 /* 0F AE /1 */
+	EMU_OP_XSAVE,	 /* 0F AE /4 */
+	EMU_OP_XRSTOR,	 /* 0F AE /5 */
+	EMU_OP_XSAVEOPT, /* 0F AE /6 */
+	EMU_OP_XRSTORS,	 /* 0F C7 /3 */
+	EMU_OP_XSAVEC,	 /* 0F C7 /4 */
+	EMU_OP_XSAVES,	 /* 0F C7 /5 */
 	EMU_OP_COUNT
 };
 
 /* State beyond struct kvm_regs/kvm_sregs an instruction needs, so the glue fetches it only then. */
-#define EMU_NEED_FPU (1u << 0)	 /* mxcsr, mxcsr_mask, fcw, fsw */
-#define EMU_NEED_XCR0 (1u << 1)	 /* xcr0, xcr0_supported */
-#define EMU_NEED_CPUID (1u << 2) /* features */
-#define EMU_NEED_TSC (1u << 3)	 /* tsc, tsc_aux */
-#define EMU_NEED_SSE (1u << 4)	 /* xmm (and what EMU_NEED_FPU gives) */
+#define EMU_NEED_FPU (1u << 0)	  /* mxcsr, mxcsr_mask, fcw, fsw */
+#define EMU_NEED_XCR0 (1u << 1)	  /* xcr0, xcr0_supported */
+#define EMU_NEED_CPUID (1u << 2)  /* features */
+#define EMU_NEED_TSC (1u << 3)	  /* tsc, tsc_aux */
+#define EMU_NEED_SSE (1u << 4)	  /* xmm (and what EMU_NEED_FPU gives) */
+#define EMU_NEED_XSTATE (1u << 5) /* xstate, xlayout, xss (and what EMU_NEED_XCR0 gives) */
 
 struct emu_insn;
 
 const char *emu_op_name(enum emu_op op);
 unsigned emu_op_needs(enum emu_op op);
+
+/*
+ * The XSAVE layout from CPUID leaf 0xd through the same lookup as emu_features_from_cpuid; 0, or
+ * -EINVAL when the leaf describes components that overlap the legacy area or each other.
+ */
+int emu_xlayout_from_cpuid(struct emu_xlayout *l,
+			   int (*leaf)(void *opaque, uint32_t function, uint32_t index,
+				       uint32_t out[4]),
+			   void *opaque);
 
 /* 2, 4 or 8: the code size CS and the mode give (16-bit, 32-bit, 64-bit). */
 unsigned emu_code_size(const struct emu_cpu *cpu);
