@@ -48,12 +48,21 @@ static void test_memory_forms(void)
 	{
 		uint64_t flags = c.rflags;
 
+		/* A read-modify-write faults as a write (error code W), as on the CPU. */
 		CHECK_EQ(RUN(&c, &exc, 0x48, 0x01, 0x0b), 0);
-		CHECK_EXC(exc, EMU_X_PF, 0);
+		CHECK_EXC(exc, EMU_X_PF, EMU_ACC_WRITE);
 		CHECK_EQ(c.rflags, flags);
+		/* CMP only reads. */
+		CHECK_EQ(RUN(&c, &exc, 0x48, 0x39, 0x0b), 0);
+		CHECK_EXC(exc, EMU_X_PF, 0);
 	}
 	fake.fault_lo = fake.fault_hi = 0;
-	/* LOCK: #UD on a register destination; on memory one compare-and-exchange. */
+	/* LOCK: #UD on a register destination and on CMP (no read-modify-write); on memory a
+	 * compare-and-exchange to read, one to write. */
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x39, 0x0b), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x83, 0x3b, 0x01), 0); /* lock cmpq $1,(%rbx) */
+	CHECK_EXC(exc, EMU_X_UD, -1);
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x01, 0xc8), 0);
 	CHECK_EXC(exc, EMU_X_UD, -1);
 	{
@@ -62,7 +71,7 @@ static void test_memory_forms(void)
 		CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0x01, 0x0b), 0);
 		CHECK(!exc.valid);
 		CHECK_EQ(get64(0x3000), before + c.gpr[EMU_RCX]);
-		CHECK_EQ(fake.cmpxchgs, cmpxchgs + 1);
+		CHECK_EQ(fake.cmpxchgs, cmpxchgs + 2);
 	}
 	/* LEA of a register: #UD. */
 	CHECK_EQ(RUN(&c, &exc, 0x48, 0x8d, 0xc0), 0);

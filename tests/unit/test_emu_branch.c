@@ -253,6 +253,17 @@ static void test_frames(void)
 	CHECK_EQ(get64(STACK - 24), STACK - 8);
 	CHECK_EQ(c.gpr[EMU_RBP], STACK - 8);
 	CHECK_EQ(c.gpr[EMU_RSP], STACK - 24 - 8);
+	/* enter $0x1000, $0: the frame's lowest slot must take a write before anything commits. */
+	c = with_stack(cpu64());
+	c.gpr[EMU_RBP] = 0x1111;
+	fake.fault_lo = STACK - 2 * PAGE;
+	fake.fault_hi = STACK - PAGE;
+	CHECK_EQ(RUN(&c, &exc, 0xc8, 0x00, 0x10, 0x00), 0);
+	CHECK_EXC(exc, EMU_X_PF, EMU_ACC_WRITE);
+	CHECK_EQ(exc.cr2, STACK - 8 - 0x1000);
+	CHECK_EQ(c.gpr[EMU_RSP], STACK);
+	CHECK_EQ(c.gpr[EMU_RBP], 0x1111);
+	fake.fault_lo = fake.fault_hi = 0;
 }
 
 static void test_pushf_popf(void)

@@ -455,22 +455,23 @@ static void test_memory(void)
 	fake_reset();
 	c.gpr[EMU_RBX] = 0x3000;
 	put64(0x3000, 41);
-	/* lock incq (%rbx) and plain incq: the same result, only LOCK goes through cmpxchg. */
+	/* lock incq (%rbx) and plain incq: the same result, only LOCK goes through cmpxchg (one
+	 * to read the value, one to update it). */
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x48, 0xff, 0x03), 0);
 	CHECK(!exc.valid);
 	CHECK_EQ(get64(0x3000), 42);
-	CHECK_EQ(fake.cmpxchgs, 1);
+	CHECK_EQ(fake.cmpxchgs, 2);
 	c.rip = CODE;
 	CHECK_EQ(RUN(&c, &exc, 0x48, 0xff, 0x03), 0);
 	CHECK_EQ(get64(0x3000), 43);
-	CHECK_EQ(fake.cmpxchgs, 1);
+	CHECK_EQ(fake.cmpxchgs, 2);
 	/* xchg with memory is locked without a prefix; the register gets the old value. */
 	c.rip = CODE;
 	c.gpr[EMU_RCX] = 7;
 	CHECK_EQ(RUN(&c, &exc, 0x48, 0x87, 0x0b), 0);
 	CHECK_EQ(get64(0x3000), 7);
 	CHECK_EQ(c.gpr[EMU_RCX], 43);
-	CHECK_EQ(fake.cmpxchgs, 2);
+	CHECK_EQ(fake.cmpxchgs, 4);
 	/* lock xadd %ecx,(%rbx): memory 7 + 43, ecx the old 7. */
 	c.rip = CODE;
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x0f, 0xc1, 0x0b), 0);
@@ -517,6 +518,20 @@ static void test_memory(void)
 	CHECK_EQ(get32(0x3000), 0x40);
 	CHECK(!(c.rflags & EMU_RFLAGS_CF));
 
+	/* A locked access that is not to RAM: refused before any read reaches a device. */
+	{
+		unsigned reads = fake.reads;
+		uint64_t rbx = c.gpr[EMU_RBX];
+
+		c.gpr[EMU_RBX] = MEM_SIZE + 0x1000;
+		CHECK(RUN(&c, &exc, 0xf0, 0x48, 0xff, 0x03) < 0);
+		CHECK_EQ(fake.reads, reads);
+		c.gpr[EMU_RBX] = rbx;
+	}
+	/* 0f ba /0-/3 do not exist: #UD. */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xba, 0x03, 1), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+
 	/* A faulting write: memory, registers and flags as they were. */
 	c.rip = CODE;
 	fake.fault_lo = 0x3000;
@@ -533,6 +548,17 @@ static void test_memory(void)
 	CHECK_EXC(exc, EMU_X_PF, EMU_ACC_WRITE);
 	CHECK_EQ(get64(0x3000), 5);
 	CHECK_EQ(c.rflags, flags);
+	/* A shift by 0 still checks that memory takes a write; BT and CMP only read. */
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0xc1, 0x23, 0x00), 0);
+	CHECK_EXC(exc, EMU_X_PF, EMU_ACC_WRITE);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0x0f, 0xa3, 0x0b), 0);
+	CHECK(!exc.valid);
+	c.rip = CODE;
+	/* A failing cmpxchg to memory writes too (the old value): a read-only page faults. */
+	c.gpr[EMU_RAX] = 6;
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0x0f, 0xb1, 0x0b), 0);
+	CHECK_EXC(exc, EMU_X_PF, EMU_ACC_WRITE);
+	CHECK_EQ(c.gpr[EMU_RAX], 6);
 	CHECK_EQ(c.rip, CODE);
 	fake.fault_lo = fake.fault_hi = 0;
 	fake.fault_access = 0;

@@ -635,6 +635,113 @@ static void test_review_cases(void)
 	CHECK_EQ(get32(STACK - 12), 0);
 }
 
+/* A call gate in the GDT at sel: 8 bytes, or 16 in IA-32e mode. */
+static void put_call_gate(uint16_t sel, uint64_t target, uint16_t csel, uint8_t type, unsigned dpl,
+			  unsigned params, bool lm)
+{
+	uint8_t *g = fake.mem + GDT + sel;
+
+	memset(g, 0, lm ? 16 : 8);
+	g[0] = (uint8_t)target;
+	g[1] = (uint8_t)(target >> 8);
+	g[2] = (uint8_t)csel;
+	g[3] = (uint8_t)(csel >> 8);
+	g[4] = (uint8_t)params;
+	g[5] = (uint8_t)(0x80 | dpl << 5 | type);
+	g[6] = (uint8_t)(target >> 16);
+	g[7] = (uint8_t)(target >> 24);
+	if (lm)
+		for (unsigned i = 0; i < 4; i++)
+			g[8 + i] = (uint8_t)(target >> (32 + 8 * i));
+}
+
+static void test_call_gates(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* Protected mode: CPL 3 calls a DPL 3 32-bit gate to ring-0 code with two parameters. */
+	c = pm_cpu(3);
+	c.gdt.limit = 0x5f;
+	put_call_gate(0x58, HANDLER, SEL_CODE32, 0xc, 3, 2, false);
+	c.gpr[EMU_RSP] = STACK - 8;
+	put32(STACK - 8, 0x11111111); /* the last parameter pushed */
+	put32(STACK - 4, 0x22222222);
+	CHECK_EQ(RUN(&c, &exc, 0x9a, 0, 0, 0, 0, 0x5b, 0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 0);
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE32);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_DATA);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], RSP0 - 24);
+	CHECK_EQ(get32(RSP0 - 4), SEL_UDATA);
+	CHECK_EQ(get32(RSP0 - 8), STACK - 8);
+	CHECK_EQ(get32(RSP0 - 12), 0x22222222);
+	CHECK_EQ(get32(RSP0 - 16), 0x11111111);
+	CHECK_EQ(get32(RSP0 - 20), SEL_UCODE32);
+	CHECK_EQ(get32(RSP0 - 24), CODE + 7);
+	/* lret $8 goes back out to CPL 3, releasing the parameters on both stacks. */
+	CHECK_EQ(RUN(&c, &exc, 0xca, 8, 0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 3);
+	CHECK_EQ(c.rip, CODE + 7);
+	CHECK_EQ(c.seg[EMU_SS].selector, SEL_UDATA);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK);
+	/* Same privilege through a 16-bit gate: 2-byte CS and IP, no stack switch. */
+	c = pm_cpu(0);
+	c.gdt.limit = 0x5f;
+	put_call_gate(0x58, 0x1234, SEL_CODE32, 0x4, 0, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0x9a, 0, 0, 0, 0, 0x58, 0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x1234);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK - 4);
+	CHECK_EQ(fake.mem[STACK - 2] | fake.mem[STACK - 1] << 8, SEL_CODE32);
+	/* JMP through a gate: the same level only. */
+	c = pm_cpu(3);
+	c.gdt.limit = 0x5f;
+	put_call_gate(0x58, HANDLER, SEL_CODE32, 0xc, 3, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0xea, 0, 0, 0, 0, 0x5b, 0), 0);
+	CHECK_EXC(exc, EMU_X_GP, SEL_CODE32);
+	/* A gate the caller may not use (DPL 0 from CPL 3), a not-present one. */
+	put_call_gate(0x58, HANDLER, SEL_CODE32, 0xc, 0, 0, false);
+	CHECK_EQ(RUN(&c, &exc, 0x9a, 0, 0, 0, 0, 0x5b, 0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x58);
+	put_call_gate(0x58, HANDLER, SEL_CODE32, 0xc, 3, 0, false);
+	fake.mem[GDT + 0x58 + 5] &= 0x7f;
+	CHECK_EQ(RUN(&c, &exc, 0x9a, 0, 0, 0, 0, 0x5b, 0), 0);
+	CHECK_EXC(exc, EMU_X_NP, 0x58);
+	CHECK_EQ(c.cpl, 3);
+	CHECK_EQ(c.rip, CODE);
+
+	/* IA-32e: a 16-byte 64-bit gate from CPL 3 into ring 0: SS null, RSP0 unaligned kept. */
+	c = lm_cpu(3);
+	c.gdt.limit = 0x67;
+	put_call_gate(0x58, 0xffff800000001000ull, SEL_CODE64, 0xc, 3, 5, true);
+	put64(TSS + 4, RSP0 - 8);
+	put32(0x7000, 0); /* m16:32: the offset is the gate's business */
+	fake.mem[0x7004] = 0x5b;
+	fake.mem[0x7005] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0xff, 0x1c, 0x25, 0x00, 0x70, 0, 0), 0); /* lcall *0x7000 */
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cpl, 0);
+	CHECK_EQ(c.rip, 0xffff800000001000ull);
+	CHECK_EQ(c.seg[EMU_CS].selector, SEL_CODE64);
+	CHECK(c.seg[EMU_SS].unusable);
+	CHECK_EQ(c.gpr[EMU_RSP], RSP0 - 40);
+	CHECK_EQ(get64(RSP0 - 16), SEL_UDATA);
+	CHECK_EQ(get64(RSP0 - 24), STACK - 8);
+	CHECK_EQ(get64(RSP0 - 32), SEL_UCODE64);
+	CHECK_EQ(get64(RSP0 - 40), USER_CODE + 7);
+	/* The gate's upper half must have type 0. */
+	c = lm_cpu(3);
+	c.gdt.limit = 0x67;
+	fake.mem[GDT + 0x58 + 13] = 0x0c;
+	CHECK_EQ(RUN(&c, &exc, 0xff, 0x1c, 0x25, 0x00, 0x70, 0, 0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x58);
+	CHECK_EQ(c.cpl, 3);
+}
+
 static void test_far_real(void)
 {
 	struct emu_cpu c;
@@ -696,8 +803,8 @@ static void test_far_protected(void)
 	fake.mem[GDT + 0x48 + 5] |= 0x80;
 	CHECK_EQ(RUN(&c, &exc, 0xea, 0x10, 0, 0, 0, 0x48, 0), 0);
 	CHECK_EXC(exc, EMU_X_GP, 0);
-	/* A call gate (S = 0): not emulated. */
-	fake.mem[GDT + 0x48 + 5] = 0x8c;
+	/* A task gate (S = 0, type 5): a task switch, not emulated. */
+	fake.mem[GDT + 0x48 + 5] = 0x85;
 	CHECK_EQ(RUN(&c, &exc, 0x9a, 0, 0, 0, 0, 0x48, 0), -ENOTSUP);
 	/* A conforming DPL 0 segment from CPL 3: allowed, CPL stays 3. */
 	c = pm_cpu(3);
@@ -796,6 +903,7 @@ int main(void)
 	RUN_TEST(test_int_iret_real);
 	RUN_TEST(test_review_cases);
 	RUN_TEST(test_far_real);
+	RUN_TEST(test_call_gates);
 	RUN_TEST(test_far_protected);
 	RUN_TEST(test_far_long);
 	free(fake.mem);

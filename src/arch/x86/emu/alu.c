@@ -81,6 +81,13 @@ struct emu_alu_update {
 	uint64_t src;
 };
 
+/* LOCK where it may stand; CMP is no read-modify-write, so LOCK CMP is #UD. */
+static unsigned emu_alu_how(const struct emu_insn *insn, unsigned op)
+{
+	return (insn->lock ? EMU_UPDATE_LOCKED : 0) |
+	       (op == EMU_ALU_CMP ? EMU_UPDATE_READ_ONLY : 0);
+}
+
 static uint64_t emu_alu_binary(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
 {
 	const struct emu_alu_update *u = ctx;
@@ -102,7 +109,10 @@ static int emu_alu_arith(struct emu_run *r)
 		u.op = insn->reg & 7;
 		u.size = opc == 0x80 ? 1 : insn->op_size;
 		u.src = insn->imm;
-		return emu_operand_update(r, u.size, insn->lock, emu_alu_binary, &u, NULL);
+		if (insn->lock && u.op == EMU_ALU_CMP)
+			return emu_raise(r->exc, EMU_X_UD, -1);
+		return emu_operand_update(r, u.size, emu_alu_how(insn, u.op), emu_alu_binary, &u,
+					  NULL);
 	}
 	if ((opc & 7) >= 4) { /* AL/rAX, imm */
 		res = emu_alu_op(u.op, emu_operand_reg(r, EMU_RAX, u.size), insn->imm, u.size,
@@ -114,7 +124,10 @@ static int emu_alu_arith(struct emu_run *r)
 	}
 	if (!(opc & 2)) { /* r/m op= reg */
 		u.src = emu_operand_reg(r, insn->reg, u.size);
-		return emu_operand_update(r, u.size, insn->lock, emu_alu_binary, &u, NULL);
+		if (insn->lock && u.op == EMU_ALU_CMP)
+			return emu_raise(r->exc, EMU_X_UD, -1);
+		return emu_operand_update(r, u.size, emu_alu_how(insn, u.op), emu_alu_binary, &u,
+					  NULL);
 	}
 	ret = emu_operand_read(r, u.size, &a); /* reg op= r/m */
 	if (ret)
@@ -187,7 +200,8 @@ static int emu_alu_one(struct emu_run *r)
 	}
 	if ((insn->opcode & 1) == 0)
 		u.size = 1; /* FE, F6 */
-	return emu_operand_update(r, u.size, insn->lock, emu_alu_unary, &u, NULL);
+	return emu_operand_update(r, u.size, insn->lock ? EMU_UPDATE_LOCKED : 0, emu_alu_unary, &u,
+				  NULL);
 }
 
 /* XADD: dst = dst + src, src = old dst. CMPXCHG: dst = src if rAX == dst, else rAX = dst. */
@@ -202,15 +216,19 @@ static uint64_t emu_alu_xadd(const void *ctx, uint64_t old, uint64_t *flags, boo
 struct emu_alu_cmpxchg {
 	unsigned size;
 	uint64_t acc, src;
+	bool mem;
 };
 
+/* Memory is always written (the old value when the compare fails); a register only on success. */
 static uint64_t emu_alu_cmpxchg_fn(const void *ctx, uint64_t old, uint64_t *flags, bool *store)
 {
 	const struct emu_alu_cmpxchg *c = ctx;
+	bool equal;
 
 	emu_alu_op(EMU_ALU_CMP, c->acc, old, c->size, flags);
-	*store = (*flags & EMU_RFLAGS_ZF) != 0;
-	return c->src;
+	equal = (*flags & EMU_RFLAGS_ZF) != 0;
+	*store = equal || c->mem;
+	return equal ? c->src : old;
 }
 
 static int emu_alu_exchange(struct emu_run *r)
@@ -224,7 +242,8 @@ static int emu_alu_exchange(struct emu_run *r)
 		struct emu_alu_update u = { EMU_ALU_ADD, size,
 					    emu_operand_reg(r, insn->reg, size) };
 
-		ret = emu_operand_update(r, size, insn->lock, emu_alu_xadd, &u, &old);
+		ret = emu_operand_update(r, size, insn->lock ? EMU_UPDATE_LOCKED : 0, emu_alu_xadd,
+					 &u, &old);
 		if (ret)
 			return ret;
 		/* The source register gets the old value, unless it is the destination too. */
@@ -233,9 +252,10 @@ static int emu_alu_exchange(struct emu_run *r)
 		return 0;
 	}
 	struct emu_alu_cmpxchg c = { size, emu_operand_reg(r, EMU_RAX, size),
-				     emu_operand_reg(r, insn->reg, size) };
+				     emu_operand_reg(r, insn->reg, size), emu_insn_has_mem(insn) };
 
-	ret = emu_operand_update(r, size, insn->lock, emu_alu_cmpxchg_fn, &c, &old);
+	ret = emu_operand_update(r, size, insn->lock ? EMU_UPDATE_LOCKED : 0, emu_alu_cmpxchg_fn,
+				 &c, &old);
 	if (ret)
 		return ret;
 	if (!(r->cpu->rflags & EMU_RFLAGS_ZF))

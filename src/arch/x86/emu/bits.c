@@ -67,7 +67,10 @@ static int emu_bits_test(struct emu_run *r)
 			r->ea_bias = (soff >> __builtin_ctz(bits)) * (int64_t)size;
 		}
 	}
-	ret = emu_operand_update(r, size, insn->lock, emu_bits_test_fn, &t, NULL);
+	ret = emu_operand_update(r, size,
+				 (insn->lock ? EMU_UPDATE_LOCKED : 0) |
+				     (t.op == EMU_OP_BT ? EMU_UPDATE_READ_ONLY : 0),
+				 emu_bits_test_fn, &t, NULL);
 	r->ea_bias = 0;
 	if (ret)
 		return ret;

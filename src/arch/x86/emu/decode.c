@@ -32,8 +32,8 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 
 struct emu_decode_entry {
 	uint8_t kind;
-	uint16_t arg;
-	uint32_t flags; /* K_OP: enum emu_op; others: node index */
+	uint16_t arg;	/* K_OP: enum emu_op; others: node index */
+	uint32_t flags; /* F_* */
 };
 
 /* clang-format off */
@@ -161,7 +161,9 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 	/* Group 1A: POP r/m (/0); XOP took the other encodings before the tables. */
 	[N_8F] = { [0] = OP(EMU_OP_POP, F_D64), [8 + 0] = OP(EMU_OP_POP, F_D64) },
 	/* Group 8: BT, BTS, BTR, BTC with an imm8 bit offset. */
-	[N_0FBA] = { [4] = OP(EMU_OP_BT, 0), [5] = OP(EMU_OP_BTS, F_LOCK), [6] = OP(EMU_OP_BTR, F_LOCK),
+	[N_0FBA] = { [0] = OP(EMU_OP_UD, 0), [1] = OP(EMU_OP_UD, 0), [2] = OP(EMU_OP_UD, 0),
+		     [3] = OP(EMU_OP_UD, 0), [8 + 0] = OP(EMU_OP_UD, 0), [8 + 1] = OP(EMU_OP_UD, 0),
+		     [8 + 2] = OP(EMU_OP_UD, 0), [8 + 3] = OP(EMU_OP_UD, 0), [4] = OP(EMU_OP_BT, 0), [5] = OP(EMU_OP_BTS, F_LOCK), [6] = OP(EMU_OP_BTR, F_LOCK),
 		     [7] = OP(EMU_OP_BTC, F_LOCK), [8 + 4] = OP(EMU_OP_BT, 0),
 		     [8 + 5] = OP(EMU_OP_BTS, 0), [8 + 6] = OP(EMU_OP_BTR, 0),
 		     [8 + 7] = OP(EMU_OP_BTC, 0) },
@@ -272,7 +274,7 @@ static const struct emu_decode_entry emu_decode_map_legacy[256] = {
 	[0x34] = OP(EMU_OP_ALU, F_IMM8),
 	[0x35] = OP(EMU_OP_ALU, F_IMMZ),
 	[0x37] = UNIMPL(F_INV64),
-	[0x38 ... 0x39] = OP(EMU_OP_ALU, F_MODRM | F_LOCK),
+	[0x38 ... 0x39] = OP(EMU_OP_ALU, F_MODRM), /* CMP: no read-modify-write, no LOCK */
 	[0x3a ... 0x3b] = OP(EMU_OP_ALU, F_MODRM),
 	[0x3c] = OP(EMU_OP_ALU, F_IMM8),
 	[0x3d] = OP(EMU_OP_ALU, F_IMMZ),

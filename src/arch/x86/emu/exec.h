@@ -57,13 +57,16 @@ int emu_operand_read(struct emu_run *r, unsigned size, uint64_t *v);
 int emu_operand_write(struct emu_run *r, unsigned size, uint64_t v);
 /*
  * A read-modify-write of the r/m operand: fn gets the old value and a copy of RFLAGS, returns the
- * new value and sets *store (false: nothing to write back). With locked (LOCK, or XCHG with
- * memory) the memory form is one atomic compare-and-exchange, recomputed when another agent
- * changed the value in between. On success RFLAGS takes fn's flags and *old (if given) the value
- * the result was computed from.
+ * new value and sets *store (false: nothing to write back). Memory is read with write intent (a
+ * read-only page faults as a write, as on the CPU) unless how has EMU_UPDATE_READ_ONLY (CMP, BT).
+ * With EMU_UPDATE_LOCKED (LOCK, or XCHG with memory) the memory form is one atomic
+ * compare-and-exchange, recomputed when another agent changed the value in between. On success
+ * RFLAGS takes fn's flags and *old (if given) the value the result was computed from.
  */
+#define EMU_UPDATE_LOCKED (1u << 0)
+#define EMU_UPDATE_READ_ONLY (1u << 1)
 typedef uint64_t emu_update_fn(const void *ctx, uint64_t old, uint64_t *rflags, bool *store);
-int emu_operand_update(struct emu_run *r, unsigned size, bool locked, emu_update_fn *fn,
+int emu_operand_update(struct emu_run *r, unsigned size, unsigned how, emu_update_fn *fn,
 		       const void *ctx, uint64_t *old);
 
 /* Flags (flag.c): condition code cc (the low nibble of Jcc/SETcc/CMOVcc) against rflags. */

@@ -42,64 +42,6 @@ static int emu_intr_int_real(struct emu_run *r, uint8_t vec)
 	return 0;
 }
 
-/* The new stack for an interrupt into privilege level dpl (or IST slot ist), from the TSS. */
-static int emu_intr_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist,
-			      struct emu_seg_stack *st, struct emu_seg_accessed *acc)
-{
-	const struct emu_cpu *cpu = r->cpu;
-	const struct emu_seg *tr = &cpu->tr;
-	uint8_t buf[8];
-	uint64_t off;
-	int ret;
-
-	if (emu_seg_long(cpu)) {
-		off = ist ? 0x24 + 8 * (uint64_t)(ist - 1) : 4 + 8 * (uint64_t)dpl;
-		if (tr->unusable || off + 7 > tr->limit)
-			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
-		ret = emu_seg_sys_read(r, tr->base + off, buf, 8);
-		if (ret)
-			return ret;
-		/* SS becomes a null selector with RPL = the new CPL; RSP is 16-byte aligned. */
-		memset(&st->ss, 0, sizeof(st->ss));
-		st->ss.selector = (uint16_t)dpl;
-		st->ss.dpl = (uint8_t)dpl;
-		st->ss.unusable = true;
-		st->sp = emu_load_le(buf, 8) & ~0xfull;
-		st->sp_size = 8;
-		st->vec = EMU_X_SS;
-		st->err = 0;
-	} else {
-		bool tss32 = tr->type & 8; /* 9, 11: 32-bit TSS; 1, 3: 16-bit */
-		unsigned width = tss32 ? 4 : 2;
-		uint16_t ss_sel;
-
-		off = tss32 ? 4 + 8 * (uint64_t)dpl : 2 + 4 * (uint64_t)dpl;
-		/* ESP (or SP) then SS: the last byte read is SS's second. */
-		if (tr->unusable || off + width + 1 > tr->limit)
-			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
-		ret = emu_seg_sys_read(r, tr->base + off, buf, width + 2);
-		if (ret)
-			return ret;
-		st->sp = emu_load_le(buf, width);
-		ss_sel = (uint16_t)emu_load_le(buf + width, 2);
-		if (!(ss_sel & ~EMU_SEL_RPL))
-			return emu_raise(r->exc, EMU_X_TS, 0);
-		ret = emu_seg_load_desc(r, ss_sel, EMU_X_TS, &st->ss, acc);
-		if (ret)
-			return ret;
-		if ((ss_sel & EMU_SEL_RPL) != dpl || st->ss.dpl != dpl || !st->ss.s ||
-		    (st->ss.type & (EMU_TYPE_CODE | EMU_TYPE_WRITABLE)) != EMU_TYPE_WRITABLE)
-			return emu_raise(r->exc, EMU_X_TS, ss_sel & ~EMU_SEL_RPL);
-		if (!st->ss.present)
-			return emu_raise(r->exc, EMU_X_SS, ss_sel & ~EMU_SEL_RPL);
-		st->sp_size = st->ss.db ? 4 : 2;
-		st->vec = EMU_X_SS;
-		st->err = ss_sel & ~EMU_SEL_RPL;
-	}
-	st->user = dpl == 3 ? EMU_ACC_USER : 0;
-	return 0;
-}
-
 /* A software interrupt through a protected-mode or IA-32e interrupt/trap gate. */
 static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 {
@@ -161,7 +103,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	psize = lm ? 8 : (type == EMU_GATE_INT32 || type == EMU_GATE_TRAP32) ? 4 : 2;
 
 	if (!(cs.type & EMU_TYPE_CONFORMING) && cs.dpl < cpu->cpl) {
-		ret = emu_intr_tss_stack(r, cs.dpl, ist, &st, &acc);
+		ret = emu_seg_tss_stack(r, cs.dpl, ist, true, &st, &acc);
 		if (ret)
 			return ret;
 		frame[n++] = cpu->seg[EMU_SS].selector;
@@ -174,7 +116,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 			struct emu_seg_stack cur = st;
 
 			if (ist) {
-				ret = emu_intr_tss_stack(r, cpu->cpl, ist, &st, &acc);
+				ret = emu_seg_tss_stack(r, cpu->cpl, ist, true, &st, &acc);
 				if (ret)
 					return ret;
 				st.ss = cur.ss;

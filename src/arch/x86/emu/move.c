@@ -44,7 +44,7 @@ static int emu_move_xchg(struct emu_run *r)
 	if (insn->opcode == 0x86)
 		size = 1;
 	v = emu_operand_reg(r, insn->reg, size);
-	ret = emu_operand_update(r, size, true, emu_move_xchg_fn, &v, &old);
+	ret = emu_operand_update(r, size, EMU_UPDATE_LOCKED, emu_move_xchg_fn, &v, &old);
 	if (!ret)
 		emu_operand_set_reg(r, insn->reg, size, old);
 	return ret;

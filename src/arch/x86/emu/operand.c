@@ -3,6 +3,7 @@
  * r/m operand in a register or memory, and the read-modify-write of it, atomic under LOCK.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "arch/x86/emu/exec.h"
 
@@ -69,10 +70,22 @@ static int emu_operand_update_locked(struct emu_run *r, unsigned size, emu_updat
 	ret = emu_linear(r, size, true, &la);
 	if (!ret)
 		ret = emu_check_alignment(r, la, size);
-	if (!ret)
-		ret = emu_mem_result(r, r->ops->read(r->opaque, la, cur, size, access, &pf), &pf);
 	if (ret)
 		return ret;
+	/*
+	 * The first value through the compare-and-exchange too (0 for 0 changes nothing): a plain
+	 * read would reach a device before the callback refuses a locked access to MMIO.
+	 */
+	memset(cur, 0, sizeof(cur));
+	memset(desired, 0, sizeof(desired));
+	{
+		bool swapped;
+
+		ret = r->ops->cmpxchg(r->opaque, la, cur, desired, size, access, &swapped, &pf);
+		ret = emu_mem_result(r, ret, &pf);
+		if (ret)
+			return ret;
+	}
 	for (unsigned tries = 0; tries < EMU_OPERAND_RETRIES; tries++) {
 		uint64_t old = emu_load_le(cur, size), flags = r->cpu->rflags;
 		bool store = true, swapped = false;
@@ -93,19 +106,40 @@ static int emu_operand_update_locked(struct emu_run *r, unsigned size, emu_updat
 	return -EBUSY;
 }
 
-int emu_operand_update(struct emu_run *r, unsigned size, bool locked, emu_update_fn *fn,
-		       const void *ctx, uint64_t *old_out)
+/* The memory operand, read for a write that follows: a read-only page or segment faults now. */
+static int emu_operand_read_for_write(struct emu_run *r, unsigned size, uint64_t *v)
 {
-	uint64_t old, v, flags = r->cpu->rflags;
-	bool store = true;
+	uint8_t buf[8];
+	struct emu_pf pf;
+	uint64_t la;
 	int ret;
 
-	if (emu_insn_has_mem(r->insn) && locked) {
+	ret = emu_linear(r, size, true, &la);
+	if (!ret)
+		ret = emu_check_alignment(r, la, size);
+	if (!ret)
+		ret = emu_mem_result(
+		    r, r->ops->read(r->opaque, la, buf, size, r->user | EMU_ACC_WRITE, &pf), &pf);
+	if (!ret)
+		*v = emu_load_le(buf, size);
+	return ret;
+}
+
+int emu_operand_update(struct emu_run *r, unsigned size, unsigned how, emu_update_fn *fn,
+		       const void *ctx, uint64_t *old_out)
+{
+	bool mem = emu_insn_has_mem(r->insn), store = true;
+	uint64_t old, v, flags = r->cpu->rflags;
+	int ret;
+
+	if (mem && (how & EMU_UPDATE_LOCKED)) {
 		ret = emu_operand_update_locked(r, size, fn, ctx, &old, &flags);
 		if (ret)
 			return ret;
 	} else {
-		ret = emu_operand_read(r, size, &old);
+		ret = mem && !(how & EMU_UPDATE_READ_ONLY)
+			  ? emu_operand_read_for_write(r, size, &old)
+			  : emu_operand_read(r, size, &old);
 		if (ret)
 			return ret;
 		v = fn(ctx, old, &flags, &store);

@@ -75,13 +75,11 @@ static void emu_seg_from_desc(struct emu_seg *s, uint16_t sel, const uint8_t d[8
  * (#GP(sel) for most callers, #TS(sel) for a TSS's stack). *seg gets the accessed bit; the one in
  * memory is noted in acc, for emu_seg_accessed_commit once nothing can fault any more.
  */
-int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
-		      struct emu_seg_accessed *acc)
+int emu_seg_read_desc(struct emu_run *r, uint16_t sel, uint8_t vec, uint8_t *d, unsigned len,
+		      uint64_t *la)
 {
 	const struct emu_cpu *cpu = r->cpu;
-	uint64_t base = cpu->gdt.base, limit = cpu->gdt.limit, la;
-	uint8_t d[8];
-	int ret;
+	uint64_t base = cpu->gdt.base, limit = cpu->gdt.limit;
 
 	if (sel & EMU_SEL_TI) {
 		if (cpu->ldt.unusable || !cpu->ldt.present)
@@ -89,10 +87,21 @@ int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_s
 		base = cpu->ldt.base;
 		limit = cpu->ldt.limit;
 	}
-	if ((uint64_t)(sel & EMU_SEL_INDEX) + 7 > limit)
+	if ((uint64_t)(sel & EMU_SEL_INDEX) + len - 1 > limit)
 		return emu_raise(r->exc, vec, sel & ~EMU_SEL_RPL);
-	la = base + (sel & EMU_SEL_INDEX);
-	ret = emu_seg_sys_read(r, la, d, sizeof(d));
+	*la = base + (sel & EMU_SEL_INDEX);
+	return emu_seg_sys_read(r, *la, d, len);
+}
+
+int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
+		      struct emu_seg_accessed *acc)
+{
+	const struct emu_cpu *cpu = r->cpu;
+	uint64_t la;
+	uint8_t d[8];
+	int ret;
+
+	ret = emu_seg_read_desc(r, sel, vec, d, sizeof(d), &la);
 	if (ret)
 		return ret;
 	emu_seg_from_desc(seg, sel, d);
@@ -101,8 +110,8 @@ int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_s
 }
 
 /* The linear address of [off, off + len) in the stack segment, after the checks. */
-static int emu_seg_stack_la(struct emu_run *r, struct emu_seg_stack *st, uint64_t off, unsigned len,
-			    uint64_t *la)
+static int emu_seg_stack_la(struct emu_run *r, const struct emu_seg_stack *st, uint64_t off,
+			    unsigned len, uint64_t *la)
 {
 	const struct emu_cpu *cpu = r->cpu;
 
@@ -120,6 +129,13 @@ static int emu_seg_stack_la(struct emu_run *r, struct emu_seg_stack *st, uint64_
 	return 0;
 }
 
+int emu_seg_push_la(struct emu_run *r, const struct emu_seg_stack *st, unsigned size, uint64_t *la)
+{
+	uint64_t mask = emu_size_mask(st->sp_size);
+
+	return emu_seg_stack_la(r, st, (st->sp - size) & mask, size, la);
+}
+
 /*
  * Push n values of size bytes each (first one first). Every slot is checked before any is
  * written, and each slot is addressed on its own, so a 16-bit SP wraps between slots as on the
@@ -128,8 +144,11 @@ static int emu_seg_stack_la(struct emu_run *r, struct emu_seg_stack *st, uint64_
 int emu_seg_push(struct emu_run *r, struct emu_seg_stack *st, const uint64_t *v, unsigned n,
 		 unsigned size)
 {
-	uint64_t mask = emu_size_mask(st->sp_size), la[5];
+	uint64_t mask = emu_size_mask(st->sp_size), la[EMU_SEG_PUSH_MAX];
 	int ret;
+
+	if (n > EMU_SEG_PUSH_MAX)
+		return -EINVAL;
 
 	for (unsigned i = 0; i < n; i++) {
 		ret = emu_seg_stack_la(r, st, (st->sp - (uint64_t)(i + 1) * size) & mask, size,
@@ -254,5 +273,62 @@ int emu_seg_load_return_ss(struct emu_run *r, uint16_t sel, unsigned rpl, bool t
 		return emu_raise(r->exc, EMU_X_GP, sel & ~EMU_SEL_RPL);
 	if (!ss->present)
 		return emu_raise(r->exc, EMU_X_SS, sel & ~EMU_SEL_RPL);
+	return 0;
+}
+
+int emu_seg_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist, bool align16,
+		      struct emu_seg_stack *st, struct emu_seg_accessed *acc)
+{
+	const struct emu_cpu *cpu = r->cpu;
+	const struct emu_seg *tr = &cpu->tr;
+	uint8_t buf[8];
+	uint64_t off;
+	int ret;
+
+	if (emu_seg_long(cpu)) {
+		off = ist ? 0x24 + 8 * (uint64_t)(ist - 1) : 4 + 8 * (uint64_t)dpl;
+		if (tr->unusable || off + 7 > tr->limit)
+			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
+		ret = emu_seg_sys_read(r, tr->base + off, buf, 8);
+		if (ret)
+			return ret;
+		/* SS becomes a null selector with RPL = the new CPL. */
+		memset(&st->ss, 0, sizeof(st->ss));
+		st->ss.selector = (uint16_t)dpl;
+		st->ss.dpl = (uint8_t)dpl;
+		st->ss.unusable = true;
+		st->sp = emu_load_le(buf, 8) & (align16 ? ~0xfull : ~0ull);
+		st->sp_size = 8;
+		st->vec = EMU_X_SS;
+		st->err = 0;
+	} else {
+		bool tss32 = tr->type & 8; /* 9, 11: 32-bit TSS; 1, 3: 16-bit */
+		unsigned width = tss32 ? 4 : 2;
+		uint16_t ss_sel;
+
+		off = tss32 ? 4 + 8 * (uint64_t)dpl : 2 + 4 * (uint64_t)dpl;
+		/* ESP (or SP) then SS: the last byte read is SS's second. */
+		if (tr->unusable || off + width + 1 > tr->limit)
+			return emu_raise(r->exc, EMU_X_TS, tr->selector & ~EMU_SEL_RPL);
+		ret = emu_seg_sys_read(r, tr->base + off, buf, width + 2);
+		if (ret)
+			return ret;
+		st->sp = emu_load_le(buf, width);
+		ss_sel = (uint16_t)emu_load_le(buf + width, 2);
+		if (!(ss_sel & ~EMU_SEL_RPL))
+			return emu_raise(r->exc, EMU_X_TS, 0);
+		ret = emu_seg_load_desc(r, ss_sel, EMU_X_TS, &st->ss, acc);
+		if (ret)
+			return ret;
+		if ((ss_sel & EMU_SEL_RPL) != dpl || st->ss.dpl != dpl || !st->ss.s ||
+		    (st->ss.type & (EMU_TYPE_CODE | EMU_TYPE_WRITABLE)) != EMU_TYPE_WRITABLE)
+			return emu_raise(r->exc, EMU_X_TS, ss_sel & ~EMU_SEL_RPL);
+		if (!st->ss.present)
+			return emu_raise(r->exc, EMU_X_SS, ss_sel & ~EMU_SEL_RPL);
+		st->sp_size = st->ss.db ? 4 : 2;
+		st->vec = EMU_X_SS;
+		st->err = ss_sel & ~EMU_SEL_RPL;
+	}
+	st->user = dpl == 3 ? EMU_ACC_USER : 0;
 	return 0;
 }

@@ -46,11 +46,24 @@ int emu_seg_accessed_commit(struct emu_run *r, const struct emu_seg_accessed *a)
  */
 int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
 		      struct emu_seg_accessed *acc);
+/* The raw descriptor (len 8, or 16 for an IA-32e system descriptor) sel names; *la: where. */
+int emu_seg_read_desc(struct emu_run *r, uint16_t sel, uint8_t vec, uint8_t *d, unsigned len,
+		      uint64_t *la);
+/*
+ * The stack for privilege level dpl (or IST slot ist in IA-32e mode) from the TSS, checked as the
+ * CPU does (#TS, #SS); align16: an IA-32e interrupt aligns RSP to 16 bytes, a call gate does not.
+ */
+int emu_seg_tss_stack(struct emu_run *r, unsigned dpl, unsigned ist, bool align16,
+		      struct emu_seg_stack *st, struct emu_seg_accessed *acc);
+/* The most values one emu_seg_push takes (a call gate's 31 parameters and its frame). */
+#define EMU_SEG_PUSH_MAX 40
 /* Push or pop n values of size bytes (first one first), each slot checked before any access. */
 int emu_seg_push(struct emu_run *r, struct emu_seg_stack *st, const uint64_t *v, unsigned n,
 		 unsigned size);
 int emu_seg_pop(struct emu_run *r, struct emu_seg_stack *st, uint64_t *v, unsigned n,
 		unsigned size);
+/* Where the next push of size bytes would go, checked as emu_seg_push checks it; no write. */
+int emu_seg_push_la(struct emu_run *r, const struct emu_seg_stack *st, unsigned size, uint64_t *la);
 /* The stack the instruction runs on. */
 struct emu_seg_stack emu_seg_cur_stack(const struct emu_run *r);
 /* Real mode: CS = sel, base sel * 16. */

@@ -148,6 +148,15 @@ static uint64_t emu_shift_double(const void *ctx, uint64_t v, uint64_t *flags, b
 	return res;
 }
 
+/* A count of 0: the operand as it was, not written. */
+static uint64_t emu_shift_none(const void *ctx, uint64_t v, uint64_t *flags, bool *store)
+{
+	(void)ctx;
+	(void)flags;
+	*store = false;
+	return v;
+}
+
 int emu_shift_execute(struct emu_run *r)
 {
 	const struct emu_insn *insn = r->insn;
@@ -171,15 +180,15 @@ int emu_shift_execute(struct emu_run *r)
 	s.count = count & (s.size == 8 ? 63 : 31);
 	if (!s.count) {
 		/* Nothing changes but a 32-bit register's upper half (the CPU writes it, as for any
-		 * 32-bit result); a memory operand is still read, and can fault. */
+		 * 32-bit result); a memory operand is still read for writing, and can fault. */
 		uint64_t v;
 
-		ret = emu_operand_read(r, s.size, &v);
+		ret = emu_operand_update(r, s.size, 0, emu_shift_none, NULL, &v);
 		if (!ret && s.size == 4 && !emu_insn_has_mem(insn))
 			emu_set_gpr(r->cpu, insn->rm, 4, v);
 	} else {
-		ret = emu_operand_update(r, s.size, false, dbl ? emu_shift_double : emu_shift_fn,
-					 &s, NULL);
+		ret = emu_operand_update(r, s.size, 0, dbl ? emu_shift_double : emu_shift_fn, &s,
+					 NULL);
 	}
 	if (ret)
 		return ret;

@@ -70,6 +70,26 @@ static int emu_stack_leave(struct emu_run *r)
 	return 0;
 }
 
+/* Whether SS:sp takes a write of size bytes, without writing (#SS, #PF as a push would). */
+static int emu_stack_probe(struct emu_run *r, const struct emu_seg_stack *st, uint64_t sp,
+			   unsigned size)
+{
+	struct emu_seg_stack probe = *st;
+	uint8_t dummy[8];
+	struct emu_pf pf;
+	uint64_t la;
+	int ret;
+
+	/* emu_seg_push's checks, for one slot just above sp, with no write. */
+	probe.sp = sp + size;
+	ret = emu_seg_push_la(r, &probe, size, &la);
+	if (ret)
+		return ret;
+	ret =
+	    r->ops->read(r->opaque, la, dummy, size, st->user | EMU_ACC_WRITE | EMU_ACC_PROBE, &pf);
+	return emu_mem_result(r, ret, &pf);
+}
+
 /* ENTER size, level: push rBP, copy level - 1 outer frame pointers, push the new frame's. */
 static int emu_stack_enter(struct emu_run *r)
 {
@@ -77,7 +97,7 @@ static int emu_stack_enter(struct emu_run *r)
 	const struct emu_insn *insn = r->insn;
 	struct emu_seg_stack st = emu_seg_cur_stack(r);
 	unsigned size = insn->op_size, level = (unsigned)insn->imm2 & 31;
-	uint64_t mask = emu_size_mask(st.sp_size), v = cpu->gpr[EMU_RBP], frame, bp;
+	uint64_t mask = emu_size_mask(st.sp_size), v = cpu->gpr[EMU_RBP], frame, bp, new_sp;
 	int ret;
 
 	ret = emu_seg_push(r, &st, &v, 1, size);
@@ -102,8 +122,13 @@ static int emu_stack_enter(struct emu_run *r)
 		if (ret)
 			return ret;
 	}
+	/* The CPU checks that the frame's lowest slot takes a write before it commits. */
+	new_sp = (st.sp - (uint16_t)insn->imm) & mask;
+	ret = emu_stack_probe(r, &st, new_sp, size);
+	if (ret)
+		return ret;
 	emu_set_gpr(cpu, EMU_RBP, size, frame);
-	cpu->gpr[EMU_RSP] = (st.sp & ~mask) | ((st.sp - (uint16_t)insn->imm) & mask);
+	cpu->gpr[EMU_RSP] = (st.sp & ~mask) | new_sp;
 	return 0;
 }
 
