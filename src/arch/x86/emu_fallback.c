@@ -298,7 +298,7 @@ static void emu_fallback_dump(const struct kvm_run *run, const char *why, const 
 
 /* Deliver exc (if any) after the registers are written; KVM_SET_REGS drops pending exceptions. */
 static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
-			       const struct emu_exception *exc, bool iret, bool ss_shadow)
+			       const struct emu_exception *exc, bool iret, unsigned dirty)
 {
 	struct kvm_vcpu_events ev;
 	bool completed = !exc->valid || exc->vector == EMU_X_BP || exc->vector == EMU_X_DB;
@@ -313,10 +313,14 @@ static int emu_fallback_inject(int vcpu_fd, struct kvm_sregs *sregs,
 	}
 	/*
 	 * Finishing the instruction ends an STI/MOV SS interrupt shadow, as on the real CPU; one
-	 * that loaded SS starts a new one.
+	 * that loaded SS, or an STI that set IF, starts a new one.
 	 */
-	if (completed && (ev.interrupt.shadow || ss_shadow)) {
-		ev.interrupt.shadow = ss_shadow && !exc->valid ? KVM_X86_SHADOW_INT_MOV_SS : 0;
+	uint8_t shadow = (dirty & EMU_DIRTY_SS_SHADOW)	  ? KVM_X86_SHADOW_INT_MOV_SS
+			 : (dirty & EMU_DIRTY_STI_SHADOW) ? KVM_X86_SHADOW_INT_STI
+							  : 0;
+
+	if (completed && (ev.interrupt.shadow || shadow)) {
+		ev.interrupt.shadow = exc->valid ? 0 : shadow;
 		ev.flags |= KVM_VCPUEVENT_VALID_SHADOW;
 		changed = true;
 	}
@@ -370,7 +374,7 @@ static int emu_fallback_user_fault(int vcpu_fd, const struct kvm_regs *regs,
 		exc.has_error_code = true;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, regs) < 0)
 		return -errno;
-	ret = emu_fallback_inject(vcpu_fd, sregs, &exc, false, false);
+	ret = emu_fallback_inject(vcpu_fd, sregs, &exc, false, 0);
 	if (ret)
 		return ret;
 	if (__atomic_add_fetch(&emu_fallback_user_faults, 1, __ATOMIC_RELAXED) == 1)
@@ -524,8 +528,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		why = "KVM_SET_REGS failed";
 		goto fail;
 	}
-	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc, insn.op == EMU_OP_IRET,
-				  (cpu.dirty & EMU_DIRTY_SS_SHADOW) != 0);
+	ret = emu_fallback_inject(vcpu_fd, &sregs, &exc, insn.op == EMU_OP_IRET, cpu.dirty);
 	if (ret) {
 		why = "cannot inject exception";
 		goto fail;

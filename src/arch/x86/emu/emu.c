@@ -611,6 +611,18 @@ static const struct {
 			    emu_xsave_execute },
 	[EMU_OP_XSAVES] = { "xsaves", EMU_NEED_XSTATE | EMU_NEED_XCR0 | EMU_NEED_CPUID,
 			    emu_xsave_execute },
+	[EMU_OP_DAA] = { "daa", 0, emu_legacy_execute },
+	[EMU_OP_DAS] = { "das", 0, emu_legacy_execute },
+	[EMU_OP_AAA] = { "aaa", 0, emu_legacy_execute },
+	[EMU_OP_AAS] = { "aas", 0, emu_legacy_execute },
+	[EMU_OP_AAM] = { "aam", 0, emu_legacy_execute },
+	[EMU_OP_AAD] = { "aad", 0, emu_legacy_execute },
+	[EMU_OP_SALC] = { "salc", 0, emu_legacy_execute },
+	[EMU_OP_PUSHA] = { "pusha", 0, emu_legacy_execute },
+	[EMU_OP_POPA] = { "popa", 0, emu_legacy_execute },
+	[EMU_OP_BOUND] = { "bound", 0, emu_legacy_execute },
+	[EMU_OP_CLI] = { "cli", 0, emu_flag_execute },
+	[EMU_OP_STI] = { "sti", 0, emu_flag_execute },
 };
 
 const char *emu_op_name(enum emu_op op)

@@ -15,6 +15,7 @@
 #define EMU_CR0_AM (1ull << 18)
 #define EMU_CR0_PG (1ull << 31)
 #define EMU_CR4_VME (1ull << 0)
+#define EMU_CR4_PVI (1ull << 1)
 #define EMU_CR4_TSD (1ull << 2)
 #define EMU_CR4_PSE (1ull << 4)
 #define EMU_CR4_UMIP (1ull << 11)
@@ -54,6 +55,7 @@ enum emu_vector {
 	EMU_X_DB = 1,
 	EMU_X_BP = 3,
 	EMU_X_OF = 4,
+	EMU_X_BR = 5,
 	EMU_X_UD = 6,
 	EMU_X_NM = 7,
 	EMU_X_TS = 10,
@@ -143,6 +145,8 @@ struct emu_xlayout {
 /* The instruction loaded SS (MOV, POP): interrupts and debug traps wait one more instruction. */
 #define EMU_DIRTY_SS_SHADOW (1u << 4)
 #define EMU_DIRTY_XSTATE (1u << 5) /* the xstate image changed (XRSTOR, FXRSTOR) */
+/* STI set IF: interrupts wait one more instruction (KVM_X86_SHADOW_INT_STI for the caller). */
+#define EMU_DIRTY_STI_SHADOW (1u << 6)
 
 /* Everything the emulator reads or changes. Plain data, so tests and fuzzers can build one. */
 struct emu_cpu {
@@ -410,6 +414,20 @@ enum emu_op {
 	EMU_OP_XRSTORS,	 /* 0F C7 /3 */
 	EMU_OP_XSAVEC,	 /* 0F C7 /4 */
 	EMU_OP_XSAVES,	 /* 0F C7 /5 */
+	/* Outside 64-bit mode only (legacy.c). */
+	EMU_OP_DAA,
+	EMU_OP_DAS,
+	EMU_OP_AAA,
+	EMU_OP_AAS,
+	EMU_OP_AAM,
+	EMU_OP_AAD,
+	EMU_OP_SALC,
+	EMU_OP_PUSHA,
+	EMU_OP_POPA,
+	EMU_OP_BOUND,
+	/* Interrupt flag (flag.c). */
+	EMU_OP_CLI,
+	EMU_OP_STI,
 	EMU_OP_COUNT
 };
 

@@ -119,6 +119,33 @@ static int emu_flag_popf(struct emu_run *r)
 	return 0;
 }
 
+/*
+ * CLI/STI: IF when IOPL allows (real mode always); in virtual-8086 mode with VME or protected mode
+ * with PVI at CPL 3 the virtual IF, not emulated (-ENOTSUP); #GP(0) otherwise. STI that sets IF
+ * starts an interrupt shadow.
+ */
+static int emu_flag_cli_sti(struct emu_run *r, bool set)
+{
+	struct emu_cpu *cpu = r->cpu;
+	unsigned iopl = (unsigned)(cpu->rflags >> 12) & 3;
+	bool allowed = !(cpu->cr0 & EMU_CR0_PE) ||
+		       ((cpu->rflags & EMU_RFLAGS_VM) ? iopl == 3 : iopl >= cpu->cpl);
+
+	if (!allowed) {
+		if ((cpu->rflags & EMU_RFLAGS_VM) ? (cpu->cr4 & EMU_CR4_VME)
+						  : (cpu->cpl == 3 && (cpu->cr4 & EMU_CR4_PVI)))
+			return -ENOTSUP;
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	}
+	if (set && !(cpu->rflags & EMU_RFLAGS_IF))
+		cpu->dirty |= EMU_DIRTY_STI_SHADOW;
+	if (set)
+		cpu->rflags |= EMU_RFLAGS_IF;
+	else
+		cpu->rflags &= ~EMU_RFLAGS_IF;
+	return 0;
+}
+
 int emu_flag_execute(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
@@ -151,6 +178,10 @@ int emu_flag_execute(struct emu_run *r)
 		else
 			cpu->rflags = (cpu->rflags & ~EMU_FLAG_LAHF) |
 				      ((cpu->gpr[EMU_RAX] >> 8) & EMU_FLAG_LAHF);
+		break;
+	case EMU_OP_CLI:
+	case EMU_OP_STI:
+		ret = emu_flag_cli_sti(r, r->insn->op == EMU_OP_STI);
 		break;
 	case EMU_OP_PUSHF:
 		ret = emu_flag_pushf(r);
