@@ -26,24 +26,29 @@ static void put_desc(uint16_t sel, uint8_t type, unsigned dpl, bool l, bool db, 
 	fake_put_desc(GDT, sel, type, dpl, l, db, present);
 }
 
-/* A gate: 16 bytes in IA-32e mode, 8 in protected mode. */
-static void put_gate(unsigned vec, uint64_t target, uint16_t sel, uint8_t type, unsigned dpl,
-		     unsigned ist, bool lm)
+/* A gate at g: 16 bytes in IA-32e mode, 8 in protected mode; byte4: IST or parameter count. */
+static void put_gate_at(uint8_t *g, uint64_t target, uint16_t sel, uint8_t type, unsigned dpl,
+			unsigned byte4, bool lm)
 {
-	uint8_t *g = fake.mem + IDT + vec * (lm ? 16 : 8);
-
 	memset(g, 0, lm ? 16 : 8);
 	g[0] = (uint8_t)target;
 	g[1] = (uint8_t)(target >> 8);
 	g[2] = (uint8_t)sel;
 	g[3] = (uint8_t)(sel >> 8);
-	g[4] = (uint8_t)ist;
+	g[4] = (uint8_t)byte4;
 	g[5] = (uint8_t)(0x80 | dpl << 5 | type);
 	g[6] = (uint8_t)(target >> 16);
 	g[7] = (uint8_t)(target >> 24);
 	if (lm)
 		for (unsigned i = 0; i < 4; i++)
 			g[8 + i] = (uint8_t)(target >> (32 + 8 * i));
+}
+
+/* An IDT gate for vector vec. */
+static void put_gate(unsigned vec, uint64_t target, uint16_t sel, uint8_t type, unsigned dpl,
+		     unsigned ist, bool lm)
+{
+	put_gate_at(fake.mem + IDT + vec * (lm ? 16 : 8), target, sel, type, dpl, ist, lm);
 }
 
 static void fill_gdt(void)
@@ -639,20 +644,7 @@ static void test_review_cases(void)
 static void put_call_gate(uint16_t sel, uint64_t target, uint16_t csel, uint8_t type, unsigned dpl,
 			  unsigned params, bool lm)
 {
-	uint8_t *g = fake.mem + GDT + sel;
-
-	memset(g, 0, lm ? 16 : 8);
-	g[0] = (uint8_t)target;
-	g[1] = (uint8_t)(target >> 8);
-	g[2] = (uint8_t)csel;
-	g[3] = (uint8_t)(csel >> 8);
-	g[4] = (uint8_t)params;
-	g[5] = (uint8_t)(0x80 | dpl << 5 | type);
-	g[6] = (uint8_t)(target >> 16);
-	g[7] = (uint8_t)(target >> 24);
-	if (lm)
-		for (unsigned i = 0; i < 4; i++)
-			g[8 + i] = (uint8_t)(target >> (32 + 8 * i));
+	put_gate_at(fake.mem + GDT + sel, target, csel, type, dpl, params, lm);
 }
 
 static void test_call_gates(void)

@@ -115,6 +115,26 @@ static void normalize(uint8_t *img)
 		memset(img + 32 + 16 * i + 10, 0, 6);
 }
 
+/* The emulator's save (3 instruction bytes) into garbage, against the CPU's in out. */
+static void compare_save(const char *name, const uint8_t insn[3], uint8_t *image, uint64_t mask,
+			 const uint8_t *garbage, const uint8_t *out)
+{
+	struct emu_cpu c = xcpu(image);
+	struct emu_exception exc;
+
+	memcpy(fake.mem + AREA, garbage, XS_SIZE);
+	set_mask(&c, mask);
+	CHECK_EQ(run(&c, insn, 3, &exc), 0);
+	CHECK(!exc.valid);
+	for (unsigned i = 0; i < layout.size; i++)
+		if (fake.mem[AREA + i] != out[i]) {
+			CHECK(!"save differs");
+			fprintf(stderr, "  %s mask %#llx: byte %u emu %02x cpu %02x\n", name,
+				(unsigned long long)mask, i, fake.mem[AREA + i], out[i]);
+			break;
+		}
+}
+
 static void test_save_differential(void)
 {
 	static uint8_t state[XS_SIZE] __attribute__((aligned(64))),
@@ -133,44 +153,15 @@ static void test_save_differential(void)
 		NATIVE("xsave", state, ~0ull, image);
 		fill_random(garbage, sizeof(garbage));
 
-		/* XSAVE */
+		/* XSAVE, XSAVEC */
 		memcpy(out, garbage, XS_SIZE);
 		NATIVE("xsave", state, mask, out);
-		memcpy(fake.mem + AREA, garbage, XS_SIZE);
-		c = xcpu(image);
-		set_mask(&c, mask);
-		CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x23), 0);
-		CHECK(!exc.valid);
-		if (memcmp(fake.mem + AREA, out, layout.size)) {
-			CHECK(!"xsave differs");
-			for (unsigned i = 0; i < layout.size; i++)
-				if (fake.mem[AREA + i] != out[i]) {
-					fprintf(stderr,
-						"  xsave mask %#llx: byte %u emu %02x cpu %02x\n",
-						(unsigned long long)mask, i, fake.mem[AREA + i],
-						out[i]);
-					break;
-				}
-		}
-		/* XSAVEC */
+		compare_save("xsave", (const uint8_t[]){ 0x0f, 0xae, 0x23 }, image, mask, garbage,
+			     out);
 		memcpy(out, garbage, XS_SIZE);
 		NATIVE("xsavec", state, mask, out);
-		memcpy(fake.mem + AREA, garbage, XS_SIZE);
-		c = xcpu(image);
-		set_mask(&c, mask);
-		CHECK_EQ(RUN(&c, &exc, 0x0f, 0xc7, 0x23), 0);
-		CHECK(!exc.valid);
-		if (memcmp(fake.mem + AREA, out, layout.size)) {
-			CHECK(!"xsavec differs");
-			for (unsigned i = 0; i < layout.size; i++)
-				if (fake.mem[AREA + i] != out[i]) {
-					fprintf(stderr,
-						"  xsavec mask %#llx: byte %u emu %02x cpu %02x\n",
-						(unsigned long long)mask, i, fake.mem[AREA + i],
-						out[i]);
-					break;
-				}
-		}
+		compare_save("xsavec", (const uint8_t[]){ 0x0f, 0xc7, 0x23 }, image, mask, garbage,
+			     out);
 		/* FXSAVE64 */
 		memcpy(out, garbage, XS_SIZE);
 		NATIVE("fxsaveq", state, 0, out);

@@ -72,10 +72,7 @@ static int emu_bits_test(struct emu_run *r)
 				     (t.op == EMU_OP_BT ? EMU_UPDATE_READ_ONLY : 0),
 				 emu_bits_test_fn, &t, NULL);
 	r->ea_bias = 0;
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }
 
 int emu_bits_execute(struct emu_run *r)

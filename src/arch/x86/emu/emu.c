@@ -177,6 +177,13 @@ int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf)
 	return ret;
 }
 
+int emu_mem_la(struct emu_run *r, unsigned len, bool write, unsigned align, uint64_t *la)
+{
+	int ret = emu_linear(r, len, write, la);
+
+	return ret ? ret : emu_check_alignment(r, *la, align);
+}
+
 /* The memory operand: segmentation, alignment, then the access itself. */
 int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align)
 {
@@ -184,9 +191,7 @@ int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align)
 	uint64_t la;
 	int ret;
 
-	ret = emu_linear(r, len, false, &la);
-	if (!ret)
-		ret = emu_check_alignment(r, la, align);
+	ret = emu_mem_la(r, len, false, align, &la);
 	if (ret)
 		return ret;
 	return emu_mem_result(r, r->ops->read(r->opaque, la, dst, len, r->user, &pf), &pf);
@@ -198,9 +203,7 @@ int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned ali
 	uint64_t la;
 	int ret;
 
-	ret = emu_linear(r, len, true, &la);
-	if (!ret)
-		ret = emu_check_alignment(r, la, align);
+	ret = emu_mem_la(r, len, true, align, &la);
 	if (ret)
 		return ret;
 	return emu_mem_result(
@@ -361,10 +364,7 @@ static int emu_stmxcsr(struct emu_run *r)
 	ret = emu_mxcsr_checks(r);
 	if (!ret)
 		ret = emu_mem_write(r, buf, 4, 4);
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }
 
 /*

@@ -38,6 +38,8 @@ int emu_linear_at(struct emu_run *r, unsigned segno, uint64_t ea, unsigned len, 
 		  uint64_t *la);
 /* #AC(0) when alignment checking applies (CPL 3, CR0.AM, RFLAGS.AC) and la is not aligned. */
 int emu_check_alignment(struct emu_run *r, uint64_t la, unsigned align);
+/* The memory operand's linear address for len bytes: segmentation, then alignment (#AC). */
+int emu_mem_la(struct emu_run *r, unsigned len, bool write, unsigned align, uint64_t *la);
 /* The memory operand: segmentation, alignment (#AC), then the access. */
 int emu_mem_read(struct emu_run *r, void *dst, unsigned len, unsigned align);
 int emu_mem_write(struct emu_run *r, const void *src, unsigned len, unsigned align);
@@ -48,6 +50,14 @@ int emu_mem_result(struct emu_run *r, int ret, const struct emu_pf *pf);
 
 /* The instruction finished: RIP past it (wrapped outside 64-bit mode), RFLAGS.RF cleared. */
 void emu_complete(struct emu_run *r);
+/* The end of most instructions: ret (0, EMU_RAISED or an errno) as is, and on 0 emu_complete. */
+static inline int emu_done(struct emu_run *r, int ret)
+{
+	if (ret)
+		return ret;
+	emu_complete(r);
+	return 0;
+}
 
 /* Operands (operand.c): a general register of size bytes (AH-BH for 4-7 without REX). */
 uint64_t emu_operand_reg(const struct emu_run *r, unsigned reg, unsigned size);

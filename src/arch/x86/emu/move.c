@@ -146,8 +146,5 @@ int emu_move_execute(struct emu_run *r)
 {
 	int ret = emu_move_one(r);
 
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }

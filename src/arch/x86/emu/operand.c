@@ -67,9 +67,7 @@ static int emu_operand_update_locked(struct emu_run *r, unsigned size, emu_updat
 	uint64_t la;
 	int ret;
 
-	ret = emu_linear(r, size, true, &la);
-	if (!ret)
-		ret = emu_check_alignment(r, la, size);
+	ret = emu_mem_la(r, size, true, size, &la);
 	if (ret)
 		return ret;
 	/*
@@ -114,9 +112,7 @@ static int emu_operand_read_for_write(struct emu_run *r, unsigned size, uint64_t
 	uint64_t la;
 	int ret;
 
-	ret = emu_linear(r, size, true, &la);
-	if (!ret)
-		ret = emu_check_alignment(r, la, size);
+	ret = emu_mem_la(r, size, true, size, &la);
 	if (!ret)
 		ret = emu_mem_result(
 		    r, r->ops->read(r->opaque, la, buf, size, r->user | EMU_ACC_WRITE, &pf), &pf);

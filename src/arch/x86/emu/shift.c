@@ -190,8 +190,5 @@ int emu_shift_execute(struct emu_run *r)
 		ret = emu_operand_update(r, s.size, 0, dbl ? emu_shift_double : emu_shift_fn, &s,
 					 NULL);
 	}
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }

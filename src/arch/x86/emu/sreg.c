@@ -192,8 +192,5 @@ int emu_sreg_execute(struct emu_run *r)
 	default:
 		return -ENOTSUP;
 	}
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }

@@ -152,8 +152,5 @@ int emu_stack_execute(struct emu_run *r)
 	default:
 		return -ENOTSUP;
 	}
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }

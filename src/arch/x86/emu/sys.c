@@ -108,10 +108,7 @@ static int emu_sys_cache_line(struct emu_run *r, uint32_t feature, bool exec_onl
 		return ret;
 	ret = r->ops->read(r->opaque, la, &byte, 1, r->user | EMU_ACC_PROBE, &pf);
 	ret = emu_mem_result(r, ret, &pf);
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }
 
 /* Instructions only CPL 0 may execute (virtual-8086 mode is CPL 3). */

@@ -479,10 +479,7 @@ int emu_xsave_execute(struct emu_run *r)
 	default:
 		return -ENOTSUP;
 	}
-	if (ret)
-		return ret;
-	emu_complete(r);
-	return 0;
+	return emu_done(r, ret);
 }
 
 int emu_xlayout_from_cpuid(struct emu_xlayout *l,
