@@ -623,6 +623,7 @@ static const struct {
 	[EMU_OP_BOUND] = { "bound", 0, emu_legacy_execute },
 	[EMU_OP_CLI] = { "cli", 0, emu_flag_execute },
 	[EMU_OP_STI] = { "sti", 0, emu_flag_execute },
+	[EMU_OP_CPUID] = { "cpuid", 0, emu_sys_execute },
 };
 
 const char *emu_op_name(enum emu_op op)

@@ -244,6 +244,11 @@ struct emu_ops {
 	 * access, so never repeated or undone. 0 or a negative errno; NULL: no port I/O here.
 	 */
 	int (*pio)(void *opaque, uint16_t port, void *data, unsigned len, bool write);
+	/*
+	 * CPUID leaf/subleaf into out[] (EAX, EBX, ECX, EDX): what the guest's CPU answers. NULL:
+	 * CPUID is not emulated (under KVM it never needs to be).
+	 */
+	void (*cpuid)(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 };
 
 /* What an instruction is. Names index stats; keep emu_op_name() in sync. */
@@ -428,6 +433,7 @@ enum emu_op {
 	/* Interrupt flag (flag.c). */
 	EMU_OP_CLI,
 	EMU_OP_STI,
+	EMU_OP_CPUID, /* 0F A2, through ops->cpuid */
 	EMU_OP_COUNT
 };
 
@@ -473,6 +479,17 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
  */
 int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const struct emu_ops *ops,
 	     void *opaque, struct emu_insn *insn, struct emu_exception *exc)
+    __attribute__((warn_unused_result));
+
+/*
+ * Deliver exc as the CPU would, through the IDT (or the real-mode IVT): the frame, with the error
+ * code, on the handler's stack, and CS:RIP at the handler. RIP must be where the exception leaves
+ * it (faults: the instruction; traps: after it); soft: it came from INT3 or INTO (the gate's DPL
+ * must allow the CPL). CR2 for a #PF is the caller's to set. Returns 0 with nested->valid when the
+ * delivery itself faulted (the caller's double fault), or -ENOTSUP (task gates, virtual-8086).
+ */
+int emu_deliver(struct emu_cpu *cpu, const struct emu_exception *exc, bool soft,
+		const struct emu_ops *ops, void *opaque, struct emu_exception *nested)
     __attribute__((warn_unused_result));
 
 /*

@@ -42,15 +42,19 @@ static int emu_intr_int_real(struct emu_run *r, uint8_t vec)
 	return 0;
 }
 
-/* A software interrupt through a protected-mode or IA-32e interrupt/trap gate. */
-static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
+/*
+ * An interrupt through a protected-mode or IA-32e interrupt/trap gate: software (INT n, INT3,
+ * INTO: the gate's DPL must allow the CPL) or an exception's delivery (err >= 0: an error code
+ * pushed last). The return address is RIP + the instruction's length (0 when delivering).
+ */
+static int emu_intr_int_gate(struct emu_run *r, uint8_t vec, bool soft, int64_t err)
 {
 	struct emu_cpu *cpu = r->cpu;
 	bool lm = emu_seg_long(cpu);
 	unsigned gsize = lm ? 16 : 8, type, dpl, ist = 0, psize, n = 0;
 	uint8_t g[16];
 	uint16_t sel;
-	uint64_t target, frame[5];
+	uint64_t target, frame[6];
 	struct emu_seg cs;
 	struct emu_seg_stack st = emu_seg_cur_stack(r);
 	struct emu_seg_accessed acc = { 0 };
@@ -75,7 +79,7 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 			 : type != EMU_GATE_INT16 && type != EMU_GATE_TRAP16 &&
 			       type != EMU_GATE_INT32 && type != EMU_GATE_TRAP32))
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
-	if (dpl < cpu->cpl)
+	if (soft && dpl < cpu->cpl)
 		return emu_raise(r->exc, EMU_X_GP, EMU_IDT_ERR(vec));
 	if (!(g[5] & 0x80))
 		return emu_raise(r->exc, EMU_X_NP, EMU_IDT_ERR(vec));
@@ -136,6 +140,8 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec)
 	frame[n++] = cpu->rflags & emu_size_mask(psize);
 	frame[n++] = cpu->seg[EMU_CS].selector;
 	frame[n++] = ret_ip;
+	if (err >= 0)
+		frame[n++] = (uint64_t)err;
 	ret = emu_seg_push(r, &st, frame, n, psize);
 	if (!ret)
 		ret = emu_seg_accessed_commit(r, &acc);
@@ -166,7 +172,26 @@ static int emu_intr_int(struct emu_run *r, uint8_t vec)
 		return -ENOTSUP; /* virtual-8086 mode: IOPL and VME rules, not implemented */
 	if (!(cpu->cr0 & EMU_CR0_PE))
 		return emu_intr_int_real(r, vec);
-	return emu_intr_int_gate(r, vec);
+	return emu_intr_int_gate(r, vec, true, -1);
+}
+
+int emu_deliver(struct emu_cpu *cpu, const struct emu_exception *exc, bool soft,
+		const struct emu_ops *ops, void *opaque, struct emu_exception *nested)
+{
+	struct emu_insn insn;
+	struct emu_run r = { cpu, &insn, ops, opaque, nested, cpu->cpl == 3 ? EMU_ACC_USER : 0, 0 };
+
+	memset(&insn, 0, sizeof(insn));
+	memset(nested, 0, sizeof(*nested));
+	insn.code_size = (uint8_t)emu_code_size(cpu);
+	insn.op_size = insn.code_size == 2 ? 2 : 4;
+	insn.addr_size = insn.code_size;
+	if (cpu->rflags & EMU_RFLAGS_VM)
+		return -ENOTSUP;
+	if (!(cpu->cr0 & EMU_CR0_PE))
+		return emu_intr_int_real(&r, exc->vector);
+	return emu_intr_int_gate(&r, exc->vector, soft,
+				 exc->has_error_code ? (int64_t)exc->error_code : -1);
 }
 
 /* The RFLAGS an IRET leaves: what the popped image may change at this CPL and operand size. */

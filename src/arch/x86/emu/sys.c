@@ -212,6 +212,22 @@ static int emu_sys_rdpru(struct emu_run *r)
 	return 0;
 }
 
+/* CPUID: EAX/ECX in, the four registers out (32-bit writes, so zero-extended). */
+static int emu_sys_cpuid(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	uint32_t out[4];
+
+	if (!r->ops->cpuid)
+		return -ENOTSUP;
+	r->ops->cpuid(r->opaque, (uint32_t)cpu->gpr[EMU_RAX], (uint32_t)cpu->gpr[EMU_RCX], out);
+	emu_set_gpr(cpu, EMU_RAX, 4, out[0]);
+	emu_set_gpr(cpu, EMU_RBX, 4, out[1]);
+	emu_set_gpr(cpu, EMU_RCX, 4, out[2]);
+	emu_set_gpr(cpu, EMU_RDX, 4, out[3]);
+	return emu_done(r, 0);
+}
+
 int emu_sys_execute(struct emu_run *r)
 {
 	int ret;
@@ -241,6 +257,8 @@ int emu_sys_execute(struct emu_run *r)
 		return emu_sys_rdpid(r);
 	case EMU_OP_RDPRU:
 		return emu_sys_rdpru(r);
+	case EMU_OP_CPUID:
+		return emu_sys_cpuid(r);
 	default:
 		return -ENOTSUP;
 	}
