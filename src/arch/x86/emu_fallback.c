@@ -47,6 +47,8 @@ static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
 	cpu->rip = r->rip;
 	cpu->rflags = r->rflags;
 	cpu->cr0 = s->cr0;
+	cpu->cr2 = s->cr2;
+	cpu->cr3 = s->cr3;
 	cpu->cr4 = s->cr4;
 	cpu->efer = s->efer;
 	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
@@ -105,6 +107,10 @@ static void emu_fallback_store_segs(struct kvm_sregs *s, const struct emu_cpu *b
 	s->idt.base = cpu->idt.base;
 	s->idt.limit = cpu->idt.limit;
 	s->cr0 = cpu->cr0;
+	s->cr2 = cpu->cr2;
+	s->cr3 = cpu->cr3;
+	s->cr4 = cpu->cr4;
+	s->efer = cpu->efer;
 }
 
 /* A CPUID lookup over the vCPU's own table, for emu_features_from_cpuid. */

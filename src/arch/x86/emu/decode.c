@@ -113,9 +113,11 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 		     [8 + 1] = { K_RM, N_0F01_R1, 0 }, [8 + 2] = { K_RM, N_0F01_R2, 0 },
 		     [8 + 4] = OP(EMU_OP_SMSW, 0), [8 + 6] = OP(EMU_OP_LMSW, 0),
 		     [8 + 7] = { K_RM, N_0F01_R7, 0 } },
-	/* Group 6: SLDT and STR; LLDT, LTR, VERR and VERW are not emulated. */
-	[N_0F00] = { [0] = OP(EMU_OP_SLDT, 0), [1] = OP(EMU_OP_STR, 0), [8 + 0] = OP(EMU_OP_SLDT, 0),
-		     [8 + 1] = OP(EMU_OP_STR, 0) },
+	/* Group 6: SLDT, STR, LLDT, LTR; VERR and VERW are not emulated. */
+	[N_0F00] = { [0] = OP(EMU_OP_SLDT, 0), [1] = OP(EMU_OP_STR, 0), [2] = OP(EMU_OP_LLDT, 0),
+		     [3] = OP(EMU_OP_LTR, 0), [8 + 0] = OP(EMU_OP_SLDT, 0),
+		     [8 + 1] = OP(EMU_OP_STR, 0), [8 + 2] = OP(EMU_OP_LLDT, 0),
+		     [8 + 3] = OP(EMU_OP_LTR, 0) },
 	[N_0F01_R1] = { [2] = OP(EMU_OP_CLAC, F_NP), [3] = OP(EMU_OP_STAC, F_NP) },
 	[N_0F01_R2] = { [0] = OP(EMU_OP_XGETBV, F_NP), [1] = OP(EMU_OP_XSETBV, F_NP) },
 	[N_0F01_R7] = { [1] = OP(EMU_OP_RDTSCP, F_NP), [5] = OP(EMU_OP_RDPRU, F_NP) },
@@ -384,13 +386,19 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0x11] = { K_PREFIX, N_0F11, F_MODRM },
 	[0x12 ... 0x17] = UNIMPL(F_MODRM),
 	[0x18 ... 0x1f] = OP(EMU_OP_NOP, F_MODRM), /* prefetch hints, NOP r/m, ENDBR, BND* off */
-	[0x20 ... 0x23] = UNIMPL(F_MODRM | F_MODREG), /* MOV to/from CR, DR */
+	[0x20] = OP(EMU_OP_MOV_CR, F_MODRM | F_MODREG),
+	[0x21] = UNIMPL(F_MODRM | F_MODREG), /* MOV from DR */
+	[0x22] = OP(EMU_OP_MOV_CR, F_MODRM | F_MODREG),
+	[0x23] = UNIMPL(F_MODRM | F_MODREG), /* MOV to DR */
 	[0x28] = { K_PREFIX, N_0F28, F_MODRM },
 	[0x29] = { K_PREFIX, N_0F29, F_MODRM },
 	[0x2a] = UNIMPL(F_MODRM),
 	[0x2b] = { K_PREFIX, N_0F2B, F_MODRM },
 	[0x2c ... 0x2f] = UNIMPL(F_MODRM),
-	[0x30 ... 0x35] = UNIMPL(0),
+	[0x30] = OP(EMU_OP_WRMSR, 0),
+	[0x31] = UNIMPL(0), /* RDTSC */
+	[0x32] = OP(EMU_OP_RDMSR, 0),
+	[0x33 ... 0x35] = UNIMPL(0),
 	[0x37] = UNIMPL(0),
 	[0x40 ... 0x4f] = OP(EMU_OP_CMOV, F_MODRM),
 	[0x50 ... 0x53] = UNIMPL(F_MODRM),

@@ -493,6 +493,8 @@ static const struct {
 	[EMU_OP_LMSW] = { "lmsw", 0, emu_dtab_execute },
 	[EMU_OP_SLDT] = { "sldt", 0, emu_dtab_execute },
 	[EMU_OP_STR] = { "str", 0, emu_dtab_execute },
+	[EMU_OP_LLDT] = { "lldt", 0, emu_dtab_execute },
+	[EMU_OP_LTR] = { "ltr", 0, emu_dtab_execute },
 	[EMU_OP_ALU] = { "alu", 0, emu_alu_execute },
 	[EMU_OP_ALU_GRP1] = { "alu-imm", 0, emu_alu_execute },
 	[EMU_OP_TEST] = { "test", 0, emu_alu_execute },
@@ -624,6 +626,9 @@ static const struct {
 	[EMU_OP_CLI] = { "cli", 0, emu_flag_execute },
 	[EMU_OP_STI] = { "sti", 0, emu_flag_execute },
 	[EMU_OP_CPUID] = { "cpuid", 0, emu_sys_execute },
+	[EMU_OP_MOV_CR] = { "mov-cr", 0, emu_ctrl_execute },
+	[EMU_OP_RDMSR] = { "rdmsr", 0, emu_ctrl_execute },
+	[EMU_OP_WRMSR] = { "wrmsr", 0, emu_ctrl_execute },
 };
 
 const char *emu_op_name(enum emu_op op)

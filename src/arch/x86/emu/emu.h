@@ -154,7 +154,8 @@ struct emu_cpu {
 	uint64_t rip;
 	uint64_t rflags;
 	uint64_t cr0, cr4, efer;
-	uint64_t xcr0; /* only read by VEX-encoded instructions */
+	uint64_t cr2, cr3; /* read and written only by MOV CR (under KVM the glue keeps them) */
+	uint64_t xcr0;	   /* only read by VEX-encoded instructions */
 	struct emu_seg seg[EMU_NR_SREGS];
 	uint8_t cpl;
 	uint32_t mxcsr;
@@ -249,6 +250,11 @@ struct emu_ops {
 	 * CPUID is not emulated (under KVM it never needs to be).
 	 */
 	void (*cpuid)(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+	/*
+	 * RDMSR/WRMSR of an MSR other than EFER: 0, -ENOENT for one the CPU does not have (#GP), or
+	 * another negative errno. NULL: not emulated.
+	 */
+	int (*msr)(void *opaque, uint32_t index, uint64_t *value, bool write);
 };
 
 /* What an instruction is. Names index stats; keep emu_op_name() in sync. */
@@ -294,6 +300,8 @@ enum emu_op {
 	EMU_OP_LMSW,
 	EMU_OP_SLDT,
 	EMU_OP_STR,
+	EMU_OP_LLDT,
+	EMU_OP_LTR,
 	/* Integer core (alu.c). */
 	EMU_OP_ALU,	 /* 00-3D: ADD OR ADC SBB AND SUB XOR CMP, by opcode */
 	EMU_OP_ALU_GRP1, /* 80, 81, 83: the same with an immediate, by ModRM.reg */
@@ -434,6 +442,10 @@ enum emu_op {
 	EMU_OP_CLI,
 	EMU_OP_STI,
 	EMU_OP_CPUID, /* 0F A2, through ops->cpuid */
+	/* Control registers and MSRs (ctrl.c). */
+	EMU_OP_MOV_CR, /* 0F 20, 0F 22 */
+	EMU_OP_RDMSR,  /* 0F 32 */
+	EMU_OP_WRMSR,  /* 0F 30 */
 	EMU_OP_COUNT
 };
 

@@ -104,6 +104,7 @@ int emu_branch_execute(struct emu_run *r);
 int emu_sreg_execute(struct emu_run *r);
 int emu_xsave_execute(struct emu_run *r);
 int emu_legacy_execute(struct emu_run *r);
+int emu_ctrl_execute(struct emu_run *r);
 /* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
 int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
 /* A port access through ops->pio (-ENOTSUP without one). */

@@ -1,0 +1,188 @@
+/*
+ * Unit tests of the control-register and MSR instructions (ctrl.c) and of LLDT/LTR (dtab.c):
+ * entering and leaving IA-32e mode through CR0.PG, every #GP and #UD they raise, EFER through
+ * RDMSR/WRMSR, other MSRs through the callback, and the TSS busy bit.
+ */
+#include "emu_fake.h"
+
+#define GDT 0x2000ull
+
+static int msr_value = 0x1234;
+
+static int fake_msr(void *opaque, uint32_t index, uint64_t *value, bool write)
+{
+	(void)opaque;
+	if (index != 0x10)
+		return -ENOENT;
+	if (write)
+		msr_value = (int)*value;
+	else
+		*value = (uint64_t)msr_value;
+	return 0;
+}
+
+static void test_mov_cr(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	/* 32-bit protected mode to IA-32e: CR4.PAE, EFER.LME, then CR0.PG sets LMA. */
+	c = cpu32();
+	c.gpr[EMU_RAX] = 0x5000;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xd8), 0); /* mov %eax,%cr3 */
+	CHECK_EQ(c.cr3, 0x5000);
+	CHECK(c.dirty & EMU_DIRTY_TLB);
+	c.rip = CODE;
+	c.gpr[EMU_RCX] = 0xc0000080;
+	c.gpr[EMU_RAX] = 1u << 8;
+	c.gpr[EMU_RDX] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x30), 0); /* wrmsr */
+	CHECK_EQ(c.efer, 1u << 8);
+	c.rip = CODE;
+	c.cr4 &= ~EMU_CR4_PAE;
+	c.gpr[EMU_RAX] = (uint32_t)(EMU_CR0_PE | EMU_CR0_PG);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0); /* no PAE: #GP(0) */
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK(!(c.cr0 & EMU_CR0_PG));
+	c.cr4 |= EMU_CR4_PAE;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
+	CHECK(!exc.valid);
+	CHECK(c.efer & EMU_EFER_LMA);
+	CHECK(c.cr0 & EMU_CR0_PG);
+	/* LME cannot change under paging; rdmsr reads LMA back. */
+	c.rip = CODE;
+	c.gpr[EMU_RAX] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x30), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x32), 0);
+	CHECK_EQ(c.gpr[EMU_RAX], (1u << 8) | (1u << 10));
+	/* PAE cannot be cleared in IA-32e mode; PG without PE, CR1, CR5: #GP / #UD. */
+	c.rip = CODE;
+	c.gpr[EMU_RAX] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xe0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c.gpr[EMU_RAX] = (uint32_t)EMU_CR0_PG;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc8), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x20, 0xe8), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	/* Leaving IA-32e mode from 64-bit code: #GP; from compatibility mode: LMA clears. */
+	c = cpu64();
+	c.cr3 = 0x5000;
+	c.efer = EMU_EFER_LME | EMU_EFER_LMA;
+	c.gpr[EMU_RAX] = EMU_CR0_PE;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c.seg[EMU_CS].l = 0;
+	c.seg[EMU_CS].db = 1;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
+	CHECK(!exc.valid);
+	CHECK(!(c.efer & EMU_EFER_LMA));
+	/* mov %cr3,%rax in 64-bit mode is 64 bits; CPL 3: #GP. */
+	c = cpu64();
+	c.cr3 = 0x123456789000ull;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x20, 0xd8), 0);
+	CHECK_EQ(c.gpr[EMU_RAX], 0x123456789000ull);
+	c.rip = CODE;
+	c.cpl = 3;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x20, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x32), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+}
+
+static void test_msr_callback(void)
+{
+	struct emu_cpu c = cpu64();
+	struct emu_exception exc;
+	struct emu_ops ops = fake_ops;
+	static const uint8_t rdmsr[] = { 0x0f, 0x32 }, wrmsr[] = { 0x0f, 0x30 };
+
+	fake_reset();
+	/* Without the callback an MSR other than EFER is not emulated. */
+	c.gpr[EMU_RCX] = 0x10;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x32), -ENOTSUP);
+	ops.msr = fake_msr;
+	memcpy(fake.mem + c.rip, rdmsr, 2);
+	CHECK_EQ(emu_step(&c, rdmsr, 2, &ops, NULL, NULL, &exc), 0);
+	CHECK_EQ(c.gpr[EMU_RAX], 0x1234);
+	CHECK_EQ(c.gpr[EMU_RDX], 0);
+	c.rip = CODE;
+	c.gpr[EMU_RAX] = 0x77;
+	memcpy(fake.mem + c.rip, wrmsr, 2);
+	CHECK_EQ(emu_step(&c, wrmsr, 2, &ops, NULL, NULL, &exc), 0);
+	CHECK_EQ(msr_value, 0x77);
+	/* An MSR the CPU does not have: #GP(0). */
+	c.rip = CODE;
+	c.gpr[EMU_RCX] = 0x11;
+	CHECK_EQ(emu_step(&c, rdmsr, 2, &ops, NULL, NULL, &exc), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+}
+
+static void test_ltr_lldt(void)
+{
+	struct emu_cpu c = cpu64();
+	struct emu_exception exc;
+	uint8_t *d = fake.mem + GDT + 0x30;
+
+	fake_reset();
+	c.gdt = (struct emu_dtable){ GDT, 0x5f };
+	/* A 16-byte available 64-bit TSS at 0x30, base 0x123456789000, limit 0x67. */
+	memset(d, 0, 16);
+	d[0] = 0x67;
+	d[3] = 0x90, d[4] = 0x78, d[7] = 0x56;
+	d[5] = 0x89;
+	d[8] = 0x34, d[9] = 0x12;
+	c.gpr[EMU_RAX] = 0x30;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd8), 0); /* ltr %ax */
+	CHECK(!exc.valid);
+	CHECK_EQ(c.tr.base, 0x123456789000ull);
+	CHECK_EQ(c.tr.limit, 0x67);
+	CHECK_EQ(c.tr.type, 0xb);
+	CHECK_EQ(d[5], 0x8b); /* busy in memory too */
+	/* Busy now: loading it again is #GP(sel); so are a null selector and an LDT one. */
+	c.rip = CODE;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x30);
+	c.gpr[EMU_RAX] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c.gpr[EMU_RAX] = 0x34;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0x34);
+	/* Not present: #NP. */
+	d[5] = 0x09;
+	c.gpr[EMU_RAX] = 0x30;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_NP, 0x30);
+	/* LLDT: an LDT descriptor (type 2), or null for none. */
+	d[5] = 0x82;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd0), 0); /* lldt %ax */
+	CHECK(!exc.valid);
+	CHECK_EQ(c.ldt.base, 0x123456789000ull);
+	CHECK(!c.ldt.unusable);
+	c.rip = CODE;
+	c.gpr[EMU_RAX] = 0;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd0), 0);
+	CHECK(c.ldt.unusable);
+	/* CPL 3: #GP(0); real mode: #UD. */
+	c.rip = CODE;
+	c.cpl = 3;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c = cpu16();
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x00, 0xd8), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+}
+
+int main(void)
+{
+	RUN_TEST(test_mov_cr);
+	RUN_TEST(test_msr_callback);
+	RUN_TEST(test_ltr_lldt);
+	free(fake.mem);
+	TEST_EXIT();
+}
