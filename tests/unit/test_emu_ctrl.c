@@ -178,8 +178,56 @@ static void test_ltr_lldt(void)
 	CHECK_EXC(exc, EMU_X_UD, -1);
 }
 
+static int halts;
+
+static int fake_halt(void *opaque)
+{
+	(void)opaque;
+	halts++;
+	return 0;
+}
+
+static void test_rdtsc_hlt_int1(void)
+{
+	struct emu_cpu c = cpu64();
+	struct emu_exception exc;
+	struct emu_ops ops = fake_ops;
+	static const uint8_t hlt[] = { 0xf4 };
+
+	fake_reset();
+	c.tsc = 0x1122334455667788ull;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x31), 0);
+	CHECK_EQ(c.gpr[EMU_RAX], 0x55667788);
+	CHECK_EQ(c.gpr[EMU_RDX], 0x11223344);
+	/* CR4.TSD: CPL 0 only. */
+	c.rip = CODE;
+	c.cr4 |= EMU_CR4_TSD;
+	c.cpl = 3;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x31), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* HLT: not emulated without the callback; with it the caller waits, RIP past it. */
+	c = cpu64();
+	CHECK_EQ(RUN(&c, &exc, 0xf4), -ENOTSUP);
+	ops.halt = fake_halt;
+	memcpy(fake.mem + c.rip, hlt, 1);
+	CHECK_EQ(emu_step(&c, hlt, 1, &ops, NULL, NULL, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(halts, 1);
+	CHECK_EQ(c.rip, CODE + 1);
+	c.cpl = 3;
+	CHECK_EQ(emu_step(&c, hlt, 1, &ops, NULL, NULL, &exc), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EQ(halts, 1);
+	/* INT1: a #DB trap after the instruction. */
+	c = cpu64();
+	CHECK_EQ(RUN(&c, &exc, 0xf1), 0);
+	CHECK_EXC(exc, EMU_X_DB, -1);
+	CHECK_EQ(c.rip, CODE + 1);
+}
+
 int main(void)
 {
+	RUN_TEST(test_rdtsc_hlt_int1);
 	RUN_TEST(test_mov_cr);
 	RUN_TEST(test_msr_callback);
 	RUN_TEST(test_ltr_lldt);

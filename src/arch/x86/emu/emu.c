@@ -629,6 +629,9 @@ static const struct {
 	[EMU_OP_MOV_CR] = { "mov-cr", 0, emu_ctrl_execute },
 	[EMU_OP_RDMSR] = { "rdmsr", 0, emu_ctrl_execute },
 	[EMU_OP_WRMSR] = { "wrmsr", 0, emu_ctrl_execute },
+	[EMU_OP_RDTSC] = { "rdtsc", EMU_NEED_TSC, emu_sys_execute },
+	[EMU_OP_HLT] = { "hlt", 0, emu_sys_execute },
+	[EMU_OP_INT1] = { "int1", 0, emu_sys_execute },
 };
 
 const char *emu_op_name(enum emu_op op)

@@ -255,6 +255,9 @@ struct emu_ops {
 	 * another negative errno. NULL: not emulated.
 	 */
 	int (*msr)(void *opaque, uint32_t index, uint64_t *value, bool write);
+	/* HLT at CPL 0: the vCPU waits for an interrupt. 0 or a negative errno; NULL: not emulated.
+	 */
+	int (*halt)(void *opaque);
 };
 
 /* What an instruction is. Names index stats; keep emu_op_name() in sync. */
@@ -446,6 +449,9 @@ enum emu_op {
 	EMU_OP_MOV_CR, /* 0F 20, 0F 22 */
 	EMU_OP_RDMSR,  /* 0F 32 */
 	EMU_OP_WRMSR,  /* 0F 30 */
+	EMU_OP_RDTSC,  /* 0F 31 (EMU_NEED_TSC) */
+	EMU_OP_HLT,    /* F4, through ops->halt */
+	EMU_OP_INT1,   /* F1 (ICEBP) */
 	EMU_OP_COUNT
 };
 

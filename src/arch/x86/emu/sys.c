@@ -179,6 +179,35 @@ static int emu_sys_rdtscp(struct emu_run *r)
 	return 0;
 }
 
+/* RDTSC: every x86-64 CPU has it; CR4.TSD makes it CPL 0 only. */
+static int emu_sys_rdtsc(struct emu_run *r)
+{
+	if (emu_sys_tsd(r))
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	emu_sys_edx_eax(r->cpu, r->cpu->tsc);
+	return emu_done(r, 0);
+}
+
+/* HLT: CPL 0; the caller waits for an interrupt (ops->halt), RIP already past the HLT. */
+static int emu_sys_hlt(struct emu_run *r)
+{
+	int ret;
+
+	if (!r->ops->halt)
+		return -ENOTSUP;
+	if (r->cpu->cpl)
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	ret = r->ops->halt(r->opaque);
+	return emu_done(r, ret);
+}
+
+/* INT1 (ICEBP): a #DB trap that no DR6 bit explains, delivered like a hardware one. */
+static int emu_sys_int1(struct emu_run *r)
+{
+	emu_complete(r);
+	return emu_raise(r->exc, EMU_X_DB, -1);
+}
+
 static int emu_sys_rdpid(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
@@ -259,6 +288,12 @@ int emu_sys_execute(struct emu_run *r)
 		return emu_sys_rdpru(r);
 	case EMU_OP_CPUID:
 		return emu_sys_cpuid(r);
+	case EMU_OP_RDTSC:
+		return emu_sys_rdtsc(r);
+	case EMU_OP_HLT:
+		return emu_sys_hlt(r);
+	case EMU_OP_INT1:
+		return emu_sys_int1(r);
 	default:
 		return -ENOTSUP;
 	}
