@@ -68,7 +68,9 @@ static int bench_cmpxchg(void *opaque, uint64_t la, void *expected, const void *
 	return 0;
 }
 
-static const struct emu_ops ops = { bench_read, bench_write, bench_cmpxchg, NULL, NULL };
+static const struct emu_ops ops = { .read = bench_read,
+				    .write = bench_write,
+				    .cmpxchg = bench_cmpxchg };
 
 static double now(void)
 {

@@ -81,6 +81,26 @@ static void test_mov_cr(void)
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
 	CHECK(!exc.valid);
 	CHECK(!(c.efer & EMU_EFER_LMA));
+	/* With PCIDE, CR3 bit 63 asks to keep translations: not stored, no flush. */
+	c = cpu64();
+	c.cr4 |= EMU_CR4_PCIDE;
+	c.gpr[EMU_RAX] = (1ull << 63) | 0x5000;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xd8), 0);
+	CHECK_EQ(c.cr3, 0x5000);
+	CHECK(!(c.dirty & EMU_DIRTY_TLB));
+	/* Paging on with LME from a CS that has L set: #GP. */
+	c = cpu32();
+	c.efer = EMU_EFER_LME;
+	c.seg[EMU_CS].l = 1;
+	c.gpr[EMU_RAX] = (uint32_t)(EMU_CR0_PE | EMU_CR0_PG);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	/* Reserved CR0 bits below 32 are ignored, not a fault. */
+	c = cpu32();
+	c.gpr[EMU_RAX] = (uint32_t)EMU_CR0_PE | 0x100;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xc0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cr0 & 0x100, 0);
 	/* mov %cr3,%rax in 64-bit mode is 64 bits; CPL 3: #GP. */
 	c = cpu64();
 	c.cr3 = 0x123456789000ull;

@@ -734,6 +734,47 @@ static void test_call_gates(void)
 	CHECK_EQ(c.cpl, 3);
 }
 
+/* Exception delivery (emu_deliver): RF in a fault's frame, none in a trap's; EXT when the
+ * delivery itself faults. */
+static void test_deliver(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc = { .valid = true, .vector = EMU_X_UD }, nested;
+
+	fake_reset();
+	c = pm_cpu(0);
+	put_gate(EMU_X_UD, HANDLER, SEL_CODE32, 0xe, 0, 0, false);
+	put_gate(EMU_X_BP, HANDLER, SEL_CODE32, 0xf, 0, 0, false);
+	put_gate(EMU_X_GP, HANDLER, SEL_CODE32, 0xe, 0, 0, false);
+	CHECK_EQ(emu_deliver(&c, &exc, false, &fake_ops, NULL, &nested), 0);
+	CHECK(!nested.valid);
+	CHECK_EQ(c.rip, HANDLER);
+	CHECK_EQ(get32(STACK - 12), CODE); /* EIP: the faulting instruction */
+	CHECK(get32(STACK - 4) & EMU_RFLAGS_RF);
+	/* #GP with its error code, pushed last. */
+	c = pm_cpu(0);
+	exc = (struct emu_exception){
+		.valid = true, .vector = EMU_X_GP, .has_error_code = true, .error_code = 0x18
+	};
+	CHECK_EQ(emu_deliver(&c, &exc, false, &fake_ops, NULL, &nested), 0);
+	CHECK_EQ((uint32_t)c.gpr[EMU_RSP], STACK - 16);
+	CHECK_EQ(get32(STACK - 16), 0x18);
+	/* A trap (#BP): no RF. */
+	c = pm_cpu(0);
+	exc = (struct emu_exception){ .valid = true, .vector = EMU_X_BP };
+	CHECK_EQ(emu_deliver(&c, &exc, true, &fake_ops, NULL, &nested), 0);
+	CHECK(!(get32(STACK - 4) & EMU_RFLAGS_RF));
+	/* The IDT too short for the vector: 0 with a nested #GP(vector, IDT, EXT). */
+	c = pm_cpu(0);
+	c.idt.limit = 8 * EMU_X_UD - 1;
+	exc = (struct emu_exception){ .valid = true, .vector = EMU_X_UD };
+	CHECK_EQ(emu_deliver(&c, &exc, false, &fake_ops, NULL, &nested), 0);
+	CHECK(nested.valid);
+	CHECK_EQ(nested.vector, EMU_X_GP);
+	CHECK_EQ(nested.error_code, (EMU_X_UD << 3) | 2 | 1);
+	CHECK_EQ(c.rip, CODE);
+}
+
 static void test_far_real(void)
 {
 	struct emu_cpu c;
@@ -896,6 +937,7 @@ int main(void)
 	RUN_TEST(test_review_cases);
 	RUN_TEST(test_far_real);
 	RUN_TEST(test_call_gates);
+	RUN_TEST(test_deliver);
 	RUN_TEST(test_far_protected);
 	RUN_TEST(test_far_long);
 	free(fake.mem);

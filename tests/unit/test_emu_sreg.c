@@ -172,12 +172,22 @@ static void test_push_pop_sreg(void)
 	CHECK_EQ(c.gpr[EMU_RSP], STACK);
 	CHECK_EQ(RUN(&c, &exc, 0x1e), 0);
 	CHECK_EXC(exc, EMU_X_UD, -1);
-	/* 64-bit mode at CPL 0: a null SS is allowed. */
+	/* 64-bit mode at CPL 0: a null SS is allowed, with RPL = CPL only. */
 	c.rip = CODE;
+	c.gpr[EMU_RAX] = 1;
+	CHECK_EQ(RUN(&c, &exc, 0x8e, 0xd0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
 	c.gpr[EMU_RAX] = 0;
 	CHECK_EQ(RUN(&c, &exc, 0x8e, 0xd0), 0);
 	CHECK(!exc.valid);
 	CHECK(c.seg[EMU_SS].unusable);
+	/* Back in real mode, a reload makes a segment usable again. */
+	c = cpu16();
+	c.seg[EMU_DS].unusable = true;
+	c.seg[EMU_DS].present = false;
+	CHECK_EQ(RUN(&c, &exc, 0x8e, 0xd8), 0);
+	CHECK(!c.seg[EMU_DS].unusable);
+	CHECK(c.seg[EMU_DS].present);
 }
 
 static void test_far_pointer_loads(void)

@@ -373,9 +373,31 @@ static void test_faults(void)
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x23), -ENOTSUP);
 }
 
+/* A CPUID with AVX and a supervisor component (CET_U, 11), or a component past 4 GiB. */
+static int odd_leaf(void *opaque, uint32_t function, uint32_t index, uint32_t out[4])
+{
+	bool wrap = opaque != NULL;
+
+	memset(out, 0, 4 * sizeof(out[0]));
+	if (function != 0xd)
+		return -1;
+	if (index == 0)
+		out[0] = 0x7, out[1] = out[2] = 0x340;
+	else if (index == 1)
+		out[0] = 0xb, out[2] = 1u << 11;
+	else if (index == 2)
+		out[0] = 0x100, out[1] = wrap ? 0xfffffe00u : 0x240;
+	else if (index == 11)
+		out[0] = 0x10, out[2] = 1;
+	return 0;
+}
+
 static void test_layout(void)
 {
 	struct emu_xlayout l;
+	static uint8_t image[XS_SIZE] __attribute__((aligned(64)));
+	struct emu_cpu c;
+	struct emu_exception exc;
 
 	/* The host's: AVX at 576, 256 bytes, the standard image ends where CPUID says. */
 	CHECK_EQ(emu_xlayout_from_cpuid(&l, host_leaf, NULL), 0);
@@ -389,6 +411,22 @@ static void test_layout(void)
 		host_leaf(NULL, 0xd, 0, out);
 		CHECK_EQ(l.size, out[2]); /* ECX: the size for every supported component */
 	}
+	/* An offset that wraps 32 bits is refused, not believed. */
+	CHECK_EQ(emu_xlayout_from_cpuid(&l, odd_leaf, (void *)1), -EINVAL);
+	/* A supervisor component has no place in the image: FXSAVE's x87 state stays intact. */
+	CHECK_EQ(emu_xlayout_from_cpuid(&l, odd_leaf, NULL), 0);
+	CHECK_EQ(l.comp[11].size, 0x10);
+	CHECK_EQ(l.comp[11].offset, 0);
+	memset(image, 0, sizeof(image));
+	image[0] = 0x7f, image[1] = 0x03, image[2] = 0x34, image[3] = 0x12;
+	image[512] = 1; /* x87 in use */
+	c = xcpu(image);
+	c.xlayout = &l;
+	memset(fake.mem + AREA, 0xee, 512);
+	CHECK_EQ(RUN(&c, &exc, 0x48, 0x0f, 0xae, 0x03), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(fake.mem[AREA] | fake.mem[AREA + 1] << 8, 0x37f);
+	CHECK_EQ(fake.mem[AREA + 2] | fake.mem[AREA + 3] << 8, 0x1234);
 }
 
 int main(void)

@@ -20,12 +20,13 @@ static int emu_ctrl_write_cr0(struct emu_run *r, uint64_t v)
 	struct emu_cpu *cpu = r->cpu;
 	bool paging = v & EMU_CR0_PG, was = cpu->cr0 & EMU_CR0_PG;
 
-	if ((v & ~EMU_CTRL_CR0_BITS) || (paging && !(v & EMU_CR0_PE)) ||
-	    ((v & EMU_CR0_NW) && !(v & EMU_CR0_CD)))
+	/* Bits 63:32 are #GP; the other reserved ones are ignored, as the CPU does. */
+	if ((v >> 32) || (paging && !(v & EMU_CR0_PE)) || ((v & EMU_CR0_NW) && !(v & EMU_CR0_CD)))
 		return emu_raise(r->exc, EMU_X_GP, 0);
+	v &= EMU_CTRL_CR0_BITS;
 	if (paging && !was && (cpu->efer & EMU_EFER_LME)) {
-		/* Into IA-32e mode: PAE paging, from code that is not 64-bit. */
-		if (!(cpu->cr4 & EMU_CR4_PAE))
+		/* Into IA-32e mode: PAE paging, from code that is not 64-bit (CS.L clear). */
+		if (!(cpu->cr4 & EMU_CR4_PAE) || cpu->seg[EMU_CS].l)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 		cpu->efer |= EMU_EFER_LMA;
 	} else if (!paging && was && (cpu->efer & EMU_EFER_LMA)) {
@@ -77,6 +78,12 @@ static int emu_ctrl_mov_cr(struct emu_run *r)
 		cpu->cr2 = v;
 		return 0;
 	case 3:
+		/* With PCIDE, bit 63 only says "keep this PCID's translations". */
+		if ((cpu->cr4 & EMU_CR4_PCIDE) && (v >> 63)) {
+			cpu->cr3 = v & ~(1ull << 63);
+			cpu->dirty |= EMU_DIRTY_SREGS;
+			return 0;
+		}
 		cpu->cr3 = v;
 		cpu->dirty |= EMU_DIRTY_SREGS | EMU_DIRTY_TLB;
 		return 0;

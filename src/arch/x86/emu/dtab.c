@@ -156,6 +156,8 @@ static int emu_dtab_load_system(struct emu_run *r, bool tr)
 		/* Busy, with a locked update as the CPU makes it (another vCPU may race us). */
 		memcpy(busy, d, 8);
 		busy[5] |= 2;
+		if (!lm)
+			la &= 0xffffffffull;
 		ret = r->ops->cmpxchg(r->opaque, la, d, busy, 8, EMU_ACC_WRITE | EMU_ACC_IMPLICIT,
 				      &swapped, &pf);
 		if (ret)

@@ -47,7 +47,7 @@ static int emu_intr_int_real(struct emu_run *r, uint8_t vec)
  * INTO: the gate's DPL must allow the CPL) or an exception's delivery (err >= 0: an error code
  * pushed last). The return address is RIP + the instruction's length (0 when delivering).
  */
-static int emu_intr_int_gate(struct emu_run *r, uint8_t vec, bool soft, int64_t err)
+static int emu_intr_int_gate(struct emu_run *r, uint8_t vec, bool soft, int64_t err, bool fault)
 {
 	struct emu_cpu *cpu = r->cpu;
 	bool lm = emu_seg_long(cpu);
@@ -137,7 +137,8 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec, bool soft, int64_t 
 		return emu_raise(r->exc, EMU_X_SS, 0);
 	if (lm ? !emu_is_canonical(cpu, target) : target > cs.limit)
 		return emu_raise(r->exc, EMU_X_GP, 0);
-	frame[n++] = cpu->rflags & emu_size_mask(psize);
+	/* A fault's frame has RF set, so that the instruction can run again without a #DB. */
+	frame[n++] = (cpu->rflags | (fault ? EMU_RFLAGS_RF : 0)) & emu_size_mask(psize);
 	frame[n++] = cpu->seg[EMU_CS].selector;
 	frame[n++] = ret_ip;
 	if (err >= 0)
@@ -172,7 +173,7 @@ static int emu_intr_int(struct emu_run *r, uint8_t vec)
 		return -ENOTSUP; /* virtual-8086 mode: IOPL and VME rules, not implemented */
 	if (!(cpu->cr0 & EMU_CR0_PE))
 		return emu_intr_int_real(r, vec);
-	return emu_intr_int_gate(r, vec, true, -1);
+	return emu_intr_int_gate(r, vec, true, -1, false);
 }
 
 int emu_deliver(struct emu_cpu *cpu, const struct emu_exception *exc, bool soft,
@@ -180,6 +181,7 @@ int emu_deliver(struct emu_cpu *cpu, const struct emu_exception *exc, bool soft,
 {
 	struct emu_insn insn;
 	struct emu_run r = { cpu, &insn, ops, opaque, nested, cpu->cpl == 3 ? EMU_ACC_USER : 0, 0 };
+	int ret;
 
 	memset(&insn, 0, sizeof(insn));
 	memset(nested, 0, sizeof(*nested));
@@ -188,10 +190,26 @@ int emu_deliver(struct emu_cpu *cpu, const struct emu_exception *exc, bool soft,
 	insn.addr_size = insn.code_size;
 	if (cpu->rflags & EMU_RFLAGS_VM)
 		return -ENOTSUP;
-	if (!(cpu->cr0 & EMU_CR0_PE))
-		return emu_intr_int_real(&r, exc->vector);
-	return emu_intr_int_gate(&r, exc->vector, soft,
-				 exc->has_error_code ? (int64_t)exc->error_code : -1);
+	if (!(cpu->cr0 & EMU_CR0_PE)) {
+		ret = emu_intr_int_real(&r, exc->vector);
+		nested->has_error_code = false;
+	} else {
+		/* Faults, not traps: #DB from a single step, #BP and #OF come after their
+		 * instruction. */
+		bool fault =
+		    exc->vector != EMU_X_DB && exc->vector != EMU_X_BP && exc->vector != EMU_X_OF;
+
+		ret = emu_intr_int_gate(&r, exc->vector, soft,
+					exc->has_error_code ? (int64_t)exc->error_code : -1, fault);
+	}
+	if (ret != EMU_RAISED)
+		return ret;
+	/* A fault while delivering an event the software did not ask for: EXT in its code. */
+	if (!soft && nested->has_error_code &&
+	    (nested->vector == EMU_X_TS || nested->vector == EMU_X_NP ||
+	     nested->vector == EMU_X_SS || nested->vector == EMU_X_GP))
+		nested->error_code |= 1;
+	return 0;
 }
 
 /* The RFLAGS an IRET leaves: what the popped image may change at this CPL and operand size. */

@@ -256,8 +256,8 @@ int emu_seg_load_return_ss(struct emu_run *r, uint16_t sel, unsigned rpl, bool t
 	int ret;
 
 	if (!(sel & ~EMU_SEL_RPL)) {
-		/* A null SS is fine only for a 64-bit CS below CPL 3. */
-		if (!to_64bit || rpl == 3)
+		/* A null SS is fine only for a 64-bit CS below CPL 3, with RPL = that level. */
+		if (!to_64bit || rpl == 3 || (sel & EMU_SEL_RPL) != rpl)
 			return emu_raise(r->exc, EMU_X_GP, 0);
 		memset(ss, 0, sizeof(*ss));
 		ss->selector = sel;

@@ -48,6 +48,8 @@ static int emu_sreg_load(struct emu_run *r, unsigned n, uint16_t sel, struct emu
 		*out = cpu->seg[n]; /* real mode: limit and attributes stay (unreal mode) */
 		out->selector = sel;
 		out->base = (uint64_t)sel << 4;
+		out->unusable = false; /* even after a null load in protected mode */
+		out->present = true;
 	} else if (cpu->rflags & EMU_RFLAGS_VM) {
 		*out = (struct emu_seg){ .base = (uint64_t)sel << 4,
 					 .limit = 0xffff,

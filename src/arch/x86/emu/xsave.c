@@ -140,8 +140,8 @@ static void xs_current(const struct emu_cpu *cpu, uint8_t *img)
 
 		if ((inuse >> i) & 1)
 			continue;
-		if (i >= 2 && !l->comp[i].size)
-			continue;
+		if (i >= 2 && (!l->comp[i].size || !l->comp[i].offset))
+			continue; /* not described, or a supervisor component: not in this image */
 		n = xs_ranges(l, i, off, len);
 		for (unsigned k = 0; k < n; k++)
 			memset(img + off[k], 0, len[k]);
@@ -333,8 +333,9 @@ static int xs_restore(struct emu_run *r)
 	if (compact) {
 		static const uint8_t zero[48];
 
-		if (!(cpu->features & EMU_FEAT_XSAVEC) || (xcomp & ~XS_COMPACTED & ~allowed) ||
-		    (bv & ~xcomp) || memcmp(hdr + 16, zero, 48))
+		if (!(cpu->features & (supervisor ? EMU_FEAT_XSAVES : EMU_FEAT_XSAVEC)) ||
+		    (xcomp & ~XS_COMPACTED & ~allowed) || (bv & ~xcomp) ||
+		    memcmp(hdr + 16, zero, 48))
 			return emu_raise(r->exc, EMU_X_GP, 0);
 		if (xs_unplaceable(l, xcomp & ~XS_COMPACTED & rfbm))
 			return -ENOTSUP;
@@ -370,7 +371,7 @@ static int xs_restore(struct emu_run *r)
 	for (unsigned i = 0; i < EMU_XSTATE_MAX; i++) {
 		unsigned off[2], len[2], n;
 
-		if (!((rfbm >> i) & 1) || (i >= 2 && !l->comp[i].size))
+		if (!((rfbm >> i) & 1) || (i >= 2 && (!l->comp[i].size || !l->comp[i].offset)))
 			continue;
 		n = xs_ranges(l, i, off, len);
 		for (unsigned k = 0; k < n; k++) {
@@ -500,11 +501,13 @@ int emu_xlayout_from_cpuid(struct emu_xlayout *l,
 		if (!((l->supported >> i) & 1) || leaf(opaque, 0xd, i, out) || !out[0])
 			continue;
 		/* A supervisor component (ECX[0]) has no standard-format offset: size only. */
+		if (out[0] > XS_MAX)
+			return -EINVAL;
 		l->comp[i].size = out[0];
 		l->comp[i].offset = (out[2] & 1) ? 0 : out[1];
 		l->comp[i].align64 = (out[2] >> 1) & 1;
 		if (!(out[2] & 1)) {
-			if (out[1] < XS_EXT || out[1] + out[0] > XS_MAX)
+			if (out[1] < XS_EXT || (uint64_t)out[1] + out[0] > XS_MAX)
 				return -EINVAL;
 			for (unsigned k = 2; k < i; k++)
 				if (l->comp[k].offset &&
