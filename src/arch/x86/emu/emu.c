@@ -632,6 +632,7 @@ static const struct {
 	[EMU_OP_RDTSC] = { "rdtsc", EMU_NEED_TSC, emu_sys_execute },
 	[EMU_OP_HLT] = { "hlt", 0, emu_sys_execute },
 	[EMU_OP_INT1] = { "int1", 0, emu_sys_execute },
+	[EMU_OP_SSE_INT] = { "sse2-int", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_int_execute },
 };
 
 const char *emu_op_name(enum emu_op op)

@@ -452,6 +452,8 @@ enum emu_op {
 	EMU_OP_RDTSC,  /* 0F 31 (EMU_NEED_TSC) */
 	EMU_OP_HLT,    /* F4, through ops->halt */
 	EMU_OP_INT1,   /* F1 (ICEBP) */
+	/* SSE2 integer arithmetic beyond sse.c's, by opcode (sse_int.c). */
+	EMU_OP_SSE_INT,
 	EMU_OP_COUNT
 };
 

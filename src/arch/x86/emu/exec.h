@@ -105,6 +105,10 @@ int emu_sreg_execute(struct emu_run *r);
 int emu_xsave_execute(struct emu_run *r);
 int emu_legacy_execute(struct emu_run *r);
 int emu_ctrl_execute(struct emu_run *r);
+int emu_sse_int_execute(struct emu_run *r);
+/* Shared by the SSE groups (sse.c): #UD/#NM checks; the xmm/m operand (aligned: #GP if not). */
+int emu_sse_checks(struct emu_run *r);
+int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool aligned);
 /* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
 int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
 /* A port access through ops->pio (-ENOTSUP without one). */

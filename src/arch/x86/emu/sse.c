@@ -11,7 +11,7 @@
 typedef uint8_t emu_sse_vec[16];
 
 /* The #UD and #NM checks every legacy SSE instruction makes before touching anything. */
-static int emu_sse_checks(struct emu_run *r)
+int emu_sse_checks(struct emu_run *r)
 {
 	const struct emu_cpu *cpu = r->cpu;
 
@@ -26,7 +26,7 @@ static int emu_sse_checks(struct emu_run *r)
  * The r/m operand of len bytes (4, 8 or 16): an XMM register, or memory. aligned: a 16-byte
  * operand that must be 16-byte aligned (#GP(0), whatever AC says).
  */
-static int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool aligned)
+int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool aligned)
 {
 	const struct emu_insn *insn = r->insn;
 	uint64_t la;
