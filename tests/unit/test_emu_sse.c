@@ -311,6 +311,44 @@ static void test_differential(void)
 		}
 	}
 	CHECK_EQ(compared, 200 * sizeof(ops));
+	/* SSSE3 and PCLMUL, with the CPUID bits: pshufb, palignr $imm, pclmulqdq $imm. */
+	for (unsigned round = 0; round < 300; round++) {
+		uint8_t b[3][6] = { { 0x66, 0x0f, 0x38, 0x00, 0xc1 },
+				    { 0x66, 0x0f, 0x3a, 0x0f, 0xc1, 0 },
+				    { 0x66, 0x0f, 0x3a, 0x44, 0xc1, 0 } };
+		static const unsigned len[3] = { 5, 6, 6 };
+
+		for (unsigned k = 0; k < 3; k++) {
+			uint8_t io[32];
+			struct emu_cpu c = cpu64();
+			struct emu_exception exc;
+
+			for (unsigned i = 0; i < 32; i++) {
+				seed ^= seed << 13;
+				seed ^= seed >> 7;
+				seed ^= seed << 17;
+				io[i] = (uint8_t)seed;
+			}
+			b[1][5] = (uint8_t)(seed >> 8) % 40; /* palignr: shifts up to past 32 */
+			b[2][5] = (uint8_t)(seed >> 16) & 0x11;
+			c.features = EMU_FEAT_SSSE3 | EMU_FEAT_PCLMUL;
+			memcpy(c.xmm[0], io, 16);
+			memcpy(c.xmm[1], io + 16, 16);
+			CHECK_EQ(run(&c, b[k], len[k], &exc), 0);
+			CHECK(!exc.valid);
+			native(page, b[k], len[k], io);
+			if (memcmp(c.xmm[0], io, 16)) {
+				CHECK(!"ssse3/pclmul differs");
+				fprintf(stderr, "  %02x %02x differs\n", b[k][2], b[k][3]);
+			}
+			compared++;
+			/* Without the CPUID bit: #UD. */
+			c = cpu64();
+			CHECK_EQ(run(&c, b[k], len[k], &exc), 0);
+			CHECK_EXC(exc, EMU_X_UD, -1);
+		}
+	}
+	CHECK_EQ(compared, 200 * sizeof(ops) + 900);
 	/* Shifts by an immediate: 66 0f 71-73 /r with ModRM c0|reg<<3 (on %xmm0). */
 	{
 		static const uint8_t shifts[][2] = { { 0x71, 2 }, { 0x71, 4 }, { 0x71, 6 },

@@ -25,7 +25,7 @@
 	(EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_INVPCID |                      \
 	 EMU_FEAT_CLFLUSHOPT | EMU_FEAT_CLWB | EMU_FEAT_RDPID | EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | \
 	 EMU_FEAT_XGETBV1 | EMU_FEAT_LZCNT | EMU_FEAT_BMI1 | EMU_FEAT_LAHF64 | EMU_FEAT_XSAVEOPT | \
-	 EMU_FEAT_XSAVEC | EMU_FEAT_XSAVES)
+	 EMU_FEAT_XSAVEC | EMU_FEAT_XSAVES | EMU_FEAT_SSSE3 | EMU_FEAT_PCLMUL)
 
 /* A guest whose CPUID has every feature here and whose OS enabled XSAVE with x87 and SSE. */
 static struct emu_cpu sys_setup(struct emu_cpu c)
@@ -190,6 +190,8 @@ static void test_features_from_cpuid(void)
 		{ 0xd, 1, EAX, 0, EMU_FEAT_XSAVEOPT },
 		{ 0xd, 1, EAX, 1, EMU_FEAT_XSAVEC },
 		{ 0xd, 1, EAX, 3, EMU_FEAT_XSAVES },
+		{ 1, 0, ECX, 9, EMU_FEAT_SSSE3 },
+		{ 1, 0, ECX, 1, EMU_FEAT_PCLMUL },
 	};
 	const unsigned n = sizeof(map) / sizeof(map[0]);
 	struct fake_cpuid t;
@@ -242,7 +244,8 @@ static void test_features_from_cpuid(void)
 	t.leaf[0].regs[EAX] = 6; /* no leaf 7 either */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
 		 EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_PCID | EMU_FEAT_RDTSCP |
-		     EMU_FEAT_RDPRU | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64);
+		     EMU_FEAT_RDPRU | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64 | EMU_FEAT_SSSE3 |
+		     EMU_FEAT_PCLMUL);
 	t.leaf[0].regs[EAX] = 0; /* only leaf 0 */
 	CHECK_EQ(emu_features_from_cpuid(fake_cpuid_leaf, &t),
 		 EMU_FEAT_RDTSCP | EMU_FEAT_RDPRU | EMU_FEAT_LZCNT | EMU_FEAT_LAHF64);

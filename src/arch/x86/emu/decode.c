@@ -68,6 +68,9 @@ enum {
 	N_C7,
 	N_66_PUNPCK,
 	N_66_SSE_INT,
+	N_0F38_00,
+	N_0F3A_0F,
+	N_0F3A_44,
 	N_66_PSHIFT,
 	N_0F71,
 	N_0F73,
@@ -173,6 +176,9 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 	/* SSE2 interleaves and shifts by an immediate: one op each, told apart by opcode and reg. */
 	[N_66_PUNPCK] = { [EMU_MANDATORY_66] = OP(EMU_OP_PUNPCK, 0) },
 	[N_66_SSE_INT] = { [EMU_MANDATORY_66] = OP(EMU_OP_SSE_INT, 0) },
+	[N_0F38_00] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSHUFB, 0) },
+	[N_0F3A_0F] = { [EMU_MANDATORY_66] = OP(EMU_OP_PALIGNR, 0) },
+	[N_0F3A_44] = { [EMU_MANDATORY_66] = OP(EMU_OP_PCLMULQDQ, 0) },
 	[N_66_PSHIFT] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSHIFT_IMM, 0) },
 	[N_0F71] = { [8 + 2] = { K_PREFIX, N_66_PSHIFT, 0 },
 		     [8 + 4] = { K_PREFIX, N_66_PSHIFT, 0 },
@@ -494,13 +500,18 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 };
 
 static const struct emu_decode_entry emu_decode_map_0f38[256] = {
-	[0x00 ... 0x81] = UNIMPL(F_MODRM),
+	[0x00] = { K_PREFIX, N_0F38_00, F_MODRM },
+	[0x01 ... 0x81] = UNIMPL(F_MODRM),
 	[0x82] = { K_PREFIX, N_0F38_82, F_MODRM },
 	[0x83 ... 0xff] = UNIMPL(F_MODRM),
 };
 
 static const struct emu_decode_entry emu_decode_map_0f3a[256] = {
-	[0 ... 255] = UNIMPL(F_MODRM | F_IMM8),
+	[0x00 ... 0x0e] = UNIMPL(F_MODRM | F_IMM8),
+	[0x0f] = { K_PREFIX, N_0F3A_0F, F_MODRM | F_IMM8 },
+	[0x10 ... 0x43] = UNIMPL(F_MODRM | F_IMM8),
+	[0x44] = { K_PREFIX, N_0F3A_44, F_MODRM | F_IMM8 },
+	[0x45 ... 0xff] = UNIMPL(F_MODRM | F_IMM8),
 };
 
 /* AMD XOP: every instruction has ModRM; map 8 adds an imm8, map 0Ah an imm32. */

@@ -27,6 +27,7 @@ uint32_t emu_features_from_cpuid(int (*leaf)(void *opaque, uint32_t function, ui
 		{ 0x80000001, 0, 2, 5, EMU_FEAT_LZCNT },  { 7, 0, 1, 3, EMU_FEAT_BMI1 },
 		{ 0x80000001, 0, 2, 0, EMU_FEAT_LAHF64 }, { 0xd, 1, 0, 0, EMU_FEAT_XSAVEOPT },
 		{ 0xd, 1, 0, 1, EMU_FEAT_XSAVEC },	  { 0xd, 1, 0, 3, EMU_FEAT_XSAVES },
+		{ 1, 0, 2, 9, EMU_FEAT_SSSE3 },		  { 1, 0, 2, 1, EMU_FEAT_PCLMUL },
 	};
 	uint32_t features = 0, max_basic = 0, max_ext = 0, out[4];
 
@@ -633,6 +634,12 @@ static const struct {
 	[EMU_OP_HLT] = { "hlt", 0, emu_sys_execute },
 	[EMU_OP_INT1] = { "int1", 0, emu_sys_execute },
 	[EMU_OP_SSE_INT] = { "sse2-int", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_int_execute },
+	[EMU_OP_PSHUFB] = { "pshufb", EMU_NEED_FPU | EMU_NEED_SSE | EMU_NEED_CPUID,
+			    emu_sse_int_execute },
+	[EMU_OP_PALIGNR] = { "palignr", EMU_NEED_FPU | EMU_NEED_SSE | EMU_NEED_CPUID,
+			     emu_sse_int_execute },
+	[EMU_OP_PCLMULQDQ] = { "pclmulqdq", EMU_NEED_FPU | EMU_NEED_SSE | EMU_NEED_CPUID,
+			       emu_sse_int_execute },
 };
 
 const char *emu_op_name(enum emu_op op)

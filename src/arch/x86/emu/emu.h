@@ -119,6 +119,8 @@ struct emu_dtable {
 #define EMU_FEAT_XSAVEOPT (1u << 13)  /* 0xd.1.EAX[0] */
 #define EMU_FEAT_XSAVEC (1u << 14)    /* 0xd.1.EAX[1]: XSAVEC and XRSTOR's compacted form */
 #define EMU_FEAT_XSAVES (1u << 15)    /* 0xd.1.EAX[3]: XSAVES, XRSTORS, IA32_XSS */
+#define EMU_FEAT_SSSE3 (1u << 16)     /* 1.ECX[9]: PSHUFB, PALIGNR */
+#define EMU_FEAT_PCLMUL (1u << 17)    /* 1.ECX[1]: PCLMULQDQ */
 
 /* XSAVE state components: x87, SSE, then the ones CPUID leaf 0xd describes (AVX, ...). */
 #define EMU_XSTATE_MAX 19 /* bits 0-18: up to AMX tile data */
@@ -454,6 +456,9 @@ enum emu_op {
 	EMU_OP_INT1,   /* F1 (ICEBP) */
 	/* SSE2 integer arithmetic beyond sse.c's, by opcode (sse_int.c). */
 	EMU_OP_SSE_INT,
+	EMU_OP_PSHUFB,	  /* 66 0F 38 00 (SSSE3) */
+	EMU_OP_PALIGNR,	  /* 66 0F 3A 0F ib (SSSE3) */
+	EMU_OP_PCLMULQDQ, /* 66 0F 3A 44 ib */
 	EMU_OP_COUNT
 };
 

@@ -3,7 +3,8 @@
  * unsigned saturating adds and subtracts, signed compares, minimum and maximum, averages, the
  * multiplies (PMULLW, PMULHW, PMULHUW, PMULUDQ, PMADDWD), PSADBW, the packs with saturation, and
  * the shifts by a count in a register (PSLL/PSRL/PSRA W/D/Q). One table names what each opcode
- * does to its lanes.
+ * does to its lanes. Also SSSE3's PSHUFB and PALIGNR and PCLMULQDQ (kernel crypto and CRC code),
+ * #UD unless the guest's CPUID lists them.
  */
 #include <errno.h>
 #include <string.h>
@@ -124,16 +125,50 @@ static void emu_sse_int_shift(uint8_t d[16], uint64_t count, unsigned kind, unsi
 	}
 }
 
+/* PSHUFB, PALIGNR, PCLMULQDQ: d op s (imm8 for the last two) into out. */
+static void emu_sse_int_other(enum emu_op op, const uint8_t d[16], const uint8_t s[16], uint8_t imm,
+			      uint8_t out[16])
+{
+	if (op == EMU_OP_PSHUFB) {
+		for (unsigned i = 0; i < 16; i++)
+			out[i] = (s[i] & 0x80) ? 0 : d[s[i] & 15];
+	} else if (op == EMU_OP_PALIGNR) {
+		uint8_t cat[32]; /* s is the low half, d the high one; shifted right imm bytes */
+
+		memcpy(cat, s, 16);
+		memcpy(cat + 16, d, 16);
+		for (unsigned i = 0; i < 16; i++)
+			out[i] = i + imm < 32 ? cat[i + imm] : 0;
+	} else { /* PCLMULQDQ: the carry-less product of one quadword of each */
+		uint64_t a = emu_load_le(d + ((imm & 1) ? 8 : 0), 8);
+		uint64_t b = emu_load_le(s + ((imm & 0x10) ? 8 : 0), 8), lo = 0, hi = 0;
+
+		for (unsigned i = 0; i < 64; i++) {
+			if (!((b >> i) & 1))
+				continue;
+			lo ^= a << i;
+			hi ^= i ? a >> (64 - i) : 0;
+		}
+		emu_store_le(out, lo, 8);
+		emu_store_le(out + 8, hi, 8);
+	}
+}
+
 int emu_sse_int_execute(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
-	unsigned kind = emu_sse_int_table[r->insn->opcode].kind;
+	enum emu_op op = r->insn->op;
+	unsigned kind = op == EMU_OP_SSE_INT ? emu_sse_int_table[r->insn->opcode].kind : SI_NONE;
 	unsigned size = emu_sse_int_table[r->insn->opcode].size;
 	uint8_t s[16], d[16], out[16];
 	int ret;
 
-	if (kind == SI_NONE)
+	if (op == EMU_OP_SSE_INT && kind == SI_NONE)
 		return -ENOTSUP;
+	if ((op == EMU_OP_PSHUFB || op == EMU_OP_PALIGNR) && !(cpu->features & EMU_FEAT_SSSE3))
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	if (op == EMU_OP_PCLMULQDQ && !(cpu->features & EMU_FEAT_PCLMUL))
+		return emu_raise(r->exc, EMU_X_UD, -1);
 	ret = emu_sse_checks(r);
 	if (!ret)
 		ret = emu_sse_rm_read(r, s, 16, true);
@@ -141,6 +176,9 @@ int emu_sse_int_execute(struct emu_run *r)
 		return ret;
 	memcpy(d, cpu->xmm[r->insn->reg], 16);
 	switch (kind) {
+	case SI_NONE:
+		emu_sse_int_other(op, d, s, (uint8_t)r->insn->imm, out);
+		break;
 	case SI_SLL:
 	case SI_SRL:
 	case SI_SRA:
