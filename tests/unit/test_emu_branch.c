@@ -220,6 +220,20 @@ static void test_push_pop(void)
 	CHECK_EXC(exc, EMU_X_PF, 0);
 	CHECK_EQ(c.gpr[EMU_RSP], STACK);
 	fake.fault_lo = fake.fault_hi = 0;
+	/* CPL 3 with CR0.AM and RFLAGS.AC: a misaligned stack slot is #AC(0), nothing pushed. */
+	c = with_stack(cpu64());
+	c.cpl = 3;
+	c.cr0 |= EMU_CR0_AM;
+	c.rflags |= EMU_RFLAGS_AC;
+	c.gpr[EMU_RSP] = STACK - 4;
+	CHECK_EQ(RUN(&c, &exc, 0x50), 0);
+	CHECK_EXC(exc, EMU_X_AC, 0);
+	CHECK_EQ(c.gpr[EMU_RSP], STACK - 4);
+	CHECK_EQ(RUN(&c, &exc, 0x58), 0);
+	CHECK_EXC(exc, EMU_X_AC, 0);
+	c.gpr[EMU_RSP] = STACK;
+	CHECK_EQ(RUN(&c, &exc, 0x50), 0); /* aligned: fine */
+	CHECK(!exc.valid);
 	/* 32-bit mode: push $imm32, 4-byte slots. */
 	c = with_stack(cpu32());
 	CHECK_EQ(RUN(&c, &exc, 0x68, 0x78, 0x56, 0x34, 0x12), 0);

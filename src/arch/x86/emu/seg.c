@@ -153,6 +153,8 @@ int emu_seg_push(struct emu_run *r, struct emu_seg_stack *st, const uint64_t *v,
 	for (unsigned i = 0; i < n; i++) {
 		ret = emu_seg_stack_la(r, st, (st->sp - (uint64_t)(i + 1) * size) & mask, size,
 				       &la[i]);
+		if (!ret && st->user)
+			ret = emu_check_alignment(r, la[i], size);
 		if (ret)
 			return ret;
 	}
@@ -182,6 +184,8 @@ int emu_seg_pop(struct emu_run *r, struct emu_seg_stack *st, uint64_t *v, unsign
 		uint64_t la;
 
 		ret = emu_seg_stack_la(r, st, (st->sp + (uint64_t)i * size) & mask, size, &la);
+		if (!ret && st->user)
+			ret = emu_check_alignment(r, la, size);
 		if (ret)
 			return ret;
 		ret = r->ops->read(r->opaque, la, buf, size, st->user, &pf);
