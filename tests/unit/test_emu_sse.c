@@ -245,6 +245,17 @@ static uint32_t native(uint8_t *page, const uint8_t *insn, unsigned n, uint8_t i
 	return fn(io);
 }
 
+/* 32 bytes of xorshift output. */
+static void fill_random(uint8_t io[32], uint64_t *seed)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		*seed ^= *seed << 13;
+		*seed ^= *seed >> 7;
+		*seed ^= *seed << 17;
+		io[i] = (uint8_t)*seed;
+	}
+}
+
 static void test_differential(void)
 {
 	static const uint8_t ops[] = {
@@ -323,12 +334,7 @@ static void test_differential(void)
 			struct emu_cpu c = cpu64();
 			struct emu_exception exc;
 
-			for (unsigned i = 0; i < 32; i++) {
-				seed ^= seed << 13;
-				seed ^= seed >> 7;
-				seed ^= seed << 17;
-				io[i] = (uint8_t)seed;
-			}
+			fill_random(io, &seed);
 			b[1][5] = (uint8_t)(seed >> 8) % 40; /* palignr: shifts up to past 32 */
 			b[2][5] = (uint8_t)(seed >> 16) & 0x11;
 			c.features = EMU_FEAT_SSSE3 | EMU_FEAT_PCLMUL;
@@ -366,12 +372,7 @@ static void test_differential(void)
 				struct emu_cpu c = cpu64();
 				struct emu_exception exc;
 
-				for (unsigned i = 0; i < 32; i++) {
-					seed ^= seed << 13;
-					seed ^= seed >> 7;
-					seed ^= seed << 17;
-					io[i] = (uint8_t)seed;
-				}
+				fill_random(io, &seed);
 				memcpy(c.xmm[0], io, 16);
 				CHECK_EQ(run(&c, insn, 5, &exc), 0);
 				CHECK(!exc.valid);

@@ -123,11 +123,7 @@ static int emu_far_gate(struct emu_run *r, uint16_t gsel, bool call)
 	if (!(g[5] & 0x80))
 		return emu_raise(r->exc, EMU_X_NP, gerr);
 	csel = (uint16_t)(g[2] | g[3] << 8);
-	off = (uint64_t)g[0] | (uint64_t)g[1] << 8;
-	if (type == EMU_CALL_GATE32)
-		off |= (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24;
-	if (lm)
-		off |= emu_load_le(g + 8, 4) << 32;
+	off = emu_seg_gate_offset(g, type == EMU_CALL_GATE32, lm);
 	size = lm ? 8 : type == EMU_CALL_GATE32 ? 4 : 2;
 	if (!(csel & ~EMU_SEL_RPL))
 		return emu_raise(r->exc, EMU_X_GP, 0);

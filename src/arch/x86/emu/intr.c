@@ -86,13 +86,9 @@ static int emu_intr_int_gate(struct emu_run *r, uint8_t vec, bool soft, int64_t 
 	if (task)
 		return -ENOTSUP; /* a task switch: not emulated */
 	sel = (uint16_t)(g[2] | g[3] << 8);
-	target = (uint64_t)g[0] | (uint64_t)g[1] << 8;
-	if (type == EMU_GATE_INT32 || type == EMU_GATE_TRAP32)
-		target |= (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24;
-	if (lm) {
-		target |= emu_load_le(g + 8, 4) << 32;
+	target = emu_seg_gate_offset(g, type == EMU_GATE_INT32 || type == EMU_GATE_TRAP32, lm);
+	if (lm)
 		ist = g[4] & 7;
-	}
 	if (!(sel & ~EMU_SEL_RPL))
 		return emu_raise(r->exc, EMU_X_GP, 0);
 	ret = emu_seg_load_desc(r, sel, EMU_X_GP, &cs, &acc);

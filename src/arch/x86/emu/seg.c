@@ -75,6 +75,17 @@ static void emu_seg_from_desc(struct emu_seg *s, uint16_t sel, const uint8_t d[8
  * (#GP(sel) for most callers, #TS(sel) for a TSS's stack). *seg gets the accessed bit; the one in
  * memory is noted in acc, for emu_seg_accessed_commit once nothing can fault any more.
  */
+uint64_t emu_seg_gate_offset(const uint8_t g[16], bool wide, bool lm)
+{
+	uint64_t off = (uint64_t)g[0] | (uint64_t)g[1] << 8;
+
+	if (wide)
+		off |= (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24;
+	if (lm)
+		off |= emu_load_le(g + 8, 4) << 32;
+	return off;
+}
+
 int emu_seg_read_desc(struct emu_run *r, uint16_t sel, uint8_t vec, uint8_t *d, unsigned len,
 		      uint64_t *la)
 {

@@ -46,6 +46,8 @@ int emu_seg_accessed_commit(struct emu_run *r, const struct emu_seg_accessed *a)
  */
 int emu_seg_load_desc(struct emu_run *r, uint16_t sel, uint8_t vec, struct emu_seg *seg,
 		      struct emu_seg_accessed *acc);
+/* A gate's target offset: 16 bits, 32 (wide: a 32-bit gate), 64 in IA-32e mode (16 bytes). */
+uint64_t emu_seg_gate_offset(const uint8_t g[16], bool wide, bool lm);
 /* The raw descriptor (len 8, or 16 for an IA-32e system descriptor) sel names; *la: where. */
 int emu_seg_read_desc(struct emu_run *r, uint16_t sel, uint8_t vec, uint8_t *d, unsigned len,
 		      uint64_t *la);
