@@ -58,6 +58,8 @@ const char config_usage_text[] =
     "                       --net-override IFACE_ID=TAP puts a NIC on another tap\n"
     "  --syscall-completion on|off  on kvm_pvm, complete the guest's SYSCALLs in kvmbox (an\n"
     "                       unmodified Linux's user space; default off, not yet verified there)\n"
+    "  --accel kvm|emu      kvm (default), or emu: no /dev/kvm, every instruction in kvmbox's\n"
+    "                       x86 emulator (multiboot guests, one vCPU, no virtio or interrupts)\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
     "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"
@@ -173,6 +175,7 @@ enum {
 	OPT_PAUSED,
 	OPT_NET_OVERRIDE,
 	OPT_SYSCALL_COMPLETION,
+	OPT_ACCEL,
 };
 
 #define CONFIG_JAIL_OPTS                                                                           \
@@ -639,6 +642,38 @@ static int config_parse_serve(struct vm_config *cfg, int argc, char **argv, char
 	return config_jail_check(cfg, err, errlen);
 }
 
+/* --accel emu: what the emulated machine does not have yet, refused by name. */
+static int config_check_accel(const struct vm_config *cfg, char *err, unsigned errlen)
+{
+	const char *virtio = cfg->ndisks	   ? "--disk"
+			     : cfg->nnics	   ? "--net"
+			     : cfg->vsock.enabled  ? "--vsock"
+			     : cfg->rng		   ? "--rng"
+			     : cfg->virtio_console ? "--console virtio"
+						   : NULL;
+
+	if (!cfg->accel_emu)
+		return 0;
+	if (cfg->cpus > 1)
+		return config_err(
+		    err, errlen,
+		    "--accel emu runs one vCPU (--cpus %u: no interrupt controller for "
+		    "SMP yet)",
+		    cfg->cpus);
+	if (virtio)
+		return config_err(err, errlen,
+				  "--accel emu has no virtio devices yet (%s needs KVM's ioeventfd "
+				  "and irqfd)",
+				  virtio);
+	if (cfg->gdb)
+		return config_err(err, errlen,
+				  "--gdb needs KVM (the stub works through KVM's guest debugging)");
+	if (cfg->syscall_completion)
+		return config_err(err, errlen,
+				  "--syscall-completion on is for KVM's kvm_pvm backend");
+	return 0;
+}
+
 int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsigned errlen)
 {
 	static const struct option opts[] = {
@@ -666,6 +701,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 		{ "paused", no_argument, NULL, OPT_PAUSED },
 		{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
 		{ "syscall-completion", required_argument, NULL, OPT_SYSCALL_COMPLETION },
+		{ "accel", required_argument, NULL, OPT_ACCEL },
 		CONFIG_JAIL_OPTS,
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -738,6 +774,12 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 						  "invalid --syscall-completion '%s' (on, off)",
 						  optarg);
 			cfg->syscall_completion = !strcmp(optarg, "on");
+			break;
+		case OPT_ACCEL:
+			if (strcmp(optarg, "kvm") && strcmp(optarg, "emu"))
+				return config_err(err, errlen, "unknown --accel '%s' (kvm, emu)",
+						  optarg);
+			cfg->accel_emu = !strcmp(optarg, "emu");
 			break;
 		case OPT_NET_OVERRIDE: {
 			const char *eq = strchr(optarg, '=');
@@ -887,6 +929,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	}
 	if (optind < ac)
 		return config_err(err, errlen, "unexpected argument '%s'", av[optind]);
+	if (cfg->accel_emu && cfg->restore_dir)
+		return config_err(
+		    err, errlen,
+		    "--accel emu cannot restore a snapshot (it holds KVM's vCPU state)");
 	if (cfg->restore_dir) {
 		if (shaping)
 			return config_err(
@@ -906,6 +952,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv, char *err, unsign
 	if (cfg->gdb && cfg->syscall_completion)
 		return config_err(
 		    err, errlen, "--gdb and --syscall-completion on both need the debug registers");
+	ret = config_check_accel(cfg, err, errlen);
+	if (ret)
+		return ret;
 	ret = config_jail_check(cfg, err, errlen);
 	if (!ret)
 		ret = config_check_host_memory(cfg->memory, err, errlen);

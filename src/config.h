@@ -85,6 +85,7 @@ struct vm_config {
 	bool test_devices; /* QEMU's fw_cfg and pc-testdev (kvm-unit-tests); implies debug_exit */
 	bool syscall_completion; /* --syscall-completion on: complete SYSCALLs kvm_pvm mis-delivers
 				  */
+	bool accel_emu;		 /* --accel emu: no KVM, every instruction in the x86 emulator */
 	const char *gdb;	 /* --gdb tcp:HOST:PORT or unix:PATH */
 	bool gdb_wait;		 /* --gdb-wait: the vCPUs start stopped */
 	int verbosity;		 /* -v count */

@@ -3,6 +3,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/emu_accel.h"
 #include "arch/x86/emu_fallback.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -52,6 +53,30 @@ static void stats_print_bus(const struct bus *bus, FILE *out)
 		(unsigned long long)bus->unclaimed_writes);
 }
 
+/* --accel emu: no exits, every instruction is the emulator's. */
+static void stats_print_emu(const struct vm *vm, double run_s, FILE *out)
+{
+	struct emu_accel_stats total = { 0 };
+
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct emu_accel_stats s;
+
+		if (!vm->vcpus[i].emu)
+			continue;
+		emu_accel_get_stats(vm->vcpus[i].emu, &s);
+		total.instructions += s.instructions;
+		total.exceptions += s.exceptions;
+		total.user_ud += s.user_ud;
+	}
+	fprintf(out, "  vCPU time: in the emulator %.3f s\n", run_s);
+	fprintf(out,
+		"  emulated: %llu instructions (%.1f M/s), %llu exceptions delivered, %llu user "
+		"#UD\n",
+		(unsigned long long)total.instructions,
+		run_s > 0 ? (double)total.instructions / run_s / 1e6 : 0.0,
+		(unsigned long long)total.exceptions, (unsigned long long)total.user_ud);
+}
+
 void stats_print(const struct vm *vm, FILE *out)
 {
 	struct vcpu_stats total = { 0 };
@@ -70,6 +95,12 @@ void stats_print(const struct vm *vm, FILE *out)
 	busy = run_s + handler_s > 0 ? run_s + handler_s : 1;
 	fprintf(out, "kvmbox stats: %.3f s wall, %u vCPU(s)\n",
 		(double)(vm_now_ns() - vm->start_ns) / 1e9, vm->ncpus);
+	if (vm->emu) {
+		stats_print_emu(vm, run_s, out);
+		stats_print_bus(&vm->pio, out);
+		stats_print_bus(&vm->mmio, out);
+		return;
+	}
 	fprintf(out,
 		"  vCPU time: in KVM_RUN %.3f s (%.1f%%), in kvmbox handlers %.3f s (%.1f%%)\n",
 		run_s, 100.0 * run_s / busy, handler_s, 100.0 * handler_s / busy);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arch/x86/cpu.h"
+#include "arch/x86/emu_accel.h"
 #include "arch/x86/emu_fallback.h"
 #include "bus.h"
 #include "log.h"
@@ -17,6 +18,8 @@
 #include "vm.h" /* exit statuses and vm_now_ns only: vCPUs reach their VM through ctx */
 
 #define VCPU_KICK_SIGNAL SIGUSR1
+/* --accel emu: instructions between looks at stop and park requests (well under a millisecond). */
+#define VCPU_EMU_SLICE 4096
 
 static void vcpu_kick_handler(int sig)
 {
@@ -72,6 +75,32 @@ int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsign
 	return 0;
 }
 
+int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned index,
+		    const struct x86_regs *regs)
+{
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->ctx = ctx;
+	vcpu->index = index;
+	vcpu->fd = -1;
+	pthread_mutex_init(&vcpu->lock, NULL);
+	pthread_cond_init(&vcpu->cond, NULL);
+	vcpu->state = VCPU_CREATED;
+	vcpu->emu = emu_accel_create(ctx->mem, ctx->pio, ctx->mmio, ctx->stopping);
+	if (!vcpu->emu)
+		return -ENOMEM;
+	emu_accel_set_regs(vcpu->emu, regs);
+	return 0;
+}
+
+int vcpu_read_regs(struct vcpu *vcpu, struct x86_regs *r)
+{
+	if (vcpu->emu) {
+		emu_accel_get_regs(vcpu->emu, r);
+		return 0;
+	}
+	return cpu_read_regs(vcpu->fd, r);
+}
+
 static int vcpu_handle_io(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -106,8 +135,14 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 
 static void vcpu_fatal(struct vcpu *vcpu, int status, const char *what)
 {
+	struct x86_regs r;
+	int ret = vcpu_read_regs(vcpu, &r);
+
 	log_error("vCPU %u: %s", vcpu->index, what);
-	cpu_dump(vcpu->fd, vcpu->index);
+	if (ret)
+		log_error("cannot read vCPU %u's registers: %s", vcpu->index, strerror(-ret));
+	else
+		regs_log(&r, vcpu->index);
 	vcpu_stop_vm(vcpu, status);
 }
 
@@ -237,9 +272,29 @@ static void vcpu_set_state(struct vcpu *vcpu, enum vcpu_state st)
  * snapshot refuses and the next KVM_RUN after the park completes.
  */
 #define VCPU_PARK_MAX_EXITS 65536
+
+/* Parked: wait until no park request is left (or the VM stops). */
+static void vcpu_park_wait(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	vcpu->state = VCPU_PARKED;
+	pthread_cond_broadcast(&vcpu->cond);
+	while (__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST) && !vcpu_stopping(vcpu))
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	vcpu->state = VCPU_RUNNING;
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
 static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 {
 	unsigned n = 0;
+
+	if (vcpu->emu) {
+		/* The emulator returns between instructions: the state is complete already. */
+		vcpu_park_wait(vcpu);
+		return;
+	}
 
 	while (io_pending) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
@@ -274,14 +329,45 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 	 * guest does not use kvmclock). */
 	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
 		log_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", vcpu->index, strerror(errno));
+	vcpu_park_wait(vcpu);
+}
+
+/* --accel emu, halted: no interrupt can wake the vCPU; wait for a stop or a park request. */
+static void vcpu_emu_halt(struct vcpu *vcpu)
+{
 	pthread_mutex_lock(&vcpu->lock);
-	vcpu->state = VCPU_PARKED;
-	pthread_cond_broadcast(&vcpu->cond);
-	while (__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST) && !vcpu_stopping(vcpu))
-		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
-	vcpu->state = VCPU_RUNNING;
-	pthread_cond_broadcast(&vcpu->cond);
+	while (!vcpu_stopping(vcpu) && !__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST))
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock); /* vcpu_kick broadcasts under lock */
 	pthread_mutex_unlock(&vcpu->lock);
+}
+
+/* --accel emu: the emulator in slices instead of KVM_RUN, with the same lifecycle. */
+static void vcpu_emu_loop(struct vcpu *vcpu)
+{
+	for (;;) {
+		enum emu_accel_exit why;
+		uint64_t t0;
+
+		if (vcpu_stopping(vcpu))
+			break;
+		if (__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST)) {
+			vcpu_park(vcpu, false);
+			continue;
+		}
+		t0 = vm_now_ns();
+		why = emu_accel_run(vcpu->emu, VCPU_EMU_SLICE);
+		vcpu->stats.run_ns += vm_now_ns() - t0;
+		if (why == EMU_ACCEL_HALT) {
+			vcpu_emu_halt(vcpu);
+		} else if (why == EMU_ACCEL_SHUTDOWN) {
+			vcpu_fatal(vcpu, VM_EXIT_TRIPLE_FAULT, "triple fault (shutdown)");
+			break;
+		} else if (why == EMU_ACCEL_FAIL) {
+			vcpu_fatal(vcpu, VM_EXIT_INTERNAL,
+				   "stopping: an instruction the emulator cannot execute");
+			break;
+		}
+	}
 }
 
 static void *vcpu_thread(void *arg)
@@ -307,6 +393,11 @@ static void *vcpu_thread(void *arg)
 	if (syscall_filter_install(SYSCALL_FILTER_VCPU)) {
 		log_error("vCPU %u: cannot install its seccomp filter", vcpu->index);
 		vcpu_stop_vm(vcpu, VM_EXIT_HOST_ERROR);
+		vcpu_set_state(vcpu, VCPU_STOPPED);
+		return NULL;
+	}
+	if (vcpu->emu) {
+		vcpu_emu_loop(vcpu);
 		vcpu_set_state(vcpu, VCPU_STOPPED);
 		return NULL;
 	}
@@ -382,7 +473,8 @@ void vcpu_kick(struct vcpu *vcpu)
 {
 	if (!vcpu->thread_started)
 		return;
-	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (vcpu->run)
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 	/* A parked thread waits on the condition, not in KVM_RUN. */
 	pthread_mutex_lock(&vcpu->lock);
@@ -448,6 +540,8 @@ void vcpu_destroy(struct vcpu *vcpu)
 		munmap(vcpu->run, vcpu->ctx->run_size);
 	if (vcpu->fd >= 0)
 		close(vcpu->fd);
+	emu_accel_destroy(vcpu->emu);
+	vcpu->emu = NULL;
 	if (vcpu->ctx) {
 		pthread_cond_destroy(&vcpu->cond);
 		pthread_mutex_destroy(&vcpu->lock);

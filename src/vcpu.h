@@ -12,8 +12,10 @@
 #include "arch/x86/syscall_kvm.h"
 
 struct bus;
+struct emu_accel;
 struct guest_mem;
 struct vcpu;
+struct x86_regs;
 
 #define VCPU_EXIT_REASONS 64
 
@@ -62,6 +64,7 @@ struct vcpu {
 	pthread_t thread;
 	int thread_started;
 	struct vcpu_stats stats;
+	struct emu_accel *emu; /* --accel emu: the emulator runs this vCPU (fd -1, run NULL) */
 
 	pthread_mutex_t lock; /* state and park_req changes; cond signals both */
 	pthread_cond_t cond;
@@ -83,6 +86,11 @@ enum vcpu_park_reason {
 
 int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsigned index)
     __attribute__((warn_unused_result));
+/* A vCPU the emulator runs (--accel emu), starting from regs. */
+int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned index,
+		    const struct x86_regs *regs) __attribute__((warn_unused_result));
+/* Every register of a vCPU that is parked (or of the calling vCPU thread). -errno on failure. */
+int vcpu_read_regs(struct vcpu *vcpu, struct x86_regs *r) __attribute__((warn_unused_result));
 int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
 /* Make KVM_RUN return soon (immediate_exit + signal) and wake a parked thread, so it sees a
  * stop or a park request. Any thread. */

@@ -35,12 +35,58 @@ void vm_irq_line(void *opaque, unsigned gsi, int level)
 	struct vm *vm = opaque;
 	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
 
+	if (vm->emu)
+		return; /* no interrupt controller in the emulated machine yet */
 	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
 		log_guest("KVM_IRQ_LINE gsi %u failed: %s", gsi, strerror(errno));
 }
 
+static void vm_kick_others(void *opaque, unsigned index)
+{
+	struct vm *vm = opaque;
+	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
+
+	for (unsigned i = 0; i < n; i++)
+		if (i != index)
+			vcpu_kick(&vm->vcpus[i]);
+}
+
+/* The KVM side of the VM: the checks against this host's KVM, then the VM, irqchip and PIT. */
 static int vm_create_kvm_vm(struct vm *vm)
 {
+	struct kvm *kvm = vm->kvm;
+	int ret;
+
+	if (vm->cfg->syscall_completion) {
+		int sync = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+
+		if (!kvm->restricted_backend)
+			log_warn(
+			    "--syscall-completion: only for restricted backends such as kvm_pvm "
+			    "(this is %s); off",
+			    kvm->backend);
+		else if (sync <= 0 || (sync & SYSCALL_KVM_SYNC) != SYSCALL_KVM_SYNC)
+			log_warn("--syscall-completion: this KVM has no KVM_CAP_SYNC_REGS; off");
+		else {
+			vm->vcpu_ctx.syscall = &vm->syscall;
+			vm->vcpu_ctx.kick_others = vm_kick_others;
+			log_info("SYSCALL completion on: a breakpoint on the guest's #PF handler");
+		}
+	}
+	if (vm->ncpus > kvm->max_vcpus) {
+		log_error("--cpus %u exceeds this host's KVM limit of %u vCPUs", vm->ncpus,
+			  kvm->max_vcpus);
+		vm->input_error = true;
+		return -EINVAL;
+	}
+	ret =
+	    cpuid_template_parse(vm->cfg->cpu_template, kvm->restricted_backend, &vm->cpu_template);
+	if (ret) {
+		log_error("unknown cpu template '%s'", vm->cfg->cpu_template);
+		return ret;
+	}
+	log_info("KVM backend %s, cpu template %s", kvm->backend,
+		 cpuid_template_name(vm->cpu_template));
 	do
 		vm->fd = ioctl(vm->kvm->fd, KVM_CREATE_VM, 0);
 	while (vm->fd < 0 && errno == EINTR);
@@ -98,7 +144,7 @@ static int vm_create_memory(struct vm *vm, const struct vm_restore *restore)
 		if (ret)
 			return ret;
 	}
-	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+	for (unsigned i = 0; i < vm->mem.nregions && !vm->emu; i++) {
 		const struct guest_mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region kr = {
 			.slot = i,
@@ -224,9 +270,40 @@ static int vm_load_guest(struct vm *vm)
 	return ret;
 }
 
+/* --accel emu: one vCPU in the emulator, in the state kvmbox's boot gives a KVM vCPU. */
+static int vm_create_emu_vcpu(struct vm *vm)
+{
+	struct x86_regs regs;
+	int ret;
+
+	if (vm->entry.mode != BOOT_MODE_MULTIBOOT) {
+		vm->input_error = true;
+		log_error("--accel emu boots multiboot guests only, not a %s (Linux needs "
+			  "interrupts and timers, which it does not emulate yet)",
+			  vm->entry.format);
+		return -EINVAL;
+	}
+	if (vm->ncpus != 1) {
+		vm->input_error = true;
+		log_error("--accel emu runs one vCPU, not %u", vm->ncpus);
+		return -EINVAL;
+	}
+	vm->vcpus = calloc(1, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	cpu_boot_regs(&vm->entry, &regs);
+	ret = vcpu_create_emu(&vm->vcpus[0], &vm->vcpu_ctx, 0, &regs);
+	if (ret)
+		log_error("cannot create the emulated vCPU: %s", strerror(-ret));
+	return ret;
+}
+
 static int vm_create_vcpus(struct vm *vm)
 {
 	int ret;
+
+	if (vm->emu)
+		return vm_create_emu_vcpu(vm);
 
 	vm->cpuid = cpu_supported_cpuid(vm->kvm->fd);
 	if (!vm->cpuid) {
@@ -257,16 +334,6 @@ static int vm_create_vcpus(struct vm *vm)
 	return ret;
 }
 
-static void vm_kick_others(void *opaque, unsigned index)
-{
-	struct vm *vm = opaque;
-	unsigned n = __atomic_load_n(&vm->started, __ATOMIC_SEQ_CST);
-
-	for (unsigned i = 0; i < n; i++)
-		if (i != index)
-			vcpu_kick(&vm->vcpus[i]);
-}
-
 static void vm_stop_cb(void *opaque, int status)
 {
 	vm_stop(opaque, status);
@@ -275,10 +342,11 @@ static void vm_stop_cb(void *opaque, int status)
 int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
 	      const struct vm_restore *restore)
 {
-	int ret;
+	int ret = 0;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm = kvm;
+	vm->emu = !kvm;
 	vm->cfg = cfg;
 	vm->restored = restore != NULL;
 	vm->fd = -1;
@@ -290,46 +358,18 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
 		.pio = &vm->pio,
 		.mmio = &vm->mmio,
 		.mem = &vm->mem,
-		.run_size = (size_t)kvm->vcpu_mmap_size,
+		.run_size = kvm ? (size_t)kvm->vcpu_mmap_size : 0,
 		.stopping = &vm->stopping,
 		.stop = vm_stop_cb,
 		.opaque = vm,
 	};
-	if (cfg->syscall_completion) {
-		int sync = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
-
-		if (!kvm->restricted_backend)
-			log_warn(
-			    "--syscall-completion: only for restricted backends such as kvm_pvm "
-			    "(this is %s); off",
-			    kvm->backend);
-		else if (sync <= 0 || (sync & SYSCALL_KVM_SYNC) != SYSCALL_KVM_SYNC)
-			log_warn("--syscall-completion: this KVM has no KVM_CAP_SYNC_REGS; off");
-		else {
-			vm->vcpu_ctx.syscall = &vm->syscall;
-			vm->vcpu_ctx.kick_others = vm_kick_others;
-			log_info("SYSCALL completion on: a breakpoint on the guest's #PF handler");
-		}
-	}
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return -errno;
-	if (vm->ncpus > kvm->max_vcpus) {
-		log_error("--cpus %u exceeds this host's KVM limit of %u vCPUs", vm->ncpus,
-			  kvm->max_vcpus);
-		vm->input_error = true;
-		ret = -EINVAL;
-		goto err;
-	}
-	ret = cpuid_template_parse(cfg->cpu_template, kvm->restricted_backend, &vm->cpu_template);
-	if (ret) {
-		log_error("unknown cpu template '%s'", cfg->cpu_template);
-		goto err;
-	}
-	log_info("KVM backend %s, cpu template %s", kvm->backend,
-		 cpuid_template_name(vm->cpu_template));
-
-	ret = vm_create_kvm_vm(vm);
+	if (vm->emu)
+		log_info("no KVM: the x86 emulator runs the guest (--accel emu)");
+	else
+		ret = vm_create_kvm_vm(vm);
 	if (ret)
 		goto err;
 	ret = vm_create_memory(vm, restore);

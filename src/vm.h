@@ -29,9 +29,10 @@ struct platform;
 struct devices;
 
 struct vm {
-	struct kvm *kvm;
+	struct kvm *kvm; /* NULL under --accel emu */
 	const struct vm_config *cfg;
-	int fd;
+	int fd;	  /* the KVM VM; -1 under --accel emu */
+	bool emu; /* --accel emu: the emulator runs the vCPUs, no KVM at all */
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
@@ -67,7 +68,8 @@ struct vm_restore {
 /*
  * Build the whole VM, in order; on failure everything built so far is undone. restore: NULL to
  * boot cfg's kernel; else a snapshot's memory file is mapped as guest RAM and neither kernel nor
- * boot state is loaded (vm_snapshot_restore puts the saved state in).
+ * boot state is loaded (vm_snapshot_restore puts the saved state in). kvm: NULL with
+ * cfg->accel_emu (the emulator runs the vCPU; no restore then).
  */
 int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
 	      const struct vm_restore *restore) __attribute__((warn_unused_result));

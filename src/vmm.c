@@ -158,9 +158,14 @@ int vmm_build(struct vmm *v, const struct snapshot_host *saved, const struct vm_
 		if (ret)
 			return ret;
 	}
-	if (kvm_open(&v->kvm, "/dev/kvm", kerr, sizeof(kerr)))
-		return vmm_err(err, errlen, -ENODEV, "%s", kerr);
-	v->kvm_ready = true;
+	if (v->cfg->accel_emu && saved)
+		return vmm_err(err, errlen, -EINVAL,
+			       "--accel emu cannot restore a snapshot (it holds KVM's vCPU state)");
+	if (!v->cfg->accel_emu) {
+		if (kvm_open(&v->kvm, "/dev/kvm", kerr, sizeof(kerr)))
+			return vmm_err(err, errlen, -ENODEV, "%s", kerr);
+		v->kvm_ready = true;
+	}
 	if (saved) {
 		struct kvm_cpuid2 *cpuid = cpu_supported_cpuid(v->kvm.fd);
 		struct snapshot_host here;
@@ -177,13 +182,14 @@ int vmm_build(struct vmm *v, const struct snapshot_host *saved, const struct vm_
 		}
 	}
 	log_clear_last_error();
-	ret = vm_create(&v->vm, &v->kvm, v->cfg, restore);
+	ret = vm_create(&v->vm, v->kvm_ready ? &v->kvm : NULL, v->cfg, restore);
 	if (ret) {
 		bool input = v->vm.input_error;
 
 		vmm_err(err, errlen, ret, "cannot build the VM: %s",
 			log_last_error()[0] ? log_last_error() : strerror(-ret));
-		kvm_close(&v->kvm);
+		if (v->kvm_ready)
+			kvm_close(&v->kvm);
 		v->kvm_ready = false;
 		return input ? -EINVAL : ret;
 	}
@@ -328,7 +334,7 @@ static int vmm_regs_one(struct vcpu *vcpu, void *arg)
 	struct vmm_regs_buf *b = arg;
 	struct x86_regs r;
 	size_t need;
-	int ret = cpu_read_regs(vcpu->fd, &r);
+	int ret = vcpu_read_regs(vcpu, &r);
 
 	if (ret)
 		return ret;
@@ -375,6 +381,9 @@ int vmm_gdb(struct vmm *v, const char *address, char *err, size_t errlen)
 			       "a gdb stub needs a running microVM (it is %s)", vmm_state_name(s));
 	if (v->gdb)
 		return vmm_err(err, errlen, -EBUSY, "a gdb stub is already listening");
+	if (v->vm.emu)
+		return vmm_err(err, errlen, -ENOTSUP,
+			       "a gdb stub needs KVM (this microVM runs in the emulator)");
 	if (v->vm.vcpu_ctx.syscall)
 		return vmm_err(err, errlen, -EBUSY,
 			       "the debug registers serve --syscall-completion: no gdb stub");
@@ -409,6 +418,9 @@ int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen)
 	if (vcpu >= 0 && (unsigned)vcpu >= v->vm.ncpus)
 		return vmm_err(err, errlen, -EINVAL, "no vCPU %d (the microVM has %u)", vcpu,
 			       v->vm.ncpus);
+	if (v->vm.emu)
+		return vmm_err(err, errlen, -ENOTSUP,
+			       "NMIs need KVM (the emulator delivers no interrupts yet)");
 	ret = vm_with_vcpus_parked(&v->vm, vmm_nmi_one, &vcpu);
 	if (ret)
 		return vmm_err(err, errlen, ret, "cannot inject the NMI: %s", strerror(-ret));

@@ -30,6 +30,9 @@ int vmm_snapshot_create(struct vmm *v, const char *config, const char *state_pat
 			       vmm_state_name(s));
 	if (!config)
 		return vmm_err(err, errlen, -ENOMEM, "out of memory");
+	if (v->vm.emu)
+		return vmm_err(err, errlen, -ENOTSUP,
+			       "snapshots need KVM (this microVM runs in the emulator)");
 	if (gdb_stub_has_sw_breakpoints(v->gdb))
 		return vmm_err(err, errlen, -EBUSY,
 			       "gdb has software breakpoints in guest memory: delete them first "

@@ -137,6 +137,19 @@ gval() {
 	grep -a -o "@T $1=[^[:space:]]*" "${2:-$OUT}" | tail -n1 | cut -d= -f2- | tr -d '\r'
 }
 
+# check_exit NAME STATUS REGEX: PASS NAME if the last run (RC, OUT) ended with STATUS and its output
+# (stdout+stderr) has a line matching the extended REGEX; else FAIL with the end of the output.
+check_exit() {
+	if [ "$RC" -ne "$2" ]; then
+		fail "$1" "status $RC, expected $2"
+		excerpt "$OUT" 8
+	elif ! grep -qE "$3" "$OUT"; then
+		fail "$1" "output lacks /$3/"
+		excerpt "$OUT" 8
+	else
+		pass "$1"
+	fi
+}
 # gsays REGEX [LOG]: the guest's output (CRs stripped) has a line matching the extended REGEX.
 # (grep reads all of tr's output: a pipe into grep -q could end tr with SIGPIPE, failing pipefail.)
 gsays() { grep -aqE "$1" <(tr -d '\r' <"${2:-$OUT}"); }

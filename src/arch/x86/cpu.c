@@ -200,43 +200,69 @@ int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, un
 	return ret;
 }
 
+static void cpu_regs_from_kvm(struct x86_regs *out, const struct kvm_regs *r,
+			      const struct kvm_sregs *s);
+
+/* The boot state in KVM's structures: sregs keeps what the caller read (LDT, APIC base, CR8). */
+static void cpu_boot_fill(const struct boot_entry *entry, struct kvm_sregs *sregs,
+			  struct kvm_regs *regs)
+{
+	struct kvm_segment data = cpu_segment(GDT_DATA);
+	bool long_mode = entry->mode == BOOT_MODE_LINUX64;
+
+	sregs->gdt.base = LAYOUT_GDT;
+	sregs->gdt.limit = GDT_ENTRIES * 8 - 1;
+	sregs->idt.base = LAYOUT_IDT;
+	sregs->idt.limit = 0;
+	sregs->cs = cpu_segment(long_mode ? GDT_CODE64 : GDT_CODE32);
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
+	sregs->tr = cpu_segment(GDT_TSS);
+	sregs->cr0 = X86_CR0_PE | X86_CR0_ET;
+	sregs->cr4 = 0;
+	sregs->efer = 0;
+	if (long_mode) {
+		sregs->cr3 = LAYOUT_PML4;
+		sregs->cr4 |= X86_CR4_PAE;
+		sregs->cr0 |= X86_CR0_PG;
+		sregs->efer |= X86_EFER_LME | X86_EFER_LMA;
+	}
+	memset(regs, 0, sizeof(*regs));
+	regs->rflags = 2; /* bit 1 is reserved-one; interrupts off */
+	regs->rip = entry->rip;
+	regs->rsi = entry->rsi;
+	regs->rbx = entry->rbx;
+	regs->rax = entry->rax;
+}
+
 int cpu_set_boot_state(int vcpu_fd, const struct boot_entry *entry)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
-	struct kvm_segment data = cpu_segment(GDT_DATA);
-	bool long_mode = entry->mode == BOOT_MODE_LINUX64;
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
-	sregs.gdt.base = LAYOUT_GDT;
-	sregs.gdt.limit = GDT_ENTRIES * 8 - 1;
-	sregs.idt.base = LAYOUT_IDT;
-	sregs.idt.limit = 0;
-	sregs.cs = cpu_segment(long_mode ? GDT_CODE64 : GDT_CODE32);
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.tr = cpu_segment(GDT_TSS);
-	sregs.cr0 = X86_CR0_PE | X86_CR0_ET;
-	sregs.cr4 = 0;
-	sregs.efer = 0;
-	if (long_mode) {
-		sregs.cr3 = LAYOUT_PML4;
-		sregs.cr4 |= X86_CR4_PAE;
-		sregs.cr0 |= X86_CR0_PG;
-		sregs.efer |= X86_EFER_LME | X86_EFER_LMA;
-	}
+	cpu_boot_fill(entry, &sregs, &regs);
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
-
-	memset(&regs, 0, sizeof(regs));
-	regs.rflags = 2; /* bit 1 is reserved-one; interrupts off */
-	regs.rip = entry->rip;
-	regs.rsi = entry->rsi;
-	regs.rbx = entry->rbx;
-	regs.rax = entry->rax;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;
+}
+
+void cpu_boot_regs(const struct boot_entry *entry, struct x86_regs *out)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r;
+
+	memset(&s, 0, sizeof(s));
+	s.ldt.unusable = 1; /* as after reset: LDTR holds no table */
+	cpu_boot_fill(entry, &s, &r);
+	cpu_regs_from_kvm(out, &r, &s);
+	out->mp_state = X86_MP_RUNNABLE;
+	out->dr6 = 0xffff0ff0;
+	out->dr7 = 0x400;
+	out->fpu.fcw = 0x37f;
+	out->fpu.mxcsr = 0x1f80;
 }
 
 void cpu_seg_from_kvm(struct emu_seg *d, const struct kvm_segment *s)
@@ -273,6 +299,37 @@ void cpu_seg_to_kvm(struct kvm_segment *d, const struct emu_seg *s)
 	};
 }
 
+/* The register file from KVM's REGS and SREGS; every other field zero. */
+static void cpu_regs_from_kvm(struct x86_regs *out, const struct kvm_regs *r,
+			      const struct kvm_sregs *s)
+{
+	*out = (struct x86_regs){
+		.gpr = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi, r->r8,
+			 r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 },
+		.rip = r->rip,
+		.rflags = r->rflags,
+		.gdt_base = s->gdt.base,
+		.gdt_limit = s->gdt.limit,
+		.idt_base = s->idt.base,
+		.idt_limit = s->idt.limit,
+		.cr0 = s->cr0,
+		.cr2 = s->cr2,
+		.cr3 = s->cr3,
+		.cr4 = s->cr4,
+		.cr8 = s->cr8,
+		.efer = s->efer,
+		.apic_base = s->apic_base,
+	};
+	cpu_seg_from_kvm(&out->seg[EMU_ES], &s->es);
+	cpu_seg_from_kvm(&out->seg[EMU_CS], &s->cs);
+	cpu_seg_from_kvm(&out->seg[EMU_SS], &s->ss);
+	cpu_seg_from_kvm(&out->seg[EMU_DS], &s->ds);
+	cpu_seg_from_kvm(&out->seg[EMU_FS], &s->fs);
+	cpu_seg_from_kvm(&out->seg[EMU_GS], &s->gs);
+	cpu_seg_from_kvm(&out->tr, &s->tr);
+	cpu_seg_from_kvm(&out->ldtr, &s->ldt);
+}
+
 int cpu_read_regs(int vcpu_fd, struct x86_regs *out)
 {
 	struct kvm_regs r;
@@ -286,40 +343,24 @@ int cpu_read_regs(int vcpu_fd, struct x86_regs *out)
 	    ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &e) < 0 ||
 	    ioctl(vcpu_fd, KVM_GET_MP_STATE, &mp) < 0)
 		return -errno;
-	*out = (struct x86_regs){
-		.gpr = { r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10,
-			 r.r11, r.r12, r.r13, r.r14, r.r15 },
-		.rip = r.rip,
-		.rflags = r.rflags,
-		.gdt_base = s.gdt.base,
-		.gdt_limit = s.gdt.limit,
-		.idt_base = s.idt.base,
-		.idt_limit = s.idt.limit,
-		.cr0 = s.cr0,
-		.cr2 = s.cr2,
-		.cr3 = s.cr3,
-		.cr4 = s.cr4,
-		.cr8 = s.cr8,
-		.efer = s.efer,
-		.apic_base = s.apic_base,
-		.dr = { d.db[0], d.db[1], d.db[2], d.db[3] },
-		.dr6 = d.dr6,
-		.dr7 = d.dr7,
-		.mp_state = mp.mp_state,
-		.exception = { e.exception.injected, e.exception.pending,
-			       e.exception.has_error_code, e.exception.nr, e.exception.error_code },
-		.interrupt = { e.interrupt.injected, e.interrupt.soft, e.interrupt.nr },
-		.nmi = { e.nmi.injected, e.nmi.pending, e.nmi.masked },
-		.shadow = e.interrupt.shadow,
-	};
-	cpu_seg_from_kvm(&out->seg[EMU_ES], &s.es);
-	cpu_seg_from_kvm(&out->seg[EMU_CS], &s.cs);
-	cpu_seg_from_kvm(&out->seg[EMU_SS], &s.ss);
-	cpu_seg_from_kvm(&out->seg[EMU_DS], &s.ds);
-	cpu_seg_from_kvm(&out->seg[EMU_FS], &s.fs);
-	cpu_seg_from_kvm(&out->seg[EMU_GS], &s.gs);
-	cpu_seg_from_kvm(&out->tr, &s.tr);
-	cpu_seg_from_kvm(&out->ldtr, &s.ldt);
+	cpu_regs_from_kvm(out, &r, &s);
+	for (unsigned i = 0; i < 4; i++)
+		out->dr[i] = d.db[i];
+	out->dr6 = d.dr6;
+	out->dr7 = d.dr7;
+	out->mp_state = mp.mp_state;
+	out->exception.injected = e.exception.injected;
+	out->exception.pending = e.exception.pending;
+	out->exception.has_error_code = e.exception.has_error_code;
+	out->exception.vector = e.exception.nr;
+	out->exception.error_code = e.exception.error_code;
+	out->interrupt.injected = e.interrupt.injected;
+	out->interrupt.soft = e.interrupt.soft;
+	out->interrupt.vector = e.interrupt.nr;
+	out->nmi.injected = e.nmi.injected;
+	out->nmi.pending = e.nmi.pending;
+	out->nmi.masked = e.nmi.masked;
+	out->shadow = e.interrupt.shadow;
 	struct kvm_fpu f;
 	if (ioctl(vcpu_fd, KVM_GET_FPU, &f) < 0)
 		return -errno;
@@ -437,20 +478,4 @@ int cpu_reinject_bp(int vcpu_fd)
 int cpu_nmi(int vcpu_fd)
 {
 	return ioctl(vcpu_fd, KVM_NMI) < 0 ? -errno : 0;
-}
-
-void cpu_dump(int vcpu_fd, unsigned index)
-{
-	struct x86_regs r;
-	char text[2048];
-	char *line, *save;
-	int ret = cpu_read_regs(vcpu_fd, &r);
-
-	if (ret) {
-		log_error("cannot read vCPU %u's registers: %s", index, strerror(-ret));
-		return;
-	}
-	regs_format(&r, index, text, sizeof(text));
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_error("  %s", line);
 }

@@ -24,6 +24,8 @@ int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index, un
 /* The boot vCPU: registers and segments for the loaded kernel's entry convention. */
 int cpu_set_boot_state(int vcpu_fd, const struct boot_entry *entry)
     __attribute__((warn_unused_result));
+/* The same boot state as a register file, without KVM (--accel emu): x87/SSE at reset values. */
+void cpu_boot_regs(const struct boot_entry *entry, struct x86_regs *r);
 
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd table (caller frees). */
 struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd);
@@ -55,8 +57,5 @@ int cpu_reinject_bp(int vcpu_fd) __attribute__((warn_unused_result));
 
 /* Queue an NMI (KVM_NMI) on a vCPU that is not inside KVM_RUN. -errno on failure. */
 int cpu_nmi(int vcpu_fd) __attribute__((warn_unused_result));
-
-/* Log the registers of a stopped vCPU (triple fault, unhandled exits, emulation failures). */
-void cpu_dump(int vcpu_fd, unsigned index);
 
 #endif

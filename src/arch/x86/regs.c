@@ -4,6 +4,9 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "log.h"
 
 #define RFLAGS_VM (1u << 17)
 #define CR0_PE 1u
@@ -122,4 +125,14 @@ size_t regs_format(const struct x86_regs *r, unsigned index, char *buf, size_t l
 				  : "none",
 		 r->nmi.masked ? " (masked)" : "", r->shadow);
 	return o.total;
+}
+
+void regs_log(const struct x86_regs *r, unsigned index)
+{
+	char text[2048];
+	char *line, *save;
+
+	regs_format(r, index, text, sizeof(text));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_error("  %s", line);
 }

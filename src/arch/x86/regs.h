@@ -68,4 +68,7 @@ const char *regs_mode(const struct x86_regs *r);
  */
 size_t regs_format(const struct x86_regs *r, unsigned index, char *buf, size_t len);
 
+/* The same dump as error log lines: a stopped vCPU's (triple fault, unhandled exit, emulation). */
+void regs_log(const struct x86_regs *r, unsigned index);
+
 #endif

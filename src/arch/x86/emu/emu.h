@@ -58,6 +58,7 @@ enum emu_vector {
 	EMU_X_BR = 5,
 	EMU_X_UD = 6,
 	EMU_X_NM = 7,
+	EMU_X_DF = 8,
 	EMU_X_TS = 10,
 	EMU_X_NP = 11,
 	EMU_X_SS = 12,

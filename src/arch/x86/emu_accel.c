@@ -1,0 +1,510 @@
+/* A vCPU that runs in the x86 emulator (--accel emu): the CPU model, its MSRs and the run loop. */
+#include "arch/x86/emu_accel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "arch/x86/emu/decode.h"
+#include "arch/x86/emu/phys.h"
+#include "log.h"
+
+#define EMU_ACCEL_MAXPHYADDR 39	 /* CPUID 0x80000008: what emu_mmu checks reserved bits against */
+#define EMU_ACCEL_XSAVE_SIZE 576 /* legacy area + header: x87 and SSE are all XCR0 offers */
+#define EMU_ACCEL_XCR0 3ull	 /* x87 | SSE */
+
+/* The FXSAVE/XSAVE legacy area, which the XSAVE family reads and writes (architectural). */
+#define XS_FCW 0
+#define XS_FSW 2
+#define XS_MXCSR 24
+#define XS_MXCSR_MASK 28
+#define XS_XMM 160
+#define XS_XSTATE_BV 512
+
+/* MSRs the emulated CPU has beyond EFER (which the emulator keeps in emu_cpu). */
+#define MSR_TSC 0x10u
+#define MSR_SYSENTER_CS 0x174u
+#define MSR_SYSENTER_ESP 0x175u
+#define MSR_SYSENTER_EIP 0x176u
+#define MSR_PAT 0x277u
+#define MSR_STAR 0xc0000081u
+#define MSR_LSTAR 0xc0000082u
+#define MSR_CSTAR 0xc0000083u
+#define MSR_FMASK 0xc0000084u
+#define MSR_FS_BASE 0xc0000100u
+#define MSR_GS_BASE 0xc0000101u
+#define MSR_KERNEL_GS_BASE 0xc0000102u
+#define MSR_TSC_AUX 0xc0000103u
+
+/* The MSRs kept as plain values: index and reset value. */
+static const struct {
+	uint32_t index;
+	uint64_t reset;
+} emu_accel_plain_msrs[] = {
+	{ MSR_SYSENTER_CS, 0 },	   { MSR_SYSENTER_ESP, 0 },
+	{ MSR_SYSENTER_EIP, 0 },   { MSR_PAT, 0x0007040600070406ull },
+	{ MSR_STAR, 0 },	   { MSR_LSTAR, 0 },
+	{ MSR_CSTAR, 0 },	   { MSR_FMASK, 0 },
+	{ MSR_KERNEL_GS_BASE, 0 },
+};
+#define EMU_ACCEL_NPLAIN (sizeof(emu_accel_plain_msrs) / sizeof(emu_accel_plain_msrs[0]))
+
+struct emu_accel {
+	struct emu_phys phys; /* first: the opaque of every callback is the emu_accel too */
+	struct emu_cpu cpu;
+	struct emu_xlayout xlayout;
+	uint8_t *xstate; /* x87 state and the XSAVE header; XMM and MXCSR live in cpu */
+	uint64_t msr[EMU_ACCEL_NPLAIN];
+	int64_t tsc_offset; /* guest TSC = host monotonic ns + tsc_offset (a 1 GHz TSC) */
+	uint64_t dr6;
+	bool halted;
+	const int *stopping;
+	struct emu_ops ops; /* emu_phys's memory and port callbacks, this CPU's CPUID, MSRs, HLT */
+	struct emu_accel_stats stats; /* atomic: read by other threads */
+};
+
+/*
+ * The CPU the guest sees. Vendor GenuineIntel because the emulator follows Intel where vendors
+ * differ (66-prefixed near branches, say). Features: an x86-64 CPU (x87, MMX, SSE and SSE2 are
+ * part of the architecture; what of them is not emulated stops the VM with a register dump, as
+ * for any valid instruction not implemented) plus what the emulator implements: CMPXCHG16B,
+ * POPCNT, LZCNT, PCLMULQDQ, XSAVE/XSAVEOPT/XSAVEC for x87 and SSE, CLFLUSH(OPT), CLWB, RDTSCP,
+ * RDPID, SMEP, SMAP, NX, LAHF in 64-bit mode. No APIC: there is no interrupt controller yet.
+ */
+void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	static const char vendor[12] = "GenuineIntel";
+	static const char brand[48] = "kvmbox x86 emulator";
+
+	memset(out, 0, 4 * sizeof(out[0]));
+	switch (leaf) {
+	case 0:
+	case 0x80000000:
+		out[0] = leaf ? 0x80000008u : 0xdu;
+		memcpy(&out[1], vendor, 4);
+		memcpy(&out[3], vendor + 4, 4);
+		memcpy(&out[2], vendor + 8, 4);
+		break;
+	case 1:
+		out[0] = 0x600;			 /* family 6, model 0, stepping 0 */
+		out[1] = (8u << 8) | (1u << 16); /* CLFLUSH line 64 bytes, 1 logical CPU */
+		out[2] =
+		    (1u << 1) | (1u << 13) | (1u << 23) | (1u << 26); /* PCLMUL CX16 POPCNT XSAVE */
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
+			 (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) |
+			 (1u << 24) | (1u << 25) | (1u << 26);
+		/* FPU PSE TSC MSR PAE CX8 PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
+		break;
+	case 7:
+		if (subleaf == 0) {
+			out[1] = (1u << 7) | (1u << 20) | (1u << 23) |
+				 (1u << 24); /* SMEP SMAP CLFLUSHOPT CLWB */
+			out[2] = 1u << 22;   /* RDPID */
+		}
+		break;
+	case 0xd:
+		if (subleaf == 0) {
+			out[0] = (uint32_t)EMU_ACCEL_XCR0;
+			out[1] = out[2] = EMU_ACCEL_XSAVE_SIZE;
+		} else if (subleaf == 1) {
+			out[0] = (1u << 0) | (1u << 1) | (1u << 2); /* XSAVEOPT XSAVEC XGETBV1 */
+			out[1] = EMU_ACCEL_XSAVE_SIZE;
+		}
+		break;
+	case 0x80000001:
+		out[2] = (1u << 0) | (1u << 5);				    /* LAHF64 ABM (LZCNT) */
+		out[3] = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29); /* SCE NX RDTSCP LM */
+		break;
+	case 0x80000002:
+	case 0x80000003:
+	case 0x80000004:
+		memcpy(out, brand + 16 * (leaf - 0x80000002), 16);
+		break;
+	case 0x80000008:
+		out[0] = EMU_ACCEL_MAXPHYADDR | (48u << 8);
+		break;
+	default:
+		break;
+	}
+}
+
+static void emu_accel_cpuid_op(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	struct emu_accel *a = opaque;
+
+	emu_accel_cpuid(leaf, subleaf, out);
+	if (leaf == 1 && (a->cpu.cr4 & EMU_CR4_OSXSAVE))
+		out[2] |= 1u << 27; /* OSXSAVE mirrors CR4 */
+}
+
+static int emu_accel_cpuid_leaf(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	(void)opaque;
+	emu_accel_cpuid(leaf, subleaf, out);
+	return 0;
+}
+
+static uint64_t emu_accel_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t emu_accel_tsc(const struct emu_accel *a)
+{
+	return emu_accel_now_ns() + (uint64_t)a->tsc_offset;
+}
+
+/* RDMSR/WRMSR of anything but EFER: -ENOENT is #GP (an MSR this CPU has not, a bad value). */
+static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool write)
+{
+	struct emu_accel *a = opaque;
+	struct emu_cpu *c = &a->cpu;
+
+	switch (index) {
+	case MSR_TSC:
+		if (write)
+			a->tsc_offset = (int64_t)(*value - emu_accel_now_ns());
+		else
+			*value = emu_accel_tsc(a);
+		return 0;
+	case MSR_FS_BASE:
+	case MSR_GS_BASE: {
+		struct emu_seg *s = &c->seg[index == MSR_FS_BASE ? EMU_FS : EMU_GS];
+
+		if (write && !emu_is_canonical(c, *value))
+			return -ENOENT;
+		if (write)
+			s->base = *value;
+		else
+			*value = s->base;
+		return 0;
+	}
+	case MSR_TSC_AUX:
+		if (write && (*value >> 32))
+			return -ENOENT;
+		if (write)
+			c->tsc_aux = *value;
+		else
+			*value = c->tsc_aux;
+		return 0;
+	default:
+		break;
+	}
+	for (unsigned i = 0; i < EMU_ACCEL_NPLAIN; i++) {
+		if (emu_accel_plain_msrs[i].index != index)
+			continue;
+		if (!write) {
+			*value = a->msr[i];
+			return 0;
+		}
+		if ((index == MSR_LSTAR || index == MSR_CSTAR || index == MSR_KERNEL_GS_BASE ||
+		     index == MSR_SYSENTER_ESP || index == MSR_SYSENTER_EIP) &&
+		    !emu_is_canonical(c, *value))
+			return -ENOENT;
+		a->msr[i] = *value;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int emu_accel_halt(void *opaque)
+{
+	((struct emu_accel *)opaque)->halted = true;
+	return 0;
+}
+
+struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, struct bus *mmio,
+				   const int *stopping)
+{
+	struct emu_accel *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->xstate = aligned_alloc(64, 4096);
+	if (!a->xstate || emu_xlayout_from_cpuid(&a->xlayout, emu_accel_cpuid_leaf, NULL)) {
+		emu_accel_destroy(a);
+		return NULL;
+	}
+	a->ops = emu_phys_ops;
+	a->ops.cpuid = emu_accel_cpuid_op;
+	a->ops.msr = emu_accel_msr;
+	a->ops.halt = emu_accel_halt;
+	a->phys = (struct emu_phys){ .gm = gm, .mmio = mmio, .pio = pio };
+	a->stopping = stopping;
+	memset(a->xstate, 0, 4096);
+	for (unsigned i = 0; i < EMU_ACCEL_NPLAIN; i++)
+		a->msr[i] = emu_accel_plain_msrs[i].reset;
+	a->tsc_offset = -(int64_t)emu_accel_now_ns(); /* the TSC starts at 0 */
+	a->cpu.features = emu_features_from_cpuid(emu_accel_cpuid_leaf, NULL);
+	a->cpu.xcr0 = 1;
+	a->cpu.xcr0_supported = EMU_ACCEL_XCR0;
+	a->cpu.mxcsr_mask = 0xffff;
+	a->cpu.xlayout = &a->xlayout;
+	return a;
+}
+
+void emu_accel_destroy(struct emu_accel *a)
+{
+	if (!a)
+		return;
+	free(a->xstate);
+	free(a);
+}
+
+/* As KVM defines the CPL: SS.DPL in protected mode, 3 in virtual-8086 mode, 0 in real mode. */
+static uint8_t emu_accel_cpl(const struct emu_cpu *c)
+{
+	if (!(c->cr0 & EMU_CR0_PE))
+		return 0;
+	if (c->rflags & EMU_RFLAGS_VM)
+		return 3;
+	return c->seg[EMU_SS].dpl;
+}
+
+void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
+{
+	struct emu_cpu *c = &a->cpu;
+
+	memcpy(c->gpr, r->gpr, sizeof(c->gpr));
+	c->rip = r->rip;
+	c->rflags = r->rflags | 2;
+	memcpy(c->seg, r->seg, sizeof(c->seg));
+	c->tr = r->tr;
+	c->ldt = r->ldtr;
+	c->gdt = (struct emu_dtable){ r->gdt_base, r->gdt_limit };
+	c->idt = (struct emu_dtable){ r->idt_base, r->idt_limit };
+	c->cr0 = r->cr0;
+	c->cr2 = r->cr2;
+	c->cr3 = r->cr3;
+	c->cr4 = r->cr4;
+	c->efer = r->efer;
+	if (r->xcr0 & 1)
+		c->xcr0 = r->xcr0 & EMU_ACCEL_XCR0;
+	c->fcw = r->fpu.fcw;
+	c->fsw = r->fpu.fsw;
+	c->mxcsr = r->fpu.mxcsr;
+	memcpy(c->xmm, r->fpu.xmm, sizeof(c->xmm));
+	c->cpl = emu_accel_cpl(c);
+	a->dr6 = r->dr6;
+	a->halted = r->mp_state == X86_MP_HALTED;
+}
+
+void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
+{
+	const struct emu_cpu *c = &a->cpu;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->gpr, c->gpr, sizeof(r->gpr));
+	r->rip = c->rip;
+	r->rflags = c->rflags;
+	memcpy(r->seg, c->seg, sizeof(r->seg));
+	r->tr = c->tr;
+	r->ldtr = c->ldt;
+	r->gdt_base = c->gdt.base;
+	r->gdt_limit = (uint16_t)c->gdt.limit;
+	r->idt_base = c->idt.base;
+	r->idt_limit = (uint16_t)c->idt.limit;
+	r->cr0 = c->cr0;
+	r->cr2 = c->cr2;
+	r->cr3 = c->cr3;
+	r->cr4 = c->cr4;
+	r->efer = c->efer;
+	r->xcr0 = c->xcr0;
+	r->dr6 = a->dr6;
+	r->mp_state = a->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
+	for (unsigned i = 0; i < 8; i++)
+		memcpy(r->fpu.st[i], a->xstate + 32 + 16 * i, 10);
+	r->fpu.fcw = c->fcw;
+	r->fpu.fsw = c->fsw;
+	r->fpu.mxcsr = c->mxcsr;
+	memcpy(r->fpu.xmm, c->xmm, sizeof(r->fpu.xmm));
+}
+
+/* The XSAVE family works on the image: x87/SSE control words, MXCSR and XMM go in first ... */
+static void emu_accel_xstate_out(struct emu_accel *a)
+{
+	uint8_t *p = a->xstate;
+	uint64_t bv;
+
+	memcpy(p + XS_FCW, &a->cpu.fcw, 2);
+	memcpy(p + XS_FSW, &a->cpu.fsw, 2);
+	memcpy(p + XS_MXCSR, &a->cpu.mxcsr, 4);
+	memcpy(p + XS_MXCSR_MASK, &a->cpu.mxcsr_mask, 4);
+	memcpy(p + XS_XMM, a->cpu.xmm, sizeof(a->cpu.xmm));
+	/* Both components count as in use: XINUSE may always be 1 (the SDM allows it). */
+	memcpy(&bv, p + XS_XSTATE_BV, 8);
+	bv |= EMU_ACCEL_XCR0;
+	memcpy(p + XS_XSTATE_BV, &bv, 8);
+}
+
+/* ... and come back out after an instruction that loaded the image (XRSTOR, FXRSTOR). */
+static void emu_accel_xstate_in(struct emu_accel *a)
+{
+	const uint8_t *p = a->xstate;
+
+	memcpy(&a->cpu.fcw, p + XS_FCW, 2);
+	memcpy(&a->cpu.fsw, p + XS_FSW, 2);
+	memcpy(&a->cpu.mxcsr, p + XS_MXCSR, 4);
+	memcpy(a->cpu.xmm, p + XS_XMM, sizeof(a->cpu.xmm));
+}
+
+/* Double-fault classes (SDM vol. 3, table 6-5). */
+static bool emu_accel_contributory(uint8_t v)
+{
+	return v == EMU_X_DE || v == EMU_X_TS || v == EMU_X_NP || v == EMU_X_SS || v == EMU_X_GP;
+}
+
+/*
+ * Deliver exc through the IDT. A fault while delivering it is handled as the CPU does: a
+ * contributory fault after a contributory one, or a contributory fault or #PF after a #PF, is a
+ * double fault; any fault while delivering a double fault shuts the CPU down (1 returned);
+ * otherwise the second exception is delivered instead. 0, 1, or a negative errno (-ENOTSUP: a
+ * task gate, virtual-8086 mode).
+ */
+static int emu_accel_deliver(struct emu_accel *a, struct emu_exception exc, bool soft)
+{
+	for (;;) {
+		struct emu_exception nested;
+		uint8_t first = exc.vector;
+		int ret;
+
+		if (exc.vector == EMU_X_PF)
+			a->cpu.cr2 = exc.cr2;
+		if (exc.vector == EMU_X_DB)
+			a->dr6 = (a->dr6 & ~0xfull) | exc.dr6 | 0xffff0ff0ull;
+		ret = emu_deliver(&a->cpu, &exc, soft, &a->ops, a, &nested);
+		if (ret)
+			return ret;
+		a->cpu.cpl = emu_accel_cpl(&a->cpu);
+		if (!nested.valid) {
+			__atomic_add_fetch(&a->stats.exceptions, 1, __ATOMIC_RELAXED);
+			return 0;
+		}
+		if (first == EMU_X_DF)
+			return 1;
+		soft = false;
+		if ((emu_accel_contributory(first) && emu_accel_contributory(nested.vector)) ||
+		    (first == EMU_X_PF &&
+		     (nested.vector == EMU_X_PF || emu_accel_contributory(nested.vector))))
+			exc = (struct emu_exception){ .valid = true,
+						      .vector = EMU_X_DF,
+						      .has_error_code = true };
+		else
+			exc = nested;
+	}
+}
+
+static void emu_accel_fail(const struct emu_accel *a, const struct emu_insn *insn, int ret)
+{
+	char hex[3 * EMU_MAX_INSN_LEN + 1] = "";
+
+	for (unsigned i = 0; i < insn->len && i < EMU_MAX_INSN_LEN; i++)
+		snprintf(hex + 3 * i, 4, "%02x ", insn->bytes[i]);
+	log_error("emulator: cannot execute %s at rip 0x%llx (cpl %u) [ %s]: %s",
+		  insn->op == EMU_OP_UNIMPL || insn->op == EMU_OP_NONE ? "the instruction"
+								       : emu_op_name(insn->op),
+		  (unsigned long long)a->cpu.rip, a->cpu.cpl, hex,
+		  ret == -ENOTSUP ? "not emulated" : strerror(-ret));
+}
+
+/* One instruction: 0 when it (or the exception it raised) is done, else an exit. */
+static int emu_accel_step(struct emu_accel *a)
+{
+	struct emu_cpu *c = &a->cpu;
+	struct emu_insn insn;
+	struct emu_exception exc;
+	unsigned needs;
+	int ret;
+
+	memset(&insn, 0, sizeof(insn));
+	a->phys.mmu = (struct emu_mmu){
+		.cr0 = c->cr0,
+		.cr3 = c->cr3,
+		.cr4 = c->cr4,
+		.efer = c->efer,
+		.rflags = c->rflags,
+		.maxphyaddr = EMU_ACCEL_MAXPHYADDR,
+		.pt = emu_phys_pt,
+		.opaque = (void *)a->phys.gm,
+	};
+	c->dirty = 0;
+	ret = emu_decode(&insn, c, NULL, 0, &a->ops, a, &exc);
+	if (!ret && !exc.valid) {
+		needs = emu_op_needs(insn.op);
+		if (needs & EMU_NEED_TSC)
+			c->tsc = emu_accel_tsc(a);
+		c->xstate = NULL;
+		if (needs & EMU_NEED_XSTATE) {
+			emu_accel_xstate_out(a);
+			c->xstate = a->xstate;
+		}
+		ret = emu_execute(c, &insn, &a->ops, a, &exc);
+		if (!ret && (c->dirty & EMU_DIRTY_XSTATE))
+			emu_accel_xstate_in(a);
+		c->cpl = emu_accel_cpl(c);
+	}
+	if (ret && c->cpl > 0) {
+		/* As under KVM: what user code runs that nobody can finish is the guest's #UD. */
+		exc = (struct emu_exception){ .valid = true, .vector = EMU_X_UD };
+		__atomic_add_fetch(&a->stats.user_ud, 1, __ATOMIC_RELAXED);
+		ret = 0;
+	}
+	if (ret) {
+		emu_accel_fail(a, &insn, ret);
+		return EMU_ACCEL_FAIL;
+	}
+	if (!exc.valid)
+		return 0;
+	ret = emu_accel_deliver(a, exc, insn.op == EMU_OP_INT3 || insn.op == EMU_OP_INTO);
+	if (ret == 1) {
+		log_error("emulator: triple fault at rip 0x%llx", (unsigned long long)c->rip);
+		return EMU_ACCEL_SHUTDOWN;
+	}
+	if (ret) {
+		log_error("emulator: cannot deliver exception %u at rip 0x%llx: %s", exc.vector,
+			  (unsigned long long)c->rip,
+			  ret == -ENOTSUP ? "not emulated (task gate or virtual-8086 mode)"
+					  : strerror(-ret));
+		return EMU_ACCEL_FAIL;
+	}
+	return 0;
+}
+
+enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
+{
+	enum emu_accel_exit why = EMU_ACCEL_BUDGET;
+	uint64_t i;
+
+	for (i = 0; i < budget; i++) {
+		int ret;
+
+		if (a->halted) {
+			why = EMU_ACCEL_HALT;
+			break;
+		}
+		ret = emu_accel_step(a);
+		if (ret) {
+			why = (enum emu_accel_exit)ret;
+			i++; /* it ran, or faulted trying */
+			break;
+		}
+		if (a->stopping && __atomic_load_n(a->stopping, __ATOMIC_RELAXED)) {
+			i++;
+			break;
+		}
+	}
+	__atomic_add_fetch(&a->stats.instructions, i, __ATOMIC_RELAXED);
+	return why;
+}
+
+void emu_accel_get_stats(const struct emu_accel *a, struct emu_accel_stats *s)
+{
+	s->instructions = __atomic_load_n(&a->stats.instructions, __ATOMIC_RELAXED);
+	s->exceptions = __atomic_load_n(&a->stats.exceptions, __ATOMIC_RELAXED);
+	s->user_ud = __atomic_load_n(&a->stats.user_ud, __ATOMIC_RELAXED);
+}

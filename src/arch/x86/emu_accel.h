@@ -1,0 +1,57 @@
+/*
+ * A vCPU without KVM (`kvmbox run --accel emu`): every guest instruction goes through the x86
+ * emulator, guest memory through emu_phys (RAM, else the MMIO bus), port I/O to the PIO bus. The
+ * CPU the guest sees is what the emulator implements (emu_accel_cpuid); exceptions go through the
+ * guest's IDT with the double- and triple-fault rules. No interrupt controller and no timers yet:
+ * a HLT with nothing to wake it waits for kvmbox to stop or pause. The start of a CPU-emulator
+ * mode.
+ */
+#ifndef KVMBOX_X86_EMU_ACCEL_H
+#define KVMBOX_X86_EMU_ACCEL_H
+
+#include <stdint.h>
+
+#include "arch/x86/regs.h"
+#include "bus.h"
+#include "guest_mem.h"
+
+struct emu_accel;
+
+/* Why emu_accel_run returned. */
+enum emu_accel_exit {
+	EMU_ACCEL_BUDGET,   /* ran its instructions: time to look at stop and park requests */
+	EMU_ACCEL_HALT,	    /* halted (HLT), with nothing that can wake the vCPU */
+	EMU_ACCEL_SHUTDOWN, /* triple fault: the CPU shuts down */
+	EMU_ACCEL_FAIL,	    /* an instruction the emulator cannot execute (logged) */
+};
+
+struct emu_accel_stats {
+	uint64_t instructions; /* executed, faulting ones included */
+	uint64_t exceptions;   /* delivered through the guest's IDT (or real-mode IVT) */
+	uint64_t user_ud;      /* user-mode instructions not emulated, given #UD */
+};
+
+/*
+ * A vCPU in its reset state; NULL when out of memory. stopping (atomic, may be NULL): when a device
+ * access sets it (debug-exit, ACPI power-off), emu_accel_run returns after that instruction, as a
+ * KVM vCPU does not re-enter the guest after the exit that stopped the VM.
+ */
+struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, struct bus *mmio,
+				   const int *stopping);
+void emu_accel_destroy(struct emu_accel *a);
+
+/* Load registers (kvmbox's boot state, from cpu_boot_regs): GPRs, RIP, RFLAGS, segments, the
+ * descriptor tables, CR0/CR3/CR4, EFER, XCR0 and the x87/SSE control words and XMM registers. */
+void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r);
+void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r);
+
+/* Execute up to budget instructions on the calling thread (the vCPU's); EMU_ACCEL_BUDGET also
+ * when *stopping became set. */
+enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget);
+
+void emu_accel_get_stats(const struct emu_accel *a, struct emu_accel_stats *s);
+
+/* CPUID of the emulated CPU: what the emulator implements, as one table (exposed for tests). */
+void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+#endif

@@ -1,0 +1,427 @@
+/*
+ * --accel emu's vCPU (src/arch/x86/emu_accel.c) on fake RAM with real buses: kvmbox's boot state,
+ * port and MMIO operands reaching devices, HLT, exceptions through the guest's IDT with the double-
+ * and triple-fault rules, MSRs, the XSAVE image, the CPU model CPUID describes, the stop flag.
+ */
+#include <string.h>
+
+#include "arch/x86/cpu.h"
+#include "arch/x86/emu_accel.h"
+#include "test.h"
+
+#define RAM (4u << 20)
+#define CODE 0x100000u
+#define HANDLER 0x100100u
+#define IDT 0x3000u
+#define STACK 0x8000u
+#define XAREA 0x4000u
+
+static uint8_t *ram;
+static struct guest_mem gm;
+static struct bus pio, mmio;
+static int stopping;
+
+/* A device on each bus that records the last write and can stop the "VM". */
+struct rec {
+	uint64_t off, value;
+	unsigned len, writes;
+	bool stop_on_write;
+};
+static struct rec port_dev, mmio_dev;
+
+static void rec_read(void *dev, uint64_t off, void *data, unsigned len)
+{
+	(void)dev;
+	(void)off;
+	memset(data, 0x5a, len);
+}
+
+static void rec_write(void *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct rec *r = dev;
+
+	r->off = off;
+	r->len = len;
+	r->value = 0;
+	memcpy(&r->value, data, len);
+	r->writes++;
+	if (r->stop_on_write)
+		__atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+}
+
+static const struct bus_ops rec_ops = { .read = rec_read,
+					.write = rec_write,
+					.state_shared = true };
+
+/* A fresh machine: RAM with kvmbox's boot GDT, code at CODE, an IDT at IDT (empty gates). */
+static struct emu_accel *machine(const uint8_t *code, size_t len, uint16_t idt_limit)
+{
+	struct boot_entry entry = { .mode = BOOT_MODE_MULTIBOOT, .rip = CODE };
+	struct x86_regs r;
+	struct emu_accel *a;
+
+	memset(ram, 0, RAM);
+	memset(&port_dev, 0, sizeof(port_dev));
+	memset(&mmio_dev, 0, sizeof(mmio_dev));
+	stopping = 0;
+	CHECK_EQ(cpu_write_boot_tables(&gm, BOOT_MODE_MULTIBOOT), 0);
+	memcpy(ram + CODE, code, len);
+	cpu_boot_regs(&entry, &r);
+	r.idt_base = IDT;
+	r.idt_limit = idt_limit;
+	r.gpr[EMU_RSP] = STACK;
+	a = emu_accel_create(&gm, &pio, &mmio, &stopping);
+	CHECK(a != NULL);
+	if (a)
+		emu_accel_set_regs(a, &r);
+	return a;
+}
+
+/* A 32-bit interrupt gate (DPL 0) to HANDLER + 16 * n, through kvmbox's boot CS; present or not. */
+static void gate_p(unsigned vector, unsigned n, bool present)
+{
+	struct boot_entry entry = { .mode = BOOT_MODE_MULTIBOOT };
+	struct x86_regs r;
+	uint32_t off = HANDLER + 16 * n;
+	uint64_t g;
+
+	cpu_boot_regs(&entry, &r);
+	g = (off & 0xffffu) | ((uint64_t)r.seg[EMU_CS].selector << 16) |
+	    ((present ? 0x8e00ull : 0x0e00ull) << 32) | ((uint64_t)(off >> 16) << 48);
+	memcpy(ram + IDT + 8 * vector, &g, 8);
+}
+
+static void gate(unsigned vector, unsigned n)
+{
+	gate_p(vector, n, true);
+}
+
+/* Handler n: `mov reg, value; hlt` (reg 0-7 as ModRM numbers them). */
+static void handler(unsigned n, unsigned reg, uint32_t value)
+{
+	uint8_t *p = ram + HANDLER + 16 * n;
+
+	p[0] = (uint8_t)(0xb8 + reg);
+	memcpy(p + 1, &value, 4);
+	p[5] = 0xf4;
+}
+
+static uint32_t stack_word(const struct x86_regs *r, unsigned i)
+{
+	uint32_t v;
+
+	memcpy(&v, ram + (uint32_t)r->gpr[EMU_RSP] + 4 * i, 4);
+	return v;
+}
+
+static void test_boot_state(void)
+{
+	static const uint8_t code[] = { 0xf4 };
+	struct emu_accel *a = machine(code, sizeof(code), 0);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	emu_accel_get_regs(a, &r);
+	/* What a multiboot loader leaves, as cpu_set_boot_state gives a KVM vCPU. */
+	CHECK_EQ(r.rip, CODE);
+	CHECK_EQ(r.cr0 & 0x80000001u, 1);
+	CHECK_EQ(r.efer, 0);
+	CHECK_EQ(r.seg[EMU_CS].db, 1);
+	CHECK_EQ(r.seg[EMU_CS].limit, 0xffffffffu);
+	CHECK_EQ(r.seg[EMU_DS].base, 0);
+	CHECK_EQ(r.gdt_base, 0x500);
+	CHECK_EQ(r.fpu.fcw, 0x37f);
+	CHECK_EQ(r.fpu.mxcsr, 0x1f80);
+	CHECK_EQ(r.mp_state, X86_MP_RUNNABLE);
+	emu_accel_destroy(a);
+}
+
+static void test_io_and_halt(void)
+{
+	static const uint8_t code[] = {
+		0x66, 0xba, 0xf8, 0x03,		    /* mov dx, 0x3f8 */
+		0xb0, 0x41,			    /* mov al, 'A' */
+		0xee,				    /* out dx, al */
+		0xb8, 0x78, 0x56, 0x34, 0x12,	    /* mov eax, 0x12345678 */
+		0xa3, 0x08, 0x00, 0x00, 0xd0,	    /* mov [0xd0000008], eax */
+		0x8b, 0x1d, 0x10, 0x00, 0x00, 0xd0, /* mov ebx, [0xd0000010] */
+		0xf4,				    /* hlt */
+	};
+	struct emu_accel *a = machine(code, sizeof(code), 0);
+	struct emu_accel_stats st;
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	CHECK_EQ(port_dev.writes, 1);
+	CHECK_EQ(port_dev.value, 'A');
+	CHECK_EQ(mmio_dev.off, 8);
+	CHECK_EQ(mmio_dev.len, 4);
+	CHECK_EQ(mmio_dev.value, 0x12345678);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 0x5a5a5a5a); /* the device's read */
+	CHECK_EQ(r.rip, CODE + sizeof(code));
+	CHECK_EQ(r.mp_state, X86_MP_HALTED);
+	emu_accel_get_stats(a, &st);
+	CHECK_EQ(st.instructions, 7);
+	/* Halted stays halted: nothing can wake this vCPU, and nothing more runs. */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_stats(a, &st);
+	CHECK_EQ(st.instructions, 7);
+	emu_accel_destroy(a);
+}
+
+static void test_budget_and_stop(void)
+{
+	static const uint8_t spin[] = { 0xeb, 0xfe }; /* jmp $ */
+	static const uint8_t out_then_spin[] = {
+		0xe6, 0xf4, /* out 0xf4, al */
+		0xeb, 0xfe, /* jmp $ */
+	};
+	struct emu_accel *a = machine(spin, sizeof(spin), 0);
+	struct emu_accel_stats st;
+
+	if (!a)
+		return;
+	CHECK_EQ(emu_accel_run(a, 1000), EMU_ACCEL_BUDGET);
+	emu_accel_get_stats(a, &st);
+	CHECK_EQ(st.instructions, 1000);
+	emu_accel_destroy(a);
+
+	/* A device access that stops the VM ends the run after that instruction. */
+	a = machine(out_then_spin, sizeof(out_then_spin), 0);
+	if (!a)
+		return;
+	port_dev.stop_on_write = true;
+	CHECK_EQ(emu_accel_run(a, 1000000), EMU_ACCEL_BUDGET);
+	emu_accel_get_stats(a, &st);
+	CHECK_EQ(st.instructions, 1);
+	emu_accel_destroy(a);
+}
+
+static void test_exception_through_idt(void)
+{
+	static const uint8_t code[] = { 0x0f, 0x0b }; /* ud2 */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct emu_accel_stats st;
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate(6, 0);
+	handler(0, 3, 0xbeef); /* mov ebx, 0xbeef */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 0xbeef);
+	CHECK_EQ(stack_word(&r, 0), CODE); /* a fault: the frame points at the ud2 */
+	CHECK_EQ(stack_word(&r, 1), r.seg[EMU_CS].selector);
+	CHECK_EQ(r.gpr[EMU_RSP], STACK - 12);
+	emu_accel_get_stats(a, &st);
+	CHECK_EQ(st.exceptions, 1);
+	emu_accel_destroy(a);
+}
+
+/* A benign exception whose gate is not present: #NP for that gate, delivered on its own. (A gate
+ * of all zeros is not a gate at all: #GP, which the next test's chain starts with.) */
+static void test_benign_then_contributory(void)
+{
+	static const uint8_t code[] = { 0x0f, 0x0b }; /* ud2 */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate_p(6, 0, false);
+	gate(11, 0);
+	handler(0, 2, 11); /* mov edx, 11 */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RDX], 11);
+	CHECK_EQ(stack_word(&r, 0), 6 * 8 + 2 + 1); /* IDT, gate 6, EXT */
+	emu_accel_destroy(a);
+}
+
+/* int 0x40 beyond the IDT's limit: #GP; #GP's gate is not present: #NP, a contributory fault
+ * after a contributory one: a double fault, through gate 8. Without gate 8: a triple fault. */
+static void test_double_and_triple_fault(void)
+{
+	static const uint8_t code[] = { 0xcd, 0x40 }; /* int 0x40 */
+	struct emu_accel *a = machine(code, sizeof(code), 0x40 * 8 - 1);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate_p(13, 0, false);
+	gate(8, 0);
+	handler(0, 1, 8); /* mov ecx, 8 */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RCX], 8);
+	CHECK_EQ(stack_word(&r, 0), 0); /* #DF's error code */
+	CHECK_EQ(stack_word(&r, 1), CODE);
+	emu_accel_destroy(a);
+
+	a = machine(code, sizeof(code), 0x40 * 8 - 1);
+	if (!a)
+		return;
+	gate_p(13, 0, false);
+	gate_p(8, 0, false);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_SHUTDOWN);
+	emu_accel_destroy(a);
+}
+
+/* A valid instruction the emulator does not implement stops the VM (x87 at CPL 0). */
+static void test_unimplemented_stops(void)
+{
+	static const uint8_t code[] = { 0x90, 0xd9, 0xe8 }; /* nop; fld1 */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_FAIL);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.rip, CODE + 1); /* nothing of the fld1 happened */
+	emu_accel_destroy(a);
+}
+
+static void test_msrs(void)
+{
+	static const uint8_t code[] = {
+		0xb9, 0x00, 0x01, 0x00, 0xc0, /* mov ecx, 0xc0000100 (FS_BASE) */
+		0xb8, 0x00, 0x10, 0x00, 0x00, /* mov eax, 0x1000 */
+		0x31, 0xd2,		      /* xor edx, edx */
+		0x0f, 0x30,		      /* wrmsr */
+		0xb9, 0x77, 0x02, 0x00, 0x00, /* mov ecx, 0x277 (PAT) */
+		0x0f, 0x32,		      /* rdmsr */
+		0x89, 0xc6,		      /* mov esi, eax */
+		0xb9, 0x34, 0x12, 0x00, 0x00, /* mov ecx, 0x1234 */
+		0x0f, 0x32,		      /* rdmsr: #GP */
+	};
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate(13, 0);
+	handler(0, 7, 13); /* mov edi, 13 */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.seg[EMU_FS].base, 0x1000);
+	CHECK_EQ(r.gpr[EMU_RSI], 0x00070406); /* PAT's reset value, low half */
+	CHECK_EQ(r.gpr[EMU_RDI], 13);
+	CHECK_EQ(stack_word(&r, 0), 0); /* #GP(0) */
+	emu_accel_destroy(a);
+}
+
+static int accel_leaf(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	(void)opaque;
+	emu_accel_cpuid(leaf, subleaf, out);
+	return 0;
+}
+
+/* CPUID describes what the emulator implements, and the guest reads it through CPUID. */
+static void test_cpuid(void)
+{
+	static const uint8_t code[] = { 0x31, 0xc0, 0x0f, 0xa2,
+					0xf4 }; /* xor eax,eax; cpuid; hlt */
+	const uint32_t want = EMU_FEAT_CLFSH | EMU_FEAT_XSAVE | EMU_FEAT_CLFLUSHOPT |
+			      EMU_FEAT_CLWB | EMU_FEAT_RDPID | EMU_FEAT_RDTSCP | EMU_FEAT_XGETBV1 |
+			      EMU_FEAT_LZCNT | EMU_FEAT_LAHF64 | EMU_FEAT_XSAVEOPT |
+			      EMU_FEAT_XSAVEC | EMU_FEAT_PCLMUL;
+	struct emu_accel *a = machine(code, sizeof(code), 0);
+	struct emu_xlayout l;
+	struct x86_regs r;
+	uint32_t out[4];
+
+	/* Not: INVPCID (no PCIDs), RDPRU (Intel), BMI1 (only TZCNT of it is implemented), SSSE3
+	 * (only PSHUFB and PALIGNR), XSAVES (no supervisor state), an APIC (none). */
+	CHECK_EQ(emu_features_from_cpuid(accel_leaf, NULL), want);
+	CHECK_EQ(emu_xlayout_from_cpuid(&l, accel_leaf, NULL), 0);
+	CHECK_EQ(l.size, 576);
+	emu_accel_cpuid(1, 0, out);
+	CHECK_EQ(out[3] & (1u << 9), 0); /* no APIC */
+	emu_accel_cpuid(0x80000001, 0, out);
+	CHECK(out[3] & (1u << 29)); /* long mode */
+	if (!a)
+		return;
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RAX], 0xd);
+	CHECK_EQ(r.gpr[EMU_RBX], 0x756e6547); /* "Genu" */
+	CHECK_EQ(r.gpr[EMU_RDX], 0x49656e69); /* "ineI" */
+	CHECK_EQ(r.gpr[EMU_RCX], 0x6c65746e); /* "ntel" */
+	emu_accel_destroy(a);
+}
+
+/* XSAVE writes the vCPU's x87/SSE state (held in the register file) as the layout says; XRSTOR
+ * brings an edited image back into the registers. */
+static void test_xsave_image(void)
+{
+	static const uint8_t code[] = {
+		0x0f, 0x20, 0xe0,			  /* mov eax, cr4 */
+		0x0d, 0x00, 0x02, 0x04, 0x00,		  /* or eax, OSXSAVE | OSFXSR */
+		0x0f, 0x22, 0xe0,			  /* mov cr4, eax */
+		0x31, 0xc9,				  /* xor ecx, ecx */
+		0xb8, 0x03, 0x00, 0x00, 0x00,		  /* mov eax, 3 */
+		0x31, 0xd2,				  /* xor edx, edx */
+		0x0f, 0x01, 0xd1,			  /* xsetbv */
+		0x0f, 0xae, 0x25, 0x00, 0x40, 0x00, 0x00, /* xsave [0x4000] */
+		0xc6, 0x05, 0xa0, 0x40, 0x00, 0x00, 0x77, /* mov byte [0x40a0], 0x77: XMM0[0] */
+		0x0f, 0xae, 0x2d, 0x00, 0x40, 0x00, 0x00, /* xrstor [0x4000] */
+		0xf4,					  /* hlt */
+	};
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+	uint64_t bv;
+	uint32_t mxcsr;
+
+	if (!a)
+		return;
+	emu_accel_get_regs(a, &r);
+	memset(r.fpu.xmm[0], 0x11, 16);
+	r.fpu.mxcsr = 0x1f80;
+	emu_accel_set_regs(a, &r);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	memcpy(&mxcsr, ram + XAREA + 24, 4);
+	memcpy(&bv, ram + XAREA + 512, 8);
+	CHECK_EQ(mxcsr, 0x1f80);
+	CHECK_EQ(bv, 3);
+	CHECK_EQ(ram[XAREA + 160 + 1], 0x11);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.xcr0, 3);
+	CHECK_EQ(r.fpu.xmm[0][0], 0x77);
+	CHECK_EQ(r.fpu.xmm[0][1], 0x11);
+	CHECK_EQ(r.fpu.mxcsr, 0x1f80);
+	emu_accel_destroy(a);
+}
+
+int main(void)
+{
+	ram = aligned_alloc(4096, RAM);
+	if (!ram)
+		return 1;
+	CHECK_EQ(guest_mem_add(&gm, 0, RAM, ram), 0);
+	bus_init(&pio, "pio", 0xff);
+	bus_init(&mmio, "mmio", 0x00);
+	CHECK_EQ(bus_add(&pio, 0x3f8, 8, &rec_ops, &port_dev, "rec"), 0);
+	CHECK_EQ(bus_add(&pio, 0xf4, 1, &rec_ops, &port_dev, "rec-stop"), 0);
+	CHECK_EQ(bus_add(&mmio, 0xd0000000u, 0x1000, &rec_ops, &mmio_dev, "rec-mmio"), 0);
+	RUN_TEST(test_boot_state);
+	RUN_TEST(test_io_and_halt);
+	RUN_TEST(test_budget_and_stop);
+	RUN_TEST(test_exception_through_idt);
+	RUN_TEST(test_benign_then_contributory);
+	RUN_TEST(test_double_and_triple_fault);
+	RUN_TEST(test_unimplemented_stops);
+	RUN_TEST(test_msrs);
+	RUN_TEST(test_cpuid);
+	RUN_TEST(test_xsave_image);
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
+	free(ram);
+	TEST_EXIT();
+}
