@@ -671,6 +671,12 @@ static int config_check_accel(const struct vm_config *cfg, char *err, unsigned e
 	if (cfg->syscall_completion)
 		return config_err(err, errlen,
 				  "--syscall-completion on is for KVM's kvm_pvm backend");
+	if (strcmp(cfg->cpu_template, "auto"))
+		return config_err(
+		    err, errlen,
+		    "--cpu-template %s is a KVM template: under --accel emu the CPU is "
+		    "the emulator's",
+		    cfg->cpu_template);
 	return 0;
 }
 

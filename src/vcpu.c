@@ -92,6 +92,15 @@ int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned inde
 	return 0;
 }
 
+int vcpu_nmi(struct vcpu *vcpu)
+{
+	if (vcpu->emu) {
+		emu_accel_nmi(vcpu->emu);
+		return 0;
+	}
+	return cpu_nmi(vcpu->fd);
+}
+
 int vcpu_read_regs(struct vcpu *vcpu, struct x86_regs *r)
 {
 	if (vcpu->emu) {

@@ -89,6 +89,8 @@ int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsign
 /* A vCPU the emulator runs (--accel emu), starting from regs. */
 int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned index,
 		    const struct x86_regs *regs) __attribute__((warn_unused_result));
+/* Queue an NMI on a parked vCPU (delivered when it runs again). -errno on failure. */
+int vcpu_nmi(struct vcpu *vcpu) __attribute__((warn_unused_result));
 /* Every register of a vCPU that is parked (or of the calling vCPU thread). -errno on failure. */
 int vcpu_read_regs(struct vcpu *vcpu, struct x86_regs *r) __attribute__((warn_unused_result));
 int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));

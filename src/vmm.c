@@ -404,7 +404,7 @@ static int vmm_nmi_one(struct vcpu *vcpu, void *arg)
 
 	if (*which >= 0 && (unsigned)*which != vcpu->index)
 		return 0;
-	return cpu_nmi(vcpu->fd);
+	return vcpu_nmi(vcpu);
 }
 
 int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen)
@@ -418,9 +418,6 @@ int vmm_nmi(struct vmm *v, int vcpu, char *err, size_t errlen)
 	if (vcpu >= 0 && (unsigned)vcpu >= v->vm.ncpus)
 		return vmm_err(err, errlen, -EINVAL, "no vCPU %d (the microVM has %u)", vcpu,
 			       v->vm.ncpus);
-	if (v->vm.emu)
-		return vmm_err(err, errlen, -ENOTSUP,
-			       "NMIs need KVM (the emulator delivers no interrupts yet)");
 	ret = vm_with_vcpus_parked(&v->vm, vmm_nmi_one, &vcpu);
 	if (ret)
 		return vmm_err(err, errlen, ret, "cannot inject the NMI: %s", strerror(-ret));

@@ -272,6 +272,78 @@ static void test_double_and_triple_fault(void)
 	emu_accel_destroy(a);
 }
 
+/* A single-step trap after the instruction that turned paging on is delivered through the new
+ * page tables: the frame lands where the stack's linear address now maps. */
+static void test_trap_after_paging_on(void)
+{
+	static const uint8_t code[] = { 0x0f, 0x22, 0xc0 }; /* mov cr0, eax */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	uint32_t *pd = (uint32_t *)(ram + 0x10000), *pt = (uint32_t *)(ram + 0x11000), eip;
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	/* 32-bit paging: the first 4 MiB identity-mapped but for the stack's page 0x7000. */
+	pd[0] = 0x11000 | 3;
+	for (uint32_t i = 0; i < 1024; i++)
+		pt[i] = (i << 12) | 3;
+	pt[7] = 0x20000 | 3;
+	gate(1, 0);
+	handler(0, 3, 1); /* mov ebx, 1 */
+	emu_accel_get_regs(a, &r);
+	r.cr3 = 0x10000;
+	r.gpr[EMU_RAX] = (uint32_t)(r.cr0 | 0x80000000u);
+	r.rflags |= 0x100; /* TF */
+	emu_accel_set_regs(a, &r);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 1);
+	CHECK(r.cr0 & 0x80000000u);
+	memcpy(&eip, ram + 0x20ff4, 4);
+	CHECK_EQ(eip, CODE + sizeof(code)); /* a trap: after the mov */
+	memcpy(&eip, ram + 0x7ff4, 4);
+	CHECK_EQ(eip, 0); /* not through the old, identity view */
+	CHECK_EQ(r.dr6 & 0x4000, 0x4000); /* BS */
+	emu_accel_destroy(a);
+}
+
+/* An NMI ends a HLT and goes through gate 2; a second one waits for the handler's IRET. */
+static void test_nmi(void)
+{
+	static const uint8_t code[] = { 0xf4, 0xf4, 0xf4 }; /* hlt; hlt; hlt */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+	uint32_t eip;
+
+	if (!a)
+		return;
+	gate(2, 0);
+	memcpy(ram + HANDLER, "\x43\xf4\xcf", 3); /* inc ebx; hlt; iret */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_nmi(a);
+	emu_accel_nmi(a); /* two before it runs: one NMI, as on hardware */
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT); /* in the handler's hlt */
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 1);
+	CHECK_EQ(r.rip, HANDLER + 2);
+	CHECK(r.nmi.masked && !r.nmi.pending);
+	memcpy(&eip, ram + (uint32_t)r.gpr[EMU_RSP], 4);
+	CHECK_EQ(eip, CODE + 1); /* interrupted after the first hlt */
+	/* Blocked: a new NMI waits while the handler runs; IRET lets it in. */
+	emu_accel_nmi(a);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 1);
+	CHECK(r.nmi.masked && r.nmi.pending);
+	r.mp_state = X86_MP_RUNNABLE; /* as if the handler went on: to its iret */
+	emu_accel_set_regs(a, &r);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 2); /* the pending NMI right after the IRET */
+	CHECK_EQ(r.rip, HANDLER + 2);
+	emu_accel_destroy(a);
+}
+
 /* A valid instruction the emulator does not implement stops the VM (x87 at CPL 0). */
 static void test_unimplemented_stops(void)
 {
@@ -416,6 +488,8 @@ int main(void)
 	RUN_TEST(test_exception_through_idt);
 	RUN_TEST(test_benign_then_contributory);
 	RUN_TEST(test_double_and_triple_fault);
+	RUN_TEST(test_trap_after_paging_on);
+	RUN_TEST(test_nmi);
 	RUN_TEST(test_unimplemented_stops);
 	RUN_TEST(test_msrs);
 	RUN_TEST(test_cpuid);

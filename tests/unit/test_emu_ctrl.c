@@ -114,6 +114,59 @@ static void test_mov_cr(void)
 	CHECK_EXC(exc, EMU_X_GP, 0);
 }
 
+/* CR8 (REX.R, 64-bit mode only) is the TPR: bits 3:0, the rest #GP. */
+static void test_mov_cr8(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	c = cpu64();
+	c.gpr[EMU_R10] = 9;
+	CHECK_EQ(RUN(&c, &exc, 0x45, 0x0f, 0x22, 0xc2), 0); /* mov %r10,%cr8 */
+	CHECK(!exc.valid);
+	CHECK_EQ(c.cr8, 9);
+	CHECK(c.dirty & EMU_DIRTY_SREGS);
+	c.rip = CODE;
+	CHECK_EQ(RUN(&c, &exc, 0x44, 0x0f, 0x20, 0xc0), 0); /* mov %cr8,%rax */
+	CHECK_EQ(c.gpr[EMU_RAX], 9);
+	c.rip = CODE;
+	c.gpr[EMU_RAX] = 0x10;
+	CHECK_EQ(RUN(&c, &exc, 0x44, 0x0f, 0x22, 0xc0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EQ(c.cr8, 9);
+}
+
+/* With cr4_valid and efer_valid from the guest's CPUID, a bit the CPU lacks is #GP. */
+static void test_cr4_efer_valid(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	c = cpu64();
+	c.cr4_valid = EMU_CR4_PAE | EMU_CR4_OSFXSR | EMU_CR4_SMEP;
+	c.gpr[EMU_RAX] = c.cr4 | EMU_CR4_SMEP;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xe0), 0);
+	CHECK(!exc.valid);
+	CHECK(c.cr4 & EMU_CR4_SMEP);
+	c.rip = CODE;
+	c.gpr[EMU_RAX] = c.cr4 | EMU_CR4_PCIDE;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x22, 0xe0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c.rip = CODE;
+	c.efer_valid = (1u << 0) | (1u << 8) | (1u << 11); /* SCE LME NXE */
+	c.gpr[EMU_RCX] = 0xc0000080;
+	c.gpr[EMU_RDX] = 0;
+	c.gpr[EMU_RAX] = (uint32_t)(c.efer | (1u << 12)); /* SVME */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x30), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c.gpr[EMU_RAX] = (uint32_t)(c.efer | (1u << 11));
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x30), 0);
+	CHECK(!exc.valid);
+	CHECK(c.efer & (1u << 11));
+}
+
 static void test_msr_callback(void)
 {
 	struct emu_cpu c = cpu64();
@@ -249,6 +302,8 @@ int main(void)
 {
 	RUN_TEST(test_rdtsc_hlt_int1);
 	RUN_TEST(test_mov_cr);
+	RUN_TEST(test_mov_cr8);
+	RUN_TEST(test_cr4_efer_valid);
 	RUN_TEST(test_msr_callback);
 	RUN_TEST(test_ltr_lldt);
 	free(fake.mem);

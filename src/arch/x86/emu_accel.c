@@ -14,6 +14,10 @@
 #define EMU_ACCEL_MAXPHYADDR 39	 /* CPUID 0x80000008: what emu_mmu checks reserved bits against */
 #define EMU_ACCEL_XSAVE_SIZE 576 /* legacy area + header: x87 and SSE are all XCR0 offers */
 #define EMU_ACCEL_XCR0 3ull	 /* x87 | SSE */
+/* CR4 bits the CPU has (CPUID below): VME PVI DE LA57 PCIDE FSGSBASE UMIP PKE and the VMX/SMX
+ * ones are not: TSD PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT OSXSAVE SMEP SMAP. */
+#define EMU_ACCEL_CR4_VALID 0x3407f4ull
+#define EMU_ACCEL_EFER_VALID 0xd01ull /* SCE LME LMA NXE */
 
 /* The FXSAVE/XSAVE legacy area, which the XSAVE family reads and writes (architectural). */
 #define XS_FCW 0
@@ -58,8 +62,11 @@ struct emu_accel {
 	uint8_t *xstate; /* x87 state and the XSAVE header; XMM and MXCSR live in cpu */
 	uint64_t msr[EMU_ACCEL_NPLAIN];
 	int64_t tsc_offset; /* guest TSC = host monotonic ns + tsc_offset (a 1 GHz TSC) */
-	uint64_t dr6;
+	uint64_t dr6, dr7;
 	bool halted;
+	int nmi_pending;  /* atomic: emu_accel_nmi, from any thread */
+	bool nmi_blocked; /* from an NMI's delivery to the next IRET */
+	bool shadow;	  /* the last instruction was STI (setting IF) or a load of SS */
 	const int *stopping;
 	struct emu_ops ops; /* emu_phys's memory and port callbacks, this CPU's CPUID, MSRs, HLT */
 	struct emu_accel_stats stats; /* atomic: read by other threads */
@@ -92,10 +99,10 @@ void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[1] = (8u << 8) | (1u << 16); /* CLFLUSH line 64 bytes, 1 logical CPU */
 		out[2] =
 		    (1u << 1) | (1u << 13) | (1u << 23) | (1u << 26); /* PCLMUL CX16 POPCNT XSAVE */
-		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
-			 (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) |
-			 (1u << 24) | (1u << 25) | (1u << 26);
-		/* FPU PSE TSC MSR PAE CX8 PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) |
+			 (1u << 8) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) |
+			 (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+		/* FPU PSE TSC MSR PAE MCE CX8 PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
 		break;
 	case 7:
 		if (subleaf == 0) {
@@ -159,6 +166,18 @@ static uint64_t emu_accel_tsc(const struct emu_accel *a)
 	return emu_accel_now_ns() + (uint64_t)a->tsc_offset;
 }
 
+/* PAT: each byte a memory type the CPU has (UC, WC, WT, WP, WB, UC-), else #GP. */
+static bool emu_accel_pat_ok(uint64_t v)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		uint8_t t = (uint8_t)(v >> (8 * i));
+
+		if (t == 2 || t == 3 || t > 7)
+			return false;
+	}
+	return true;
+}
+
 /* RDMSR/WRMSR of anything but EFER: -ENOENT is #GP (an MSR this CPU has not, a bad value). */
 static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool write)
 {
@@ -206,6 +225,8 @@ static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool wri
 		     index == MSR_SYSENTER_ESP || index == MSR_SYSENTER_EIP) &&
 		    !emu_is_canonical(c, *value))
 			return -ENOENT;
+		if (index == MSR_PAT && !emu_accel_pat_ok(*value))
+			return -ENOENT;
 		a->msr[i] = *value;
 		return 0;
 	}
@@ -245,6 +266,10 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 	a->cpu.xcr0_supported = EMU_ACCEL_XCR0;
 	a->cpu.mxcsr_mask = 0xffff;
 	a->cpu.xlayout = &a->xlayout;
+	a->cpu.cr4_valid = EMU_ACCEL_CR4_VALID;
+	a->cpu.efer_valid = EMU_ACCEL_EFER_VALID;
+	a->dr6 = 0xffff0ff0;
+	a->dr7 = 0x400;
 	return a;
 }
 
@@ -282,6 +307,7 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	c->cr2 = r->cr2;
 	c->cr3 = r->cr3;
 	c->cr4 = r->cr4;
+	c->cr8 = r->cr8;
 	c->efer = r->efer;
 	if (r->xcr0 & 1)
 		c->xcr0 = r->xcr0 & EMU_ACCEL_XCR0;
@@ -291,7 +317,11 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	memcpy(c->xmm, r->fpu.xmm, sizeof(c->xmm));
 	c->cpl = emu_accel_cpl(c);
 	a->dr6 = r->dr6;
+	a->dr7 = r->dr7;
 	a->halted = r->mp_state == X86_MP_HALTED;
+	a->nmi_blocked = r->nmi.masked;
+	if (r->nmi.pending)
+		emu_accel_nmi(a);
 }
 
 void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
@@ -313,10 +343,15 @@ void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
 	r->cr2 = c->cr2;
 	r->cr3 = c->cr3;
 	r->cr4 = c->cr4;
+	r->cr8 = c->cr8;
 	r->efer = c->efer;
 	r->xcr0 = c->xcr0;
 	r->dr6 = a->dr6;
+	r->dr7 = a->dr7;
 	r->mp_state = a->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
+	r->nmi.pending = __atomic_load_n(&a->nmi_pending, __ATOMIC_RELAXED);
+	r->nmi.masked = a->nmi_blocked;
+	r->shadow = a->shadow;
 	for (unsigned i = 0; i < 8; i++)
 		memcpy(r->fpu.st[i], a->xstate + 32 + 16 * i, 10);
 	r->fpu.fcw = c->fcw;
@@ -353,6 +388,24 @@ static void emu_accel_xstate_in(struct emu_accel *a)
 	memcpy(a->cpu.xmm, p + XS_XMM, sizeof(a->cpu.xmm));
 }
 
+/* The page walk's view of the CPU: refreshed before every instruction and every delivery, since
+ * the instruction before may have changed CR0/CR3/CR4, EFER or RFLAGS.AC. */
+static void emu_accel_sync_mmu(struct emu_accel *a)
+{
+	const struct emu_cpu *c = &a->cpu;
+
+	a->phys.mmu = (struct emu_mmu){
+		.cr0 = c->cr0,
+		.cr3 = c->cr3,
+		.cr4 = c->cr4,
+		.efer = c->efer,
+		.rflags = c->rflags,
+		.maxphyaddr = EMU_ACCEL_MAXPHYADDR,
+		.pt = emu_phys_pt,
+		.opaque = (void *)a->phys.gm,
+	};
+}
+
 /* Double-fault classes (SDM vol. 3, table 6-5). */
 static bool emu_accel_contributory(uint8_t v)
 {
@@ -366,13 +419,16 @@ static bool emu_accel_contributory(uint8_t v)
  * otherwise the second exception is delivered instead. 0, 1, or a negative errno (-ENOTSUP: a
  * task gate, virtual-8086 mode).
  */
-static int emu_accel_deliver(struct emu_accel *a, struct emu_exception exc, bool soft)
+static int emu_accel_deliver(struct emu_accel *a, struct emu_exception exc, bool soft, bool event)
 {
 	for (;;) {
 		struct emu_exception nested;
-		uint8_t first = exc.vector;
+		/* A fault while delivering an NMI or interrupt is handled serially, like a benign
+		 * exception's, whatever its vector. */
+		uint8_t first = event ? EMU_X_NMI : exc.vector;
 		int ret;
 
+		emu_accel_sync_mmu(a);
 		if (exc.vector == EMU_X_PF)
 			a->cpu.cr2 = exc.cr2;
 		if (exc.vector == EMU_X_DB)
@@ -387,7 +443,7 @@ static int emu_accel_deliver(struct emu_accel *a, struct emu_exception exc, bool
 		}
 		if (first == EMU_X_DF)
 			return 1;
-		soft = false;
+		soft = event = false;
 		if ((emu_accel_contributory(first) && emu_accel_contributory(nested.vector)) ||
 		    (first == EMU_X_PF &&
 		     (nested.vector == EMU_X_PF || emu_accel_contributory(nested.vector))))
@@ -412,6 +468,27 @@ static void emu_accel_fail(const struct emu_accel *a, const struct emu_insn *ins
 		  ret == -ENOTSUP ? "not emulated" : strerror(-ret));
 }
 
+/* Deliver, and turn what cannot be delivered into an exit. */
+static int emu_accel_deliver_exit(struct emu_accel *a, struct emu_exception exc, bool soft,
+				  bool event)
+{
+	int ret = emu_accel_deliver(a, exc, soft, event);
+
+	if (ret == 1) {
+		log_error("emulator: triple fault at rip 0x%llx", (unsigned long long)a->cpu.rip);
+		return EMU_ACCEL_SHUTDOWN;
+	}
+	if (ret) {
+		log_error("emulator: cannot deliver %s %u at rip 0x%llx: %s",
+			  event ? "interrupt" : "exception", exc.vector,
+			  (unsigned long long)a->cpu.rip,
+			  ret == -ENOTSUP ? "not emulated (task gate or virtual-8086 mode)"
+					  : strerror(-ret));
+		return EMU_ACCEL_FAIL;
+	}
+	return 0;
+}
+
 /* One instruction: 0 when it (or the exception it raised) is done, else an exit. */
 static int emu_accel_step(struct emu_accel *a)
 {
@@ -422,16 +499,7 @@ static int emu_accel_step(struct emu_accel *a)
 	int ret;
 
 	memset(&insn, 0, sizeof(insn));
-	a->phys.mmu = (struct emu_mmu){
-		.cr0 = c->cr0,
-		.cr3 = c->cr3,
-		.cr4 = c->cr4,
-		.efer = c->efer,
-		.rflags = c->rflags,
-		.maxphyaddr = EMU_ACCEL_MAXPHYADDR,
-		.pt = emu_phys_pt,
-		.opaque = (void *)a->phys.gm,
-	};
+	emu_accel_sync_mmu(a);
 	c->dirty = 0;
 	ret = emu_decode(&insn, c, NULL, 0, &a->ops, a, &exc);
 	if (!ret && !exc.valid) {
@@ -447,7 +515,11 @@ static int emu_accel_step(struct emu_accel *a)
 		if (!ret && (c->dirty & EMU_DIRTY_XSTATE))
 			emu_accel_xstate_in(a);
 		c->cpl = emu_accel_cpl(c);
+		/* IRET ends NMI blocking, even one that faults afterwards (SDM 6.7.1). */
+		if (!ret && insn.op == EMU_OP_IRET && (!exc.valid || exc.vector == EMU_X_DB))
+			a->nmi_blocked = false;
 	}
+	a->shadow = !ret && (c->dirty & (EMU_DIRTY_STI_SHADOW | EMU_DIRTY_SS_SHADOW));
 	if (ret && c->cpl > 0) {
 		/* As under KVM: what user code runs that nobody can finish is the guest's #UD. */
 		exc = (struct emu_exception){ .valid = true, .vector = EMU_X_UD };
@@ -460,19 +532,24 @@ static int emu_accel_step(struct emu_accel *a)
 	}
 	if (!exc.valid)
 		return 0;
-	ret = emu_accel_deliver(a, exc, insn.op == EMU_OP_INT3 || insn.op == EMU_OP_INTO);
-	if (ret == 1) {
-		log_error("emulator: triple fault at rip 0x%llx", (unsigned long long)c->rip);
-		return EMU_ACCEL_SHUTDOWN;
-	}
-	if (ret) {
-		log_error("emulator: cannot deliver exception %u at rip 0x%llx: %s", exc.vector,
-			  (unsigned long long)c->rip,
-			  ret == -ENOTSUP ? "not emulated (task gate or virtual-8086 mode)"
-					  : strerror(-ret));
-		return EMU_ACCEL_FAIL;
-	}
-	return 0;
+	/* Only int3's own #BP is a software exception (gate DPL checked, no EXT): INTO delivers its
+	 * #OF itself, and what comes back from it (or a LOCK-prefixed int3's #UD) is a fault. */
+	return emu_accel_deliver_exit(a, exc, insn.op == EMU_OP_INT3 && exc.vector == EMU_X_BP,
+				      false);
+}
+
+/* Before the next instruction: an NMI, unless one is being handled (until IRET) or the last
+ * instruction left an interrupt shadow. It wakes a halted vCPU. 0 or an exit. */
+static int emu_accel_events(struct emu_accel *a)
+{
+	struct emu_exception nmi = { .valid = true, .vector = EMU_X_NMI };
+
+	if (a->shadow || a->nmi_blocked || !__atomic_load_n(&a->nmi_pending, __ATOMIC_ACQUIRE))
+		return 0;
+	__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELAXED);
+	a->halted = false;
+	a->nmi_blocked = true;
+	return emu_accel_deliver_exit(a, nmi, false, true);
 }
 
 enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
@@ -481,8 +558,12 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	uint64_t i;
 
 	for (i = 0; i < budget; i++) {
-		int ret;
+		int ret = emu_accel_events(a);
 
+		if (ret) {
+			why = (enum emu_accel_exit)ret;
+			break;
+		}
 		if (a->halted) {
 			why = EMU_ACCEL_HALT;
 			break;
@@ -500,6 +581,11 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	}
 	__atomic_add_fetch(&a->stats.instructions, i, __ATOMIC_RELAXED);
 	return why;
+}
+
+void emu_accel_nmi(struct emu_accel *a)
+{
+	__atomic_store_n(&a->nmi_pending, 1, __ATOMIC_RELEASE);
 }
 
 void emu_accel_get_stats(const struct emu_accel *a, struct emu_accel_stats *s)

@@ -51,6 +51,10 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget);
 
 void emu_accel_get_stats(const struct emu_accel *a, struct emu_accel_stats *s);
 
+/* Make an NMI pending (any thread; kick the vCPU after): delivered before the next instruction
+ * unless an NMI handler runs (until its IRET); it ends a HLT. */
+void emu_accel_nmi(struct emu_accel *a);
+
 /* CPUID of the emulated CPU: what the emulator implements, as one table (exposed for tests). */
 void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 

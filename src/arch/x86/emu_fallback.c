@@ -50,6 +50,7 @@ static void emu_fallback_load(struct emu_cpu *cpu, const struct kvm_regs *r,
 	cpu->cr2 = s->cr2;
 	cpu->cr3 = s->cr3;
 	cpu->cr4 = s->cr4;
+	cpu->cr8 = s->cr8;
 	cpu->efer = s->efer;
 	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
 		cpu_seg_from_kvm(&cpu->seg[i], segs[i]);
@@ -110,6 +111,7 @@ static void emu_fallback_store_segs(struct kvm_sregs *s, const struct emu_cpu *b
 	s->cr2 = cpu->cr2;
 	s->cr3 = cpu->cr3;
 	s->cr4 = cpu->cr4;
+	s->cr8 = cpu->cr8;
 	s->efer = cpu->efer;
 }
 

@@ -43,7 +43,9 @@ static int emu_ctrl_write_cr4(struct emu_run *r, uint64_t v)
 {
 	struct emu_cpu *cpu = r->cpu;
 
-	if ((v & ~EMU_CTRL_CR4_BITS) || ((cpu->efer & EMU_EFER_LMA) && !(v & EMU_CR4_PAE)) ||
+	uint64_t valid = cpu->cr4_valid ? cpu->cr4_valid : EMU_CTRL_CR4_BITS;
+
+	if ((v & ~valid) || ((cpu->efer & EMU_EFER_LMA) && !(v & EMU_CR4_PAE)) ||
 	    ((v ^ cpu->cr4) & EMU_CR4_LA57 && (cpu->efer & EMU_EFER_LMA)))
 		return emu_raise(r->exc, EMU_X_GP, 0);
 	cpu->cr4 = v;
@@ -63,10 +65,12 @@ static int emu_ctrl_mov_cr(struct emu_run *r)
 		return emu_raise(r->exc, EMU_X_UD, -1);
 	if (cpu->cpl)
 		return emu_raise(r->exc, EMU_X_GP, 0);
-	if (n == 8)
-		return -ENOTSUP; /* the TPR: the local APIC's business */
 	if (insn->opcode == 0x20) {
-		v = n == 0 ? cpu->cr0 : n == 2 ? cpu->cr2 : n == 3 ? cpu->cr3 : cpu->cr4;
+		v = n == 0   ? cpu->cr0
+		    : n == 2 ? cpu->cr2
+		    : n == 3 ? cpu->cr3
+		    : n == 8 ? cpu->cr8
+			     : cpu->cr4;
 		emu_set_gpr(cpu, insn->rm, size, v);
 		return 0;
 	}
@@ -76,6 +80,13 @@ static int emu_ctrl_mov_cr(struct emu_run *r)
 		return emu_ctrl_write_cr0(r, v);
 	case 2:
 		cpu->cr2 = v;
+		return 0;
+	case 8:
+		/* The TPR: bits 3:0 (the glue hands it to KVM's local APIC with the sregs). */
+		if (v >> 4)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+		cpu->cr8 = v;
+		cpu->dirty |= EMU_DIRTY_SREGS;
 		return 0;
 	case 3:
 		/* With PCIDE, bit 63 only says "keep this PCID's translations". */
@@ -107,7 +118,9 @@ static int emu_ctrl_msr(struct emu_run *r, bool write)
 			v = cpu->efer;
 		} else {
 			/* LMA is the CPU's; LME cannot change under paging. */
-			if ((v & ~EMU_CTRL_EFER_WRITABLE & ~EMU_EFER_LMA) ||
+			uint64_t valid = cpu->efer_valid ? cpu->efer_valid : EMU_CTRL_EFER_WRITABLE;
+
+			if ((v & ~valid & ~EMU_EFER_LMA) ||
 			    ((cpu->cr0 & EMU_CR0_PG) && ((v ^ cpu->efer) & EMU_EFER_LME)))
 				return emu_raise(r->exc, EMU_X_GP, 0);
 			cpu->efer = (v & ~EMU_EFER_LMA) | (cpu->efer & EMU_EFER_LMA);

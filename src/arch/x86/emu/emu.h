@@ -53,6 +53,7 @@
 enum emu_vector {
 	EMU_X_DE = 0,
 	EMU_X_DB = 1,
+	EMU_X_NMI = 2,
 	EMU_X_BP = 3,
 	EMU_X_OF = 4,
 	EMU_X_BR = 5,
@@ -158,7 +159,11 @@ struct emu_cpu {
 	uint64_t rflags;
 	uint64_t cr0, cr4, efer;
 	uint64_t cr2, cr3; /* read and written only by MOV CR (under KVM the glue keeps them) */
-	uint64_t xcr0;	   /* only read by VEX-encoded instructions */
+	uint64_t cr8;	   /* the task-priority register (64-bit mode's MOV CR8) */
+	/* Bits MOV to CR4 and WRMSR to EFER may set (the rest #GP), from the CPUID the guest
+	 * sees; 0: every bit the architecture defines (under KVM, which checks them itself). */
+	uint64_t cr4_valid, efer_valid;
+	uint64_t xcr0; /* only read by VEX-encoded instructions */
 	struct emu_seg seg[EMU_NR_SREGS];
 	uint8_t cpl;
 	uint32_t mxcsr;
