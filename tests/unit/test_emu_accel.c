@@ -302,7 +302,7 @@ static void test_trap_after_paging_on(void)
 	memcpy(&eip, ram + 0x20ff4, 4);
 	CHECK_EQ(eip, CODE + sizeof(code)); /* a trap: after the mov */
 	memcpy(&eip, ram + 0x7ff4, 4);
-	CHECK_EQ(eip, 0); /* not through the old, identity view */
+	CHECK_EQ(eip, 0);		  /* not through the old, identity view */
 	CHECK_EQ(r.dr6 & 0x4000, 0x4000); /* BS */
 	emu_accel_destroy(a);
 }
