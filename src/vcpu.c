@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -78,16 +79,22 @@ int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsign
 int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned index,
 		    const struct x86_regs *regs)
 {
+	pthread_condattr_t attr;
+
 	memset(vcpu, 0, sizeof(*vcpu));
 	vcpu->ctx = ctx;
 	vcpu->index = index;
 	vcpu->fd = -1;
 	pthread_mutex_init(&vcpu->lock, NULL);
-	pthread_cond_init(&vcpu->cond, NULL);
+	/* On the monotonic clock: a halted vCPU waits for its APIC timer's deadline. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&vcpu->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	vcpu->state = VCPU_CREATED;
 	vcpu->emu = emu_accel_create(ctx->mem, ctx->pio, ctx->mmio, ctx->stopping);
 	if (!vcpu->emu)
-		return -ENOMEM;
+		return -ENOMEM; /* or the APIC's address is taken: the VM's layout says it is not */
 	emu_accel_set_regs(vcpu->emu, regs);
 	return 0;
 }
@@ -341,12 +348,20 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 	vcpu_park_wait(vcpu);
 }
 
-/* --accel emu, halted: no interrupt can wake the vCPU; wait for a stop or a park request. */
+/* --accel emu, halted: wait for the APIC timer's deadline (if it can wake the vCPU), a stop or a
+ * park request (an NMI arrives with one). vcpu_kick broadcasts under the lock: nothing is lost. */
 static void vcpu_emu_halt(struct vcpu *vcpu)
 {
+	uint64_t wake = emu_accel_wake_at(vcpu->emu);
+	struct timespec at = { (time_t)(wake / 1000000000u), (long)(wake % 1000000000u) };
+
 	pthread_mutex_lock(&vcpu->lock);
-	while (!vcpu_stopping(vcpu) && !__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST))
-		pthread_cond_wait(&vcpu->cond, &vcpu->lock); /* vcpu_kick broadcasts under lock */
+	while (!vcpu_stopping(vcpu) && !__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST)) {
+		if (!wake)
+			pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+		else if (pthread_cond_timedwait(&vcpu->cond, &vcpu->lock, &at) == ETIMEDOUT)
+			break;
+	}
 	pthread_mutex_unlock(&vcpu->lock);
 }
 

@@ -20,6 +20,7 @@
 #define GUEST_EXIT_HOSTILE 0x28	 /* status 81 */
 #define GUEST_EXIT_BADRING 0x29	 /* status 83 */
 #define GUEST_EXIT_INTR32 0x2a	 /* status 85 */
+#define GUEST_EXIT_APIC32 0x2c	 /* status 89 */
 
 #define GUEST_PORT_COM1 0x3f8
 #define GUEST_PORT_DEBUG_EXIT 0xf4

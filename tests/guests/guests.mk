@@ -16,7 +16,7 @@ GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-w
 # 32-bit guests are linked as i386. 64-bit guests start in 32-bit code too but are linked as x86-64
 # and converted to ELF32, because multiboot loaders (QEMU's included) only take 32-bit ELF. The
 # x86-64 link stays as NAME.elf64: gdb reads its symbols (tests/integration/test_gdb.sh).
-GUEST_NAMES32 := hello32 realmode smp pio_loop spin intr32
+GUEST_NAMES32 := hello32 realmode smp pio_loop spin intr32 apic32
 GUEST_NAMES64 := long64 int3 nmi user3 gdbtest hostile badring
 GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES32) $(GUEST_NAMES64))
 
@@ -46,6 +46,7 @@ $(O)/guests/smp.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/smp.32.o $(GUEST_OBJ)/smp_lo
 $(O)/guests/pio_loop.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/pio_loop.32.o
 $(O)/guests/spin.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/spin.32.o
 $(O)/guests/intr32.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/intr32.32.o $(GUEST_OBJ)/isr32.32.o
+$(O)/guests/apic32.elf: $(GUEST_COMMON32) $(GUEST_OBJ)/apic32.32.o
 $(O)/guests/long64.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/long64.64.o
 $(O)/guests/int3.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/int3.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o
 $(O)/guests/nmi.elf: $(GUEST_COMMON64) $(GUEST_OBJ)/nmi.64.o $(GUEST_OBJ)/isr64.64.o $(GUEST_OBJ)/idt64.64.o

@@ -89,6 +89,14 @@ wait "$KPID"
 RC=$? KPID=
 expect_eq emu-api-stop "exit status after ctl stop" "$RC" 0
 
+# The local APIC (src/dev/lapic.c): its periodic timer waking `sti; hlt`, a self-IPI held back by
+# the TPR, EOI (apic32.elf prints a PASS line per check).
+run_guest emu-apic32 60 --accel emu --debug-exit --kernel "$GUESTS/apic32.elf"
+check_exit emu-apic32 "$(((0x2c << 1) | 1))" '^PASS apic32[[:space:]]*$'
+for c in cpuid apic-base version timer ipi-irr tpr-blocks ipi eoi; do
+	gsays "^PASS apic32\.$c\$" && pass "emu-apic32-$c" || fail "emu-apic32-$c" "no PASS apic32.$c"
+done
+
 # NMIs from the API end the guest's `cli; hlt` and go through its IDT (nmi.elf checks where they
 # land and exits after two).
 "$KVMBOX" run --accel emu --debug-exit --api-sock "$T/nmi.sock" --kernel "$GUESTS/nmi.elf" \

@@ -575,7 +575,7 @@ static void test_clac_stac(void)
 	CHECK_EQ(RUN(&c, &exc, 0xf2, 0x0f, 0x01, 0xca), -ENOTSUP);
 	CHECK_EQ(RUN(&c, &exc, 0x66, 0x0f, 0x01, 0xca), -ENOTSUP);
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc8), -ENOTSUP); /* monitor */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0x38), -ENOTSUP); /* invlpg [rax]: not emulated */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc9), -ENOTSUP); /* mwait: not emulated */
 	CHECK_EQ(c.rip, CODE);
 }
 
@@ -1161,13 +1161,13 @@ static void test_unknown(void)
 	c = cpu64();
 	/* Known to the decoder (length, operands) but not emulated: -ENOTSUP from execution. */
 	CHECK_EQ(RUN(&c, &exc, 0xf4), -ENOTSUP);		   /* hlt, with no ops->halt */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);	   /* vmcall */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc8), -ENOTSUP);	   /* monitor */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xfa), -ENOTSUP);	   /* monitorx */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);	   /* xsave */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x38, 0x00, 0xc1), -ENOTSUP); /* pshufb */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x3a, 0x0f, 0xc1, 1), -ENOTSUP);
-	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x0f, 0x05),
-		 -ENOTSUP);			/* syscall: not emulated beats LOCK #UD */
+	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x0f, 0x0e),
+		 -ENOTSUP);			/* femms: not emulated beats LOCK #UD */
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x91), 0); /* LOCK on xchg %ecx, %eax: #UD */
 	CHECK_EXC(exc, EMU_X_UD, -1);
 	/* 90 with REX.B is xchg %r8d, %eax, not a NOP. */

@@ -4,6 +4,7 @@
  * and triple-fault rules, MSRs, the XSAVE image, the CPU model CPUID describes, the stop flag.
  */
 #include <string.h>
+#include <time.h>
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/emu_accel.h"
@@ -53,12 +54,31 @@ static const struct bus_ops rec_ops = { .read = rec_read,
 					.write = rec_write,
 					.state_shared = true };
 
+/* Fresh buses with the recording devices (each vCPU adds its local APIC to mmio). */
+static void buses(void)
+{
+	static bool ready;
+
+	if (ready) {
+		bus_destroy(&pio);
+		bus_destroy(&mmio);
+	}
+	ready = true;
+	bus_init(&pio, "pio", 0xff);
+	bus_init(&mmio, "mmio", 0x00);
+	CHECK_EQ(bus_add(&pio, 0x3f8, 8, &rec_ops, &port_dev, "rec"), 0);
+	CHECK_EQ(bus_add(&pio, 0xf4, 1, &rec_ops, &port_dev, "rec-stop"), 0);
+	CHECK_EQ(bus_add(&mmio, 0xd0000000u, 0x1000, &rec_ops, &mmio_dev, "rec-mmio"), 0);
+}
+
 /* A fresh machine: RAM with kvmbox's boot GDT, code at CODE, an IDT at IDT (empty gates). */
 static struct emu_accel *machine(const uint8_t *code, size_t len, uint16_t idt_limit)
 {
 	struct boot_entry entry = { .mode = BOOT_MODE_MULTIBOOT, .rip = CODE };
 	struct x86_regs r;
 	struct emu_accel *a;
+
+	buses();
 
 	memset(ram, 0, RAM);
 	memset(&port_dev, 0, sizeof(port_dev));
@@ -344,6 +364,47 @@ static void test_nmi(void)
 	emu_accel_destroy(a);
 }
 
+/* The local APIC's timer ends a HLT (after its deadline, which emu_accel_wake_at gives) and its
+ * interrupt goes through the IDT; the handler's EOI and IRET bring the guest back. */
+static void test_apic_timer_wakes_hlt(void)
+{
+	static const uint8_t code[] = {
+		0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, /* SVR = 0x1ff */
+		0xc7, 0x05, 0xe0, 0x03, 0xe0, 0xfe, 0x0b, 0x00, 0x00, 0x00, /* divide by 1 */
+		0xc7, 0x05, 0x20, 0x03, 0xe0, 0xfe, 0x40, 0x00, 0x00, 0x00, /* one-shot, 0x40 */
+		0xc7, 0x05, 0x80, 0x03, 0xe0, 0xfe, 0x10, 0x27, 0x00, 0x00, /* 10,000 ns */
+		0xfb, 0xf4, 0xf4,					    /* sti; hlt; hlt */
+	};
+	static const uint8_t isr[] = {
+		0x43,							    /* inc ebx */
+		0xc7, 0x05, 0xb0, 0x00, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x00, /* EOI */
+		0xcf,							    /* iret */
+	};
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct timespec ts;
+	struct x86_regs r;
+	uint64_t wake, now;
+
+	if (!a)
+		return;
+	gate(0x40, 0);
+	memcpy(ram + HANDLER, isr, sizeof(isr));
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	wake = emu_accel_wake_at(a);
+	CHECK(wake != 0);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	} while (now < wake);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT); /* the interrupt, then the second hlt */
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RBX], 1);
+	CHECK_EQ(r.rip, CODE + sizeof(code));
+	CHECK_EQ(emu_accel_wake_at(a), 0); /* one-shot: nothing left to wake it */
+	CHECK_EQ(ram[HANDLER + 1], 0xc7);  /* the handler ran from where the gate points */
+	emu_accel_destroy(a);
+}
+
 /* A valid instruction the emulator does not implement stops the VM (x87 at CPL 0). */
 static void test_unimplemented_stops(void)
 {
@@ -410,12 +471,13 @@ static void test_cpuid(void)
 	uint32_t out[4];
 
 	/* Not: INVPCID (no PCIDs), RDPRU (Intel), BMI1 (only TZCNT of it is implemented), SSSE3
-	 * (only PSHUFB and PALIGNR), XSAVES (no supervisor state), an APIC (none). */
+	 * (only PSHUFB and PALIGNR), XSAVES (no supervisor state). */
 	CHECK_EQ(emu_features_from_cpuid(accel_leaf, NULL), want);
 	CHECK_EQ(emu_xlayout_from_cpuid(&l, accel_leaf, NULL), 0);
 	CHECK_EQ(l.size, 576);
 	emu_accel_cpuid(1, 0, out);
-	CHECK_EQ(out[3] & (1u << 9), 0); /* no APIC */
+	CHECK_EQ(out[3] & (1u << 9), 1u << 9); /* a local APIC */
+	CHECK_EQ(out[2] & (1u << 21), 0);      /* no x2APIC */
 	emu_accel_cpuid(0x80000001, 0, out);
 	CHECK(out[3] & (1u << 29)); /* long mode */
 	if (!a)
@@ -477,11 +539,6 @@ int main(void)
 	if (!ram)
 		return 1;
 	CHECK_EQ(guest_mem_add(&gm, 0, RAM, ram), 0);
-	bus_init(&pio, "pio", 0xff);
-	bus_init(&mmio, "mmio", 0x00);
-	CHECK_EQ(bus_add(&pio, 0x3f8, 8, &rec_ops, &port_dev, "rec"), 0);
-	CHECK_EQ(bus_add(&pio, 0xf4, 1, &rec_ops, &port_dev, "rec-stop"), 0);
-	CHECK_EQ(bus_add(&mmio, 0xd0000000u, 0x1000, &rec_ops, &mmio_dev, "rec-mmio"), 0);
 	RUN_TEST(test_boot_state);
 	RUN_TEST(test_io_and_halt);
 	RUN_TEST(test_budget_and_stop);
@@ -490,6 +547,7 @@ int main(void)
 	RUN_TEST(test_double_and_triple_fault);
 	RUN_TEST(test_trap_after_paging_on);
 	RUN_TEST(test_nmi);
+	RUN_TEST(test_apic_timer_wakes_hlt);
 	RUN_TEST(test_unimplemented_stops);
 	RUN_TEST(test_msrs);
 	RUN_TEST(test_cpuid);

@@ -9,14 +9,16 @@
 
 #include "arch/x86/emu/decode.h"
 #include "arch/x86/emu/phys.h"
+#include "arch/x86/layout.h"
+#include "dev/lapic.h"
 #include "log.h"
 
 #define EMU_ACCEL_MAXPHYADDR 39	 /* CPUID 0x80000008: what emu_mmu checks reserved bits against */
 #define EMU_ACCEL_XSAVE_SIZE 576 /* legacy area + header: x87 and SSE are all XCR0 offers */
 #define EMU_ACCEL_XCR0 3ull	 /* x87 | SSE */
-/* CR4 bits the CPU has (CPUID below): VME PVI DE LA57 PCIDE FSGSBASE UMIP PKE and the VMX/SMX
- * ones are not: TSD PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT OSXSAVE SMEP SMAP. */
-#define EMU_ACCEL_CR4_VALID 0x3407f4ull
+/* CR4 bits the CPU has (CPUID below): TSD PSE PAE PGE PCE OSFXSR OSXMMEXCPT OSXSAVE SMEP SMAP;
+ * not VME PVI DE MCE LA57 PCIDE FSGSBASE UMIP PKE or the VMX/SMX ones. */
+#define EMU_ACCEL_CR4_VALID 0x3407b4ull
 #define EMU_ACCEL_EFER_VALID 0xd01ull /* SCE LME LMA NXE */
 
 /* The FXSAVE/XSAVE legacy area, which the XSAVE family reads and writes (architectural). */
@@ -29,9 +31,16 @@
 
 /* MSRs the emulated CPU has beyond EFER (which the emulator keeps in emu_cpu). */
 #define MSR_TSC 0x10u
+#define MSR_APIC_BASE 0x1bu
+#define MSR_MCG_CAP 0x179u
+#define MSR_MCG_STATUS 0x17au
+#define APIC_BASE_BSP 0x100u
+#define APIC_BASE_EN 0x800u
 #define MSR_SYSENTER_CS 0x174u
 #define MSR_SYSENTER_ESP 0x175u
 #define MSR_SYSENTER_EIP 0x176u
+#define MSR_MISC_ENABLE 0x1a0u
+#define MISC_ENABLE_FIXED 0x1880ull /* perfmon (0), BTS and PEBS unavailable (1): read-only */
 #define MSR_PAT 0x277u
 #define MSR_STAR 0xc0000081u
 #define MSR_LSTAR 0xc0000082u
@@ -47,11 +56,16 @@ static const struct {
 	uint32_t index;
 	uint64_t reset;
 } emu_accel_plain_msrs[] = {
-	{ MSR_SYSENTER_CS, 0 },	   { MSR_SYSENTER_ESP, 0 },
-	{ MSR_SYSENTER_EIP, 0 },   { MSR_PAT, 0x0007040600070406ull },
-	{ MSR_STAR, 0 },	   { MSR_LSTAR, 0 },
-	{ MSR_CSTAR, 0 },	   { MSR_FMASK, 0 },
+	{ MSR_SYSENTER_CS, 0 },
+	{ MSR_SYSENTER_ESP, 0 },
+	{ MSR_SYSENTER_EIP, 0 },
+	{ MSR_PAT, 0x0007040600070406ull },
+	{ MSR_STAR, 0 },
+	{ MSR_LSTAR, 0 },
+	{ MSR_CSTAR, 0 },
+	{ MSR_FMASK, 0 },
 	{ MSR_KERNEL_GS_BASE, 0 },
+	{ MSR_MISC_ENABLE, 0x1801ull }, /* fast strings; BTS and PEBS unavailable */
 };
 #define EMU_ACCEL_NPLAIN (sizeof(emu_accel_plain_msrs) / sizeof(emu_accel_plain_msrs[0]))
 
@@ -69,6 +83,7 @@ struct emu_accel {
 	bool shadow;	  /* the last instruction was STI (setting IF) or a load of SS */
 	const int *stopping;
 	struct emu_ops ops; /* emu_phys's memory and port callbacks, this CPU's CPUID, MSRs, HLT */
+	struct lapic lapic; /* its local APIC, on the MMIO bus at LAYOUT_LAPIC */
 	struct emu_accel_stats stats; /* atomic: read by other threads */
 };
 
@@ -99,10 +114,10 @@ void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[1] = (8u << 8) | (1u << 16); /* CLFLUSH line 64 bytes, 1 logical CPU */
 		out[2] =
 		    (1u << 1) | (1u << 13) | (1u << 23) | (1u << 26); /* PCLMUL CX16 POPCNT XSAVE */
-		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) |
-			 (1u << 8) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) |
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
+			 (1u << 9) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) |
 			 (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
-		/* FPU PSE TSC MSR PAE MCE CX8 PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
+		/* FPU PSE TSC MSR PAE CX8 APIC PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
 		break;
 	case 7:
 		if (subleaf == 0) {
@@ -144,6 +159,8 @@ static void emu_accel_cpuid_op(void *opaque, uint32_t leaf, uint32_t subleaf, ui
 	emu_accel_cpuid(leaf, subleaf, out);
 	if (leaf == 1 && (a->cpu.cr4 & EMU_CR4_OSXSAVE))
 		out[2] |= 1u << 27; /* OSXSAVE mirrors CR4 */
+	if (leaf == 1 && !a->lapic.hw_enabled)
+		out[3] &= ~(1u << 9); /* and APIC, IA32_APIC_BASE.EN */
 }
 
 static int emu_accel_cpuid_leaf(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
@@ -203,6 +220,24 @@ static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool wri
 			*value = s->base;
 		return 0;
 	}
+	case MSR_MCG_CAP:    /* machine-check architecture with no banks: read-only */
+	case MSR_MCG_STATUS: /* nothing in progress; only 0 may be written */
+		if (write && (index == MSR_MCG_CAP || *value))
+			return -ENOENT;
+		if (!write)
+			*value = 0;
+		return 0;
+	case MSR_APIC_BASE:
+		/* The xAPIC at its usual address: no relocation, no x2APIC (EXTD), BSP fixed. */
+		if (!write) {
+			*value =
+			    LAYOUT_LAPIC | APIC_BASE_BSP | (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
+			return 0;
+		}
+		if ((*value & ~(uint64_t)(APIC_BASE_BSP | APIC_BASE_EN)) != LAYOUT_LAPIC)
+			return -ENOENT;
+		lapic_set_hw_enabled(&a->lapic, *value & APIC_BASE_EN);
+		return 0;
 	case MSR_TSC_AUX:
 		if (write && (*value >> 32))
 			return -ENOENT;
@@ -227,10 +262,23 @@ static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool wri
 			return -ENOENT;
 		if (index == MSR_PAT && !emu_accel_pat_ok(*value))
 			return -ENOENT;
+		if (index == MSR_MISC_ENABLE)
+			*value = (*value & ~MISC_ENABLE_FIXED) | (a->msr[i] & MISC_ENABLE_FIXED);
 		a->msr[i] = *value;
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static uint64_t emu_accel_clock(void *opaque)
+{
+	(void)opaque;
+	return emu_accel_now_ns();
+}
+
+static void emu_accel_lapic_nmi(void *opaque)
+{
+	emu_accel_nmi(opaque);
 }
 
 static int emu_accel_halt(void *opaque)
@@ -256,6 +304,11 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 	a->ops.msr = emu_accel_msr;
 	a->ops.halt = emu_accel_halt;
 	a->phys = (struct emu_phys){ .gm = gm, .mmio = mmio, .pio = pio };
+	lapic_init(&a->lapic, 0, emu_accel_clock, emu_accel_lapic_nmi, a);
+	if (bus_add(mmio, LAYOUT_LAPIC, LAPIC_SIZE, &lapic_bus_ops, &a->lapic, "lapic")) {
+		emu_accel_destroy(a);
+		return NULL;
+	}
 	a->stopping = stopping;
 	memset(a->xstate, 0, 4096);
 	for (unsigned i = 0; i < EMU_ACCEL_NPLAIN; i++)
@@ -307,7 +360,7 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	c->cr2 = r->cr2;
 	c->cr3 = r->cr3;
 	c->cr4 = r->cr4;
-	c->cr8 = r->cr8;
+	lapic_set_cr8(&a->lapic, (uint8_t)r->cr8);
 	c->efer = r->efer;
 	if (r->xcr0 & 1)
 		c->xcr0 = r->xcr0 & EMU_ACCEL_XCR0;
@@ -343,7 +396,8 @@ void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
 	r->cr2 = c->cr2;
 	r->cr3 = c->cr3;
 	r->cr4 = c->cr4;
-	r->cr8 = c->cr8;
+	r->cr8 = lapic_cr8(&a->lapic);
+	r->apic_base = LAYOUT_LAPIC | APIC_BASE_BSP | (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
 	r->efer = c->efer;
 	r->xcr0 = c->xcr0;
 	r->dr6 = a->dr6;
@@ -496,11 +550,13 @@ static int emu_accel_step(struct emu_accel *a)
 	struct emu_insn insn;
 	struct emu_exception exc;
 	unsigned needs;
+	uint64_t cr8;
 	int ret;
 
 	memset(&insn, 0, sizeof(insn));
 	emu_accel_sync_mmu(a);
 	c->dirty = 0;
+	c->cr8 = cr8 = lapic_cr8(&a->lapic); /* the TPR, which MMIO writes may have changed */
 	ret = emu_decode(&insn, c, NULL, 0, &a->ops, a, &exc);
 	if (!ret && !exc.valid) {
 		needs = emu_op_needs(insn.op);
@@ -515,6 +571,8 @@ static int emu_accel_step(struct emu_accel *a)
 		if (!ret && (c->dirty & EMU_DIRTY_XSTATE))
 			emu_accel_xstate_in(a);
 		c->cpl = emu_accel_cpl(c);
+		if (c->cr8 != cr8) /* MOV to CR8 (an MMIO write to the TPR is the APIC's already) */
+			lapic_set_cr8(&a->lapic, (uint8_t)c->cr8);
 		/* IRET ends NMI blocking, even one that faults afterwards (SDM 6.7.1). */
 		if (!ret && insn.op == EMU_OP_IRET && (!exc.valid || exc.vector == EMU_X_DB))
 			a->nmi_blocked = false;
@@ -542,14 +600,29 @@ static int emu_accel_step(struct emu_accel *a)
  * instruction left an interrupt shadow. It wakes a halted vCPU. 0 or an exit. */
 static int emu_accel_events(struct emu_accel *a)
 {
-	struct emu_exception nmi = { .valid = true, .vector = EMU_X_NMI };
+	struct emu_exception event = { .valid = true, .vector = EMU_X_NMI };
+	uint64_t now;
+	int vector;
 
-	if (a->shadow || a->nmi_blocked || !__atomic_load_n(&a->nmi_pending, __ATOMIC_ACQUIRE))
+	if (a->shadow)
 		return 0;
-	__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELAXED);
+	if (!a->nmi_blocked && __atomic_load_n(&a->nmi_pending, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELAXED);
+		a->halted = false;
+		a->nmi_blocked = true;
+		return emu_accel_deliver_exit(a, event, false, true);
+	}
+	if (!(a->cpu.rflags & EMU_RFLAGS_IF))
+		return 0;
+	/* The clock only while the timer runs: a page walk costs less than reading it. */
+	now = lapic_deadline(&a->lapic) ? emu_accel_now_ns() : 0;
+	vector = lapic_pending(&a->lapic, now);
+	if (vector < 0)
+		return 0;
+	lapic_accept(&a->lapic, (uint8_t)vector);
 	a->halted = false;
-	a->nmi_blocked = true;
-	return emu_accel_deliver_exit(a, nmi, false, true);
+	event.vector = (uint8_t)vector;
+	return emu_accel_deliver_exit(a, event, false, true);
 }
 
 enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
@@ -581,6 +654,13 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	}
 	__atomic_add_fetch(&a->stats.instructions, i, __ATOMIC_RELAXED);
 	return why;
+}
+
+uint64_t emu_accel_wake_at(const struct emu_accel *a)
+{
+	if (!a->halted || !(a->cpu.rflags & EMU_RFLAGS_IF))
+		return 0;
+	return lapic_deadline(&a->lapic);
 }
 
 void emu_accel_nmi(struct emu_accel *a)

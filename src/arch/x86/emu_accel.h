@@ -1,9 +1,10 @@
 /*
  * A vCPU without KVM (`kvmbox run --accel emu`): every guest instruction goes through the x86
  * emulator, guest memory through emu_phys (RAM, else the MMIO bus), port I/O to the PIO bus. The
- * CPU the guest sees is what the emulator implements (emu_accel_cpuid); exceptions go through the
- * guest's IDT with the double- and triple-fault rules. No interrupt controller and no timers yet:
- * a HLT with nothing to wake it waits for kvmbox to stop or pause. The start of a CPU-emulator
+ * CPU the guest sees is what the emulator implements (emu_accel_cpuid), with a local APIC
+ * (src/dev/lapic.c) on the MMIO bus: its timer and self-IPIs interrupt the guest; NMIs come from
+ * kvmbox. Exceptions and interrupts go through the guest's IDT with the double- and triple-fault
+ * rules. No I/O APIC or PIC yet: device interrupts do not reach it. The start of a CPU-emulator
  * mode.
  */
 #ifndef KVMBOX_X86_EMU_ACCEL_H
@@ -32,7 +33,8 @@ struct emu_accel_stats {
 };
 
 /*
- * A vCPU in its reset state; NULL when out of memory. stopping (atomic, may be NULL): when a device
+ * A vCPU in its reset state, its local APIC added to mmio; NULL when out of memory or when
+ * something else sits at the APIC's address. stopping (atomic, may be NULL): when a device
  * access sets it (debug-exit, ACPI power-off), emu_accel_run returns after that instruction, as a
  * KVM vCPU does not re-enter the guest after the exit that stopped the VM.
  */
@@ -50,6 +52,10 @@ void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r);
 enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget);
 
 void emu_accel_get_stats(const struct emu_accel *a, struct emu_accel_stats *s);
+
+/* A halted vCPU that the local APIC's timer will wake: when (CLOCK_MONOTONIC ns); else 0 (only
+ * an NMI, a stop or a pause end the wait). */
+uint64_t emu_accel_wake_at(const struct emu_accel *a);
 
 /* Make an NMI pending (any thread; kick the vCPU after): delivered before the next instruction
  * unless an NMI handler runs (until its IRET); it ends a HLT. */

@@ -633,6 +633,14 @@ static const struct {
 	[EMU_OP_RDTSC] = { "rdtsc", EMU_NEED_TSC, emu_sys_execute },
 	[EMU_OP_HLT] = { "hlt", 0, emu_sys_execute },
 	[EMU_OP_INT1] = { "int1", 0, emu_sys_execute },
+	[EMU_OP_INVLPG] = { "invlpg", 0, emu_sys_execute },
+	[EMU_OP_INVD] = { "invd", 0, emu_sys_execute },
+	[EMU_OP_CLTS] = { "clts", 0, emu_sys_execute },
+	[EMU_OP_VMX] = { "vmx", 0, emu_sys_execute },
+	[EMU_OP_SVM] = { "svm", 0, emu_sys_execute },
+	[EMU_OP_SYSCALL] = { "syscall", 0, emu_syscall_execute },
+	[EMU_OP_SYSRET] = { "sysret", 0, emu_syscall_execute },
+	[EMU_OP_SWAPGS] = { "swapgs", 0, emu_syscall_execute },
 	[EMU_OP_SSE_INT] = { "sse2-int", EMU_NEED_FPU | EMU_NEED_SSE, emu_sse_int_execute },
 	[EMU_OP_PSHUFB] = { "pshufb", EMU_NEED_FPU | EMU_NEED_SSE | EMU_NEED_CPUID,
 			    emu_sse_int_execute },
@@ -668,6 +676,12 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	/* A delivered INT n/INTO clears TF: no single-step trap after it (the handler runs). */
 	if ((insn->op == EMU_OP_INT || insn->op == EMU_OP_INTO) && !(cpu->rflags & EMU_RFLAGS_TF))
 		single_step = false;
+	/* SYSCALL and SYSRET trap on the TF they end with (FMASK may clear it, R11 set it). */
+	if (insn->op == EMU_OP_SYSCALL || insn->op == EMU_OP_SYSRET)
+		single_step = cpu->rflags & EMU_RFLAGS_TF;
+	/* SYSCALL and SYSRET trap on the TF they end with (FMASK may clear it, R11 set it). */
+	if (insn->op == EMU_OP_SYSCALL || insn->op == EMU_OP_SYSRET)
+		single_step = cpu->rflags & EMU_RFLAGS_TF;
 	/* After a load of SS the trap waits one more instruction, which we cannot do: it is lost.
 	 */
 	if (cpu->dirty & EMU_DIRTY_SS_SHADOW)

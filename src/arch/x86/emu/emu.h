@@ -460,6 +460,15 @@ enum emu_op {
 	EMU_OP_RDTSC,  /* 0F 31 (EMU_NEED_TSC) */
 	EMU_OP_HLT,    /* F4, through ops->halt */
 	EMU_OP_INT1,   /* F1 (ICEBP) */
+	EMU_OP_INVLPG, /* 0F 01 /7 (memory) */
+	EMU_OP_INVD,   /* 0F 08 */
+	EMU_OP_CLTS,   /* 0F 06 */
+	EMU_OP_VMX,    /* VMCALL, VMLAUNCH, VMRESUME, VMXOFF (0F 01 C1-C4): no VMX here, #UD */
+	EMU_OP_SVM,    /* VMRUN ... INVLPGA (0F 01 D8-DF): no SVM here, #UD */
+	/* Fast system calls (syscall.c). */
+	EMU_OP_SYSCALL, /* 0F 05 */
+	EMU_OP_SYSRET,	/* 0F 07 */
+	EMU_OP_SWAPGS,	/* 0F 01 F8 */
 	/* SSE2 integer arithmetic beyond sse.c's, by opcode (sse_int.c). */
 	EMU_OP_SSE_INT,
 	EMU_OP_PSHUFB,	  /* 66 0F 38 00 (SSSE3) */

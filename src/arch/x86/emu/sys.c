@@ -294,6 +294,22 @@ int emu_sys_execute(struct emu_run *r)
 		return emu_sys_hlt(r);
 	case EMU_OP_INT1:
 		return emu_sys_int1(r);
+	case EMU_OP_INVLPG: /* no fault for any address; the caller flushes (EMU_DIRTY_TLB) */
+	case EMU_OP_INVD:   /* coherent caches: only the privilege check, like WBINVD */
+		ret = emu_sys_privileged(r);
+		if (!ret && r->insn->op == EMU_OP_INVLPG)
+			r->cpu->dirty |= EMU_DIRTY_TLB;
+		return emu_done(r, ret);
+	case EMU_OP_CLTS:
+		ret = emu_sys_privileged(r);
+		if (!ret) {
+			r->cpu->cr0 &= ~EMU_CR0_TS;
+			r->cpu->dirty |= EMU_DIRTY_SREGS;
+		}
+		return emu_done(r, ret);
+	case EMU_OP_VMX: /* the guest's CPU has neither VMX nor SVM (no CPU template offers them) */
+	case EMU_OP_SVM:
+		return emu_raise(r->exc, EMU_X_UD, -1);
 	default:
 		return -ENOTSUP;
 	}

@@ -1,0 +1,61 @@
+/*
+ * A local APIC in xAPIC mode (the 4 KiB register page at 0xfee00000) for a vCPU kvmbox runs itself
+ * (--accel emu; under KVM the in-kernel LAPIC is used). No KVM inside: the vCPU asks it which
+ * interrupt to take (lapic_pending, lapic_accept) and when its timer next fires (lapic_deadline).
+ * Implemented: ID, version, TPR/PPR, EOI, LDR/DFR, the spurious-vector register (software enable),
+ * ISR/TMR/IRR, ESR, the six LVT entries, the timer (one-shot and periodic, divide configuration,
+ * current count), and the ICR for a lone CPU: fixed and NMI IPIs to itself (by shorthand, physical
+ * or logical destination); INIT and SIPI are accepted and dropped (no other CPU to start). Not:
+ * the TSC-deadline mode (not in CPUID), x2APIC, LINT0/LINT1 inputs (no PIC), error interrupts.
+ */
+#ifndef KVMBOX_DEV_LAPIC_H
+#define KVMBOX_DEV_LAPIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "snapshot/state.h"
+
+#define LAPIC_SIZE 0x1000
+
+struct lapic {
+	uint32_t id, tpr, ldr, dfr, svr, esr, icr_lo, icr_hi;
+	uint32_t lvt[6]; /* timer, thermal, perf, LINT0, LINT1, error (0x320 + 0x10 * i) */
+	uint32_t timer_initial, timer_divide;
+	uint64_t timer_start, timer_deadline; /* ns on the clock; deadline 0: not armed */
+	uint32_t irr[8], isr[8], tmr[8];
+	bool hw_enabled; /* IA32_APIC_BASE.EN */
+	/* The clock (ns) the timer counts, at 1 GHz before the divider; an NMI request (ICR). */
+	uint64_t (*now)(void *opaque);
+	void (*nmi)(void *opaque);
+	void *opaque;
+};
+
+/* Power-up state (enabled in IA32_APIC_BASE, software-disabled, every LVT masked). */
+void lapic_init(struct lapic *l, uint32_t id, uint64_t (*now)(void *opaque),
+		void (*nmi)(void *opaque), void *opaque);
+
+/* IA32_APIC_BASE.EN: clearing it resets the APIC to power-up state and hides it. */
+void lapic_set_hw_enabled(struct lapic *l, bool on);
+
+/* The highest vector the CPU should take now (timer expiries at now folded in first), or -1. */
+int lapic_pending(struct lapic *l, uint64_t now);
+/* The CPU took vector (from lapic_pending): IRR -> ISR. */
+void lapic_accept(struct lapic *l, uint8_t vector);
+/* When the timer fires next (ns on the clock), or 0 when it is not armed. */
+uint64_t lapic_deadline(const struct lapic *l);
+
+/* CR8 in 64-bit mode is TPR[7:4]. */
+uint8_t lapic_cr8(const struct lapic *l);
+void lapic_set_cr8(struct lapic *l, uint8_t cr8);
+
+extern const struct bus_ops lapic_bus_ops;
+
+/* Snapshot section "LAPC", version 1: every register and the timer's remaining count. */
+#define LAPIC_STATE_TAG STATE_TAG('L', 'A', 'P', 'C')
+#define LAPIC_STATE_VERSION 1
+void lapic_save(const void *dev, struct state_writer *w);
+int lapic_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
+
+#endif
