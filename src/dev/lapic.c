@@ -10,6 +10,7 @@
 #define LAPIC_LVT_PERIODIC 0x20000u
 #define LAPIC_LVT_TIMER 0
 #define LAPIC_ESR_RECV_ILLEGAL 0x40u
+#define LAPIC_ESR_SEND_ILLEGAL 0x20u
 /* ICR low: vector, delivery mode, destination mode, level, trigger, shorthand. */
 #define LAPIC_ICR_BITS 0x000ccfffu
 
@@ -24,7 +25,7 @@ static const uint32_t lapic_lvt_bits[6] = {
 /* Power-up values of every register but the ID (SDM vol. 3, 10.4.7.1). */
 static void lapic_reset(struct lapic *l)
 {
-	l->tpr = l->ldr = l->esr = l->icr_lo = l->icr_hi = 0;
+	l->tpr = l->ldr = l->esr = l->esr_pending = l->icr_lo = l->icr_hi = 0;
 	l->timer_initial = l->timer_divide = 0;
 	l->timer_start = l->timer_deadline = 0;
 	memset(l->irr, 0, sizeof(l->irr));
@@ -75,7 +76,7 @@ static uint32_t lapic_ppr(const struct lapic *l)
 static void lapic_set_irr(struct lapic *l, uint8_t vector)
 {
 	if (vector < 16) {
-		l->esr |= LAPIC_ESR_RECV_ILLEGAL;
+		l->esr_pending |= LAPIC_ESR_RECV_ILLEGAL;
 		return;
 	}
 	l->irr[vector / 32] |= 1u << (vector % 32);
@@ -117,7 +118,7 @@ static void lapic_timer_arm(struct lapic *l, uint64_t now, uint32_t count)
 
 /* Timer expiries up to now: the LVT's vector into the IRR (one for any number missed, as the IRR
  * holds one bit); periodic timers re-arm, one-shot ones stop. */
-static void lapic_timer_fire(struct lapic *l, uint64_t now)
+void lapic_tick(struct lapic *l, uint64_t now)
 {
 	uint32_t lvt = l->lvt[LAPIC_LVT_TIMER];
 
@@ -141,7 +142,7 @@ int lapic_pending(struct lapic *l, uint64_t now)
 {
 	int v;
 
-	lapic_timer_fire(l, now);
+	lapic_tick(l, now);
 	if (!l->hw_enabled || !(l->svr & LAPIC_SVR_ENABLE))
 		return -1;
 	v = lapic_highest(l->irr);
@@ -158,6 +159,14 @@ void lapic_accept(struct lapic *l, uint8_t vector)
 
 uint64_t lapic_deadline(const struct lapic *l)
 {
+	return l->timer_deadline;
+}
+
+uint64_t lapic_wake_deadline(const struct lapic *l)
+{
+	if (!l->hw_enabled || !(l->svr & LAPIC_SVR_ENABLE) ||
+	    (l->lvt[LAPIC_LVT_TIMER] & LAPIC_LVT_MASK))
+		return 0;
 	return l->timer_deadline;
 }
 
@@ -185,8 +194,10 @@ static bool lapic_ipi_to_self(const struct lapic *l, uint32_t lo, uint32_t hi)
 	default:
 		break;
 	}
+	if (dest == 0xff) /* broadcast, physical or logical */
+		return true;
 	if (!(lo & 0x800)) /* physical */
-		return dest == 0xff || dest == (l->id >> 24);
+		return dest == (l->id >> 24);
 	if ((l->dfr >> 28) == 0xf) /* logical, flat model */
 		return (dest & logical_id) != 0;
 	/* cluster model: the high nibble picks the cluster, the low one the members */
@@ -195,6 +206,12 @@ static bool lapic_ipi_to_self(const struct lapic *l, uint32_t lo, uint32_t hi)
 
 static void lapic_send_ipi(struct lapic *l)
 {
+	if ((l->icr_lo & 0x700) <= 0x100 && (uint8_t)l->icr_lo < 16) {
+		l->esr_pending |= LAPIC_ESR_SEND_ILLEGAL; /* a fixed IPI with vector 0-15 */
+		if (lapic_ipi_to_self(l, l->icr_lo, l->icr_hi))
+			l->esr_pending |= LAPIC_ESR_RECV_ILLEGAL;
+		return;
+	}
 	if (!lapic_ipi_to_self(l, l->icr_lo, l->icr_hi))
 		return; /* INIT/SIPI/IPIs to other CPUs: there are none */
 	switch ((l->icr_lo >> 8) & 7) {
@@ -289,8 +306,9 @@ static void lapic_reg_write(struct lapic *l, unsigned reg, uint32_t v)
 			for (unsigned i = 0; i < 6; i++)
 				l->lvt[i] |= LAPIC_LVT_MASK;
 		break;
-	case 0x280:
-		l->esr = 0; /* a write latches the errors since; none are pending here */
+	case 0x280: /* a write latches the errors since the last one */
+		l->esr = l->esr_pending;
+		l->esr_pending = 0;
 		break;
 	case 0x300:
 		l->icr_lo = v & LAPIC_ICR_BITS;
@@ -329,6 +347,7 @@ static void lapic_read(void *dev, uint64_t off, void *data, unsigned len)
 	memset(data, l->hw_enabled ? 0 : 0xff, len);
 	if (!l->hw_enabled || len != 4 || (off & 0xf) || off >= LAPIC_SIZE)
 		return;
+	lapic_tick(l, l->now(l->opaque)); /* an expiry is in the IRR before anyone looks */
 	v = lapic_reg_read(l, (unsigned)off);
 	memcpy(data, &v, 4);
 }
@@ -340,15 +359,18 @@ static void lapic_write(void *dev, uint64_t off, const void *data, unsigned len)
 
 	if (!l->hw_enabled || len != 4 || (off & 0xf) || off >= LAPIC_SIZE)
 		return;
+	lapic_tick(l,
+		   l->now(l->opaque)); /* before a write re-arms, masks or re-divides the timer */
 	memcpy(&v, data, 4);
 	lapic_reg_write(l, (unsigned)off, v);
 }
 
 void lapic_save(const void *dev, struct state_writer *w)
 {
-	const struct lapic *l = dev;
+	struct lapic *l = (struct lapic *)dev; /* a due expiry goes into the saved IRR */
 	uint64_t now = l->now(l->opaque);
 
+	lapic_tick(l, now);
 	state_section_begin(w, LAPIC_STATE_TAG, LAPIC_STATE_VERSION);
 	state_put_bool(w, l->hw_enabled);
 	state_put_u32(w, l->id);
@@ -357,6 +379,7 @@ void lapic_save(const void *dev, struct state_writer *w)
 	state_put_u32(w, l->dfr);
 	state_put_u32(w, l->svr);
 	state_put_u32(w, l->esr);
+	state_put_u32(w, l->esr_pending);
 	state_put_u32(w, l->icr_lo);
 	state_put_u32(w, l->icr_hi);
 	for (unsigned i = 0; i < 6; i++)
@@ -385,6 +408,7 @@ int lapic_load(void *dev, struct state_reader *r)
 	n.dfr = state_get_u32(r) | 0x0fffffffu;
 	n.svr = state_get_u32(r) & 0x3ff;
 	n.esr = state_get_u32(r);
+	n.esr_pending = state_get_u32(r);
 	n.icr_lo = state_get_u32(r) & LAPIC_ICR_BITS;
 	n.icr_hi = state_get_u32(r) & 0xff000000u;
 	for (unsigned i = 0; i < 6; i++)
@@ -405,6 +429,13 @@ int lapic_load(void *dev, struct state_reader *r)
 	}
 	n.timer_deadline = 0;
 	lapic_timer_arm(&n, l->now(l->opaque), left);
+	/* What the registers could never hold: LVTs unmasked while software-disabled, state in a
+	 * hardware-disabled APIC (which reset). */
+	if (!(n.svr & LAPIC_SVR_ENABLE))
+		for (unsigned i = 0; i < 6; i++)
+			n.lvt[i] |= LAPIC_LVT_MASK;
+	if (!n.hw_enabled)
+		lapic_reset(&n);
 	*l = n;
 	return 0;
 }

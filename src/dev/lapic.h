@@ -21,7 +21,8 @@
 
 struct lapic {
 	uint32_t id, tpr, ldr, dfr, svr, esr, icr_lo, icr_hi;
-	uint32_t lvt[6]; /* timer, thermal, perf, LINT0, LINT1, error (0x320 + 0x10 * i) */
+	uint32_t esr_pending; /* errors since the last ESR write, which latches them into esr */
+	uint32_t lvt[6];      /* timer, thermal, perf, LINT0, LINT1, error (0x320 + 0x10 * i) */
 	uint32_t timer_initial, timer_divide;
 	uint64_t timer_start, timer_deadline; /* ns on the clock; deadline 0: not armed */
 	uint32_t irr[8], isr[8], tmr[8];
@@ -39,12 +40,16 @@ void lapic_init(struct lapic *l, uint32_t id, uint64_t (*now)(void *opaque),
 /* IA32_APIC_BASE.EN: clearing it resets the APIC to power-up state and hides it. */
 void lapic_set_hw_enabled(struct lapic *l, bool on);
 
+/* Record timer expiries up to now in the IRR (whatever the CPU's IF: the IRR holds them). */
+void lapic_tick(struct lapic *l, uint64_t now);
 /* The highest vector the CPU should take now (timer expiries at now folded in first), or -1. */
 int lapic_pending(struct lapic *l, uint64_t now);
 /* The CPU took vector (from lapic_pending): IRR -> ISR. */
 void lapic_accept(struct lapic *l, uint8_t vector);
 /* When the timer fires next (ns on the clock), or 0 when it is not armed. */
 uint64_t lapic_deadline(const struct lapic *l);
+/* The same, but 0 too when its expiry could not interrupt (masked, APIC disabled). */
+uint64_t lapic_wake_deadline(const struct lapic *l);
 
 /* CR8 in 64-bit mode is TPR[7:4]. */
 uint8_t lapic_cr8(const struct lapic *l);

@@ -2,6 +2,7 @@
 #include "dev/pc_testdev.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pc_testdev_init(struct pc_testdev *t, const struct pc_testdev_flush *flush,
@@ -108,6 +109,70 @@ const struct bus_ops pc_testdev_irq_ops = {
 	.read = pc_testdev_none_read,
 	.write = pc_testdev_irq_write,
 	.state_shared = true, /* pc_testdev_scratch_ops saves the device */
+};
+
+/* Any width at any offset inside the window; bytes beyond it read as ones and are dropped. */
+static void pc_testdev_iomem_read(void *dev, uint64_t off, void *data, unsigned len)
+{
+	struct pc_testdev *t = dev;
+	uint8_t *out = data;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < len; i++)
+		out[i] = off + i < PC_TESTDEV_IOMEM_LEN ? t->iomem[off + i] : 0xff;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void pc_testdev_iomem_write(void *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct pc_testdev *t = dev;
+	const uint8_t *in = data;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < len; i++)
+		if (off + i < PC_TESTDEV_IOMEM_LEN)
+			t->iomem[off + i] = in[i];
+	pthread_mutex_unlock(&t->lock);
+}
+
+void pc_testdev_iomem_save(const void *dev, struct state_writer *w)
+{
+	struct pc_testdev *t = (struct pc_testdev *)dev; /* for the lock */
+
+	pthread_mutex_lock(&t->lock);
+	state_section_begin(w, PC_TESTDEV_IOMEM_STATE_TAG, PC_TESTDEV_IOMEM_STATE_VERSION);
+	state_put_bytes(w, t->iomem, sizeof(t->iomem));
+	state_section_end_write(w);
+	pthread_mutex_unlock(&t->lock);
+}
+
+int pc_testdev_iomem_load(void *dev, struct state_reader *r)
+{
+	struct pc_testdev *t = dev;
+	uint32_t version;
+	uint8_t *iomem = malloc(PC_TESTDEV_IOMEM_LEN);
+
+	if (!iomem)
+		return -ENOMEM;
+	state_section_begin_read(r, PC_TESTDEV_IOMEM_STATE_TAG, PC_TESTDEV_IOMEM_STATE_VERSION,
+				 &version);
+	state_get_bytes(r, iomem, PC_TESTDEV_IOMEM_LEN); /* any bytes: the guest writes all */
+	if (state_section_end(r)) {
+		free(iomem);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&t->lock);
+	memcpy(t->iomem, iomem, PC_TESTDEV_IOMEM_LEN);
+	pthread_mutex_unlock(&t->lock);
+	free(iomem);
+	return 0;
+}
+
+const struct bus_ops pc_testdev_iomem_ops = {
+	.read = pc_testdev_iomem_read,
+	.write = pc_testdev_iomem_write,
+	.save = pc_testdev_iomem_save,
+	.load = pc_testdev_iomem_load,
 };
 
 void pc_testdev_save(const void *dev, struct state_writer *w)

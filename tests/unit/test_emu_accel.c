@@ -126,7 +126,7 @@ static void handler(unsigned n, unsigned reg, uint32_t value)
 	p[5] = 0xf4;
 }
 
-static uint32_t stack_word(const struct x86_regs *r, unsigned i)
+static uint32_t stack_word(const struct x86_regs *r, int i)
 {
 	uint32_t v;
 
@@ -405,6 +405,51 @@ static void test_apic_timer_wakes_hlt(void)
 	emu_accel_destroy(a);
 }
 
+/* An instruction breakpoint (DR0, DR7.L0) is a #DB fault before the instruction runs, with B0 in
+ * DR6 and RF in the frame, so the handler's IRET runs it without a second trap. */
+static void test_instruction_breakpoint(void)
+{
+	static const uint8_t code[] = { 0x90, 0x43, 0xf4 }; /* nop; inc ebx; hlt */
+	static const uint8_t isr[] = { 0x41, 0xcf };	    /* inc ecx; iret */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate(1, 0);
+	memcpy(ram + HANDLER, isr, sizeof(isr));
+	emu_accel_get_regs(a, &r);
+	r.dr[0] = CODE + 1;
+	r.dr7 = 0x401; /* L0, execute */
+	emu_accel_set_regs(a, &r);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RCX], 1); /* one trap */
+	CHECK_EQ(r.gpr[EMU_RBX], 1); /* and the instruction still ran once */
+	CHECK_EQ(r.dr6 & 0xf, 1);
+	CHECK_EQ(stack_word(&r, -3), CODE + 1); /* the frame's EIP: at the inc */
+	CHECK(stack_word(&r, -1) & 0x10000);	/* RF in its EFLAGS */
+	emu_accel_destroy(a);
+}
+
+/* One CPU: a locked read-modify-write on a device is a read, then a write. */
+static void test_locked_mmio(void)
+{
+	static const uint8_t code[] = {
+		0xf0, 0xff, 0x05, 0x08, 0x00, 0x00, 0xd0, /* lock incl 0xd0000008 */
+		0xf4,
+	};
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+
+	if (!a)
+		return;
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	CHECK_EQ(mmio_dev.writes, 1);
+	CHECK_EQ(mmio_dev.off, 8);
+	CHECK_EQ(mmio_dev.value, 0x5a5a5a5b); /* what the device read, plus one */
+	emu_accel_destroy(a);
+}
+
 /* A valid instruction the emulator does not implement stops the VM (x87 at CPL 0). */
 static void test_unimplemented_stops(void)
 {
@@ -547,6 +592,8 @@ int main(void)
 	RUN_TEST(test_double_and_triple_fault);
 	RUN_TEST(test_trap_after_paging_on);
 	RUN_TEST(test_nmi);
+	RUN_TEST(test_instruction_breakpoint);
+	RUN_TEST(test_locked_mmio);
 	RUN_TEST(test_apic_timer_wakes_hlt);
 	RUN_TEST(test_unimplemented_stops);
 	RUN_TEST(test_msrs);

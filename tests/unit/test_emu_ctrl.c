@@ -137,6 +137,47 @@ static void test_mov_cr8(void)
 	CHECK_EQ(c.cr8, 9);
 }
 
+/* MOV DR where the caller keeps the debug registers (has_dr); not emulated where it does not. */
+static void test_mov_dr(void)
+{
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	fake_reset();
+	c = cpu64();
+	c.gpr[EMU_RAX] = 0x1234;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x23, 0xc0), -ENOTSUP); /* mov %rax,%dr0: KVM's */
+	c.has_dr = true;
+	c.dr6 = 0xffff0ff0;
+	c.dr7 = 0x400;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x23, 0xc0), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.dr[0], 0x1234);
+	c.rip = CODE;
+	c.gpr[EMU_RDX] = 0xffff0703; /* reserved bits 12, 14, 15 dropped; bit 10 reads 1 */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x23, 0xfa), 0); /* mov %rdx,%dr7 */
+	CHECK_EQ(c.dr7, 0xffff0703 | 0x400);
+	c.rip = CODE;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x21, 0xeb), 0); /* mov %dr5,%rbx: DR7's alias */
+	CHECK_EQ(c.gpr[EMU_RBX], c.dr7);
+	c.rip = CODE;
+	c.gpr[EMU_RDX] = 1ull << 32;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x23, 0xfa), 0); /* DR7's upper half: #GP */
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	c.cr4 |= EMU_CR4_DE;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x21, 0xeb), 0); /* DR5 with CR4.DE: #UD */
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	c.cr4 &= ~EMU_CR4_DE;
+	c.dr7 |= EMU_DR7_GD; /* general detect: the access is a #DB, BD set, GD cleared */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x21, 0xc0), 0);
+	CHECK_EXC(exc, EMU_X_DB, -1);
+	CHECK_EQ(exc.dr6, EMU_DR6_BD);
+	CHECK(!(c.dr7 & EMU_DR7_GD));
+	c.cpl = 3;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x21, 0xc0), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+}
+
 /* With cr4_valid and efer_valid from the guest's CPUID, a bit the CPU lacks is #GP. */
 static void test_cr4_efer_valid(void)
 {
@@ -303,6 +344,7 @@ int main(void)
 	RUN_TEST(test_rdtsc_hlt_int1);
 	RUN_TEST(test_mov_cr);
 	RUN_TEST(test_mov_cr8);
+	RUN_TEST(test_mov_dr);
 	RUN_TEST(test_cr4_efer_valid);
 	RUN_TEST(test_msr_callback);
 	RUN_TEST(test_ltr_lldt);

@@ -76,7 +76,6 @@ struct emu_accel {
 	uint8_t *xstate; /* x87 state and the XSAVE header; XMM and MXCSR live in cpu */
 	uint64_t msr[EMU_ACCEL_NPLAIN];
 	int64_t tsc_offset; /* guest TSC = host monotonic ns + tsc_offset (a 1 GHz TSC) */
-	uint64_t dr6, dr7;
 	bool halted;
 	int nmi_pending;  /* atomic: emu_accel_nmi, from any thread */
 	bool nmi_blocked; /* from an NMI's delivery to the next IRET */
@@ -303,7 +302,7 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 	a->ops.cpuid = emu_accel_cpuid_op;
 	a->ops.msr = emu_accel_msr;
 	a->ops.halt = emu_accel_halt;
-	a->phys = (struct emu_phys){ .gm = gm, .mmio = mmio, .pio = pio };
+	a->phys = (struct emu_phys){ .gm = gm, .mmio = mmio, .pio = pio, .single_cpu = true };
 	lapic_init(&a->lapic, 0, emu_accel_clock, emu_accel_lapic_nmi, a);
 	if (bus_add(mmio, LAYOUT_LAPIC, LAPIC_SIZE, &lapic_bus_ops, &a->lapic, "lapic")) {
 		emu_accel_destroy(a);
@@ -321,8 +320,9 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 	a->cpu.xlayout = &a->xlayout;
 	a->cpu.cr4_valid = EMU_ACCEL_CR4_VALID;
 	a->cpu.efer_valid = EMU_ACCEL_EFER_VALID;
-	a->dr6 = 0xffff0ff0;
-	a->dr7 = 0x400;
+	a->cpu.has_dr = true;
+	a->cpu.dr6 = 0xffff0ff0;
+	a->cpu.dr7 = 0x400;
 	return a;
 }
 
@@ -369,8 +369,9 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	c->mxcsr = r->fpu.mxcsr;
 	memcpy(c->xmm, r->fpu.xmm, sizeof(c->xmm));
 	c->cpl = emu_accel_cpl(c);
-	a->dr6 = r->dr6;
-	a->dr7 = r->dr7;
+	memcpy(c->dr, r->dr, sizeof(c->dr));
+	c->dr6 = r->dr6 | 0xffff0ff0;
+	c->dr7 = r->dr7 | 0x400;
 	a->halted = r->mp_state == X86_MP_HALTED;
 	a->nmi_blocked = r->nmi.masked;
 	if (r->nmi.pending)
@@ -400,8 +401,9 @@ void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
 	r->apic_base = LAYOUT_LAPIC | APIC_BASE_BSP | (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
 	r->efer = c->efer;
 	r->xcr0 = c->xcr0;
-	r->dr6 = a->dr6;
-	r->dr7 = a->dr7;
+	memcpy(r->dr, c->dr, sizeof(r->dr));
+	r->dr6 = c->dr6;
+	r->dr7 = c->dr7;
 	r->mp_state = a->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
 	r->nmi.pending = __atomic_load_n(&a->nmi_pending, __ATOMIC_RELAXED);
 	r->nmi.masked = a->nmi_blocked;
@@ -486,7 +488,7 @@ static int emu_accel_deliver(struct emu_accel *a, struct emu_exception exc, bool
 		if (exc.vector == EMU_X_PF)
 			a->cpu.cr2 = exc.cr2;
 		if (exc.vector == EMU_X_DB)
-			a->dr6 = (a->dr6 & ~0xfull) | exc.dr6 | 0xffff0ff0ull;
+			a->cpu.dr6 = (a->cpu.dr6 & ~0xfull) | exc.dr6 | 0xffff0ff0ull;
 		ret = emu_deliver(&a->cpu, &exc, soft, &a->ops, a, &nested);
 		if (ret)
 			return ret;
@@ -550,13 +552,12 @@ static int emu_accel_step(struct emu_accel *a)
 	struct emu_insn insn;
 	struct emu_exception exc;
 	unsigned needs;
-	uint64_t cr8;
 	int ret;
 
 	memset(&insn, 0, sizeof(insn));
 	emu_accel_sync_mmu(a);
 	c->dirty = 0;
-	c->cr8 = cr8 = lapic_cr8(&a->lapic); /* the TPR, which MMIO writes may have changed */
+	c->cr8 = lapic_cr8(&a->lapic); /* the TPR, which MMIO writes may have changed */
 	ret = emu_decode(&insn, c, NULL, 0, &a->ops, a, &exc);
 	if (!ret && !exc.valid) {
 		needs = emu_op_needs(insn.op);
@@ -571,7 +572,10 @@ static int emu_accel_step(struct emu_accel *a)
 		if (!ret && (c->dirty & EMU_DIRTY_XSTATE))
 			emu_accel_xstate_in(a);
 		c->cpl = emu_accel_cpl(c);
-		if (c->cr8 != cr8) /* MOV to CR8 (an MMIO write to the TPR is the APIC's already) */
+		/* A MOV to CR8 writes the TPR (and clears its low bits) even when CR8 reads the
+		 * same; an MMIO write to the TPR is the APIC's already. */
+		if (!ret && !exc.valid && insn.op == EMU_OP_MOV_CR && insn.opcode == 0x22 &&
+		    insn.reg == 8)
 			lapic_set_cr8(&a->lapic, (uint8_t)c->cr8);
 		/* IRET ends NMI blocking, even one that faults afterwards (SDM 6.7.1). */
 		if (!ret && insn.op == EMU_OP_IRET && (!exc.valid || exc.vector == EMU_X_DB))
@@ -596,6 +600,32 @@ static int emu_accel_step(struct emu_accel *a)
 				      false);
 }
 
+/*
+ * Instruction breakpoints (DR7 L/G with R/W 00) on the next instruction's linear address: a #DB
+ * fault before it runs, unless RF says the last one was already taken there. Data and I/O
+ * breakpoints are not implemented (accesses do not trap).
+ */
+static int emu_accel_breakpoints(struct emu_accel *a)
+{
+	const struct emu_cpu *c = &a->cpu;
+	uint64_t la = c->seg[EMU_CS].base + c->rip, hits = 0;
+	struct emu_exception db = { .valid = true, .vector = EMU_X_DB };
+
+	if (c->rflags & EMU_RFLAGS_RF)
+		return 0;
+	for (unsigned i = 0; i < 4; i++)
+		if (((c->dr7 >> (2 * i)) & 3) && !((c->dr7 >> (16 + 4 * i)) & 3) && c->dr[i] == la)
+			hits |= 1ull << i;
+	if (!hits)
+		return 0;
+	db.dr6 = hits;
+	a->halted = false;
+	/* A fault: the frame carries RF, so the handler's IRET runs the instruction, not the trap.
+	 */
+	a->cpu.rflags |= EMU_RFLAGS_RF;
+	return emu_accel_deliver_exit(a, db, false, false);
+}
+
 /* Before the next instruction: an NMI, unless one is being handled (until IRET) or the last
  * instruction left an interrupt shadow. It wakes a halted vCPU. 0 or an exit. */
 static int emu_accel_events(struct emu_accel *a)
@@ -606,16 +636,23 @@ static int emu_accel_events(struct emu_accel *a)
 
 	if (a->shadow)
 		return 0;
-	if (!a->nmi_blocked && __atomic_load_n(&a->nmi_pending, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELAXED);
+	if (!a->nmi_blocked && __atomic_exchange_n(&a->nmi_pending, 0, __ATOMIC_ACQ_REL)) {
 		a->halted = false;
 		a->nmi_blocked = true;
 		return emu_accel_deliver_exit(a, event, false, true);
 	}
-	if (!(a->cpu.rflags & EMU_RFLAGS_IF))
-		return 0;
+	if (a->cpu.dr7 & 0xff) {
+		int ret = emu_accel_breakpoints(a);
+
+		if (ret)
+			return ret;
+	}
 	/* The clock only while the timer runs: a page walk costs less than reading it. */
 	now = lapic_deadline(&a->lapic) ? emu_accel_now_ns() : 0;
+	if (now)
+		lapic_tick(&a->lapic, now); /* expiries reach the IRR whatever IF says */
+	if (!(a->cpu.rflags & EMU_RFLAGS_IF))
+		return 0;
 	vector = lapic_pending(&a->lapic, now);
 	if (vector < 0)
 		return 0;
@@ -660,7 +697,7 @@ uint64_t emu_accel_wake_at(const struct emu_accel *a)
 {
 	if (!a->halted || !(a->cpu.rflags & EMU_RFLAGS_IF))
 		return 0;
-	return lapic_deadline(&a->lapic);
+	return lapic_wake_deadline(&a->lapic);
 }
 
 void emu_accel_nmi(struct emu_accel *a)

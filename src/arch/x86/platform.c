@@ -166,6 +166,12 @@ int platform_create(struct vm *vm)
 	if (!ret && vm->cfg->test_devices)
 		ret = platform_register(vm, PC_TESTDEV_PORT_IRQ, PC_TESTDEV_NR_IRQS,
 					&pc_testdev_irq_ops, &p->pc_testdev, "pc-testdev-irq");
+	if (!ret && vm->cfg->test_devices) {
+		ret = bus_add(&vm->mmio, PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_LEN,
+			      &pc_testdev_iomem_ops, &p->pc_testdev, "pc-testdev-iomem");
+		if (ret)
+			log_error("cannot register pc-testdev-iomem: %s", strerror(-ret));
+	}
 	return ret;
 }
 

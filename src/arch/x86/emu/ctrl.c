@@ -143,6 +143,53 @@ static int emu_ctrl_msr(struct emu_run *r, bool write)
 	return 0;
 }
 
+/*
+ * 0F 21 (MOV r, DRn) and 0F 23 (MOV DRn, r), when the caller keeps the debug registers (has_dr):
+ * CPL 0; DR4/DR5 alias DR6/DR7 unless CR4.DE (#UD); DR7.GD makes the access a #DB (BD in DR6);
+ * DR6 and DR7 keep their fixed bits, and DR7's upper half must be 0.
+ */
+static int emu_ctrl_mov_dr(struct emu_run *r)
+{
+	struct emu_cpu *cpu = r->cpu;
+	const struct emu_insn *insn = r->insn;
+	unsigned size = insn->code_size == 8 ? 8 : 4, n = insn->reg;
+	uint64_t v;
+
+	if (!cpu->has_dr)
+		return -ENOTSUP;
+	if (n > 7)
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	if (cpu->cpl)
+		return emu_raise(r->exc, EMU_X_GP, 0);
+	if ((n == 4 || n == 5) && (cpu->cr4 & EMU_CR4_DE))
+		return emu_raise(r->exc, EMU_X_UD, -1);
+	if (cpu->dr7 & EMU_DR7_GD) {
+		cpu->dr7 &= ~EMU_DR7_GD;
+		emu_raise(r->exc, EMU_X_DB, -1);
+		r->exc->dr6 = EMU_DR6_BD;
+		return EMU_RAISED;
+	}
+	n = n == 4 ? 6 : n == 5 ? 7 : n;
+	if (insn->opcode == 0x21) {
+		v = n < 4 ? cpu->dr[n] : n == 6 ? cpu->dr6 : cpu->dr7;
+		emu_set_gpr(cpu, insn->rm, size, v);
+		return emu_done(r, 0);
+	}
+	v = cpu->gpr[insn->rm] & emu_size_mask(size);
+	if (n < 4) {
+		cpu->dr[n] = v;
+	} else if (n == 6) {
+		if (v >> 32)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+		cpu->dr6 = (v & 0x1e00full) | 0xffff0ff0ull;
+	} else {
+		if (v >> 32)
+			return emu_raise(r->exc, EMU_X_GP, 0);
+		cpu->dr7 = (v & 0xffff2bffull) | 0x400;
+	}
+	return emu_done(r, 0);
+}
+
 int emu_ctrl_execute(struct emu_run *r)
 {
 	int ret;
@@ -151,6 +198,8 @@ int emu_ctrl_execute(struct emu_run *r)
 	case EMU_OP_MOV_CR:
 		ret = emu_ctrl_mov_cr(r);
 		break;
+	case EMU_OP_MOV_DR:
+		return emu_ctrl_mov_dr(r);
 	case EMU_OP_RDMSR:
 	case EMU_OP_WRMSR:
 		ret = emu_ctrl_msr(r, r->insn->op == EMU_OP_WRMSR);

@@ -628,6 +628,7 @@ static const struct {
 	[EMU_OP_STI] = { "sti", 0, emu_flag_execute },
 	[EMU_OP_CPUID] = { "cpuid", 0, emu_sys_execute },
 	[EMU_OP_MOV_CR] = { "mov-cr", 0, emu_ctrl_execute },
+	[EMU_OP_MOV_DR] = { "mov-dr", 0, emu_ctrl_execute },
 	[EMU_OP_RDMSR] = { "rdmsr", 0, emu_ctrl_execute },
 	[EMU_OP_WRMSR] = { "wrmsr", 0, emu_ctrl_execute },
 	[EMU_OP_RDTSC] = { "rdtsc", EMU_NEED_TSC, emu_sys_execute },
@@ -638,6 +639,11 @@ static const struct {
 	[EMU_OP_CLTS] = { "clts", 0, emu_sys_execute },
 	[EMU_OP_VMX] = { "vmx", 0, emu_sys_execute },
 	[EMU_OP_SVM] = { "svm", 0, emu_sys_execute },
+	[EMU_OP_FNINIT] = { "fninit", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },
+	[EMU_OP_FNCLEX] = { "fnclex", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },
+	[EMU_OP_FLDCW] = { "fldcw", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },
+	[EMU_OP_FNSTCW] = { "fnstcw", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },
+	[EMU_OP_FNSTSW] = { "fnstsw", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },
 	[EMU_OP_SYSCALL] = { "syscall", 0, emu_syscall_execute },
 	[EMU_OP_SYSRET] = { "sysret", 0, emu_syscall_execute },
 	[EMU_OP_SWAPGS] = { "swapgs", 0, emu_syscall_execute },
@@ -676,9 +682,6 @@ int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct e
 	/* A delivered INT n/INTO clears TF: no single-step trap after it (the handler runs). */
 	if ((insn->op == EMU_OP_INT || insn->op == EMU_OP_INTO) && !(cpu->rflags & EMU_RFLAGS_TF))
 		single_step = false;
-	/* SYSCALL and SYSRET trap on the TF they end with (FMASK may clear it, R11 set it). */
-	if (insn->op == EMU_OP_SYSCALL || insn->op == EMU_OP_SYSRET)
-		single_step = cpu->rflags & EMU_RFLAGS_TF;
 	/* SYSCALL and SYSRET trap on the TF they end with (FMASK may clear it, R11 set it). */
 	if (insn->op == EMU_OP_SYSCALL || insn->op == EMU_OP_SYSRET)
 		single_step = cpu->rflags & EMU_RFLAGS_TF;

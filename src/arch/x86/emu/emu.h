@@ -48,6 +48,9 @@
 #define EMU_RFLAGS_ID (1ull << 21)
 #define EMU_XCR0_SSE_AVX 0x6ull
 #define EMU_DR6_BS (1ull << 14)
+#define EMU_DR6_BD (1ull << 13)
+#define EMU_DR7_GD (1ull << 13)
+#define EMU_CR4_DE (1ull << 3)
 
 /* Exception vectors the emulator raises. */
 enum emu_vector {
@@ -160,6 +163,10 @@ struct emu_cpu {
 	uint64_t cr0, cr4, efer;
 	uint64_t cr2, cr3; /* read and written only by MOV CR (under KVM the glue keeps them) */
 	uint64_t cr8;	   /* the task-priority register (64-bit mode's MOV CR8) */
+	/* Debug registers, for MOV DR when has_dr (a CPU-emulator mode; under KVM they are KVM's
+	 * and the debugger's: MOV DR is not emulated). */
+	bool has_dr;
+	uint64_t dr[4], dr6, dr7;
 	/* Bits MOV to CR4 and WRMSR to EFER may set (the rest #GP), from the CPUID the guest
 	 * sees; 0: every bit the architecture defines (under KVM, which checks them itself). */
 	uint64_t cr4_valid, efer_valid;
@@ -455,6 +462,7 @@ enum emu_op {
 	EMU_OP_CPUID, /* 0F A2, through ops->cpuid */
 	/* Control registers and MSRs (ctrl.c). */
 	EMU_OP_MOV_CR, /* 0F 20, 0F 22 */
+	EMU_OP_MOV_DR, /* 0F 21, 0F 23 */
 	EMU_OP_RDMSR,  /* 0F 32 */
 	EMU_OP_WRMSR,  /* 0F 30 */
 	EMU_OP_RDTSC,  /* 0F 31 (EMU_NEED_TSC) */
@@ -465,6 +473,12 @@ enum emu_op {
 	EMU_OP_CLTS,   /* 0F 06 */
 	EMU_OP_VMX,    /* VMCALL, VMLAUNCH, VMRESUME, VMXOFF (0F 01 C1-C4): no VMX here, #UD */
 	EMU_OP_SVM,    /* VMRUN ... INVLPGA (0F 01 D8-DF): no SVM here, #UD */
+	/* x87 control (x87.c): what system code runs without computing on the FPU. */
+	EMU_OP_FNINIT, /* DB E3 */
+	EMU_OP_FNCLEX, /* DB E2 */
+	EMU_OP_FLDCW,  /* D9 /5 */
+	EMU_OP_FNSTCW, /* D9 /7 */
+	EMU_OP_FNSTSW, /* DD /7, DF E0 (AX) */
 	/* Fast system calls (syscall.c). */
 	EMU_OP_SYSCALL, /* 0F 05 */
 	EMU_OP_SYSRET,	/* 0F 07 */

@@ -106,6 +106,7 @@ int emu_xsave_execute(struct emu_run *r);
 int emu_legacy_execute(struct emu_run *r);
 int emu_ctrl_execute(struct emu_run *r);
 int emu_syscall_execute(struct emu_run *r);
+int emu_x87_execute(struct emu_run *r);
 int emu_sse_int_execute(struct emu_run *r);
 /* Shared by the SSE groups (sse.c): #UD/#NM checks; the xmm/m operand (aligned: #GP if not). */
 int emu_sse_checks(struct emu_run *r);

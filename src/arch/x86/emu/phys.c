@@ -129,6 +129,26 @@ static int emu_phys_write(void *opaque, uint64_t la, const void *src, unsigned l
 	return ret;
 }
 
+/*
+ * A locked read-modify-write that touches a device, on the only CPU: the device sees a read, then
+ * (if the value matched) a write, as on a bus that locks; nothing else can come in between.
+ */
+static int emu_phys_rmw(void *opaque, uint64_t la, void *expected, const void *desired,
+			unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
+{
+	uint8_t cur[16];
+	int ret = emu_phys_read(opaque, la, cur, len, access & ~EMU_ACC_WRITE, pf);
+
+	if (ret)
+		return ret;
+	*swapped = !memcmp(cur, expected, len);
+	if (!*swapped) {
+		memcpy(expected, cur, len);
+		return 0;
+	}
+	return emu_phys_write(opaque, la, desired, len, access, pf);
+}
+
 static int emu_phys_cmpxchg(void *opaque, uint64_t la, void *expected, const void *desired,
 			    unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
 {
@@ -139,6 +159,8 @@ static int emu_phys_cmpxchg(void *opaque, uint64_t la, void *expected, const voi
 
 	if (ret)
 		return ret;
+	if ((!host[0] || (n == 2 && !host[1])) && ((struct emu_phys *)opaque)->single_cpu)
+		return emu_phys_rmw(opaque, la, expected, desired, len, access, swapped, pf);
 	if (!host[0] || (n == 2 && !host[1])) {
 		log_guest("emulator: locked access at 0x%llx (gpa 0x%llx) is not to guest RAM",
 			  (unsigned long long)la, (unsigned long long)gpas[0]);

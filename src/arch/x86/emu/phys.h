@@ -10,12 +10,16 @@
 /*
  * The opaque of emu_phys_ops. mmu translates (its pt callback: emu_phys_pt with opaque = gm);
  * a memory operand outside RAM is a device access on mmio, split into bus accesses of at most 8
- * bytes; with mmio NULL it cannot be emulated (-EFAULT). Locked accesses must be to RAM.
+ * bytes; with mmio NULL it cannot be emulated (-EFAULT). Locked accesses must be to RAM unless
+ * single_cpu.
  */
 struct emu_phys {
 	const struct guest_mem *gm;
 	struct bus *mmio;
 	struct bus *pio; /* port I/O instructions (IN/OUT/INS/OUTS); NULL: not emulated */
+	/* The only CPU (--accel emu): a locked access to a device is a read and a write in order,
+	 * which nothing can interleave; otherwise it cannot be emulated (-ENOTSUP). */
+	bool single_cpu;
 	struct emu_mmu mmu;
 };
 

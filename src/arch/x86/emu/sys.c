@@ -309,6 +309,10 @@ int emu_sys_execute(struct emu_run *r)
 		return emu_done(r, ret);
 	case EMU_OP_VMX: /* the guest's CPU has neither VMX nor SVM (no CPU template offers them) */
 	case EMU_OP_SVM:
+		/* Under KVM, VMCALL/VMMCALL are hypercalls: KVM's, never kvmbox's to answer. The
+		 * glue has no MSR callback; a CPU-emulator mode does. */
+		if (!r->ops->msr)
+			return -ENOTSUP;
 		return emu_raise(r->exc, EMU_X_UD, -1);
 	default:
 		return -ENOTSUP;
