@@ -5,6 +5,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/boot_e820.h"
@@ -231,6 +232,36 @@ static void boot_multiboot_mem(const struct boot_e820_entry *map, int n,
 	}
 }
 
+/* The length of the command line boot_multiboot_cmdline writes (without its NUL). */
+static size_t boot_multiboot_cmdline_len(const struct boot_request *req)
+{
+	return strlen(req->kernel_name) + (req->cmdline[0] ? 1 + strlen(req->cmdline) : 0);
+}
+
+/*
+ * The command line as GRUB and QEMU hand it to a multiboot kernel: the kernel's path, then the
+ * arguments. Programs that parse it as argv (kvm-unit-tests' test_args) take the path as argv[0].
+ */
+static int boot_multiboot_cmdline(const struct boot_request *req)
+{
+	struct boot_request full = *req;
+	size_t name_len = strlen(req->kernel_name);
+	char *s = malloc(boot_multiboot_cmdline_len(req) + 1);
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	memcpy(s, req->kernel_name, name_len + 1);
+	if (req->cmdline[0]) {
+		s[name_len] = ' ';
+		memcpy(s + name_len + 1, req->cmdline, strlen(req->cmdline) + 1);
+	}
+	full.cmdline = s;
+	ret = boot_write_cmdline(&full, LAYOUT_CMDLINE_MAX - 1);
+	free(s);
+	return ret;
+}
+
 static int boot_multiboot_info(const struct boot_request *req, uint64_t initrd_gpa)
 {
 	const struct guest_mem *gm = req->gm;
@@ -260,7 +291,8 @@ static int boot_multiboot_info(const struct boot_request *req, uint64_t initrd_g
 			      sizeof(BOOT_MB_LOADER_NAME));
 	if (req->initrd) {
 		/* The module's string goes right after the command line, in the same area. */
-		size_t cmd_len = strlen(req->cmdline), name_len = strlen(req->initrd_name);
+		size_t cmd_len = boot_multiboot_cmdline_len(req),
+		       name_len = strlen(req->initrd_name);
 		struct multiboot_mod_list mod = {
 			.mod_start = (uint32_t)initrd_gpa,
 			.mod_end = (uint32_t)(initrd_gpa + req->initrd_size),
@@ -317,7 +349,7 @@ int boot_multiboot_load(const struct boot_request *req, struct boot_entry *entry
 		ret = boot_multiboot_load_elf(req, &img);
 	if (ret)
 		return ret;
-	ret = boot_write_cmdline(req, LAYOUT_CMDLINE_MAX - 1);
+	ret = boot_multiboot_cmdline(req);
 	if (ret)
 		return ret;
 	/*
