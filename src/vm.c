@@ -252,7 +252,9 @@ static int vm_load_guest(struct vm *vm)
 	boot = (struct boot_config){
 		.kernel_path = vm->cfg->kernel,
 		.initrd_path = vm->cfg->initrd,
-		.cmdline = user,
+		/* A Multiboot kernel gets only what was asked for, as from GRUB or QEMU: the
+		 * default is Linux's (console=ttyS0 ...), meaningless to it. */
+		.cmdline = vm->cfg->cmdline ? vm->cfg->cmdline : "",
 		.linux_cmdline = vm->cmdline,
 		.rsdp_gpa = rsdp,
 	};

@@ -164,6 +164,41 @@ static void fuzz_expect_write(struct fuzz_env *e, unsigned dev, uint64_t off, co
 	}
 }
 
+/*
+ * pc-testdev's IORAM window against a shadow copy: the same input as accesses at any offset (the
+ * window's end and beyond included) and width; reads give the shadow's bytes inside, ones outside,
+ * and never write past their length.
+ */
+static void fuzz_iomem(struct fuzz_env *e, const uint8_t *data, size_t size)
+{
+	static uint8_t shadow[PC_TESTDEV_IOMEM_LEN];
+	uint8_t buf[FUZZ_BUF], want[FUZZ_BUF];
+
+	memset(shadow, 0, sizeof(shadow));
+	for (size_t i = 4; i + 4 <= size; i += 4) {
+		uint64_t off = ((uint64_t)data[i + 1] << 8 | data[i + 2]) * 0x101 %
+			       (PC_TESTDEV_IOMEM_LEN + 64);
+		unsigned len = data[i] >> 4; /* 0-15 */
+
+		if (data[i] & 1) {
+			for (unsigned j = 0; j < len; j++)
+				buf[j] = (uint8_t)(data[i + 3] + j);
+			pc_testdev_iomem_ops.write(&e->td, off, buf, len);
+			for (unsigned j = 0; j < len; j++)
+				if (off + j < PC_TESTDEV_IOMEM_LEN)
+					shadow[off + j] = buf[j];
+		} else {
+			memset(buf, FUZZ_CANARY, sizeof(buf));
+			memset(want, FUZZ_CANARY, sizeof(want));
+			for (unsigned j = 0; j < len; j++)
+				want[j] = off + j < PC_TESTDEV_IOMEM_LEN ? shadow[off + j] : 0xff;
+			pc_testdev_iomem_ops.read(&e->td, off, buf, len);
+			if (memcmp(buf, want, sizeof(buf)))
+				abort();
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned lens[4] = { 1, 2, 4, 8 };
@@ -233,6 +268,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    e->td.scratch != e->scratch)
 			abort();
 	}
+	fuzz_iomem(e, data, size);
 	fw_cfg_destroy(&e->fc);
 	pc_testdev_destroy(&e->td);
 	return 0;
