@@ -16,9 +16,9 @@
 #define EMU_ACCEL_MAXPHYADDR 39	 /* CPUID 0x80000008: what emu_mmu checks reserved bits against */
 #define EMU_ACCEL_XSAVE_SIZE 576 /* legacy area + header: x87 and SSE are all XCR0 offers */
 #define EMU_ACCEL_XCR0 3ull	 /* x87 | SSE */
-/* CR4 bits the CPU has (CPUID below): TSD PSE PAE PGE PCE OSFXSR OSXMMEXCPT OSXSAVE SMEP SMAP;
- * not VME PVI DE MCE LA57 PCIDE FSGSBASE UMIP PKE or the VMX/SMX ones. */
-#define EMU_ACCEL_CR4_VALID 0x3407b4ull
+/* CR4 bits the CPU has (CPUID below): TSD DE PSE PAE PGE PCE OSFXSR OSXMMEXCPT OSXSAVE SMEP SMAP;
+ * not VME PVI MCE LA57 PCIDE FSGSBASE UMIP PKE or the VMX/SMX ones. */
+#define EMU_ACCEL_CR4_VALID 0x3407bcull
 #define EMU_ACCEL_EFER_VALID 0xd01ull /* SCE LME LMA NXE */
 
 /* The FXSAVE/XSAVE legacy area, which the XSAVE family reads and writes (architectural). */
@@ -113,10 +113,10 @@ void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[1] = (8u << 8) | (1u << 16); /* CLFLUSH line 64 bytes, 1 logical CPU */
 		out[2] =
 		    (1u << 1) | (1u << 13) | (1u << 23) | (1u << 26); /* PCLMUL CX16 POPCNT XSAVE */
-		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
-			 (1u << 9) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) |
+		out[3] = (1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) |
+			 (1u << 8) | (1u << 9) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) |
 			 (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
-		/* FPU PSE TSC MSR PAE CX8 APIC PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
+		/* FPU DE PSE TSC MSR PAE CX8 APIC PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 */
 		break;
 	case 7:
 		if (subleaf == 0) {
