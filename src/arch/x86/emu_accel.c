@@ -601,16 +601,20 @@ static int emu_accel_step(struct emu_accel *a)
 }
 
 /*
- * Instruction breakpoints (DR7 L/G with R/W 00) on the next instruction's linear address: a #DB
- * fault before it runs, unless RF says the last one was already taken there. Data and I/O
- * breakpoints are not implemented (accesses do not trap).
+ * Instruction breakpoints (DR7 L/G with R/W 00) on the next instruction's linear address, checked
+ * right before it runs (after interrupts, so a handler's first instruction is checked too): a #DB
+ * fault, unless RF says the last one was taken there. As the SDM has it, the frame carries the RF
+ * of the moment (clear): the handler sets it to go on. *hit says whether one was delivered. Data
+ * and I/O breakpoints are not implemented (accesses do not trap).
  */
-static int emu_accel_breakpoints(struct emu_accel *a)
+static int emu_accel_breakpoints(struct emu_accel *a, bool *hit)
 {
 	const struct emu_cpu *c = &a->cpu;
-	uint64_t la = c->seg[EMU_CS].base + c->rip, hits = 0;
+	uint64_t la = emu_code_size(c) == 8 ? c->rip : (uint32_t)(c->seg[EMU_CS].base + c->rip);
+	uint64_t hits = 0;
 	struct emu_exception db = { .valid = true, .vector = EMU_X_DB };
 
+	*hit = false;
 	if (c->rflags & EMU_RFLAGS_RF)
 		return 0;
 	for (unsigned i = 0; i < 4; i++)
@@ -618,11 +622,8 @@ static int emu_accel_breakpoints(struct emu_accel *a)
 			hits |= 1ull << i;
 	if (!hits)
 		return 0;
+	*hit = true;
 	db.dr6 = hits;
-	a->halted = false;
-	/* A fault: the frame carries RF, so the handler's IRET runs the instruction, not the trap.
-	 */
-	a->cpu.rflags |= EMU_RFLAGS_RF;
 	return emu_accel_deliver_exit(a, db, false, false);
 }
 
@@ -640,12 +641,6 @@ static int emu_accel_events(struct emu_accel *a)
 		a->halted = false;
 		a->nmi_blocked = true;
 		return emu_accel_deliver_exit(a, event, false, true);
-	}
-	if (a->cpu.dr7 & 0xff) {
-		int ret = emu_accel_breakpoints(a);
-
-		if (ret)
-			return ret;
 	}
 	/* The clock only while the timer runs: a page walk costs less than reading it. */
 	now = lapic_deadline(&a->lapic) ? emu_accel_now_ns() : 0;
@@ -677,6 +672,17 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 		if (a->halted) {
 			why = EMU_ACCEL_HALT;
 			break;
+		}
+		if (a->cpu.dr7 & 0xff) {
+			bool hit;
+
+			ret = emu_accel_breakpoints(a, &hit);
+			if (ret) {
+				why = (enum emu_accel_exit)ret;
+				break;
+			}
+			if (hit)
+				continue; /* at the handler now: interrupts, breakpoints again */
 		}
 		ret = emu_accel_step(a);
 		if (ret) {

@@ -165,6 +165,7 @@ static int emu_ctrl_mov_dr(struct emu_run *r)
 		return emu_raise(r->exc, EMU_X_UD, -1);
 	if (cpu->dr7 & EMU_DR7_GD) {
 		cpu->dr7 &= ~EMU_DR7_GD;
+		cpu->rflags |= EMU_RFLAGS_RF; /* a fault-class #DB: its frame carries RF */
 		emu_raise(r->exc, EMU_X_DB, -1);
 		r->exc->dr6 = EMU_DR6_BD;
 		return EMU_RAISED;

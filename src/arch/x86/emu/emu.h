@@ -228,6 +228,12 @@ struct emu_exception {
 #define EMU_ACC_PROBE (1u << 9)
 /* An implicit supervisor access (descriptor tables, the TSS): SMAP applies whatever RFLAGS.AC. */
 #define EMU_ACC_IMPLICIT (1u << 10)
+/*
+ * cmpxchg only: the first step of a locked read-modify-write, a compare-and-exchange of 0 with 0
+ * that fetches the value. A callback that cannot be atomic (one CPU, a device operand) may just
+ * read; the cmpxchg that follows for the same operand then writes without reading again.
+ */
+#define EMU_ACC_RMW_FIRST (1u << 11)
 
 /* A memory callback's third kind of answer, besides 0 and a negative errno (cannot emulate). */
 #define EMU_MEM_FAULT 1

@@ -79,7 +79,8 @@ static int emu_operand_update_locked(struct emu_run *r, unsigned size, emu_updat
 	{
 		bool swapped;
 
-		ret = r->ops->cmpxchg(r->opaque, la, cur, desired, size, access, &swapped, &pf);
+		ret = r->ops->cmpxchg(r->opaque, la, cur, desired, size, access | EMU_ACC_RMW_FIRST,
+				      &swapped, &pf);
 		ret = emu_mem_result(r, ret, &pf);
 		if (ret)
 			return ret;

@@ -136,12 +136,32 @@ static int emu_phys_write(void *opaque, uint64_t la, const void *src, unsigned l
 static int emu_phys_rmw(void *opaque, uint64_t la, void *expected, const void *desired,
 			unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
 {
+	struct emu_phys *c = opaque;
 	uint8_t cur[16];
-	int ret = emu_phys_read(opaque, la, cur, len, access & ~EMU_ACC_WRITE, pf);
+	bool first = access & EMU_ACC_RMW_FIRST;
+	int ret;
 
+	access &= ~EMU_ACC_RMW_FIRST;
+	/* The step after the first: the device was read then, and nothing ran since. */
+	if (!first && c->rmw_len == len && c->rmw_la == la &&
+	    !memcmp(c->rmw_value, expected, len)) {
+		c->rmw_len = 0;
+		*swapped = true;
+		return emu_phys_write(opaque, la, desired, len, access, pf);
+	}
+	c->rmw_len = 0;
+	ret = emu_phys_read(opaque, la, cur, len, access & ~EMU_ACC_WRITE, pf);
 	if (ret)
 		return ret;
 	*swapped = !memcmp(cur, expected, len);
+	if (first) { /* a fetch: read only, the write comes with the next step */
+		memcpy(c->rmw_value, cur, len);
+		c->rmw_la = la;
+		c->rmw_len = len;
+		*swapped = false;
+		memcpy(expected, cur, len);
+		return 0;
+	}
 	if (!*swapped) {
 		memcpy(expected, cur, len);
 		return 0;
@@ -155,7 +175,8 @@ static int emu_phys_cmpxchg(void *opaque, uint64_t la, void *expected, const voi
 	uint8_t *host[2];
 	uint64_t gpas[2];
 	unsigned part[2], n;
-	int ret = emu_phys_map(opaque, la, len, access, host, gpas, part, &n, pf);
+	int ret =
+	    emu_phys_map(opaque, la, len, access & ~EMU_ACC_RMW_FIRST, host, gpas, part, &n, pf);
 
 	if (ret)
 		return ret;

@@ -20,6 +20,10 @@ struct emu_phys {
 	/* The only CPU (--accel emu): a locked access to a device is a read and a write in order,
 	 * which nothing can interleave; otherwise it cannot be emulated (-ENOTSUP). */
 	bool single_cpu;
+	/* single_cpu: the device operand a locked RMW's first step read, and what it read. */
+	uint64_t rmw_la;
+	unsigned rmw_len;
+	uint8_t rmw_value[16];
 	struct emu_mmu mmu;
 };
 

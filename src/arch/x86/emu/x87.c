@@ -56,7 +56,7 @@ int emu_x87_execute(struct emu_run *r)
 		ret = emu_mem_read(r, &v, 2, 0);
 		if (ret)
 			return ret;
-		cpu->fcw = v | 0x40; /* bit 6 reads as 1 */
+		cpu->fcw = (v & 0x1f3f) | 0x40; /* reserved bits: 6 reads as 1, 7 and 13-15 as 0 */
 		emu_x87_store(r);
 		break;
 	case EMU_OP_FNSTCW:
