@@ -28,7 +28,9 @@ const char config_usage_text[] =
     "Options for run:\n"
     "  --kernel FILE        bzImage, ELF vmlinux with a PVH note, or a Multiboot v1 kernel\n"
     "  --initrd FILE        initial ramdisk (Linux) or first module (Multiboot)\n"
-    "  --cmdline STR        kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
+    "  --cmdline STR        kernel command line (default for Linux: \"" CONFIG_DEFAULT_CMDLINE
+    "\";\n"
+    "                       a Multiboot kernel gets its path, then STR if given)\n"
     "  --memory SIZE        guest RAM, e.g. 512M or 2G; a plain number is MiB (default 512M)\n"
     "  --cpus N             number of vCPUs, 1-255 (default 1)\n"
     "  --cpu-template NAME  auto (default), host (pass the host CPU through), or pvm\n"

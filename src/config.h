@@ -75,7 +75,7 @@ struct vm_config {
 	enum config_action action;
 	const char *kernel;
 	const char *initrd;
-	const char *cmdline; /* NULL: CONFIG_DEFAULT_CMDLINE */
+	const char *cmdline; /* NULL: CONFIG_DEFAULT_CMDLINE for Linux, nothing for Multiboot */
 	uint64_t memory;
 	unsigned cpus;
 	const char *cpu_template; /* "auto", "host" or "pvm" */
