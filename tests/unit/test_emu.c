@@ -1160,12 +1160,15 @@ static void test_unknown(void)
 	fake_reset();
 	c = cpu64();
 	/* Known to the decoder (length, operands) but not emulated: -ENOTSUP from execution. */
-	CHECK_EQ(RUN(&c, &exc, 0xf4), -ENOTSUP);		   /* hlt, with no ops->halt */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc8), -ENOTSUP);	   /* monitor */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xfa), -ENOTSUP);	   /* monitorx */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP);	   /* xsave */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x38, 0x00, 0xc1), -ENOTSUP); /* pshufb */
-	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x3a, 0x0f, 0xc1, 1), -ENOTSUP);
+	CHECK_EQ(RUN(&c, &exc, 0xf4), -ENOTSUP);	     /* hlt, with no ops->halt */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc8), -ENOTSUP); /* monitor */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xfa), -ENOTSUP); /* monitorx */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0xae, 0x20), -ENOTSUP); /* xsave */
+	/* MMX pshufb and palignr: #UD, since this CPU's CPUID has no SSSE3. */
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x38, 0x00, 0xc1), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x3a, 0x0f, 0xc1, 1), 0);
+	CHECK_EXC(exc, EMU_X_UD, -1);
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x0f, 0x0e),
 		 -ENOTSUP);			/* femms: not emulated beats LOCK #UD */
 	CHECK_EQ(RUN(&c, &exc, 0xf0, 0x91), 0); /* LOCK on xchg %ecx, %eax: #UD */

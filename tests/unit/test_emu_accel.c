@@ -453,6 +453,100 @@ static void test_instruction_breakpoint(void)
 	CHECK_EQ(r.gpr[EMU_RCX], 0);
 	CHECK_EQ(r.rip, CODE + 1);
 	emu_accel_destroy(a);
+
+	/* As on Intel CPUs: none fires right after a load of SS (MOV SS blocking), the next does.
+	 */
+	for (unsigned at = 4; at <= 5; at++) {
+		static const uint8_t ss[] = { 0x8c, 0xd0, 0x8e, 0xd0, 0x43, 0x43, 0xf4 };
+
+		a = machine(ss, sizeof(ss), 0x7ff); /* mov %ss,%eax; mov %eax,%ss; inc; inc; hlt */
+		if (!a)
+			return;
+		gate(1, 0);
+		memcpy(ram + HANDLER, isr, sizeof(isr));
+		emu_accel_get_regs(a, &r);
+		r.dr[0] = CODE + at;
+		r.dr7 = 0x401;
+		emu_accel_set_regs(a, &r);
+		CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+		emu_accel_get_regs(a, &r);
+		CHECK_EQ(r.gpr[EMU_RCX], at == 4 ? 0 : 1);
+		CHECK_EQ(r.gpr[EMU_RBX], 2);
+		emu_accel_destroy(a);
+	}
+}
+
+/*
+ * Data breakpoints: a #DB trap after the instruction that hit (B1 in DR6, the frame's EIP past
+ * it); a read does not hit a write-only one; a load of SS holds the trap back one instruction.
+ */
+static void test_data_breakpoint(void)
+{
+	static const uint8_t isr[] = { 0x41, 0xcf }; /* inc ecx; iret */
+	static const struct {
+		uint8_t code[8];
+		unsigned len;
+		uint32_t rw; /* DR1's R/W: 1 writes, 3 reads and writes */
+		unsigned traps, eip;
+	} cases[] = {
+		{ { 0xa3, 0x00, 0x20, 0, 0, 0x43, 0xf4 }, 7, 1, 1, 5 },	      /* mov [0x2000],eax */
+		{ { 0xa1, 0x00, 0x20, 0, 0, 0x43, 0xf4 }, 7, 1, 0, 0 },	      /* mov eax,[0x2000] */
+		{ { 0xa1, 0x02, 0x20, 0, 0, 0x43, 0xf4 }, 7, 3, 1, 5 },	      /* mov eax,[0x2002] */
+		{ { 0x8e, 0x15, 0x00, 0x20, 0, 0, 0x43, 0xf4 }, 8, 3, 1, 7 }, /* mov ss,[0x2000] */
+	};
+
+	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct emu_accel *a = machine(cases[k].code, cases[k].len, 0x7ff);
+		struct x86_regs r;
+		uint32_t ss;
+
+		if (!a)
+			return;
+		gate(1, 0);
+		memcpy(ram + HANDLER, isr, sizeof(isr));
+		emu_accel_get_regs(a, &r);
+		ss = r.seg[EMU_SS].selector;
+		memcpy(ram + 0x2000, &ss, 4);
+		r.dr[1] = 0x2000;
+		r.dr7 = 0x400 | 0x4 | cases[k].rw << 20 | 3u << 22; /* L1, 4 bytes */
+		emu_accel_set_regs(a, &r);
+		CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+		emu_accel_get_regs(a, &r);
+		CHECK_EQ(r.gpr[EMU_RCX], cases[k].traps);
+		CHECK_EQ(r.gpr[EMU_RBX], 1);
+		if (cases[k].traps) {
+			CHECK_EQ(r.dr6 & 0xf, 2);
+			CHECK_EQ(stack_word(&r, -3), CODE + cases[k].eip);
+		}
+		emu_accel_destroy(a);
+	}
+}
+
+/* A single-step trap after HLT runs its handler at once, interrupts disabled or not. */
+static void test_single_step_hlt(void)
+{
+	static const uint8_t code[] = { 0xf4, 0x43, 0xf4 }; /* hlt; inc ebx; hlt */
+	static const uint8_t isr[] = {
+		0x81, 0x64, 0x24, 0x08, 0xff, 0xfe, 0xff, 0xff, /* and dword [esp+8], ~TF */
+		0x41, 0xcf,					/* inc ecx; iret */
+	};
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate(1, 0);
+	memcpy(ram + HANDLER, isr, sizeof(isr));
+	emu_accel_get_regs(a, &r);
+	r.rflags |= EMU_RFLAGS_TF;
+	emu_accel_set_regs(a, &r);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RCX], 1);
+	CHECK_EQ(r.gpr[EMU_RBX], 1);
+	CHECK_EQ(r.rip, CODE + 3);
+	CHECK_EQ(r.mp_state, X86_MP_HALTED);
+	emu_accel_destroy(a);
 }
 
 /* One CPU: a locked read-modify-write on a device is a read, then a write. */
@@ -617,6 +711,8 @@ int main(void)
 	RUN_TEST(test_trap_after_paging_on);
 	RUN_TEST(test_nmi);
 	RUN_TEST(test_instruction_breakpoint);
+	RUN_TEST(test_single_step_hlt);
+	RUN_TEST(test_data_breakpoint);
 	RUN_TEST(test_locked_mmio);
 	RUN_TEST(test_apic_timer_wakes_hlt);
 	RUN_TEST(test_unimplemented_stops);

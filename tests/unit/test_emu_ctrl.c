@@ -179,6 +179,35 @@ static void test_mov_dr(void)
 }
 
 /* With cr4_valid and efer_valid from the guest's CPUID, a bit the CPU lacks is #GP. */
+/* Which data breakpoints an access hits: R/W 01 writes only, 11 both, 00 and 10 never; LEN 1, 2,
+ * 4 or 8 bytes with DRn aligned down to it; L or G enables. */
+static void test_dr_data_hits(void)
+{
+	struct emu_cpu c = cpu64();
+
+	c.dr[0] = 0x1000;			/* LEN 00: 1 byte, writes */
+	c.dr[1] = 0x2003;			/* LEN 11: 4 bytes at 0x2000, reads or writes */
+	c.dr[2] = 0x3007;			/* LEN 10: 8 bytes at 0x3000, reads or writes */
+	c.dr[3] = 0x1000;			/* execute: never a data hit */
+	c.dr7 = 0x400 | 0x1 | 0x8 | 0x20 | 0x40 /* L0, G1, G2, L3 */
+		| 0x1ull << 16 | 0xfull << 20 | 0xbull << 24;
+	CHECK_EQ(emu_dr_data_hits(&c, 0x1000, 1, true), 1);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x1000, 1, false), 0); /* a read: DR0 wants writes */
+	CHECK_EQ(emu_dr_data_hits(&c, 0xffc, 8, true), 1);   /* overlapping counts */
+	CHECK_EQ(emu_dr_data_hits(&c, 0x1001, 4, true), 0);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x2000, 1, false), 2);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x2003, 2, true), 2);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x2004, 4, false), 0);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x1ffc, 4, false), 0);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x3000, 16, false), 4);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x3007, 1, true), 4);
+	CHECK_EQ(emu_dr_data_hits(&c, 0x3008, 1, true), 0);
+	c.dr7 &= ~0x3ull; /* DR0 disabled */
+	CHECK_EQ(emu_dr_data_hits(&c, 0x1000, 1, true), 0);
+	c.dr7 = 0x400 | 0x4 | 0x2ull << 20; /* DR1 R/W 10: I/O, not data */
+	CHECK_EQ(emu_dr_data_hits(&c, 0x2003, 1, true), 0);
+}
+
 static void test_cr4_efer_valid(void)
 {
 	struct emu_cpu c;
@@ -345,6 +374,7 @@ int main(void)
 	RUN_TEST(test_mov_cr);
 	RUN_TEST(test_mov_cr8);
 	RUN_TEST(test_mov_dr);
+	RUN_TEST(test_dr_data_hits);
 	RUN_TEST(test_cr4_efer_valid);
 	RUN_TEST(test_msr_callback);
 	RUN_TEST(test_ltr_lldt);

@@ -79,7 +79,10 @@ struct emu_accel {
 	bool halted;
 	int nmi_pending;  /* atomic: emu_accel_nmi, from any thread */
 	bool nmi_blocked; /* from an NMI's delivery to the next IRET */
-	bool shadow;	  /* the last instruction was STI (setting IF) or a load of SS */
+	uint8_t shadow;	  /* as x86_regs: 1 after STI (setting IF), 2 after a load of SS */
+	bool watch;	  /* an instruction runs: its data accesses are checked against DR0-3 */
+	uint8_t db_hits;  /* the data breakpoints it hit (DR6 B0-3) */
+	uint8_t db_held;  /* hits a load of SS holds back until after the next instruction */
 	const int *stopping;
 	struct emu_ops ops; /* emu_phys's memory and port callbacks, this CPU's CPUID, MSRs, HLT */
 	struct lapic lapic; /* its local APIC, on the MMIO bus at LAYOUT_LAPIC */
@@ -280,6 +283,45 @@ static void emu_accel_lapic_nmi(void *opaque)
 	emu_accel_nmi(opaque);
 }
 
+/* The memory callbacks: emu_phys's, with data breakpoints checked on what succeeded. */
+static void emu_accel_watch(struct emu_accel *a, uint64_t la, unsigned len, unsigned access,
+			    bool write)
+{
+	if (a->watch && (a->cpu.dr7 & 0xff) &&
+	    !(access & (EMU_ACC_FETCH | EMU_ACC_PEEK | EMU_ACC_PROBE)))
+		a->db_hits |= emu_dr_data_hits(&a->cpu, la, len, write);
+}
+
+static int emu_accel_read(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
+			  struct emu_pf *pf)
+{
+	int ret = emu_phys_ops.read(opaque, la, dst, len, access, pf);
+
+	if (!ret)
+		emu_accel_watch(opaque, la, len, access, false);
+	return ret;
+}
+
+static int emu_accel_write(void *opaque, uint64_t la, const void *src, unsigned len,
+			   unsigned access, struct emu_pf *pf)
+{
+	int ret = emu_phys_ops.write(opaque, la, src, len, access, pf);
+
+	if (!ret)
+		emu_accel_watch(opaque, la, len, access, true);
+	return ret;
+}
+
+static int emu_accel_cmpxchg(void *opaque, uint64_t la, void *expected, const void *desired,
+			     unsigned len, unsigned access, bool *swapped, struct emu_pf *pf)
+{
+	int ret = emu_phys_ops.cmpxchg(opaque, la, expected, desired, len, access, swapped, pf);
+
+	if (!ret)
+		emu_accel_watch(opaque, la, len, access, true);
+	return ret;
+}
+
 static int emu_accel_halt(void *opaque)
 {
 	((struct emu_accel *)opaque)->halted = true;
@@ -299,6 +341,9 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 		return NULL;
 	}
 	a->ops = emu_phys_ops;
+	a->ops.read = emu_accel_read;
+	a->ops.write = emu_accel_write;
+	a->ops.cmpxchg = emu_accel_cmpxchg;
 	a->ops.cpuid = emu_accel_cpuid_op;
 	a->ops.msr = emu_accel_msr;
 	a->ops.halt = emu_accel_halt;
@@ -374,6 +419,8 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	c->dr7 = r->dr7 | 0x400;
 	a->halted = r->mp_state == X86_MP_HALTED;
 	a->nmi_blocked = r->nmi.masked;
+	a->shadow = r->shadow & 3;
+	a->db_held = 0;
 	if (r->nmi.pending)
 		emu_accel_nmi(a);
 }
@@ -473,10 +520,12 @@ static bool emu_accel_contributory(uint8_t v)
  * contributory fault after a contributory one, or a contributory fault or #PF after a #PF, is a
  * double fault; any fault while delivering a double fault shuts the CPU down (1 returned);
  * otherwise the second exception is delivered instead. 0, 1, or a negative errno (-ENOTSUP: a
- * task gate, virtual-8086 mode).
+ * task gate, virtual-8086 mode). A delivered event ends a HLT: a single-step trap after HLT runs
+ * its handler at once (KVM does the same), whatever IF says.
  */
 static int emu_accel_deliver(struct emu_accel *a, struct emu_exception exc, bool soft, bool event)
 {
+	a->halted = false;
 	for (;;) {
 		struct emu_exception nested;
 		/* A fault while delivering an NMI or interrupt is handled serially, like a benign
@@ -545,6 +594,46 @@ static int emu_accel_deliver_exit(struct emu_accel *a, struct emu_exception exc,
 	return 0;
 }
 
+/*
+ * After an instruction: its exception, and the data breakpoints it hit as a #DB trap. A fault
+ * means it did not complete, so its hits do not count. A load of SS holds them back until after
+ * the next instruction; a #DB of that instruction's own (single-step, ICEBP) carries them too,
+ * and any other event it raised (INT3's #BP, INT n) is delivered first, the #DB then arriving at
+ * the handler's first instruction, as kvm-unit-tests' debug.flat checks.
+ */
+static int emu_accel_finish(struct emu_accel *a, const struct emu_insn *insn,
+			    struct emu_exception exc)
+{
+	bool trap = !exc.valid || exc.vector == EMU_X_DB ||
+		    (insn->op == EMU_OP_INT3 && exc.vector == EMU_X_BP);
+	uint8_t hits = a->db_held | (trap ? a->db_hits : 0);
+	int ret;
+
+	a->db_held = 0;
+	if (hits && (a->shadow & 2)) {
+		a->db_held = hits;
+		hits = 0;
+	}
+	if (exc.valid && exc.vector == EMU_X_DB) {
+		exc.dr6 |= hits;
+		hits = 0;
+	}
+	if (exc.valid) {
+		/* Only int3's own #BP is a software exception (gate DPL checked, no EXT): INTO
+		 * delivers its #OF itself, and what comes back from it (or a LOCK-prefixed
+		 * int3's #UD) is a fault. */
+		ret = emu_accel_deliver_exit(
+		    a, exc, insn->op == EMU_OP_INT3 && exc.vector == EMU_X_BP, false);
+		if (ret)
+			return ret;
+	}
+	if (!hits)
+		return 0;
+	return emu_accel_deliver_exit(
+	    a, (struct emu_exception){ .valid = true, .vector = EMU_X_DB, .dr6 = hits }, false,
+	    false);
+}
+
 /* One instruction: 0 when it (or the exception it raised) is done, else an exit. */
 static int emu_accel_step(struct emu_accel *a)
 {
@@ -557,10 +646,11 @@ static int emu_accel_step(struct emu_accel *a)
 	memset(&insn, 0, sizeof(insn));
 	emu_accel_sync_mmu(a);
 	c->dirty = 0;
+	a->db_hits = 0;
 	c->cr8 = lapic_cr8(&a->lapic); /* the TPR, which MMIO writes may have changed */
 	ret = emu_decode(&insn, c, NULL, 0, &a->ops, a, &exc);
 	if (!ret && !exc.valid) {
-		needs = emu_op_needs(insn.op);
+		needs = emu_insn_needs(&insn);
 		if (needs & EMU_NEED_TSC)
 			c->tsc = emu_accel_tsc(a);
 		c->xstate = NULL;
@@ -568,7 +658,9 @@ static int emu_accel_step(struct emu_accel *a)
 			emu_accel_xstate_out(a);
 			c->xstate = a->xstate;
 		}
+		a->watch = true;
 		ret = emu_execute(c, &insn, &a->ops, a, &exc);
+		a->watch = false;
 		if (!ret && (c->dirty & EMU_DIRTY_XSTATE))
 			emu_accel_xstate_in(a);
 		c->cpl = emu_accel_cpl(c);
@@ -581,7 +673,9 @@ static int emu_accel_step(struct emu_accel *a)
 		if (!ret && insn.op == EMU_OP_IRET && (!exc.valid || exc.vector == EMU_X_DB))
 			a->nmi_blocked = false;
 	}
-	a->shadow = !ret && (c->dirty & (EMU_DIRTY_STI_SHADOW | EMU_DIRTY_SS_SHADOW));
+	a->shadow = ret ? 0
+			: (uint8_t)((c->dirty & EMU_DIRTY_STI_SHADOW ? 1 : 0) |
+				    (c->dirty & EMU_DIRTY_SS_SHADOW ? 2 : 0));
 	if (ret && c->cpl > 0) {
 		/* As under KVM: what user code runs that nobody can finish is the guest's #UD. */
 		exc = (struct emu_exception){ .valid = true, .vector = EMU_X_UD };
@@ -592,20 +686,17 @@ static int emu_accel_step(struct emu_accel *a)
 		emu_accel_fail(a, &insn, ret);
 		return EMU_ACCEL_FAIL;
 	}
-	if (!exc.valid)
-		return 0;
-	/* Only int3's own #BP is a software exception (gate DPL checked, no EXT): INTO delivers its
-	 * #OF itself, and what comes back from it (or a LOCK-prefixed int3's #UD) is a fault. */
-	return emu_accel_deliver_exit(a, exc, insn.op == EMU_OP_INT3 && exc.vector == EMU_X_BP,
-				      false);
+	return emu_accel_finish(a, &insn, exc);
 }
 
 /*
  * Instruction breakpoints (DR7 L/G with R/W 00) on the next instruction's linear address, checked
  * right before it runs (after interrupts, so a handler's first instruction is checked too): a #DB
  * fault, unless RF says the last one was taken there. As the SDM has it, the frame carries the RF
- * of the moment (clear): the handler sets it to go on. *hit says whether one was delivered. Data
- * and I/O breakpoints are not implemented (accesses do not trap).
+ * of the moment (clear): the handler sets it to go on. As on Intel CPUs, none fires on the
+ * instruction right after a MOV or POP to SS (kvm-unit-tests' emulator.flat checks it). *hit says
+ * whether one was delivered. Data breakpoints are emu_accel_finish's; I/O breakpoints are not
+ * implemented (port accesses do not trap).
  */
 static int emu_accel_breakpoints(struct emu_accel *a, bool *hit)
 {
@@ -615,7 +706,7 @@ static int emu_accel_breakpoints(struct emu_accel *a, bool *hit)
 	struct emu_exception db = { .valid = true, .vector = EMU_X_DB };
 
 	*hit = false;
-	if (c->rflags & EMU_RFLAGS_RF)
+	if ((c->rflags & EMU_RFLAGS_RF) || (a->shadow & 2))
 		return 0;
 	for (unsigned i = 0; i < 4; i++)
 		if (((c->dr7 >> (2 * i)) & 3) && !((c->dr7 >> (16 + 4 * i)) & 3) && c->dr[i] == la)

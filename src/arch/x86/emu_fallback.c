@@ -255,13 +255,16 @@ static void emu_fallback_sse_out(struct kvm_xsave *xs, const struct emu_cpu *cpu
 }
 
 /*
- * The XSAVE family's state: the image itself (when the layout CPUID describes fits in it) and
- * IA32_XSS (when the guest has XSAVES). Without the image those instructions are not emulated.
+ * The XSAVE family's state: the image itself and IA32_XSS (when the guest has XSAVES). The x87
+ * and MMX instructions use only the image's legacy area and header, which KVM_GET_XSAVE always
+ * fills; the XSAVE family also needs the layout CPUID describes (cpu->xlayout) to fit in it, and
+ * is not emulated without one.
  */
 static int emu_fallback_xstate(int vcpu_fd, struct emu_cpu *cpu, struct kvm_xsave *xs)
 {
-	if (cpu->xlayout && cpu->xlayout->size <= sizeof(xs->region))
-		cpu->xstate = (uint8_t *)xs->region;
+	if (cpu->xlayout && cpu->xlayout->size > sizeof(xs->region))
+		cpu->xlayout = NULL;
+	cpu->xstate = (uint8_t *)xs->region;
 	if (cpu->features & EMU_FEAT_XSAVES) {
 		struct {
 			struct kvm_msrs m;
@@ -449,7 +452,7 @@ int emu_fallback_handle(int vcpu_fd, struct kvm_run *run, const struct guest_mem
 		goto fail;
 	}
 	if (!exc.valid) {
-		needs = emu_op_needs(insn.op);
+		needs = emu_insn_needs(&insn);
 		if (needs & (EMU_NEED_FPU | EMU_NEED_XSTATE)) {
 			if (ioctl(vcpu_fd, KVM_GET_XSAVE, &xsave) < 0) {
 				ret = -errno;

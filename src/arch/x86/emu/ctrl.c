@@ -191,6 +191,24 @@ static int emu_ctrl_mov_dr(struct emu_run *r)
 	return emu_done(r, 0);
 }
 
+uint8_t emu_dr_data_hits(const struct emu_cpu *cpu, uint64_t la, unsigned len, bool write)
+{
+	static const uint8_t lens[4] = { 1, 2, 8, 4 }; /* DR7's LEN encoding */
+	uint8_t hits = 0;
+
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned rw = (cpu->dr7 >> (16 + 4 * i)) & 3,
+			 n = lens[(cpu->dr7 >> (18 + 4 * i)) & 3];
+		uint64_t start = cpu->dr[i] & ~(uint64_t)(n - 1);
+
+		if (!((cpu->dr7 >> (2 * i)) & 3) || !(rw == 1 || rw == 3) || (rw == 1 && !write))
+			continue;
+		if (la < start + n && start < la + len)
+			hits |= (uint8_t)(1u << i);
+	}
+	return hits;
+}
+
 int emu_ctrl_execute(struct emu_run *r)
 {
 	int ret;

@@ -29,6 +29,7 @@ enum emu_decode_kind { K_NONE, K_OP, K_GROUP, K_RM, K_PREFIX, K_VEX, K_W };
 #define F_MODREG (1u << 14) /* ModRM's mod is ignored: always the register form (MOV CR/DR) */
 #define F_D64 (1u << 15)    /* 64-bit mode: the operand size is 64 unless 66 makes it 16 (stack) */
 #define F_F64 (1u << 16)    /* 64-bit mode: the operand size is 64, 66 or not (near branches) */
+#define F_MMX (1u << 17)    /* the MMX form: vector operands are MM0-7 (64 bits), REX.R/B ignored */
 
 struct emu_decode_entry {
 	uint8_t kind;
@@ -75,6 +76,9 @@ enum {
 	N_C6,
 	N_C7,
 	N_66_PUNPCK,
+	N_66_PUNPCKQ,
+	N_66_PSHIFT_DQ,
+	N_0F77,
 	N_66_SSE_INT,
 	N_0F38_00,
 	N_0F3A_0F,
@@ -194,19 +198,25 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 		     [8 + 5] = OP(EMU_OP_BTS, 0), [8 + 6] = OP(EMU_OP_BTR, 0),
 		     [8 + 7] = OP(EMU_OP_BTC, 0) },
 	/* SSE2 interleaves and shifts by an immediate: one op each, told apart by opcode and reg. */
-	[N_66_PUNPCK] = { [EMU_MANDATORY_66] = OP(EMU_OP_PUNPCK, 0) },
-	[N_66_SSE_INT] = { [EMU_MANDATORY_66] = OP(EMU_OP_SSE_INT, 0) },
-	[N_0F38_00] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSHUFB, 0) },
-	[N_0F3A_0F] = { [EMU_MANDATORY_66] = OP(EMU_OP_PALIGNR, 0) },
+	/* Their MMX forms (no prefix) work on MM registers; PUNPCK[LH]QDQ and PS[LR]LDQ have none. */
+	[N_66_PUNPCK] = { OP(EMU_OP_PUNPCK, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PUNPCK, 0) },
+	[N_66_PUNPCKQ] = { [EMU_MANDATORY_66] = OP(EMU_OP_PUNPCK, 0) },
+	[N_66_SSE_INT] = { OP(EMU_OP_SSE_INT, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_SSE_INT, 0) },
+	[N_0F38_00] = { OP(EMU_OP_PSHUFB, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PSHUFB, 0) },
+	[N_0F3A_0F] = { OP(EMU_OP_PALIGNR, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PALIGNR, 0) },
 	[N_0F3A_44] = { [EMU_MANDATORY_66] = OP(EMU_OP_PCLMULQDQ, 0) },
-	[N_66_PSHIFT] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSHIFT_IMM, 0) },
+	[N_66_PSHIFT] = { OP(EMU_OP_PSHIFT_IMM, F_MMX),
+			  [EMU_MANDATORY_66] = OP(EMU_OP_PSHIFT_IMM, 0) },
+	[N_66_PSHIFT_DQ] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSHIFT_IMM, 0) },
+	/* EMMS; VEX.128 is VZEROUPPER, VEX.256 VZEROALL (not emulated). */
+	[N_0F77] = { OP(EMU_OP_EMMS, F_NP), UNIMPL(0) },
 	[N_0F71] = { [8 + 2] = { K_PREFIX, N_66_PSHIFT, 0 },
 		     [8 + 4] = { K_PREFIX, N_66_PSHIFT, 0 },
 		     [8 + 6] = { K_PREFIX, N_66_PSHIFT, 0 } },
 	[N_0F73] = { [8 + 2] = { K_PREFIX, N_66_PSHIFT, 0 },
-		     [8 + 3] = { K_PREFIX, N_66_PSHIFT, 0 },
+		     [8 + 3] = { K_PREFIX, N_66_PSHIFT_DQ, 0 },
 		     [8 + 6] = { K_PREFIX, N_66_PSHIFT, 0 },
-		     [8 + 7] = { K_PREFIX, N_66_PSHIFT, 0 } },
+		     [8 + 7] = { K_PREFIX, N_66_PSHIFT_DQ, 0 } },
 	/* Group 3: TEST (/0, /1) has an immediate, NOT/NEG/MUL/IMUL/DIV/IDIV do not. */
 	[N_F6] = { OP(EMU_OP_TEST, F_IMM8), OP(EMU_OP_TEST, F_IMM8), OP(EMU_OP_NOT, F_LOCK),
 		   OP(EMU_OP_NEG, F_LOCK), OP(EMU_OP_MUL, 0), OP(EMU_OP_IMUL1, 0), OP(EMU_OP_DIV, 0),
@@ -227,7 +237,7 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 		   UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ),
 		   OP(EMU_OP_MOV, F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ),
 		   UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ), UNIMPL(F_IMMZ) },
-	/* SSE/SSE2 by mandatory prefix (none, 66, F3, F2); the MMX forms (none) are not here. */
+	/* SSE/SSE2 by mandatory prefix (none, 66, F3, F2); none is the MMX form from 0F 60 on. */
 	[N_0F10] = { OP(EMU_OP_MOVUPS_LOAD, 0), OP(EMU_OP_MOVUPS_LOAD, 0) },
 	[N_0F11] = { OP(EMU_OP_MOVUPS_STORE, 0), OP(EMU_OP_MOVUPS_STORE, 0) },
 	[N_0F28] = { OP(EMU_OP_MOVAPS_LOAD, 0), OP(EMU_OP_MOVAPS_LOAD, 0) },
@@ -237,32 +247,32 @@ static const struct emu_decode_entry emu_decode_nodes[N_COUNT][16] = {
 	[N_0F55] = { OP(EMU_OP_PANDN, 0), OP(EMU_OP_PANDN, 0) },
 	[N_0F56] = { OP(EMU_OP_POR, 0), OP(EMU_OP_POR, 0) },
 	[N_0F57] = { OP(EMU_OP_PXOR, 0), OP(EMU_OP_PXOR, 0) },
-	[N_0F6E] = { [EMU_MANDATORY_66] = OP(EMU_OP_MOVD_TO_XMM, 0) },
-	[N_0F6F] = { [EMU_MANDATORY_66] = OP(EMU_OP_MOVDQA_LOAD, 0),
+	[N_0F6E] = { OP(EMU_OP_MOVD_TO_XMM, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_MOVD_TO_XMM, 0) },
+	[N_0F6F] = { OP(EMU_OP_MOVDQU_LOAD, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_MOVDQA_LOAD, 0),
 		     [EMU_MANDATORY_F3] = OP(EMU_OP_MOVDQU_LOAD, 0) },
-	[N_0F70] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSHUFD, F_IMM8) },
-	[N_0F74] = { [EMU_MANDATORY_66] = OP(EMU_OP_PCMPEQB, 0) },
-	[N_0F75] = { [EMU_MANDATORY_66] = OP(EMU_OP_PCMPEQW, 0) },
-	[N_0F76] = { [EMU_MANDATORY_66] = OP(EMU_OP_PCMPEQD, 0) },
-	[N_0F7E] = { [EMU_MANDATORY_66] = OP(EMU_OP_MOVD_FROM_XMM, 0),
+	[N_0F70] = { OP(EMU_OP_PSHUFD, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PSHUFD, F_IMM8) },
+	[N_0F74] = { OP(EMU_OP_PCMPEQB, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PCMPEQB, 0) },
+	[N_0F75] = { OP(EMU_OP_PCMPEQW, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PCMPEQW, 0) },
+	[N_0F76] = { OP(EMU_OP_PCMPEQD, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PCMPEQD, 0) },
+	[N_0F7E] = { OP(EMU_OP_MOVD_FROM_XMM, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_MOVD_FROM_XMM, 0),
 		     [EMU_MANDATORY_F3] = OP(EMU_OP_MOVQ_TO_XMM, 0) },
-	[N_0F7F] = { [EMU_MANDATORY_66] = OP(EMU_OP_MOVDQA_STORE, 0),
+	[N_0F7F] = { OP(EMU_OP_MOVDQU_STORE, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_MOVDQA_STORE, 0),
 		     [EMU_MANDATORY_F3] = OP(EMU_OP_MOVDQU_STORE, 0) },
-	[N_0FD4] = { [EMU_MANDATORY_66] = OP(EMU_OP_PADDQ, 0) },
+	[N_0FD4] = { OP(EMU_OP_PADDQ, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PADDQ, 0) },
 	[N_0FD6] = { [EMU_MANDATORY_66] = OP(EMU_OP_MOVQ_FROM_XMM, 0) },
-	[N_0FD7] = { [EMU_MANDATORY_66] = OP(EMU_OP_PMOVMSKB, 0) },
-	[N_0FDB] = { [EMU_MANDATORY_66] = OP(EMU_OP_PAND, 0) },
-	[N_0FDF] = { [EMU_MANDATORY_66] = OP(EMU_OP_PANDN, 0) },
-	[N_0FE7] = { [EMU_MANDATORY_66] = OP(EMU_OP_MOVNTDQ, F_MEM) },
-	[N_0FEB] = { [EMU_MANDATORY_66] = OP(EMU_OP_POR, 0) },
-	[N_0FEF] = { [EMU_MANDATORY_66] = OP(EMU_OP_PXOR, 0) },
-	[N_0FF8] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSUBB, 0) },
-	[N_0FF9] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSUBW, 0) },
-	[N_0FFA] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSUBD, 0) },
-	[N_0FFB] = { [EMU_MANDATORY_66] = OP(EMU_OP_PSUBQ, 0) },
-	[N_0FFC] = { [EMU_MANDATORY_66] = OP(EMU_OP_PADDB, 0) },
-	[N_0FFD] = { [EMU_MANDATORY_66] = OP(EMU_OP_PADDW, 0) },
-	[N_0FFE] = { [EMU_MANDATORY_66] = OP(EMU_OP_PADDD, 0) },
+	[N_0FD7] = { OP(EMU_OP_PMOVMSKB, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PMOVMSKB, 0) },
+	[N_0FDB] = { OP(EMU_OP_PAND, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PAND, 0) },
+	[N_0FDF] = { OP(EMU_OP_PANDN, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PANDN, 0) },
+	[N_0FE7] = { OP(EMU_OP_MOVNTDQ, F_MEM | F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_MOVNTDQ, F_MEM) },
+	[N_0FEB] = { OP(EMU_OP_POR, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_POR, 0) },
+	[N_0FEF] = { OP(EMU_OP_PXOR, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PXOR, 0) },
+	[N_0FF8] = { OP(EMU_OP_PSUBB, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PSUBB, 0) },
+	[N_0FF9] = { OP(EMU_OP_PSUBW, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PSUBW, 0) },
+	[N_0FFA] = { OP(EMU_OP_PSUBD, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PSUBD, 0) },
+	[N_0FFB] = { OP(EMU_OP_PSUBQ, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PSUBQ, 0) },
+	[N_0FFC] = { OP(EMU_OP_PADDB, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PADDB, 0) },
+	[N_0FFD] = { OP(EMU_OP_PADDW, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PADDW, 0) },
+	[N_0FFE] = { OP(EMU_OP_PADDD, F_MMX), [EMU_MANDATORY_66] = OP(EMU_OP_PADDD, 0) },
 };
 
 static const struct emu_decode_entry emu_decode_map_legacy[256] = {
@@ -450,7 +460,7 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0x63 ... 0x67] = { K_PREFIX, N_66_SSE_INT, F_MODRM },
 	[0x68 ... 0x6a] = { K_PREFIX, N_66_PUNPCK, F_MODRM },
 	[0x6b] = { K_PREFIX, N_66_SSE_INT, F_MODRM },
-	[0x6c ... 0x6d] = { K_PREFIX, N_66_PUNPCK, F_MODRM },
+	[0x6c ... 0x6d] = { K_PREFIX, N_66_PUNPCKQ, F_MODRM },
 	[0x6e] = { K_PREFIX, N_0F6E, F_MODRM },
 	[0x6f] = { K_PREFIX, N_0F6F, F_MODRM },
 	[0x70] = { K_PREFIX, N_0F70, F_MODRM | F_IMM8 },
@@ -460,7 +470,7 @@ static const struct emu_decode_entry emu_decode_map_0f[256] = {
 	[0x74] = { K_PREFIX, N_0F74, F_MODRM },
 	[0x75] = { K_PREFIX, N_0F75, F_MODRM },
 	[0x76] = { K_PREFIX, N_0F76, F_MODRM },
-	[0x77] = UNIMPL(0),
+	[0x77] = { K_VEX, N_0F77, 0 },
 	[0x78] = { K_PREFIX, N_0F78, F_MODRM },
 	[0x79] = UNIMPL(F_MODRM),
 	[0x7c ... 0x7d] = UNIMPL(F_MODRM),
@@ -1084,6 +1094,7 @@ int emu_decode(struct emu_insn *insn, const struct emu_cpu *cpu, const uint8_t *
 		goto out;
 	if (insn->evex)
 		insn->op = EMU_OP_UNIMPL; /* AVX-512: decoded for its length, never emulated */
+	insn->mmx = (e.flags & F_MMX) != 0;
 	if (e.flags & F_66_OPSIZE)
 		mandatory_66 = false;
 	/* Only the resolved entry knows whether 66 was an operand-size or a mandatory prefix. */

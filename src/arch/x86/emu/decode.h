@@ -38,6 +38,7 @@ struct emu_insn {
 	bool vex, evex;			 /* evex: an EVEX (AVX-512) prefix, vex set too */
 	uint8_t vex_l, vex_vvvv, vex_pp;
 	enum emu_mandatory mandatory;
+	bool mmx; /* an MMX form: the vector registers are MM0-7 (reg and rm & 7) */
 
 	enum emu_map map;
 	uint8_t opcode;

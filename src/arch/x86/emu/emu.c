@@ -654,6 +654,7 @@ static const struct {
 			     emu_sse_int_execute },
 	[EMU_OP_PCLMULQDQ] = { "pclmulqdq", EMU_NEED_FPU | EMU_NEED_SSE | EMU_NEED_CPUID,
 			       emu_sse_int_execute },
+	[EMU_OP_EMMS] = { "emms", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_mmx_execute },
 };
 
 const char *emu_op_name(enum emu_op op)
@@ -664,6 +665,11 @@ const char *emu_op_name(enum emu_op op)
 unsigned emu_op_needs(enum emu_op op)
 {
 	return (unsigned)op < EMU_OP_COUNT ? emu_op_info[op].needs : 0;
+}
+
+unsigned emu_insn_needs(const struct emu_insn *insn)
+{
+	return emu_op_needs(insn->op) | (insn->mmx ? EMU_NEED_FPU | EMU_NEED_XSTATE : 0);
 }
 
 int emu_execute(struct emu_cpu *cpu, const struct emu_insn *insn, const struct emu_ops *ops,

@@ -494,6 +494,7 @@ enum emu_op {
 	EMU_OP_PSHUFB,	  /* 66 0F 38 00 (SSSE3) */
 	EMU_OP_PALIGNR,	  /* 66 0F 3A 0F ib (SSSE3) */
 	EMU_OP_PCLMULQDQ, /* 66 0F 3A 44 ib */
+	EMU_OP_EMMS,	  /* 0F 77 */
 	EMU_OP_COUNT
 };
 
@@ -509,6 +510,8 @@ struct emu_insn;
 
 const char *emu_op_name(enum emu_op op);
 unsigned emu_op_needs(enum emu_op op);
+/* What a decoded instruction needs: its op's, and the XSAVE image for an MMX form. */
+unsigned emu_insn_needs(const struct emu_insn *insn);
 
 /*
  * The XSAVE layout from CPUID leaf 0xd through the same lookup as emu_features_from_cpuid; 0, or
@@ -551,6 +554,13 @@ int emu_step(struct emu_cpu *cpu, const uint8_t *bytes, unsigned nbytes, const s
 int emu_deliver(struct emu_cpu *cpu, const struct emu_exception *exc, bool soft,
 		const struct emu_ops *ops, void *opaque, struct emu_exception *nested)
     __attribute__((warn_unused_result));
+
+/*
+ * The data breakpoints (DR7 L or G, R/W 01 for writes or 11 for reads and writes, LEN 1/2/4/8 with
+ * DRn aligned down to it) an access of len bytes at linear address la hits: DR6's B0-B3 bits.
+ * The caller reports them as a #DB trap once the instruction has completed.
+ */
+uint8_t emu_dr_data_hits(const struct emu_cpu *cpu, uint64_t la, unsigned len, bool write);
 
 /*
  * A locked compare-exchange of 1, 2, 4, 8 or 16 bytes on host memory, for cmpxchg callbacks: 1

@@ -108,9 +108,30 @@ int emu_ctrl_execute(struct emu_run *r);
 int emu_syscall_execute(struct emu_run *r);
 int emu_x87_execute(struct emu_run *r);
 int emu_sse_int_execute(struct emu_run *r);
-/* Shared by the SSE groups (sse.c): #UD/#NM checks; the xmm/m operand (aligned: #GP if not). */
+int emu_mmx_execute(struct emu_run *r);
+/*
+ * Shared by the SSE groups (sse.c): the checks (#UD/#NM, and #MF for MMX forms); the r/m operand
+ * (aligned: a 16-byte memory operand that must be aligned, #GP if not); the vector registers,
+ * XMMn or (insn->mmx) MMn, emu_vec_len() bytes; emu_vec_done() once an instruction completes.
+ */
 int emu_sse_checks(struct emu_run *r);
 int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool aligned);
+int emu_vec_checks(struct emu_run *r);
+void emu_vec_get(const struct emu_run *r, unsigned n, uint8_t *v);
+void emu_vec_set(struct emu_run *r, unsigned n, const uint8_t *v);
+void emu_vec_done(struct emu_run *r);
+static inline unsigned emu_vec_len(const struct emu_run *r)
+{
+	return r->insn->mmx ? 8 : 16;
+}
+/* MMX state in the XSAVE image (mmx.c): checks, MMn (n & 7), and the TOP/tag update. */
+int emu_mmx_checks(struct emu_run *r);
+void emu_mmx_get(const struct emu_run *r, unsigned n, uint8_t v[8]);
+void emu_mmx_set(struct emu_run *r, unsigned n, const uint8_t v[8]);
+void emu_mmx_commit(struct emu_run *r);
+/* x87.c: FCW and FSW into the image, the x87 component marked in use, the image dirty. */
+#define EMU_X87_FTW 4 /* the image's abridged tag word (bit i: Ri in use) */
+void emu_x87_touch(struct emu_cpu *cpu);
 /* Port access permission (IOPL, the TSS I/O bitmap): 0, or #GP(0) raised. */
 int emu_io_check(struct emu_run *r, uint16_t port, unsigned len);
 /* A port access through ops->pio (-ENOTSUP without one). */

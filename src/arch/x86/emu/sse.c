@@ -1,7 +1,8 @@
 /*
  * SSE/SSE2 in their legacy encodings: the 128-bit moves and the integer and bitwise arithmetic
- * kernels use (memcpy and checksum variants, crypto and RAID setup). XMM registers live in
- * cpu->xmm; the VEX forms are not here (they would also clear YMM's upper halves).
+ * kernels use (memcpy and checksum variants, crypto and RAID setup), and the same instructions'
+ * MMX forms on 64-bit MM registers (mmx.c keeps those). XMM registers live in cpu->xmm; the VEX
+ * forms are not here (they would also clear YMM's upper halves).
  */
 #include <errno.h>
 #include <string.h>
@@ -22,18 +23,50 @@ int emu_sse_checks(struct emu_run *r)
 	return 0;
 }
 
+int emu_vec_checks(struct emu_run *r)
+{
+	return r->insn->mmx ? emu_mmx_checks(r) : emu_sse_checks(r);
+}
+
+void emu_vec_get(const struct emu_run *r, unsigned n, uint8_t *v)
+{
+	if (r->insn->mmx)
+		emu_mmx_get(r, n, v);
+	else
+		memcpy(v, r->cpu->xmm[n], 16);
+}
+
+void emu_vec_set(struct emu_run *r, unsigned n, const uint8_t *v)
+{
+	if (r->insn->mmx)
+		emu_mmx_set(r, n, v);
+	else
+		memcpy(r->cpu->xmm[n], v, 16);
+}
+
+/* The instruction completed: XMM state dirty, or MMX's TOP and tags (even a store does it). */
+void emu_vec_done(struct emu_run *r)
+{
+	if (r->insn->mmx)
+		emu_mmx_commit(r);
+	else
+		r->cpu->dirty |= EMU_DIRTY_XMM;
+}
+
 /*
- * The r/m operand of len bytes (4, 8 or 16): an XMM register, or memory. aligned: a 16-byte
+ * The r/m operand of len bytes (4, 8 or 16): a vector register, or memory. aligned: a 16-byte
  * operand that must be 16-byte aligned (#GP(0), whatever AC says).
  */
 int emu_sse_rm_read(struct emu_run *r, void *dst, unsigned len, bool aligned)
 {
 	const struct emu_insn *insn = r->insn;
+	uint8_t v[16];
 	uint64_t la;
 	int ret;
 
 	if (!emu_insn_has_mem(insn)) {
-		memcpy(dst, r->cpu->xmm[insn->rm], len);
+		emu_vec_get(r, insn->rm, v);
+		memcpy(dst, v, len);
 		return 0;
 	}
 	if (aligned) {
@@ -55,8 +88,10 @@ static int emu_sse_rm_write(struct emu_run *r, const void *src, unsigned len, bo
 
 	if (!emu_insn_has_mem(insn)) {
 		/* A register destination of a 4- or 8-byte store is zero-extended. */
-		memset(r->cpu->xmm[insn->rm], 0, 16);
-		memcpy(r->cpu->xmm[insn->rm], src, len);
+		uint8_t v[16] = { 0 };
+
+		memcpy(v, src, len);
+		emu_vec_set(r, insn->rm, v);
 		return 0;
 	}
 	if (aligned) {
@@ -93,12 +128,13 @@ static int emu_sse_movd(struct emu_run *r)
 		ret = emu_sse_gpr_read(r, v, len);
 		if (ret)
 			return ret;
-		memcpy(cpu->xmm[insn->reg], v, 16);
+		emu_vec_set(r, insn->reg, v);
 		break;
 	case EMU_OP_MOVD_FROM_XMM:
+		emu_vec_get(r, insn->reg, v);
 		if (emu_insn_has_mem(insn))
-			return emu_mem_write(r, cpu->xmm[insn->reg], len, len);
-		emu_set_gpr(cpu, insn->rm, len, emu_load_le(cpu->xmm[insn->reg], len));
+			return emu_mem_write(r, v, len, len);
+		emu_set_gpr(cpu, insn->rm, len, emu_load_le(v, len));
 		return 0;
 	case EMU_OP_MOVQ_TO_XMM:
 		ret = emu_sse_rm_read(r, v, 8, false);
@@ -115,10 +151,11 @@ static int emu_sse_movd(struct emu_run *r)
 	return 0;
 }
 
-/* Element-wise integer arithmetic on little-endian lanes of size bytes. */
-static void emu_sse_lanes(emu_sse_vec d, const emu_sse_vec s, unsigned size, enum emu_op op)
+/* Element-wise integer arithmetic on little-endian lanes of size bytes, over len bytes. */
+static void emu_sse_lanes(emu_sse_vec d, const emu_sse_vec s, unsigned len, unsigned size,
+			  enum emu_op op)
 {
-	for (unsigned i = 0; i < 16; i += size) {
+	for (unsigned i = 0; i < len; i += size) {
 		uint64_t a = emu_load_le(d + i, size), b = emu_load_le(s + i, size), v;
 
 		switch (op) {
@@ -162,19 +199,19 @@ static unsigned emu_sse_lane_size(enum emu_op op)
 	}
 }
 
-/* xmm[reg] = xmm[reg] op xmm/m128 (memory operands 16-byte aligned). */
+/* reg = reg op r/m: xmm/m128 (memory operands 16-byte aligned), or mm/m64. */
 static int emu_sse_arith(struct emu_run *r)
 {
-	struct emu_cpu *cpu = r->cpu;
 	enum emu_op op = r->insn->op;
+	unsigned len = emu_vec_len(r);
 	emu_sse_vec s, d;
 	int ret;
 
-	ret = emu_sse_rm_read(r, s, 16, true);
+	ret = emu_sse_rm_read(r, s, len, len == 16);
 	if (ret)
 		return ret;
-	memcpy(d, cpu->xmm[r->insn->reg], 16);
-	for (unsigned i = 0; i < 16; i++) {
+	emu_vec_get(r, r->insn->reg, d);
+	for (unsigned i = 0; i < len; i++) {
 		switch (op) {
 		case EMU_OP_PXOR:
 			d[i] ^= s[i];
@@ -193,24 +230,25 @@ static int emu_sse_arith(struct emu_run *r)
 		}
 	}
 	if (op != EMU_OP_PXOR && op != EMU_OP_POR && op != EMU_OP_PAND && op != EMU_OP_PANDN)
-		emu_sse_lanes(d, s, emu_sse_lane_size(op), op);
-	memcpy(cpu->xmm[r->insn->reg], d, 16);
+		emu_sse_lanes(d, s, len, emu_sse_lane_size(op), op);
+	emu_vec_set(r, r->insn->reg, d);
 	return 0;
 }
 
+/* PSHUFD (dwords of an XMM register) and PSHUFW (words of an MM register). */
 static int emu_sse_pshufd(struct emu_run *r)
 {
-	struct emu_cpu *cpu = r->cpu;
 	uint8_t order = (uint8_t)r->insn->imm;
+	unsigned len = emu_vec_len(r), lane = len / 4;
 	emu_sse_vec s, d;
 	int ret;
 
-	ret = emu_sse_rm_read(r, s, 16, true);
+	ret = emu_sse_rm_read(r, s, len, len == 16);
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < 4; i++)
-		memcpy(d + 4 * i, s + 4 * ((order >> (2 * i)) & 3), 4);
-	memcpy(cpu->xmm[r->insn->reg], d, 16);
+		memcpy(d + lane * i, s + lane * ((order >> (2 * i)) & 3), lane);
+	emu_vec_set(r, r->insn->reg, d);
 	return 0;
 }
 
@@ -218,9 +256,11 @@ static int emu_sse_pshufd(struct emu_run *r)
 static int emu_sse_pshift_imm(struct emu_run *r)
 {
 	const struct emu_insn *insn = r->insn;
-	uint8_t *x = r->cpu->xmm[insn->rm], out[16] = { 0 };
-	unsigned kind = insn->reg & 7, count = (uint8_t)insn->imm;
+	uint8_t x[16], out[16] = { 0 };
+	unsigned kind = insn->reg & 7, count = (uint8_t)insn->imm, len = emu_vec_len(r);
 	unsigned lane = insn->opcode == 0x71 ? 2 : insn->opcode == 0x72 ? 4 : 8;
+
+	emu_vec_get(r, insn->rm, x);
 
 	if (insn->opcode == 0x73 && (kind == 3 || kind == 7)) {
 		/* Whole-register byte shifts. */
@@ -230,10 +270,10 @@ static int emu_sse_pshift_imm(struct emu_run *r)
 			else if (kind == 7 && i >= count)
 				out[i] = x[i - count];
 		}
-		memcpy(x, out, 16);
+		emu_vec_set(r, insn->rm, out);
 		return 0;
 	}
-	for (unsigned i = 0; i < 16; i += lane) {
+	for (unsigned i = 0; i < len; i += lane) {
 		uint64_t v = emu_load_le(x + i, lane), bits = lane * 8;
 		uint64_t sign = 1ull << (bits - 1), mask = emu_size_mask(lane);
 
@@ -247,28 +287,32 @@ static int emu_sse_pshift_imm(struct emu_run *r)
 			    mask;
 		emu_store_le(out + i, v, lane);
 	}
-	memcpy(x, out, 16);
+	emu_vec_set(r, insn->rm, out);
 	return 0;
 }
 
-/* PUNPCKL/H BW, WD, DQ, QDQ: interleave the low (or high) halves of destination and source. */
+/*
+ * PUNPCKL/H BW, WD, DQ, QDQ: interleave the low (or high) halves of destination and source. The
+ * MMX forms' low halves are 32 bits and read as such from memory (the SDM's m32 operand).
+ */
 static int emu_sse_punpck(struct emu_run *r)
 {
 	const struct emu_insn *insn = r->insn;
-	uint8_t op = insn->opcode, *d = r->cpu->xmm[insn->reg];
-	unsigned lane = op == 0x6c || op == 0x6d ? 8 : 1u << (op & 3);
+	uint8_t op = insn->opcode;
+	unsigned lane = op == 0x6c || op == 0x6d ? 8 : 1u << (op & 3), len = emu_vec_len(r);
 	bool high = op >= 0x68 && op != 0x6c;
-	emu_sse_vec s, out;
+	emu_sse_vec d, s = { 0 }, out;
 	int ret;
 
-	ret = emu_sse_rm_read(r, s, 16, true);
+	ret = emu_sse_rm_read(r, s, len == 8 && !high ? 4 : len, len == 16);
 	if (ret)
 		return ret;
-	for (unsigned i = 0, from = high ? 8 : 0; i < 16; i += 2 * lane, from += lane) {
+	emu_vec_get(r, insn->reg, d);
+	for (unsigned i = 0, from = high ? len / 2 : 0; i < len; i += 2 * lane, from += lane) {
 		memcpy(out + i, d + from, lane);
 		memcpy(out + i + lane, s + from, lane);
 	}
-	memcpy(d, out, 16);
+	emu_vec_set(r, insn->reg, out);
 	return 0;
 }
 
@@ -276,11 +320,13 @@ static int emu_sse_pmovmskb(struct emu_run *r)
 {
 	struct emu_cpu *cpu = r->cpu;
 	uint32_t mask = 0;
+	uint8_t v[16];
 
 	if (emu_insn_has_mem(r->insn))
 		return emu_raise(r->exc, EMU_X_UD, -1);
-	for (unsigned i = 0; i < 16; i++)
-		mask |= (uint32_t)(cpu->xmm[r->insn->rm][i] >> 7) << i;
+	emu_vec_get(r, r->insn->rm, v);
+	for (unsigned i = 0; i < emu_vec_len(r); i++)
+		mask |= (uint32_t)(v[i] >> 7) << i;
 	/* The destination is a 32- or 64-bit GPR, zero-extended either way. */
 	cpu->gpr[r->insn->reg] = mask;
 	return 0;
@@ -288,12 +334,12 @@ static int emu_sse_pmovmskb(struct emu_run *r)
 
 int emu_sse_execute(struct emu_run *r)
 {
-	struct emu_cpu *cpu = r->cpu;
 	const struct emu_insn *insn = r->insn;
+	unsigned len = emu_vec_len(r);
 	uint8_t v[16];
 	int ret;
 
-	ret = emu_sse_checks(r);
+	ret = emu_vec_checks(r);
 	if (ret)
 		return ret;
 	switch (insn->op) {
@@ -308,18 +354,19 @@ int emu_sse_execute(struct emu_run *r)
 	case EMU_OP_MOVAPS_LOAD:
 	case EMU_OP_MOVUPS_LOAD:
 		ret = emu_sse_rm_read(
-		    r, v, 16, insn->op == EMU_OP_MOVDQA_LOAD || insn->op == EMU_OP_MOVAPS_LOAD);
+		    r, v, len, insn->op == EMU_OP_MOVDQA_LOAD || insn->op == EMU_OP_MOVAPS_LOAD);
 		if (!ret)
-			memcpy(cpu->xmm[insn->reg], v, 16);
+			emu_vec_set(r, insn->reg, v);
 		break;
 	case EMU_OP_MOVDQA_STORE:
 	case EMU_OP_MOVDQU_STORE:
 	case EMU_OP_MOVAPS_STORE:
 	case EMU_OP_MOVUPS_STORE:
 	case EMU_OP_MOVNTDQ:
-		memcpy(v, cpu->xmm[insn->reg], 16);
-		ret = emu_sse_rm_write(
-		    r, v, 16, insn->op != EMU_OP_MOVDQU_STORE && insn->op != EMU_OP_MOVUPS_STORE);
+		emu_vec_get(r, insn->reg, v);
+		ret = emu_sse_rm_write(r, v, len,
+				       len == 16 && insn->op != EMU_OP_MOVDQU_STORE &&
+					   insn->op != EMU_OP_MOVUPS_STORE);
 		break;
 	case EMU_OP_PSHUFD:
 		ret = emu_sse_pshufd(r);
@@ -339,7 +386,7 @@ int emu_sse_execute(struct emu_run *r)
 	}
 	if (ret)
 		return ret;
-	cpu->dirty |= EMU_DIRTY_XMM;
+	emu_vec_done(r);
 	emu_complete(r);
 	return 0;
 }

@@ -4,7 +4,8 @@
  * multiplies (PMULLW, PMULHW, PMULHUW, PMULUDQ, PMADDWD), PSADBW, the packs with saturation, and
  * the shifts by a count in a register (PSLL/PSRL/PSRA W/D/Q). One table names what each opcode
  * does to its lanes. Also SSSE3's PSHUFB and PALIGNR and PCLMULQDQ (kernel crypto and CRC code),
- * #UD unless the guest's CPUID lists them.
+ * #UD unless the guest's CPUID lists them. Each has an MMX form (no prefix) on 64-bit MM registers
+ * but PCLMULQDQ: the same lanes over 8 bytes.
  */
 #include <errno.h>
 #include <string.h>
@@ -107,11 +108,12 @@ static uint64_t emu_sse_int_lane(unsigned kind, uint64_t a, uint64_t b, unsigned
 }
 
 /* Shifts by the count in the source's low 64 bits: past the lane width, 0 (or the sign). */
-static void emu_sse_int_shift(uint8_t d[16], uint64_t count, unsigned kind, unsigned size)
+static void emu_sse_int_shift(uint8_t d[16], unsigned len, uint64_t count, unsigned kind,
+			      unsigned size)
 {
 	unsigned bits = size * 8;
 
-	for (unsigned i = 0; i < 16; i += size) {
+	for (unsigned i = 0; i < len; i += size) {
 		uint64_t a = emu_load_le(d + i, size), v;
 
 		if (kind == SI_SRA)
@@ -125,20 +127,20 @@ static void emu_sse_int_shift(uint8_t d[16], uint64_t count, unsigned kind, unsi
 	}
 }
 
-/* PSHUFB, PALIGNR, PCLMULQDQ: d op s (imm8 for the last two) into out. */
-static void emu_sse_int_other(enum emu_op op, const uint8_t d[16], const uint8_t s[16], uint8_t imm,
-			      uint8_t out[16])
+/* PSHUFB, PALIGNR, PCLMULQDQ: d op s (imm8 for the last two) into out, len bytes (8 or 16). */
+static void emu_sse_int_other(enum emu_op op, const uint8_t d[16], const uint8_t s[16],
+			      unsigned len, uint8_t imm, uint8_t out[16])
 {
 	if (op == EMU_OP_PSHUFB) {
-		for (unsigned i = 0; i < 16; i++)
-			out[i] = (s[i] & 0x80) ? 0 : d[s[i] & 15];
+		for (unsigned i = 0; i < len; i++)
+			out[i] = (s[i] & 0x80) ? 0 : d[s[i] & (len - 1)];
 	} else if (op == EMU_OP_PALIGNR) {
 		uint8_t cat[32]; /* s is the low half, d the high one; shifted right imm bytes */
 
-		memcpy(cat, s, 16);
-		memcpy(cat + 16, d, 16);
-		for (unsigned i = 0; i < 16; i++)
-			out[i] = i + imm < 32 ? cat[i + imm] : 0;
+		memcpy(cat, s, len);
+		memcpy(cat + len, d, len);
+		for (unsigned i = 0; i < len; i++)
+			out[i] = i + imm < 2 * len ? cat[i + imm] : 0;
 	} else { /* PCLMULQDQ: the carry-less product of one quadword of each */
 		uint64_t a = emu_load_le(d + ((imm & 1) ? 8 : 0), 8);
 		uint64_t b = emu_load_le(s + ((imm & 0x10) ? 8 : 0), 8), lo = 0, hi = 0;
@@ -159,7 +161,7 @@ int emu_sse_int_execute(struct emu_run *r)
 	struct emu_cpu *cpu = r->cpu;
 	enum emu_op op = r->insn->op;
 	unsigned kind = op == EMU_OP_SSE_INT ? emu_sse_int_table[r->insn->opcode].kind : SI_NONE;
-	unsigned size = emu_sse_int_table[r->insn->opcode].size;
+	unsigned size = emu_sse_int_table[r->insn->opcode].size, len = emu_vec_len(r);
 	uint8_t s[16], d[16], out[16];
 	int ret;
 
@@ -169,31 +171,31 @@ int emu_sse_int_execute(struct emu_run *r)
 		return emu_raise(r->exc, EMU_X_UD, -1);
 	if (op == EMU_OP_PCLMULQDQ && !(cpu->features & EMU_FEAT_PCLMUL))
 		return emu_raise(r->exc, EMU_X_UD, -1);
-	ret = emu_sse_checks(r);
+	ret = emu_vec_checks(r);
 	if (!ret)
-		ret = emu_sse_rm_read(r, s, 16, true);
+		ret = emu_sse_rm_read(r, s, len, len == 16);
 	if (ret)
 		return ret;
-	memcpy(d, cpu->xmm[r->insn->reg], 16);
+	emu_vec_get(r, r->insn->reg, d);
 	switch (kind) {
 	case SI_NONE:
-		emu_sse_int_other(op, d, s, (uint8_t)r->insn->imm, out);
+		emu_sse_int_other(op, d, s, len, (uint8_t)r->insn->imm, out);
 		break;
 	case SI_SLL:
 	case SI_SRL:
 	case SI_SRA:
-		emu_sse_int_shift(d, emu_load_le(s, 8), kind, size);
+		emu_sse_int_shift(d, len, emu_load_le(s, 8), kind, size);
 		memcpy(out, d, 16);
 		break;
 	case SI_MULUDQ: /* the low dwords of each quadword, 64-bit products */
-		for (unsigned i = 0; i < 16; i += 8)
+		for (unsigned i = 0; i < len; i += 8)
 			emu_store_le(out + i,
 				     (uint64_t)(uint32_t)emu_load_le(d + i, 4) *
 					 (uint32_t)emu_load_le(s + i, 4),
 				     8);
 		break;
 	case SI_MADDWD: /* pairs of signed word products, summed into dwords */
-		for (unsigned i = 0; i < 16; i += 4) {
+		for (unsigned i = 0; i < len; i += 4) {
 			int64_t p0 = emu_sse_int_sext(emu_load_le(d + i, 2), 2) *
 				     emu_sse_int_sext(emu_load_le(s + i, 2), 2);
 			int64_t p1 = emu_sse_int_sext(emu_load_le(d + i + 2, 2), 2) *
@@ -203,7 +205,7 @@ int emu_sse_int_execute(struct emu_run *r)
 		}
 		break;
 	case SI_SADBW: /* sums of absolute byte differences, one per quadword */
-		for (unsigned i = 0; i < 16; i += 8) {
+		for (unsigned i = 0; i < len; i += 8) {
 			uint64_t sum = 0;
 
 			for (unsigned k = 0; k < 8; k++)
@@ -215,7 +217,7 @@ int emu_sse_int_execute(struct emu_run *r)
 	case SI_PACKSS:
 	case SI_PACKUS: {
 		/* Lanes of size bytes from d, then from s, narrowed to half with saturation. */
-		unsigned half = size / 2, n = 16 / size;
+		unsigned half = size / 2, n = len / size;
 		int64_t hi = kind == SI_PACKUS ? (1 << (half * 8)) - 1 : (1 << (half * 8 - 1)) - 1;
 		int64_t lo = kind == SI_PACKUS ? 0 : -hi - 1;
 
@@ -228,14 +230,14 @@ int emu_sse_int_execute(struct emu_run *r)
 		break;
 	}
 	default:
-		for (unsigned i = 0; i < 16; i += size)
+		for (unsigned i = 0; i < len; i += size)
 			emu_store_le(out + i,
 				     emu_sse_int_lane(kind, emu_load_le(d + i, size),
 						      emu_load_le(s + i, size), size),
 				     size);
 		break;
 	}
-	memcpy(cpu->xmm[r->insn->reg], out, 16);
-	cpu->dirty |= EMU_DIRTY_XMM;
+	emu_vec_set(r, r->insn->reg, out);
+	emu_vec_done(r);
 	return emu_done(r, 0);
 }

@@ -9,8 +9,7 @@
 
 #include "arch/x86/emu/exec.h"
 
-#define EMU_X87_FTW 4 /* the image's abridged tag word; FOP at 6, FIP/FDP at 8..23 */
-#define EMU_X87_FOP 6
+#define EMU_X87_FOP 6 /* after the abridged tag word (exec.h); FIP/FDP at 8..23 */
 #define EMU_X87_FIP 8
 
 /* #NM when CR0.EM or CR0.TS says the FPU is not the program's now. */
@@ -23,12 +22,22 @@ static int emu_x87_checks(struct emu_run *r)
 	return 0;
 }
 
-/* FCW and FSW into the image too, so that the caller's write-back carries them. */
+/*
+ * FCW and FSW into the image too, so that the caller's write-back carries them, and the x87
+ * component marked in use: an image whose XSTATE_BV bit 0 is clear loads as the init state
+ * (KVM_SET_XSAVE, XRSTOR), whatever its legacy area holds.
+ */
+void emu_x87_touch(struct emu_cpu *cpu)
+{
+	memcpy(cpu->xstate + 0, &cpu->fcw, 2);
+	memcpy(cpu->xstate + 2, &cpu->fsw, 2);
+	cpu->xstate[512] |= 1; /* XSTATE_BV.x87 */
+	cpu->dirty |= EMU_DIRTY_XSTATE;
+}
+
 static void emu_x87_store(struct emu_run *r)
 {
-	memcpy(r->cpu->xstate + 0, &r->cpu->fcw, 2);
-	memcpy(r->cpu->xstate + 2, &r->cpu->fsw, 2);
-	r->cpu->dirty |= EMU_DIRTY_XSTATE;
+	emu_x87_touch(r->cpu);
 }
 
 int emu_x87_execute(struct emu_run *r)
