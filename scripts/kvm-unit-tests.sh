@@ -7,7 +7,7 @@
 #                             KUT_DIR [TEST...]
 #
 # KUT_DIR is a built x86_64 kvm-unit-tests tree (./configure && make). --accel emu runs kvmbox
-# without KVM, every instruction in its emulator (one vCPU: tests that want more are SKIP);
+# without KVM, every instruction in its emulator;
 # --qemu-accel tcg runs QEMU without KVM too, for the same comparison on a host with no /dev/kvm.
 # A test's verdict comes from the exit status the guest writes to the debug-exit port: 1 = PASS,
 # 77 = SKIP (kvm-unit-tests exits 38 so that QEMU's (v << 1) | 1 makes 77; older trees: 155),
@@ -59,11 +59,6 @@ while IFS='|' read -r name file smp args mem arch; do
 	[[ $smp =~ ^[0-9]+$ ]] || smp=$(eval "echo \$(( $smp ))" 2>/dev/null || echo 1)
 	[[ $args == *'`'* ]] && args=$(eval "echo $args")
 	log=$logdir/$name.log
-	if ((!use_qemu)) && [[ $accel == emu ]] && ((smp > 1)); then
-		printf '%-40s %-8s %s\n' "$name" SKIP "$smp vCPUs: --accel emu runs one"
-		skip=$((skip + 1))
-		continue
-	fi
 	if ((use_qemu)); then
 		timeout -k 5 "$limit" qemu-system-x86_64 -machine accel="$qemu_accel" -nodefaults \
 			-nographic -serial stdio -device pc-testdev -device isa-debug-exit,iobase=0xf4,iosize=0x4 \

@@ -656,12 +656,6 @@ static int config_check_accel(const struct vm_config *cfg, char *err, unsigned e
 
 	if (!cfg->accel_emu)
 		return 0;
-	if (cfg->cpus > 1)
-		return config_err(
-		    err, errlen,
-		    "--accel emu runs one vCPU (--cpus %u: no interrupt controller for "
-		    "SMP yet)",
-		    cfg->cpus);
 	if (virtio)
 		return config_err(err, errlen,
 				  "--accel emu has no virtio devices yet (%s needs KVM's ioeventfd "

@@ -13,6 +13,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/emu_accel.h"
 #include "arch/x86/emu_fallback.h"
+#include "arch/x86/emu_smp.h"
 #include "bus.h"
 #include "log.h"
 #include "syscall_filter.h"
@@ -92,11 +93,22 @@ int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned inde
 	pthread_cond_init(&vcpu->cond, &attr);
 	pthread_condattr_destroy(&attr);
 	vcpu->state = VCPU_CREATED;
-	vcpu->emu = emu_accel_create(ctx->mem, ctx->pio, ctx->mmio, ctx->stopping);
+	vcpu->emu = emu_accel_create(ctx->mem, ctx->pio, ctx->mmio, ctx->stopping, index);
 	if (!vcpu->emu)
-		return -ENOMEM; /* or the APIC's address is taken: the VM's layout says it is not */
-	emu_accel_set_regs(vcpu->emu, regs);
-	return 0;
+		return -ENOMEM;
+	if (regs)
+		emu_accel_set_regs(vcpu->emu, regs);
+	else
+		emu_accel_ipi_receive(vcpu->emu, EMU_ACCEL_ICR_INIT); /* an AP at power-up */
+	return emu_smp_add(ctx->smp, vcpu->emu);
+}
+
+void vcpu_wake(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	__atomic_store_n(&vcpu->emu_wake, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
 }
 
 int vcpu_nmi(struct vcpu *vcpu)
@@ -348,15 +360,16 @@ static void vcpu_park(struct vcpu *vcpu, bool io_pending)
 	vcpu_park_wait(vcpu);
 }
 
-/* --accel emu, halted: wait for the APIC timer's deadline (if it can wake the vCPU), a stop or a
- * park request (an NMI arrives with one). vcpu_kick broadcasts under the lock: nothing is lost. */
-static void vcpu_emu_halt(struct vcpu *vcpu)
+/* --accel emu, halted: wait for the APIC timer's deadline wake (0: none), an IPI, a stop or a
+ * park request (an NMI arrives with one). vcpu_kick and vcpu_wake broadcast under the lock:
+ * nothing is lost. */
+static void vcpu_emu_halt(struct vcpu *vcpu, uint64_t wake)
 {
-	uint64_t wake = emu_accel_wake_at(vcpu->emu);
 	struct timespec at = { (time_t)(wake / 1000000000u), (long)(wake % 1000000000u) };
 
 	pthread_mutex_lock(&vcpu->lock);
-	while (!vcpu_stopping(vcpu) && !__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST)) {
+	while (!vcpu_stopping(vcpu) && !__atomic_load_n(&vcpu->park_req, __ATOMIC_SEQ_CST) &&
+	       !__atomic_exchange_n(&vcpu->emu_wake, 0, __ATOMIC_SEQ_CST)) {
 		if (!wake)
 			pthread_cond_wait(&vcpu->cond, &vcpu->lock);
 		else if (pthread_cond_timedwait(&vcpu->cond, &vcpu->lock, &at) == ETIMEDOUT)
@@ -365,12 +378,15 @@ static void vcpu_emu_halt(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vcpu->lock);
 }
 
-/* --accel emu: the emulator in slices instead of KVM_RUN, with the same lifecycle. */
+/* --accel emu: the emulator in slices instead of KVM_RUN, with the same lifecycle; one vCPU of
+ * the machine runs at a time (emu_smp). */
 static void vcpu_emu_loop(struct vcpu *vcpu)
 {
+	struct emu_smp *smp = vcpu->ctx->smp;
+
 	for (;;) {
 		enum emu_accel_exit why;
-		uint64_t t0;
+		uint64_t t0, wake = 0;
 
 		if (vcpu_stopping(vcpu))
 			break;
@@ -379,10 +395,14 @@ static void vcpu_emu_loop(struct vcpu *vcpu)
 			continue;
 		}
 		t0 = vm_now_ns();
+		emu_smp_lock(smp);
 		why = emu_accel_run(vcpu->emu, VCPU_EMU_SLICE);
+		if (why == EMU_ACCEL_HALT)
+			wake = emu_accel_wake_at(vcpu->emu);
+		emu_smp_unlock(smp);
 		vcpu->stats.run_ns += vm_now_ns() - t0;
 		if (why == EMU_ACCEL_HALT) {
-			vcpu_emu_halt(vcpu);
+			vcpu_emu_halt(vcpu, wake);
 		} else if (why == EMU_ACCEL_SHUTDOWN) {
 			vcpu_fatal(vcpu, VM_EXIT_TRIPLE_FAULT, "triple fault (shutdown)");
 			break;

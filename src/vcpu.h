@@ -11,6 +11,8 @@
 
 #include "arch/x86/syscall_kvm.h"
 
+struct emu_smp;
+
 struct bus;
 struct emu_accel;
 struct guest_mem;
@@ -47,6 +49,8 @@ struct vcpu_ctx {
 	struct syscall_kvm_shared *syscall;
 	/* Kick every started vCPU but index out of KVM_RUN (a new handler was published). */
 	void (*kick_others)(void *opaque, unsigned index);
+	/* --accel emu: the machine the emulated vCPUs share (one runs at a time, IPIs). */
+	struct emu_smp *smp;
 };
 
 enum vcpu_state {
@@ -65,6 +69,7 @@ struct vcpu {
 	int thread_started;
 	struct vcpu_stats stats;
 	struct emu_accel *emu; /* --accel emu: the emulator runs this vCPU (fd -1, run NULL) */
+	int emu_wake;	       /* atomic: an IPI arrived for it (vcpu_wake): end a HLT wait */
 
 	pthread_mutex_t lock; /* state and park_req changes; cond signals both */
 	pthread_cond_t cond;
@@ -86,9 +91,12 @@ enum vcpu_park_reason {
 
 int vcpu_create(struct vcpu *vcpu, const struct vcpu_ctx *ctx, int vm_fd, unsigned index)
     __attribute__((warn_unused_result));
-/* A vCPU the emulator runs (--accel emu), starting from regs. */
+/* A vCPU the emulator runs (--accel emu), on ctx->smp: starting from regs, or (NULL) an AP
+ * waiting for INIT and SIPI. */
 int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned index,
 		    const struct x86_regs *regs) __attribute__((warn_unused_result));
+/* --accel emu: something arrived for the vCPU (an IPI): a halted one looks again. Any thread. */
+void vcpu_wake(struct vcpu *vcpu);
 /* Queue an NMI on a parked vCPU (delivered when it runs again). -errno on failure. */
 int vcpu_nmi(struct vcpu *vcpu) __attribute__((warn_unused_result));
 /* Every register of a vCPU that is parked (or of the calling vCPU thread). -errno on failure. */

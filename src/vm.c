@@ -35,10 +35,20 @@ void vm_irq_line(void *opaque, unsigned gsi, int level)
 	struct vm *vm = opaque;
 	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
 
-	if (vm->emu)
-		return; /* no interrupt controller in the emulated machine yet */
+	if (vm->emu) {
+		emu_smp_irq(&vm->smp, gsi, level); /* GSI n is I/O APIC pin n */
+		return;
+	}
 	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
 		log_guest("KVM_IRQ_LINE gsi %u failed: %s", gsi, strerror(errno));
+}
+
+/* --accel emu: an IPI for vCPU index (emu_smp's wake). */
+static void vm_emu_wake(void *opaque, unsigned index)
+{
+	struct vm *vm = opaque;
+
+	vcpu_wake(&vm->vcpus[index]);
 }
 
 static void vm_kick_others(void *opaque, unsigned index)
@@ -272,8 +282,9 @@ static int vm_load_guest(struct vm *vm)
 	return ret;
 }
 
-/* --accel emu: one vCPU in the emulator, in the state kvmbox's boot gives a KVM vCPU. */
-static int vm_create_emu_vcpu(struct vm *vm)
+/* --accel emu: the vCPUs in the emulator, the BSP in the state kvmbox's boot gives a KVM vCPU,
+ * the APs waiting for INIT and SIPI. */
+static int vm_create_emu_vcpus(struct vm *vm)
 {
 	struct x86_regs regs;
 	int ret;
@@ -285,19 +296,18 @@ static int vm_create_emu_vcpu(struct vm *vm)
 			  vm->entry.format);
 		return -EINVAL;
 	}
-	if (vm->ncpus != 1) {
-		vm->input_error = true;
-		log_error("--accel emu runs one vCPU, not %u", vm->ncpus);
-		return -EINVAL;
-	}
-	vm->vcpus = calloc(1, sizeof(*vm->vcpus));
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
 	cpu_boot_regs(&vm->entry, &regs);
-	ret = vcpu_create_emu(&vm->vcpus[0], &vm->vcpu_ctx, 0, &regs);
-	if (ret)
-		log_error("cannot create the emulated vCPU: %s", strerror(-ret));
-	return ret;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		ret = vcpu_create_emu(&vm->vcpus[i], &vm->vcpu_ctx, i, i ? NULL : &regs);
+		if (ret) {
+			log_error("cannot create emulated vCPU %u: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
 }
 
 static int vm_create_vcpus(struct vm *vm)
@@ -305,7 +315,7 @@ static int vm_create_vcpus(struct vm *vm)
 	int ret;
 
 	if (vm->emu)
-		return vm_create_emu_vcpu(vm);
+		return vm_create_emu_vcpus(vm);
 
 	vm->cpuid = cpu_supported_cpuid(vm->kvm->fd);
 	if (!vm->cpuid) {
@@ -368,9 +378,15 @@ int vm_create(struct vm *vm, struct kvm *kvm, const struct vm_config *cfg,
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return -errno;
-	if (vm->emu)
+	if (vm->emu) {
 		log_info("no KVM: the x86 emulator runs the guest (--accel emu)");
-	else
+		emu_smp_init(&vm->smp, vm_emu_wake, vm);
+		vm->vcpu_ctx.smp = &vm->smp;
+		ioapic_init(&vm->ioapic, emu_smp_message, &vm->smp);
+		vm->smp.ioapic = &vm->ioapic;
+		ret = bus_add(&vm->mmio, LAYOUT_IOAPIC, IOAPIC_SIZE, &ioapic_bus_ops, &vm->ioapic,
+			      "ioapic");
+	} else
 		ret = vm_create_kvm_vm(vm);
 	if (ret)
 		goto err;
@@ -565,6 +581,9 @@ void vm_destroy(struct vm *vm)
 		close(vm->fd);
 	vm->fd = -1;
 	guest_mem_free(&vm->mem);
+	if (vm->vcpu_ctx.smp)
+		emu_smp_destroy(vm->vcpu_ctx.smp);
+	vm->vcpu_ctx.smp = NULL;
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	if (vm->stop_fd >= 0)

@@ -10,6 +10,8 @@
 #include "bus.h"
 #include "config.h"
 #include "guest_mem.h"
+#include "arch/x86/emu_smp.h"
+#include "dev/ioapic.h"
 #include "kvm.h"
 #include "vcpu.h"
 
@@ -44,6 +46,8 @@ struct vm {
 	struct devices *devices;
 	struct vcpu *vcpus;
 	struct vcpu_ctx vcpu_ctx; /* what the vCPUs see of this VM */
+	struct emu_smp smp;	  /* --accel emu: the emulated CPUs' machine */
+	struct ioapic ioapic;	  /* --accel emu: its I/O APIC (under KVM, KVM's) */
 	unsigned ncpus;
 	unsigned started; /* vCPU threads running */
 

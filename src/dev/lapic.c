@@ -1,4 +1,4 @@
-/* Local APIC (xAPIC) model for vCPUs kvmbox runs itself: registers, timer, self-IPIs. */
+/* Local APIC (xAPIC) model for vCPUs kvmbox runs itself: registers, timer, IPIs. */
 #include "dev/lapic.h"
 
 #include <errno.h>
@@ -22,8 +22,8 @@ static const uint32_t lapic_lvt_bits[6] = {
 	0x100ff,	  /* error: vector, mask */
 };
 
-/* Power-up values of every register but the ID (SDM vol. 3, 10.4.7.1). */
-static void lapic_reset(struct lapic *l)
+/* Power-up values of every register but the ID (SDM vol. 3, 10.4.7.1); INIT does the same. */
+void lapic_reset(struct lapic *l)
 {
 	l->tpr = l->ldr = l->esr = l->esr_pending = l->icr_lo = l->icr_hi = 0;
 	l->timer_initial = l->timer_divide = 0;
@@ -72,14 +72,19 @@ static uint32_t lapic_ppr(const struct lapic *l)
 	return (l->tpr & 0xf0) >= isr_class ? l->tpr & 0xff : isr_class;
 }
 
-/* A fixed interrupt arrives: into the IRR (vectors 0-15 are illegal: the ESR says so). */
-static void lapic_set_irr(struct lapic *l, uint8_t vector)
+/* A fixed interrupt arrives: into the IRR, its trigger mode into the TMR (vectors 0-15 are
+ * illegal: the ESR says so). */
+void lapic_set_irr(struct lapic *l, uint8_t vector, bool level)
 {
 	if (vector < 16) {
 		l->esr_pending |= LAPIC_ESR_RECV_ILLEGAL;
 		return;
 	}
 	l->irr[vector / 32] |= 1u << (vector % 32);
+	if (level)
+		l->tmr[vector / 32] |= 1u << (vector % 32);
+	else
+		l->tmr[vector / 32] &= ~(1u << (vector % 32));
 }
 
 static uint64_t lapic_divisor(const struct lapic *l)
@@ -125,7 +130,7 @@ void lapic_tick(struct lapic *l, uint64_t now)
 	if (!l->timer_deadline || now < l->timer_deadline)
 		return;
 	if (!(lvt & LAPIC_LVT_MASK))
-		lapic_set_irr(l, (uint8_t)lvt);
+		lapic_set_irr(l, (uint8_t)lvt, false);
 	if (!(lvt & LAPIC_LVT_PERIODIC)) {
 		l->timer_deadline = 0;
 		l->timer_start = now - (uint64_t)l->timer_initial * lapic_divisor(l);
@@ -180,20 +185,22 @@ void lapic_set_cr8(struct lapic *l, uint8_t cr8)
 	l->tpr = (uint32_t)(cr8 & 0xf) << 4;
 }
 
-/* Whether an IPI with this ICR (low, high) reaches this, the only CPU. */
-static bool lapic_ipi_to_self(const struct lapic *l, uint32_t lo, uint32_t hi)
+bool lapic_ipi_match(const struct lapic *l, uint32_t lo, uint32_t hi, bool self)
 {
 	uint32_t dest = hi >> 24, logical_id = l->ldr >> 24;
 
 	switch ((lo >> 18) & 3) {
 	case 1: /* self */
+		return self;
 	case 2: /* all including self */
 		return true;
-	case 3: /* all excluding self: nobody else here */
-		return false;
+	case 3: /* all excluding self */
+		return !self;
 	default:
 		break;
 	}
+	if (!l->hw_enabled)
+		return false;
 	if (dest == 0xff) /* broadcast, physical or logical */
 		return true;
 	if (!(lo & 0x800)) /* physical */
@@ -208,16 +215,20 @@ static void lapic_send_ipi(struct lapic *l)
 {
 	if ((l->icr_lo & 0x700) <= 0x100 && (uint8_t)l->icr_lo < 16) {
 		l->esr_pending |= LAPIC_ESR_SEND_ILLEGAL; /* a fixed IPI with vector 0-15 */
-		if (lapic_ipi_to_self(l, l->icr_lo, l->icr_hi))
+		if (lapic_ipi_match(l, l->icr_lo, l->icr_hi, true))
 			l->esr_pending |= LAPIC_ESR_RECV_ILLEGAL;
 		return;
 	}
-	if (!lapic_ipi_to_self(l, l->icr_lo, l->icr_hi))
+	if (l->ipi) {
+		l->ipi(l->opaque, l->icr_lo, l->icr_hi); /* the machine delivers it, to us too */
+		return;
+	}
+	if (!lapic_ipi_match(l, l->icr_lo, l->icr_hi, true))
 		return; /* INIT/SIPI/IPIs to other CPUs: there are none */
 	switch ((l->icr_lo >> 8) & 7) {
 	case 0: /* fixed */
 	case 1: /* lowest priority */
-		lapic_set_irr(l, (uint8_t)l->icr_lo);
+		lapic_set_irr(l, (uint8_t)l->icr_lo, l->icr_lo & 0x8000);
 		break;
 	case 4:
 		if (l->nmi)
@@ -291,8 +302,12 @@ static void lapic_reg_write(struct lapic *l, unsigned reg, uint32_t v)
 		break;
 	case 0xb0: /* EOI: the highest in-service interrupt is done */
 		isrv = lapic_highest(l->isr);
-		if (isrv >= 0)
-			l->isr[isrv / 32] &= ~(1u << (isrv % 32));
+		if (isrv < 0)
+			break;
+		l->isr[isrv / 32] &= ~(1u << (isrv % 32));
+		/* A level-triggered one: the I/O APICs hear of it (EOI broadcast). */
+		if (((l->tmr[isrv / 32] >> (isrv % 32)) & 1) && l->eoi)
+			l->eoi(l->opaque, (uint8_t)isrv);
 		break;
 	case 0xd0:
 		l->ldr = v & 0xff000000u;

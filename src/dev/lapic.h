@@ -4,8 +4,9 @@
  * interrupt to take (lapic_pending, lapic_accept) and when its timer next fires (lapic_deadline).
  * Implemented: ID, version, TPR/PPR, EOI, LDR/DFR, the spurious-vector register (software enable),
  * ISR/TMR/IRR, ESR, the six LVT entries, the timer (one-shot and periodic, divide configuration,
- * current count), and the ICR for a lone CPU: fixed and NMI IPIs to itself (by shorthand, physical
- * or logical destination); INIT and SIPI are accepted and dropped (no other CPU to start). Not:
+ * current count), and the ICR: with an ipi callback the machine delivers IPIs (lapic_ipi_match
+ * says which APICs one reaches); without, this is the only CPU: fixed and NMI IPIs to itself (by
+ * shorthand, physical or logical destination), INIT and SIPI accepted and dropped. Not:
  * the TSC-deadline mode (not in CPUID), x2APIC, LINT0/LINT1 inputs (no PIC), error interrupts.
  */
 #ifndef KVMBOX_DEV_LAPIC_H
@@ -31,11 +32,25 @@ struct lapic {
 	uint64_t (*now)(void *opaque);
 	void (*nmi)(void *opaque);
 	void *opaque;
+	/* Set after lapic_init on a machine with several CPUs: send the IPI an ICR write asks
+	 * for (legal vector checked), to this APIC too if it matches. */
+	void (*ipi)(void *opaque, uint32_t icr_lo, uint32_t icr_hi);
+	/* Optional: the EOI of a level-triggered interrupt (TMR set), for the I/O APICs. */
+	void (*eoi)(void *opaque, uint8_t vector);
 };
 
 /* Power-up state (enabled in IA32_APIC_BASE, software-disabled, every LVT masked). */
 void lapic_init(struct lapic *l, uint32_t id, uint64_t (*now)(void *opaque),
 		void (*nmi)(void *opaque), void *opaque);
+
+/* Power-up state but the ID and IA32_APIC_BASE (an INIT signal). */
+void lapic_reset(struct lapic *l);
+
+/* Whether an IPI with this ICR (low, high) reaches l; self: l is the sender's APIC. */
+bool lapic_ipi_match(const struct lapic *l, uint32_t icr_lo, uint32_t icr_hi, bool self);
+/* A fixed interrupt arrives (an IPI, an I/O APIC): into the IRR, level-triggered or not into the
+ * TMR; vectors 0-15 set ESR instead. */
+void lapic_set_irr(struct lapic *l, uint8_t vector, bool level);
 
 /* IA32_APIC_BASE.EN: clearing it resets the APIC to power-up state and hides it. */
 void lapic_set_hw_enabled(struct lapic *l, bool on);

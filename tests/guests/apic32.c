@@ -1,13 +1,19 @@
 /* apic32: the local APIC from a 32-bit guest with its own IDT: IA32_APIC_BASE and the version
  * register, the timer in periodic mode waking `sti; hlt` five times, a self-IPI held back by the
- * TPR and taken once the TPR drops, IRR/ISR bits and EOI. Prints "PASS apic32.NAME" per check and
- * exits with GUEST_EXIT_APIC32 (status 89). Run under --accel emu (tests/integration/
- * test_accel_emu.sh), where kvmbox's own APIC model (src/dev/lapic.c) answers. */
+ * TPR and taken once the TPR drops, IRR/ISR bits and EOI. Then the I/O APIC with a real device
+ * behind it, COM1's transmitter-empty interrupt on pin 4: the version and ID registers, an edge-
+ * and a level-triggered delivery (remote IRR set in the handler, clear after its EOI), a masked
+ * pin held back and sent when unmasked. Prints "PASS apic32.NAME" per check and exits with
+ * GUEST_EXIT_APIC32 (status 89). Run under --accel emu (tests/integration/test_accel_emu.sh),
+ * where kvmbox's own models (src/dev/lapic.c, src/dev/ioapic.c) answer. */
 #include "guest.h"
 
 #define APIC 0xfee00000u
+#define IOAPIC 0xfec00000u
 #define TIMER_VECTOR 0x40
 #define IPI_VECTOR 0x50
+#define COM1_VECTOR 0x58
+#define COM1_PIN 4
 
 struct gate32 {
 	uint16_t off_lo, sel;
@@ -16,8 +22,8 @@ struct gate32 {
 } __attribute__((packed));
 
 static struct gate32 idt[0x60] __attribute__((aligned(8)));
-volatile uint32_t apic32_ticks, apic32_ipis;
-extern const char apic32_timer_isr[], apic32_ipi_isr[];
+volatile uint32_t apic32_ticks, apic32_ipis, apic32_com1, apic32_com1_rirr;
+extern const char apic32_timer_isr[], apic32_ipi_isr[], apic32_com1_isr[];
 
 /* The handlers count, write EOI and return: no C in interrupt context. */
 __asm__(".text\n"
@@ -28,6 +34,20 @@ __asm__(".text\n"
 	"apic32_ipi_isr:\n\t"
 	"incl apic32_ipis\n\t"
 	"movl $0, 0xfee000b0\n\t"
+	"iret\n"
+	/* COM1: note pin 4's remote IRR, read IIR (which ends THRE, lowering the line), EOI. */
+	"apic32_com1_isr:\n\t"
+	"pushl %eax\n\t"
+	"pushl %edx\n\t"
+	"incl apic32_com1\n\t"
+	"movl $0x18, 0xfec00000\n\t"
+	"movl 0xfec00010, %eax\n\t"
+	"movl %eax, apic32_com1_rirr\n\t"
+	"movw $0x3fa, %dx\n\t"
+	"inb %dx, %al\n\t"
+	"movl $0, 0xfee000b0\n\t"
+	"popl %edx\n\t"
+	"popl %eax\n\t"
 	"iret\n");
 
 static uint32_t apic_rd(unsigned reg)
@@ -38,6 +58,27 @@ static uint32_t apic_rd(unsigned reg)
 static void apic_wr(unsigned reg, uint32_t v)
 {
 	*(volatile uint32_t *)(APIC + reg) = v;
+}
+
+static uint32_t ioapic_rd(unsigned reg)
+{
+	*(volatile uint32_t *)IOAPIC = reg;
+	return *(volatile uint32_t *)(IOAPIC + 0x10);
+}
+
+static void ioapic_wr(unsigned reg, uint32_t v)
+{
+	*(volatile uint32_t *)IOAPIC = reg;
+	*(volatile uint32_t *)(IOAPIC + 0x10) = v;
+}
+
+/* COM1's THRE interrupt on (IER bit 1: raised at once, THR being empty) with interrupts off,
+ * then a window for it; off again before anything prints. */
+static void com1_thre_window(void)
+{
+	outb(0x3f9, 0x02);
+	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
+	outb(0x3f9, 0x00);
 }
 
 static uint64_t rdmsr(uint32_t index)
@@ -112,6 +153,34 @@ void guest_main(uint32_t magic, uint32_t mbi_addr)
 	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
 	check("ipi", apic32_ipis == 1, apic32_ipis);
 	check("eoi", apic_rd(0x120) == 0 && apic_rd(0x220) == 0, apic_rd(0x120));
+
+	/* The I/O APIC: 24 entries, version 0x11; only ID bits 27:24 are writable. */
+	check("ioapic-version", (ioapic_rd(1) & 0xff00ff) == 0x170011, ioapic_rd(1));
+	ioapic_wr(0, 0xffffffffu);
+	check("ioapic-id", ioapic_rd(0) == 0x0f000000u, ioapic_rd(0));
+	ioapic_wr(0, 0);
+	set_gate(COM1_VECTOR, apic32_com1_isr);
+	ioapic_wr(0x11 + 2 * COM1_PIN, 0); /* to APIC 0, physical */
+	ioapic_wr(0x10 + 2 * COM1_PIN, COM1_VECTOR); /* edge, unmasked */
+	com1_thre_window();
+	check("ioapic-edge", apic32_com1 == 1, apic32_com1);
+	check("ioapic-edge-no-rirr", !(apic32_com1_rirr & 0x4000), apic32_com1_rirr);
+	ioapic_wr(0x10 + 2 * COM1_PIN, 0x8000 | COM1_VECTOR); /* level */
+	com1_thre_window();
+	check("ioapic-level", apic32_com1 == 2, apic32_com1);
+	check("ioapic-level-rirr", apic32_com1_rirr & 0x4000, apic32_com1_rirr);
+	check("ioapic-eoi", !(ioapic_rd(0x10 + 2 * COM1_PIN) & 0x4000),
+	      ioapic_rd(0x10 + 2 * COM1_PIN));
+	/* Masked with the line high: nothing; unmasked: delivered at once. */
+	ioapic_wr(0x10 + 2 * COM1_PIN, 0x18000 | COM1_VECTOR);
+	outb(0x3f9, 0x02);
+	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
+	check("ioapic-masked", apic32_com1 == 2, apic32_com1);
+	ioapic_wr(0x10 + 2 * COM1_PIN, 0x8000 | COM1_VECTOR);
+	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
+	outb(0x3f9, 0x00);
+	check("ioapic-unmask", apic32_com1 == 3, apic32_com1);
+	ioapic_wr(0x10 + 2 * COM1_PIN, 0x10000);
 	if (failures)
 		guest_fail("apic32", "%d checks failed", failures);
 	guest_printf("PASS apic32\n");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # --accel emu: kvmbox with no KVM at all, every guest instruction in its x86 emulator. Needs no
 # /dev/kvm, so it runs on every host CI has. Through the kvmbox binary: the bare-metal guests of
-# test_guests.sh (cases named emu-CASE), the ways of ending (reset, triple fault with its register dump,
+# test_guests.sh (cases named emu-CASE; smp brings up 1, 2 and 4 emulated CPUs), the APICs, the ways of ending (reset, triple fault with its register dump,
 # an instruction the emulator lacks, a signal while the guest is halted), --stats, the vCPU lifecycle
 # over the API (a pause stops the guest, registers, resume, NMIs; snapshot and gdb refused by name), and
 # what --accel emu refuses before starting anything.
@@ -90,10 +90,12 @@ RC=$? KPID=
 expect_eq emu-api-stop "exit status after ctl stop" "$RC" 0
 
 # The local APIC (src/dev/lapic.c): its periodic timer waking `sti; hlt`, a self-IPI held back by
-# the TPR, EOI (apic32.elf prints a PASS line per check).
+# the TPR, EOI; the I/O APIC (src/dev/ioapic.c) with COM1's interrupt behind pin 4, edge and level,
+# masked and unmasked (apic32.elf prints a PASS line per check).
 run_guest emu-apic32 60 --accel emu --debug-exit --kernel "$GUESTS/apic32.elf"
 check_exit emu-apic32 "$(((0x2c << 1) | 1))" '^PASS apic32[[:space:]]*$'
-for c in cpuid apic-base version timer ipi-irr tpr-blocks ipi eoi; do
+for c in cpuid apic-base version timer ipi-irr tpr-blocks ipi eoi ioapic-version ioapic-id ioapic-edge \
+	ioapic-edge-no-rirr ioapic-level ioapic-level-rirr ioapic-eoi ioapic-masked ioapic-unmask; do
 	gsays "^PASS apic32\.$c\$" && pass "emu-apic32-$c" || fail "emu-apic32-$c" "no PASS apic32.$c"
 done
 
@@ -116,7 +118,6 @@ check_exit emu-nmi "$(((0x25 << 1) | 1))" '^PASS nmi'
 # Refused before anything starts: status 2, one line naming the problem.
 : >"$T/disk.img"
 expect_bad emu-bad-accel "unknown --accel 'bogus'" --accel bogus --kernel "$HELLO"
-expect_bad emu-bad-cpus "accel emu runs one vCPU" --accel emu --cpus 2 --kernel "$HELLO"
 expect_bad emu-bad-virtio "accel emu has no virtio devices yet \(--disk" --accel emu --disk "path=$T/disk.img" --kernel "$HELLO"
 expect_bad emu-bad-gdb "gdb needs KVM" --accel emu --gdb tcp:127.0.0.1:1 --kernel "$HELLO"
 expect_bad emu-bad-restore "accel emu cannot restore a snapshot" --accel emu --restore "$T"

@@ -21,7 +21,7 @@ ACCEL=${ACCEL:-kvm}
 PREFIX= SMP_CPUS="1 2 4"
 if [[ $ACCEL == emu ]]; then
 	EXTRA_ARGS+=(--accel emu)
-	PREFIX=emu- SMP_CPUS=1 LOG_DIR=$O/test-logs/guests-emu
+	PREFIX=emu- LOG_DIR=$O/test-logs/guests-emu
 fi
 
 # Exit values the guests write to the debug-exit port (tests/guests/guest.h).

@@ -8,6 +8,8 @@
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/emu_accel.h"
+#include "arch/x86/emu_smp.h"
+#include "dev/ioapic.h"
 #include "test.h"
 
 #define RAM (4u << 20)
@@ -54,7 +56,7 @@ static const struct bus_ops rec_ops = { .read = rec_read,
 					.write = rec_write,
 					.state_shared = true };
 
-/* Fresh buses with the recording devices (each vCPU adds its local APIC to mmio). */
+/* Fresh buses with the recording devices (each vCPU has its own local APIC on top of mmio). */
 static void buses(void)
 {
 	static bool ready;
@@ -90,7 +92,7 @@ static struct emu_accel *machine(const uint8_t *code, size_t len, uint16_t idt_l
 	r.idt_base = IDT;
 	r.idt_limit = idt_limit;
 	r.gpr[EMU_RSP] = STACK;
-	a = emu_accel_create(&gm, &pio, &mmio, &stopping);
+	a = emu_accel_create(&gm, &pio, &mmio, &stopping, 0);
 	CHECK(a != NULL);
 	if (a)
 		emu_accel_set_regs(a, &r);
@@ -522,6 +524,197 @@ static void test_data_breakpoint(void)
 	}
 }
 
+static unsigned woken[2];
+
+static void fake_wake(void *opaque, unsigned index)
+{
+	(void)opaque;
+	woken[index]++;
+}
+
+/* Run a CPU of a machine until it halts: sending an IPI ends a slice early (yields). */
+static enum emu_accel_exit run_smp(struct emu_accel *a)
+{
+	enum emu_accel_exit why = EMU_ACCEL_BUDGET;
+
+	for (unsigned i = 0; i < 10 && why == EMU_ACCEL_BUDGET; i++)
+		why = emu_accel_run(a, 100);
+	return why;
+}
+
+/* One slice as a vCPU thread runs it: holding the machine's lock. */
+static enum emu_accel_exit run_locked(struct emu_smp *s, struct emu_accel *a)
+{
+	enum emu_accel_exit why;
+
+	emu_smp_lock(s);
+	why = emu_accel_run(a, 100);
+	emu_smp_unlock(s);
+	return why;
+}
+
+/* Continue a halted vCPU past its HLT (as an interrupt would). */
+static void unhalt(struct emu_accel *a)
+{
+	struct x86_regs r;
+
+	emu_accel_get_regs(a, &r);
+	r.mp_state = X86_MP_RUNNABLE;
+	emu_accel_set_regs(a, &r);
+}
+
+/* "mov dword [addr], v" in 32-bit code. */
+#define MOVD(addr, v)                                                                              \
+	0xc7, 0x05, (addr)&0xff, ((addr) >> 8) & 0xff, ((addr) >> 16) & 0xff, (addr) >> 24,        \
+	    (v)&0xff, ((v) >> 8) & 0xff, ((v) >> 16) & 0xff, (v) >> 24
+
+/*
+ * Two CPUs on one machine: the AP waits for INIT and SIPI, then runs real-mode code at the SIPI
+ * vector's page; an NMI IPI reaches its handler (through the real-mode IVT) and ends its HLT; an
+ * INIT level de-assert does nothing; every IPI wakes the target's thread.
+ */
+static void test_smp_init_sipi_nmi(void)
+{
+	static const uint8_t bsp[] = {
+		MOVD(0xfee00310u, 0x01000000u), /* ICR high: APIC 1 */
+		MOVD(0xfee00300u, 0x00004500u), /* INIT */
+		MOVD(0xfee00300u, 0x00004608u), /* SIPI, vector 8: 0x8000 */
+		0xf4,
+		MOVD(0xfee00300u, 0x00004400u), /* NMI */
+		0xf4,
+		MOVD(0xfee00300u, 0x00008500u), /* INIT level de-assert */
+		0xf4,
+	};
+	static const uint8_t ap[] = {
+		0xc6, 0x06, 0x00, 0x70, 0x5a, /* mov byte [0x7000], 0x5a */
+		0xfb, 0xf4, 0xeb, 0xfc,	      /* sti; hlt; jmp back to the sti */
+	};
+	static const uint8_t nmi_isr[] = { 0xfe, 0x06, 0x01, 0x70, 0xcf }; /* inc byte [0x7001] */
+	struct emu_accel *a = machine(bsp, sizeof(bsp), 0x7ff), *b;
+	struct emu_smp s;
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	b = emu_accel_create(&gm, &pio, &mmio, &stopping, 1);
+	CHECK(b != NULL);
+	if (!b)
+		return;
+	emu_accel_ipi_receive(b, EMU_ACCEL_ICR_INIT); /* an AP at power-up, as vcpu.c makes it */
+	emu_smp_init(&s, fake_wake, NULL);
+	CHECK_EQ(emu_smp_add(&s, a), 0);
+	CHECK_EQ(emu_smp_add(&s, b), 0);
+	memcpy(ram + 0x8000, ap, sizeof(ap));
+	memcpy(ram + 0x9000, nmi_isr, sizeof(nmi_isr));
+	memcpy(ram + 4 * 2, "\x00\x90\x00\x00", 4); /* IVT vector 2: 0000:9000 */
+	woken[0] = woken[1] = 0;
+
+	CHECK_EQ(run_smp(b), EMU_ACCEL_HALT); /* nothing before the SIPI */
+	emu_accel_get_regs(b, &r);
+	CHECK_EQ(r.mp_state, X86_MP_INIT_RECEIVED);
+	CHECK_EQ(r.apic_base & 0x100, 0); /* not the BSP */
+	CHECK_EQ(run_smp(a), EMU_ACCEL_HALT);
+	CHECK_EQ(woken[1], 2);
+	CHECK_EQ(woken[0], 0);
+	CHECK_EQ(run_smp(b), EMU_ACCEL_HALT);
+	CHECK_EQ(ram[0x7000], 0x5a);
+	emu_accel_get_regs(b, &r);
+	CHECK_EQ(r.seg[EMU_CS].selector, 0x800);
+	CHECK_EQ(r.seg[EMU_CS].base, 0x8000);
+	CHECK_EQ(r.rip, 7);
+	CHECK_EQ(r.mp_state, X86_MP_HALTED);
+
+	unhalt(a);
+	CHECK_EQ(run_smp(a), EMU_ACCEL_HALT);
+	CHECK_EQ(woken[1], 3);
+	CHECK_EQ(run_smp(b), EMU_ACCEL_HALT);
+	CHECK_EQ(ram[0x7001], 1); /* the NMI handler ran and the AP halted again */
+
+	unhalt(a);
+	CHECK_EQ(run_smp(a), EMU_ACCEL_HALT);
+	emu_accel_get_regs(b, &r);
+	CHECK_EQ(r.mp_state, X86_MP_HALTED); /* not INIT_RECEIVED */
+	emu_accel_destroy(b);
+	emu_accel_destroy(a);
+	emu_smp_destroy(&s);
+}
+
+/*
+ * The I/O APIC through the machine: a level-triggered pin reaches CPU 0's handler (TMR set,
+ * remote IRR set while in service); its EOI clears remote IRR; a line still high is sent again.
+ */
+static void test_smp_ioapic(void)
+{
+	static const uint8_t bsp[] = {
+		MOVD(0xfee000f0u, 0x1ffu), /* SVR: APIC software-enabled */
+		0xfb, 0xf4, 0xf4,	   /* sti; hlt; hlt */
+	};
+	static const uint8_t isr[] = {
+		0x41, 0xf4,		     /* inc ecx; hlt (interrupts off) */
+		MOVD(0xfee000b0u, 0u), 0xcf, /* EOI; iret */
+	};
+	struct emu_accel *a = machine(bsp, sizeof(bsp), 0x7ff);
+	struct ioapic io;
+	struct emu_smp s;
+	struct x86_regs r;
+	uint32_t sel = 0x10 + 2 * 3, v = 0x8040; /* pin 3: vector 0x40, level, APIC 0 */
+
+	if (!a)
+		return;
+	emu_smp_init(&s, fake_wake, NULL);
+	CHECK_EQ(emu_smp_add(&s, a), 0);
+	ioapic_init(&io, emu_smp_message, &s);
+	s.ioapic = &io;
+	ioapic_bus_ops.write(&io, 0, &sel, 4);
+	ioapic_bus_ops.write(&io, 0x10, &v, 4);
+	gate(0x40, 0);
+	memcpy(ram + HANDLER, isr, sizeof(isr));
+	woken[0] = 0;
+
+	CHECK_EQ(run_locked(&s, a), EMU_ACCEL_HALT); /* at the first hlt */
+	emu_smp_irq(&s, 3, 1); /* as from a device's I/O thread: applied by the next holder */
+	CHECK_EQ(woken[0], 1);
+	CHECK_EQ(io.lines, 0);
+	CHECK_EQ(run_locked(&s, a), EMU_ACCEL_HALT); /* in the handler's hlt */
+	CHECK(io.redir[3] & 0x4000);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RCX], 1);
+	emu_smp_irq(&s, 3, 0);
+	unhalt(a);
+	CHECK_EQ(run_locked(&s, a), EMU_ACCEL_HALT); /* EOI, iret, the second hlt */
+	CHECK_EQ(io.redir[3] & 0x4000, 0);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RCX], 1);
+	CHECK_EQ(r.rip, CODE + sizeof(bsp));
+
+	/* Raised again and kept high: the EOI sends it once more. */
+	emu_smp_irq(&s, 3, 1);
+	unhalt(a);
+	CHECK_EQ(run_locked(&s, a), EMU_ACCEL_HALT); /* handler's hlt */
+	unhalt(a);
+	CHECK_EQ(run_locked(&s, a), EMU_ACCEL_HALT); /* EOI: sent again, handler's hlt */
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.gpr[EMU_RCX], 3);
+	CHECK(io.redir[3] & 0x4000);
+	emu_accel_destroy(a);
+	emu_smp_destroy(&s);
+}
+
+/* The machine's lock: whoever holds it knows; others queue in turn. */
+static void test_smp_lock(void)
+{
+	struct emu_smp s;
+
+	emu_smp_init(&s, NULL, NULL);
+	CHECK(!emu_smp_owned(&s));
+	emu_smp_lock(&s);
+	CHECK(emu_smp_owned(&s));
+	emu_smp_unlock(&s);
+	CHECK(!emu_smp_owned(&s));
+	emu_smp_irq(&s, 1, 1); /* no I/O APIC: nothing */
+	emu_smp_destroy(&s);
+}
+
 /* A single-step trap after HLT runs its handler at once, interrupts disabled or not. */
 static void test_single_step_hlt(void)
 {
@@ -713,6 +906,9 @@ int main(void)
 	RUN_TEST(test_instruction_breakpoint);
 	RUN_TEST(test_single_step_hlt);
 	RUN_TEST(test_data_breakpoint);
+	RUN_TEST(test_smp_init_sipi_nmi);
+	RUN_TEST(test_smp_ioapic);
+	RUN_TEST(test_smp_lock);
 	RUN_TEST(test_locked_mmio);
 	RUN_TEST(test_apic_timer_wakes_hlt);
 	RUN_TEST(test_unimplemented_stops);

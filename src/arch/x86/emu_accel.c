@@ -85,7 +85,17 @@ struct emu_accel {
 	uint8_t db_held;  /* hits a load of SS holds back until after the next instruction */
 	const int *stopping;
 	struct emu_ops ops; /* emu_phys's memory and port callbacks, this CPU's CPUID, MSRs, HLT */
-	struct lapic lapic; /* its local APIC, on the MMIO bus at LAYOUT_LAPIC */
+	struct lapic lapic; /* its local APIC at LAYOUT_LAPIC (emu_phys's local device) */
+	unsigned index;	    /* the APIC ID; 0 is the BSP */
+	bool wait_sipi;	    /* INIT received (or an AP at power-up): waiting for a SIPI */
+	/* Several CPUs: end the slice after this instruction, so that another CPU runs soon (it
+	 * sent an IPI, or PAUSE says it spins on a lock or a flag another CPU will set). */
+	bool yield;
+	/* Several CPUs: IPIs go to the machine (emu_smp), which delivers them; EOIs of
+	 * level-triggered interrupts go to its I/O APIC. */
+	void (*ipi)(void *opaque, unsigned from, uint32_t icr_lo, uint32_t icr_hi);
+	void (*eoi)(void *opaque, uint8_t vector);
+	void *ipi_opaque;
 	struct emu_accel_stats stats; /* atomic: read by other threads */
 };
 
@@ -163,6 +173,8 @@ static void emu_accel_cpuid_op(void *opaque, uint32_t leaf, uint32_t subleaf, ui
 		out[2] |= 1u << 27; /* OSXSAVE mirrors CR4 */
 	if (leaf == 1 && !a->lapic.hw_enabled)
 		out[3] &= ~(1u << 9); /* and APIC, IA32_APIC_BASE.EN */
+	if (leaf == 1)
+		out[1] = (out[1] & 0x00ffffffu) | a->index << 24; /* the initial APIC ID */
 }
 
 static int emu_accel_cpuid_leaf(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
@@ -232,8 +244,8 @@ static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool wri
 	case MSR_APIC_BASE:
 		/* The xAPIC at its usual address: no relocation, no x2APIC (EXTD), BSP fixed. */
 		if (!write) {
-			*value =
-			    LAYOUT_LAPIC | APIC_BASE_BSP | (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
+			*value = LAYOUT_LAPIC | (a->index ? 0 : APIC_BASE_BSP) |
+				 (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
 			return 0;
 		}
 		if ((*value & ~(uint64_t)(APIC_BASE_BSP | APIC_BASE_EN)) != LAYOUT_LAPIC)
@@ -328,8 +340,34 @@ static int emu_accel_halt(void *opaque)
 	return 0;
 }
 
+static void emu_accel_lapic_ipi(void *opaque, uint32_t icr_lo, uint32_t icr_hi)
+{
+	struct emu_accel *a = opaque;
+
+	a->ipi(a->ipi_opaque, a->index, icr_lo, icr_hi);
+	a->yield = true;
+}
+
+static void emu_accel_lapic_eoi(void *opaque, uint8_t vector)
+{
+	struct emu_accel *a = opaque;
+
+	a->eoi(a->ipi_opaque, vector);
+}
+
+void emu_accel_connect(struct emu_accel *a,
+		       void (*ipi)(void *opaque, unsigned from, uint32_t icr_lo, uint32_t icr_hi),
+		       void (*eoi)(void *opaque, uint8_t vector), void *opaque)
+{
+	a->ipi = ipi;
+	a->eoi = eoi;
+	a->ipi_opaque = opaque;
+	a->lapic.ipi = ipi ? emu_accel_lapic_ipi : NULL;
+	a->lapic.eoi = eoi ? emu_accel_lapic_eoi : NULL;
+}
+
 struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, struct bus *mmio,
-				   const int *stopping)
+				   const int *stopping, unsigned index)
 {
 	struct emu_accel *a = calloc(1, sizeof(*a));
 
@@ -348,11 +386,12 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 	a->ops.msr = emu_accel_msr;
 	a->ops.halt = emu_accel_halt;
 	a->phys = (struct emu_phys){ .gm = gm, .mmio = mmio, .pio = pio, .single_cpu = true };
-	lapic_init(&a->lapic, 0, emu_accel_clock, emu_accel_lapic_nmi, a);
-	if (bus_add(mmio, LAYOUT_LAPIC, LAPIC_SIZE, &lapic_bus_ops, &a->lapic, "lapic")) {
-		emu_accel_destroy(a);
-		return NULL;
-	}
+	a->index = index;
+	lapic_init(&a->lapic, index, emu_accel_clock, emu_accel_lapic_nmi, a);
+	a->phys.local_base = LAYOUT_LAPIC;
+	a->phys.local_len = LAPIC_SIZE;
+	a->phys.local_ops = &lapic_bus_ops;
+	a->phys.local_dev = &a->lapic;
 	a->stopping = stopping;
 	memset(a->xstate, 0, 4096);
 	for (unsigned i = 0; i < EMU_ACCEL_NPLAIN; i++)
@@ -418,6 +457,7 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	c->dr6 = r->dr6 | 0xffff0ff0;
 	c->dr7 = r->dr7 | 0x400;
 	a->halted = r->mp_state == X86_MP_HALTED;
+	a->wait_sipi = r->mp_state == X86_MP_UNINITIALIZED || r->mp_state == X86_MP_INIT_RECEIVED;
 	a->nmi_blocked = r->nmi.masked;
 	a->shadow = r->shadow & 3;
 	a->db_held = 0;
@@ -445,13 +485,16 @@ void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
 	r->cr3 = c->cr3;
 	r->cr4 = c->cr4;
 	r->cr8 = lapic_cr8(&a->lapic);
-	r->apic_base = LAYOUT_LAPIC | APIC_BASE_BSP | (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
+	r->apic_base = LAYOUT_LAPIC | (a->index ? 0 : APIC_BASE_BSP) |
+		       (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
 	r->efer = c->efer;
 	r->xcr0 = c->xcr0;
 	memcpy(r->dr, c->dr, sizeof(r->dr));
 	r->dr6 = c->dr6;
 	r->dr7 = c->dr7;
-	r->mp_state = a->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
+	r->mp_state = a->wait_sipi ? X86_MP_INIT_RECEIVED
+		      : a->halted  ? X86_MP_HALTED
+				   : X86_MP_RUNNABLE;
 	r->nmi.pending = __atomic_load_n(&a->nmi_pending, __ATOMIC_RELAXED);
 	r->nmi.masked = a->nmi_blocked;
 	r->shadow = a->shadow;
@@ -669,6 +712,8 @@ static int emu_accel_step(struct emu_accel *a)
 		if (!ret && !exc.valid && insn.op == EMU_OP_MOV_CR && insn.opcode == 0x22 &&
 		    insn.reg == 8)
 			lapic_set_cr8(&a->lapic, (uint8_t)c->cr8);
+		if (!ret && insn.op == EMU_OP_NOP && insn.opcode == 0x90 && insn.rep_f3 && a->ipi)
+			a->yield = true; /* PAUSE */
 		/* IRET ends NMI blocking, even one that faults afterwards (SDM 6.7.1). */
 		if (!ret && insn.op == EMU_OP_IRET && (!exc.valid || exc.vector == EMU_X_DB))
 			a->nmi_blocked = false;
@@ -754,7 +799,13 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	uint64_t i;
 
 	for (i = 0; i < budget; i++) {
-		int ret = emu_accel_events(a);
+		int ret;
+
+		if (a->wait_sipi) {
+			why = EMU_ACCEL_HALT; /* nothing but a SIPI (or INIT) does anything now */
+			break;
+		}
+		ret = emu_accel_events(a);
 
 		if (ret) {
 			why = (enum emu_accel_exit)ret;
@@ -781,7 +832,8 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 			i++; /* it ran, or faulted trying */
 			break;
 		}
-		if (a->stopping && __atomic_load_n(a->stopping, __ATOMIC_RELAXED)) {
+		if (a->yield || (a->stopping && __atomic_load_n(a->stopping, __ATOMIC_RELAXED))) {
+			a->yield = false;
 			i++;
 			break;
 		}
@@ -790,9 +842,87 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	return why;
 }
 
+/* INIT: the CPU's reset state (SDM vol. 3, table 9-1: x87/SSE state and MSRs kept), waiting for
+ * a SIPI; its local APIC reset but for the ID. */
+static void emu_accel_init(struct emu_accel *a)
+{
+	const struct emu_seg data = { .limit = 0xffff, .type = 3, .s = true, .present = true };
+	struct x86_regs r;
+
+	emu_accel_get_regs(a, &r);
+	memset(r.gpr, 0, sizeof(r.gpr));
+	r.rflags = 2;
+	r.rip = 0xfff0;
+	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
+		r.seg[i] = data;
+	r.seg[EMU_CS].selector = 0xf000;
+	r.seg[EMU_CS].base = 0xffff0000;
+	r.seg[EMU_CS].type = 0xb;
+	r.ldtr = (struct emu_seg){ .limit = 0xffff, .type = 2, .present = true };
+	r.tr = (struct emu_seg){ .limit = 0xffff, .type = 0xb, .present = true };
+	r.gdt_base = r.idt_base = 0;
+	r.gdt_limit = r.idt_limit = 0xffff;
+	r.cr0 = 0x60000010; /* CD NW ET */
+	r.cr2 = r.cr3 = r.cr4 = r.cr8 = r.efer = 0;
+	r.xcr0 = 1;
+	memset(r.dr, 0, sizeof(r.dr));
+	r.dr6 = 0xffff0ff0;
+	r.dr7 = 0x400;
+	r.mp_state = X86_MP_INIT_RECEIVED;
+	r.shadow = 0;
+	memset(&r.nmi, 0, sizeof(r.nmi));
+	emu_accel_set_regs(a, &r);
+	__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELEASE);
+	lapic_reset(&a->lapic);
+}
+
+/* SIPI: real mode at vector:0000 (CS base vector << 12). */
+static void emu_accel_sipi(struct emu_accel *a, uint8_t vector)
+{
+	struct x86_regs r;
+
+	emu_accel_get_regs(a, &r);
+	r.seg[EMU_CS].selector = (uint16_t)(vector << 8);
+	r.seg[EMU_CS].base = (uint64_t)vector << 12;
+	r.rip = 0;
+	r.mp_state = X86_MP_RUNNABLE;
+	emu_accel_set_regs(a, &r);
+}
+
+bool emu_accel_ipi_match(const struct emu_accel *a, unsigned from, uint32_t icr_lo, uint32_t icr_hi)
+{
+	return lapic_ipi_match(&a->lapic, icr_lo, icr_hi, from == a->index);
+}
+
+void emu_accel_ipi_receive(struct emu_accel *a, uint32_t icr_lo)
+{
+	switch ((icr_lo >> 8) & 7) {
+	case 0: /* fixed */
+	case 1: /* lowest priority: the machine picked this CPU */
+		lapic_set_irr(&a->lapic, (uint8_t)icr_lo, icr_lo & 0x8000);
+		break;
+	case 4:
+		if (!a->wait_sipi) /* INIT blocks NMIs until the SIPI */
+			emu_accel_nmi(a);
+		break;
+	case 5:
+		/* INIT level de-assert (level 0, level-triggered) is a no-op since the P4. */
+		if (!(icr_lo & 0x4000) && (icr_lo & 0x8000))
+			break;
+		emu_accel_init(a);
+		break;
+	case 6:
+		if (a->wait_sipi)
+			emu_accel_sipi(a, (uint8_t)icr_lo);
+		break;
+	default: /* SMI, ExtINT: nothing here sends them */
+		break;
+	}
+}
+
 uint64_t emu_accel_wake_at(const struct emu_accel *a)
 {
-	if (!a->halted || !(a->cpu.rflags & EMU_RFLAGS_IF))
+	if (a->wait_sipi || !a->halted || !(a->cpu.rflags & EMU_RFLAGS_IF))
 		return 0;
 	return lapic_wake_deadline(&a->lapic);
 }

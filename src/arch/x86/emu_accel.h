@@ -4,8 +4,9 @@
  * CPU the guest sees is what the emulator implements (emu_accel_cpuid), with a local APIC
  * (src/dev/lapic.c) on the MMIO bus: its timer and self-IPIs interrupt the guest; NMIs come from
  * kvmbox. Exceptions and interrupts go through the guest's IDT with the double- and triple-fault
- * rules. No I/O APIC or PIC yet: device interrupts do not reach it. The start of a CPU-emulator
- * mode.
+ * rules. With several CPUs, emu_smp runs one at a time and carries IPIs (INIT and SIPI start the
+ * APs, which begin in wait-for-SIPI). No I/O APIC or PIC yet: device interrupts do not reach it.
+ * The start of a CPU-emulator mode.
  */
 #ifndef KVMBOX_X86_EMU_ACCEL_H
 #define KVMBOX_X86_EMU_ACCEL_H
@@ -33,13 +34,13 @@ struct emu_accel_stats {
 };
 
 /*
- * A vCPU in its reset state, its local APIC added to mmio; NULL when out of memory or when
- * something else sits at the APIC's address. stopping (atomic, may be NULL): when a device
- * access sets it (debug-exit, ACPI power-off), emu_accel_run returns after that instruction, as a
- * KVM vCPU does not re-enter the guest after the exit that stopped the VM.
+ * vCPU index (its APIC ID; 0 is the BSP) in its reset state, with its own local APIC at the usual
+ * address (it hides whatever mmio has there); NULL when out of memory. stopping (atomic, may be
+ * NULL): when a device access sets it (debug-exit, ACPI power-off), emu_accel_run returns after
+ * that instruction, as a KVM vCPU does not re-enter the guest after the exit that stopped the VM.
  */
 struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, struct bus *mmio,
-				   const int *stopping);
+				   const int *stopping, unsigned index);
 void emu_accel_destroy(struct emu_accel *a);
 
 /* Load registers (kvmbox's boot state, from cpu_boot_regs): GPRs, RIP, RFLAGS, segments, the
@@ -60,6 +61,21 @@ uint64_t emu_accel_wake_at(const struct emu_accel *a);
 /* Make an NMI pending (any thread; kick the vCPU after): delivered before the next instruction
  * unless an NMI handler runs (until its IRET); it ends a HLT. */
 void emu_accel_nmi(struct emu_accel *a);
+
+/*
+ * The machine (emu_smp): the local APIC's IPIs (ICR writes, vector checked) go to ipi instead of
+ * only to itself, and its EOIs of level-triggered interrupts to eoi (either may be NULL);
+ * ipi_receive is an IPI or I/O APIC message arriving (fixed, NMI, INIT, SIPI by the ICR's
+ * delivery mode; the trigger mode into the TMR), with the machine's lock held.
+ */
+void emu_accel_connect(struct emu_accel *a,
+		       void (*ipi)(void *opaque, unsigned from, uint32_t icr_lo, uint32_t icr_hi),
+		       void (*eoi)(void *opaque, uint8_t vector), void *opaque);
+void emu_accel_ipi_receive(struct emu_accel *a, uint32_t icr_lo);
+#define EMU_ACCEL_ICR_INIT 0x4500u /* delivery mode INIT, level assert */
+/* Whether an IPI reaches this CPU's APIC (from the CPU with APIC ID from). */
+bool emu_accel_ipi_match(const struct emu_accel *a, unsigned from, uint32_t icr_lo,
+			 uint32_t icr_hi);
 
 /* CPUID of the emulated CPU: what the emulator implements, as one table (exposed for tests). */
 void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);

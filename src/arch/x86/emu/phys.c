@@ -78,10 +78,17 @@ static void emu_phys_mmio(struct emu_phys *c, uint64_t gpa, uint8_t *data, unsig
 	while (len) {
 		unsigned n = len >= 8 ? 8 : len >= 4 ? 4 : len >= 2 ? 2 : 1;
 
-		if (write)
+		if (c->local_ops && gpa - c->local_base < c->local_len &&
+		    c->local_len - (gpa - c->local_base) >= n) {
+			if (write)
+				c->local_ops->write(c->local_dev, gpa - c->local_base, data, n);
+			else
+				c->local_ops->read(c->local_dev, gpa - c->local_base, data, n);
+		} else if (write) {
 			bus_write(c->mmio, gpa, data, n);
-		else
+		} else {
 			bus_read(c->mmio, gpa, data, n);
+		}
 		gpa += n;
 		data += n;
 		len -= n;

@@ -11,7 +11,7 @@
  * The opaque of emu_phys_ops. mmu translates (its pt callback: emu_phys_pt with opaque = gm);
  * a memory operand outside RAM is a device access on mmio, split into bus accesses of at most 8
  * bytes; with mmio NULL it cannot be emulated (-EFAULT). Locked accesses must be to RAM unless
- * single_cpu.
+ * single_cpu (or the machine runs one CPU at a time).
  */
 struct emu_phys {
 	const struct guest_mem *gm;
@@ -25,6 +25,11 @@ struct emu_phys {
 	unsigned rmw_len;
 	uint8_t rmw_value[16];
 	struct emu_mmu mmu;
+	/* A device of this CPU's own, seen instead of mmio in [local_base, local_base +
+	 * local_len): its local APIC, which every CPU has at the same address. */
+	uint64_t local_base, local_len;
+	const struct bus_ops *local_ops;
+	void *local_dev;
 };
 
 extern const struct emu_ops emu_phys_ops;
