@@ -13,6 +13,7 @@
 #define LAPIC_ESR_SEND_ILLEGAL 0x20u
 /* ICR low: vector, delivery mode, destination mode, level, trigger, shorthand. */
 #define LAPIC_ICR_BITS 0x000ccfffu
+#define LAPIC_X2APIC_MSR 0x800u
 
 /* Writable bits of each LVT entry (delivery status and remote IRR are the APIC's). */
 static const uint32_t lapic_lvt_bits[6] = {
@@ -42,6 +43,7 @@ void lapic_init(struct lapic *l, uint32_t id, uint64_t (*now)(void *opaque),
 {
 	memset(l, 0, sizeof(*l));
 	l->id = id << 24;
+	l->x2id = id;
 	l->hw_enabled = true;
 	l->now = now;
 	l->nmi = nmi;
@@ -51,9 +53,22 @@ void lapic_init(struct lapic *l, uint32_t id, uint64_t (*now)(void *opaque),
 
 void lapic_set_hw_enabled(struct lapic *l, bool on)
 {
-	if (!on)
+	if (!on) {
 		lapic_reset(l);
+		l->x2apic = false;
+	}
 	l->hw_enabled = on;
+}
+
+int lapic_set_mode(struct lapic *l, bool enabled, bool x2apic)
+{
+	/* Invalid (SDM vol. 3, 10.12.5): EXTD without EN, x2APIC back to xAPIC, disabled straight
+	 * to x2APIC. */
+	if ((x2apic && !enabled) || (l->x2apic && enabled && !x2apic) || (!l->hw_enabled && x2apic))
+		return -EINVAL;
+	lapic_set_hw_enabled(l, enabled);
+	l->x2apic = x2apic;
+	return 0;
 }
 
 static int lapic_highest(const uint32_t bits[8])
@@ -185,9 +200,16 @@ void lapic_set_cr8(struct lapic *l, uint8_t cr8)
 	l->tpr = (uint32_t)(cr8 & 0xf) << 4;
 }
 
+/* x2APIC mode's logical ID: the cluster (ID bits 31:4) in 31:16, one bit per member in 15:0. */
+static uint32_t lapic_x2apic_ldr(const struct lapic *l)
+{
+	return (l->x2id >> 4) << 16 | 1u << (l->x2id & 0xf);
+}
+
 bool lapic_ipi_match(const struct lapic *l, uint32_t lo, uint32_t hi, bool self)
 {
-	uint32_t dest = hi >> 24, logical_id = l->ldr >> 24;
+	bool wide = lo & LAPIC_ICR_X2APIC_DEST;
+	uint32_t dest = wide ? hi : hi >> 24, logical_id = l->ldr >> 24;
 
 	switch ((lo >> 18) & 3) {
 	case 1: /* self */
@@ -201,9 +223,18 @@ bool lapic_ipi_match(const struct lapic *l, uint32_t lo, uint32_t hi, bool self)
 	}
 	if (!l->hw_enabled)
 		return false;
-	if (dest == 0xff) /* broadcast, physical or logical */
+	if (dest == (wide ? 0xffffffffu : 0xffu)) /* broadcast, physical or logical */
 		return true;
-	if (!(lo & 0x800)) /* physical */
+	if (l->x2apic) {
+		uint32_t ldr = lapic_x2apic_ldr(l);
+
+		if (!(lo & 0x800))
+			return dest == l->x2id;
+		return (dest >> 16) == (ldr >> 16) && (dest & ldr & 0xffff);
+	}
+	if (dest > 0xff)
+		return false; /* an x2APIC ID an xAPIC cannot have */
+	if (!(lo & 0x800))    /* physical */
 		return dest == (l->id >> 24);
 	if ((l->dfr >> 28) == 0xf) /* logical, flat model */
 		return (dest & logical_id) != 0;
@@ -220,10 +251,13 @@ static void lapic_send_ipi(struct lapic *l)
 		return;
 	}
 	if (l->ipi) {
-		l->ipi(l->opaque, l->icr_lo, l->icr_hi); /* the machine delivers it, to us too */
+		/* The machine delivers it, to us too; an x2APIC's destination is all of ICR high.
+		 */
+		l->ipi(l->opaque, l->icr_lo | (l->x2apic ? LAPIC_ICR_X2APIC_DEST : 0), l->icr_hi);
 		return;
 	}
-	if (!lapic_ipi_match(l, l->icr_lo, l->icr_hi, true))
+	if (!lapic_ipi_match(l, l->icr_lo | (l->x2apic ? LAPIC_ICR_X2APIC_DEST : 0), l->icr_hi,
+			     true))
 		return; /* INIT/SIPI/IPIs to other CPUs: there are none */
 	switch ((l->icr_lo >> 8) & 7) {
 	case 0: /* fixed */
@@ -358,9 +392,10 @@ static void lapic_read(void *dev, uint64_t off, void *data, unsigned len)
 	struct lapic *l = dev;
 	uint32_t v;
 
-	/* Disabled in IA32_APIC_BASE, the page is not decoded: nothing answers (all ones). */
-	memset(data, l->hw_enabled ? 0 : 0xff, len);
-	if (!l->hw_enabled || len != 4 || (off & 0xf) || off >= LAPIC_SIZE)
+	/* Disabled in IA32_APIC_BASE, or in x2APIC mode, the page is not decoded: nothing answers
+	 * (all ones). */
+	memset(data, l->hw_enabled && !l->x2apic ? 0 : 0xff, len);
+	if (!l->hw_enabled || l->x2apic || len != 4 || (off & 0xf) || off >= LAPIC_SIZE)
 		return;
 	lapic_tick(l, l->now(l->opaque)); /* an expiry is in the IRR before anyone looks */
 	v = lapic_reg_read(l, (unsigned)off);
@@ -372,12 +407,84 @@ static void lapic_write(void *dev, uint64_t off, const void *data, unsigned len)
 	struct lapic *l = dev;
 	uint32_t v;
 
-	if (!l->hw_enabled || len != 4 || (off & 0xf) || off >= LAPIC_SIZE)
+	if (!l->hw_enabled || l->x2apic || len != 4 || (off & 0xf) || off >= LAPIC_SIZE)
 		return;
 	lapic_tick(l,
 		   l->now(l->opaque)); /* before a write re-arms, masks or re-divides the timer */
 	memcpy(&v, data, 4);
 	lapic_reg_write(l, (unsigned)off, v);
+}
+
+/* x2APIC registers: what the MSR at reg (the xAPIC offset) allows. */
+enum { X2_RO = 1, X2_WO = 2, X2_RW = 3 };
+
+static int lapic_x2apic_access(unsigned reg)
+{
+	if (reg >= 0x100 && reg < 0x280)
+		return X2_RO; /* ISR, TMR, IRR */
+	if (reg >= 0x320 && reg <= 0x370)
+		return X2_RW; /* the LVT entries but CMCI */
+	switch (reg) {
+	case 0x20:  /* ID */
+	case 0x30:  /* version */
+	case 0xa0:  /* PPR */
+	case 0xd0:  /* LDR */
+	case 0x390: /* current count */
+		return X2_RO;
+	case 0xb0:  /* EOI */
+	case 0x3f0: /* SELF IPI */
+		return X2_WO;
+	case 0x80:  /* TPR */
+	case 0xf0:  /* SVR */
+	case 0x280: /* ESR */
+	case 0x300: /* ICR, all 64 bits */
+	case 0x380: /* initial count */
+	case 0x3e0: /* divide configuration */
+		return X2_RW;
+	default: /* DFR, ICR high, CMCI and the reserved ones */
+		return 0;
+	}
+}
+
+int lapic_msr_read(struct lapic *l, uint32_t index, uint64_t *value)
+{
+	unsigned reg = (index - LAPIC_X2APIC_MSR) << 4;
+
+	if (!l->x2apic || index - LAPIC_X2APIC_MSR > 0xff || !(lapic_x2apic_access(reg) & X2_RO))
+		return -EINVAL;
+	lapic_tick(l, l->now(l->opaque));
+	if (reg == 0x20)
+		*value = l->x2id;
+	else if (reg == 0xd0)
+		*value = lapic_x2apic_ldr(l);
+	else if (reg == 0x300)
+		*value = (uint64_t)l->icr_hi << 32 | l->icr_lo;
+	else
+		*value = lapic_reg_read(l, reg);
+	return 0;
+}
+
+int lapic_msr_write(struct lapic *l, uint32_t index, uint64_t value)
+{
+	unsigned reg = (index - LAPIC_X2APIC_MSR) << 4;
+
+	if (!l->x2apic || index - LAPIC_X2APIC_MSR > 0xff || !(lapic_x2apic_access(reg) & X2_WO))
+		return -EINVAL;
+	/* Reserved bits: the upper half but ICR's, EOI's and ESR's value, SELF IPI's bits 31:8. */
+	if ((reg != 0x300 && (value >> 32)) || ((reg == 0xb0 || reg == 0x280) && value) ||
+	    (reg == 0x3f0 && (value & ~0xffull)))
+		return -EINVAL;
+	lapic_tick(l, l->now(l->opaque));
+	if (reg == 0x3f0) {
+		lapic_set_irr(l, (uint8_t)value, false); /* SELF IPI: a fixed IPI to itself */
+	} else if (reg == 0x300) {
+		l->icr_lo = (uint32_t)value & LAPIC_ICR_BITS;
+		l->icr_hi = (uint32_t)(value >> 32);
+		lapic_send_ipi(l);
+	} else {
+		lapic_reg_write(l, reg, (uint32_t)value);
+	}
+	return 0;
 }
 
 void lapic_save(const void *dev, struct state_writer *w)
@@ -407,6 +514,7 @@ void lapic_save(const void *dev, struct state_writer *w)
 		state_put_u32(w, l->isr[i]);
 		state_put_u32(w, l->tmr[i]);
 	}
+	state_put_bool(w, l->x2apic);
 	state_section_end_write(w);
 }
 
@@ -436,6 +544,7 @@ int lapic_load(void *dev, struct state_reader *r)
 		n.isr[i] = state_get_u32(r);
 		n.tmr[i] = state_get_u32(r);
 	}
+	n.x2apic = version >= 2 && state_get_bool(r);
 	if (state_section_end(r))
 		return -EINVAL;
 	if (left > n.timer_initial) {
@@ -449,8 +558,10 @@ int lapic_load(void *dev, struct state_reader *r)
 	if (!(n.svr & LAPIC_SVR_ENABLE))
 		for (unsigned i = 0; i < 6; i++)
 			n.lvt[i] |= LAPIC_LVT_MASK;
-	if (!n.hw_enabled)
+	if (!n.hw_enabled) {
 		lapic_reset(&n);
+		n.x2apic = false;
+	}
 	*l = n;
 	return 0;
 }

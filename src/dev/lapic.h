@@ -28,6 +28,8 @@ struct lapic {
 	uint64_t timer_start, timer_deadline; /* ns on the clock; deadline 0: not armed */
 	uint32_t irr[8], isr[8], tmr[8];
 	bool hw_enabled; /* IA32_APIC_BASE.EN */
+	bool x2apic;	 /* IA32_APIC_BASE.EXTD: registers are MSRs, the MMIO page is off */
+	uint32_t x2id;	 /* the x2APIC ID (the initial APIC ID) */
 	/* The clock (ns) the timer counts, at 1 GHz before the divider; an NMI request (ICR). */
 	uint64_t (*now)(void *opaque);
 	void (*nmi)(void *opaque);
@@ -54,6 +56,20 @@ void lapic_set_irr(struct lapic *l, uint8_t vector, bool level);
 
 /* IA32_APIC_BASE.EN: clearing it resets the APIC to power-up state and hides it. */
 void lapic_set_hw_enabled(struct lapic *l, bool on);
+/* IA32_APIC_BASE.EN and EXTD together: -EINVAL for the transitions the SDM forbids (#GP). */
+int lapic_set_mode(struct lapic *l, bool enabled, bool x2apic);
+
+/*
+ * x2APIC mode's MSRs 0x800-0x8ff (RDMSR, WRMSR): 0, or -EINVAL where the CPU raises #GP (not in
+ * x2APIC mode, a reserved register, a write to a read-only one or a read of a write-only one,
+ * non-zero reserved bits in EOI, ESR and SELF IPI writes).
+ */
+int lapic_msr_read(struct lapic *l, uint32_t index, uint64_t *value);
+int lapic_msr_write(struct lapic *l, uint32_t index, uint64_t value);
+
+/* An internal ICR-low bit (reserved in the register): the destination is ICR high's 32 bits (an
+ * x2APIC sent it), not bits 31:24. */
+#define LAPIC_ICR_X2APIC_DEST 0x80000000u
 
 /* Record timer expiries up to now in the IRR (whatever the CPU's IF: the IRR holds them). */
 void lapic_tick(struct lapic *l, uint64_t now);
@@ -72,9 +88,10 @@ void lapic_set_cr8(struct lapic *l, uint8_t cr8);
 
 extern const struct bus_ops lapic_bus_ops;
 
-/* Snapshot section "LAPC", version 1: every register and the timer's remaining count. */
+/* Snapshot section "LAPC", version 2: every register and the timer's remaining count, then
+ * (new in 2) the x2APIC mode bit. Version 1 loads as xAPIC. */
 #define LAPIC_STATE_TAG STATE_TAG('L', 'A', 'P', 'C')
-#define LAPIC_STATE_VERSION 1
+#define LAPIC_STATE_VERSION 2
 void lapic_save(const void *dev, struct state_writer *w);
 int lapic_load(void *dev, struct state_reader *r) __attribute__((warn_unused_result));
 

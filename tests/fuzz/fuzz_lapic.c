@@ -1,9 +1,9 @@
 /*
  * libFuzzer target: the local APIC model under any sequence of register accesses (any offset and
- * width in its page), clock steps, interrupt acceptance and IA32_APIC_BASE toggles, with its
- * invariants checked after each: a pending vector is legal and in the IRR, ISR bits only come
- * from accepted vectors, writes outside the page change nothing, a save/load round trip keeps
- * every register.
+ * width in its page, x2APIC MSRs), clock steps, interrupt acceptance and IA32_APIC_BASE changes
+ * (EN, EXTD), with its invariants checked after each: a pending vector is legal and in the IRR,
+ * ISR bits only come from accepted vectors, writes outside the page change nothing, a save/load
+ * round trip keeps every register and the mode.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +49,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		switch (op & 7) {
 		case 0:
-		case 1:
 			memset(buf, 0, sizeof(buf));
 			lapic_bus_ops.read(&l, off, buf, len);
 			break;
+		case 1: { /* an x2APIC MSR */
+			uint64_t m;
+
+			(void)lapic_msr_read(&l, 0x800 + (off & 0x1ff), &m);
+			break;
+		}
 		case 2:
-		case 3:
 			for (unsigned k = 0; k < sizeof(buf); k++)
 				buf[k] = (uint8_t)(v >> (8 * (k & 3)));
 			lapic_bus_ops.write(&l, off, buf, len);
+			break;
+		case 3:
+			(void)lapic_msr_write(&l, 0x800 + (off & 0x1ff),
+					      (op & 0x80) ? (uint64_t)v << 32 | v : v);
 			break;
 		case 4:
 			fuzz_clock += (uint64_t)v * ((op & 0x80) ? 1000 : 1);
@@ -73,7 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 6:
-			lapic_set_hw_enabled(&l, op & 0x80);
+			if (op & 0x40)
+				(void)lapic_set_mode(&l, op & 0x80, op & 0x20);
+			else
+				lapic_set_hw_enabled(&l, op & 0x80);
 			break;
 		default: {
 			struct state_writer w;
@@ -86,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			state_reader_init(&r, w.buf, w.len);
 			if (state_writer_result(&w) == 0 &&
 			    (lapic_load(&m, &r) || m.tpr != l.tpr || m.svr != l.svr ||
-			     memcmp(m.irr, l.irr, sizeof(l.irr)) ||
+			     m.x2apic != l.x2apic || memcmp(m.irr, l.irr, sizeof(l.irr)) ||
 			     memcmp(m.isr, l.isr, sizeof(l.isr)) ||
 			     memcmp(m.lvt, l.lvt, sizeof(l.lvt)) ||
 			     m.timer_initial != l.timer_initial))

@@ -832,8 +832,8 @@ static void test_cpuid(void)
 	CHECK_EQ(emu_xlayout_from_cpuid(&l, accel_leaf, NULL), 0);
 	CHECK_EQ(l.size, 576);
 	emu_accel_cpuid(1, 0, out);
-	CHECK_EQ(out[3] & (1u << 9), 1u << 9); /* a local APIC */
-	CHECK_EQ(out[2] & (1u << 21), 0);      /* no x2APIC */
+	CHECK_EQ(out[3] & (1u << 9), 1u << 9);	 /* a local APIC */
+	CHECK_EQ(out[2] & (1u << 21), 1u << 21); /* and x2APIC mode */
 	emu_accel_cpuid(0x80000001, 0, out);
 	CHECK(out[3] & (1u << 29)); /* long mode */
 	if (!a)

@@ -4,6 +4,7 @@
  * coalescing), self-IPIs by shorthand and destination, NMI IPIs, the software and hardware
  * enables, and snapshot save/load.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "dev/lapic.h"
@@ -262,6 +263,122 @@ static void test_save_load(void)
 	state_writer_free(&w);
 }
 
+/* A fixed or NMI IPI and the EOI of a level-triggered interrupt, as the machine sees them. */
+static unsigned ipis, eois;
+static uint32_t ipi_lo, ipi_hi;
+
+static void fake_ipi(void *opaque, uint32_t lo, uint32_t hi)
+{
+	(void)opaque;
+	ipis++;
+	ipi_lo = lo;
+	ipi_hi = hi;
+}
+
+static void fake_eoi(void *opaque, uint8_t vector)
+{
+	(void)opaque;
+	eois += vector;
+}
+
+/* x2APIC mode: the IA32_APIC_BASE transitions, the MSRs and which of them fault, the ID and
+ * LDR it derives, 64-bit ICR writes, SELF IPI, the MMIO page going dark, x2APIC destinations. */
+static void test_x2apic(void)
+{
+	struct lapic l;
+	uint64_t v;
+
+	setup(&l);
+	CHECK_EQ(lapic_msr_read(&l, 0x802, &v), -EINVAL);   /* not in x2APIC mode yet */
+	CHECK_EQ(lapic_set_mode(&l, false, true), -EINVAL); /* EXTD without EN */
+	CHECK_EQ(lapic_set_mode(&l, true, true), 0);
+	CHECK_EQ(lapic_set_mode(&l, true, false), -EINVAL); /* back to xAPIC */
+	CHECK_EQ(rd(&l, 0x30), 0xffffffffu);		    /* the page is off */
+	lapic_init(&l, 0x25, fake_now, fake_nmi, NULL);
+	CHECK_EQ(lapic_set_mode(&l, false, false), 0);
+	CHECK_EQ(lapic_set_mode(&l, true, true), -EINVAL); /* disabled straight to x2APIC */
+	CHECK_EQ(lapic_set_mode(&l, true, false), 0);
+	CHECK_EQ(lapic_set_mode(&l, true, true), 0);
+	CHECK_EQ(lapic_msr_read(&l, 0x802, &v), 0);
+	CHECK_EQ(v, 0x25);
+	CHECK_EQ(lapic_msr_read(&l, 0x80d, &v), 0);
+	CHECK_EQ(v, 0x20020); /* cluster 2, member 5 */
+	CHECK_EQ(lapic_msr_read(&l, 0x803, &v), 0);
+	CHECK_EQ(v, 0x50014);
+	/* #GP: DFR, ICR high, reserved, read-only written, write-only read, bad reserved bits. */
+	CHECK_EQ(lapic_msr_read(&l, 0x80e, &v), -EINVAL);
+	CHECK_EQ(lapic_msr_read(&l, 0x831, &v), -EINVAL);
+	CHECK_EQ(lapic_msr_read(&l, 0x801, &v), -EINVAL);
+	CHECK_EQ(lapic_msr_write(&l, 0x802, 1), -EINVAL);
+	CHECK_EQ(lapic_msr_write(&l, 0x80d, 1), -EINVAL);
+	CHECK_EQ(lapic_msr_read(&l, 0x80b, &v), -EINVAL);
+	CHECK_EQ(lapic_msr_read(&l, 0x83f, &v), -EINVAL);
+	CHECK_EQ(lapic_msr_write(&l, 0x80b, 1), -EINVAL);
+	CHECK_EQ(lapic_msr_write(&l, 0x83f, 0x100), -EINVAL);
+	CHECK_EQ(lapic_msr_write(&l, 0x808, 1ull << 32), -EINVAL);
+	CHECK_EQ(lapic_msr_write(&l, 0x900, 0), -EINVAL);
+	/* Registers through MSRs: TPR, SVR, then a SELF IPI taken and its EOI. */
+	CHECK_EQ(lapic_msr_write(&l, 0x80f, 0x1ff), 0);
+	CHECK_EQ(lapic_msr_write(&l, 0x808, 0x20), 0);
+	CHECK_EQ(lapic_msr_read(&l, 0x808, &v), 0);
+	CHECK_EQ(v, 0x20);
+	CHECK_EQ(lapic_msr_write(&l, 0x83f, 0x61), 0);
+	CHECK_EQ(lapic_pending(&l, clock_ns), 0x61);
+	lapic_accept(&l, 0x61);
+	CHECK_EQ(lapic_msr_read(&l, 0x816, &v), 0); /* ISR bits 223:192 */
+	CHECK_EQ(v, 0);
+	CHECK_EQ(lapic_msr_read(&l, 0x813, &v), 0); /* ISR bits 127:96 */
+	CHECK_EQ(v, 2);
+	CHECK_EQ(lapic_msr_write(&l, 0x80b, 0), 0);
+	CHECK_EQ(lapic_msr_read(&l, 0x813, &v), 0);
+	CHECK_EQ(v, 0);
+	/* A 64-bit ICR write: the machine gets the whole destination, marked as such. */
+	l.ipi = fake_ipi;
+	ipis = 0;
+	CHECK_EQ(lapic_msr_write(&l, 0x830, 0x0000012300000070ull), 0);
+	CHECK_EQ(ipis, 1);
+	CHECK_EQ(ipi_lo, 0x70 | LAPIC_ICR_X2APIC_DEST);
+	CHECK_EQ(ipi_hi, 0x123);
+	CHECK_EQ(lapic_msr_read(&l, 0x830, &v), 0);
+	CHECK_EQ(v, 0x0000012300000070ull);
+	/* Who an x2APIC destination names: this APIC is ID 0x25, logical cluster 2 member 5. */
+	CHECK(lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST, 0x25, false));
+	CHECK(!lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST, 0x26, false));
+	CHECK(lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST, 0xffffffffu, false));
+	CHECK(lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST | 0x800, 0x20030, false));
+	CHECK(!lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST | 0x800, 0x10020, false));
+	CHECK(lapic_ipi_match(&l, 0, 0x25000000u, false));	/* an 8-bit (I/O APIC) one */
+	CHECK(lapic_ipi_match(&l, 0, 0xff000000u, false));	/* its broadcast */
+	CHECK(!lapic_ipi_match(&l, 0x800, 0x0d000000u, false)); /* cluster 0 */
+	/* An xAPIC cannot be named by an x2APIC ID past 0xff. */
+	setup(&l);
+	CHECK(!lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST, 0x100, false));
+	CHECK(lapic_ipi_match(&l, LAPIC_ICR_X2APIC_DEST, 0, false));
+}
+
+/* The EOI of a level-triggered interrupt (TMR set) goes to the machine; an edge one's does not. */
+static void test_level_eoi(void)
+{
+	struct lapic l;
+
+	setup(&l);
+	l.eoi = fake_eoi;
+	eois = 0;
+	lapic_set_irr(&l, 0x71, true);
+	lapic_set_irr(&l, 0x72, false);
+	CHECK_EQ(rd(&l, 0x180 + 0x30), 1u << 0x11); /* TMR bits 127:96: 0x71 only */
+	CHECK_EQ(lapic_pending(&l, clock_ns), 0x72);
+	lapic_accept(&l, 0x72);
+	wr(&l, 0xb0, 0);
+	CHECK_EQ(eois, 0);
+	CHECK_EQ(lapic_pending(&l, clock_ns), 0x71);
+	lapic_accept(&l, 0x71);
+	wr(&l, 0xb0, 0);
+	CHECK_EQ(eois, 0x71);
+	lapic_set_irr(&l, 0x71, false); /* an edge delivery clears its TMR bit */
+	CHECK_EQ(rd(&l, 0x180 + 0x30), 0);
+}
+
 int main(void)
 {
 	RUN_TEST(test_registers);
@@ -270,5 +387,7 @@ int main(void)
 	RUN_TEST(test_timer);
 	RUN_TEST(test_expiry_recorded);
 	RUN_TEST(test_save_load);
+	RUN_TEST(test_x2apic);
+	RUN_TEST(test_level_eoi);
 	TEST_EXIT();
 }

@@ -36,6 +36,7 @@
 #define MSR_MCG_STATUS 0x17au
 #define APIC_BASE_BSP 0x100u
 #define APIC_BASE_EN 0x800u
+#define APIC_BASE_EXTD 0x400u
 #define MSR_SYSENTER_CS 0x174u
 #define MSR_SYSENTER_ESP 0x175u
 #define MSR_SYSENTER_EIP 0x176u
@@ -105,7 +106,7 @@ struct emu_accel {
  * part of the architecture; what of them is not emulated stops the VM with a register dump, as
  * for any valid instruction not implemented) plus what the emulator implements: CMPXCHG16B,
  * POPCNT, LZCNT, PCLMULQDQ, XSAVE/XSAVEOPT/XSAVEC for x87 and SSE, CLFLUSH(OPT), CLWB, RDTSCP,
- * RDPID, SMEP, SMAP, NX, LAHF in 64-bit mode. No APIC: there is no interrupt controller yet.
+ * RDPID, SMEP, SMAP, NX, LAHF in 64-bit mode; a local APIC (xAPIC and x2APIC, src/dev/lapic.c).
  */
 void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
@@ -124,8 +125,8 @@ void emu_accel_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 	case 1:
 		out[0] = 0x600;			 /* family 6, model 0, stepping 0 */
 		out[1] = (8u << 8) | (1u << 16); /* CLFLUSH line 64 bytes, 1 logical CPU */
-		out[2] =
-		    (1u << 1) | (1u << 13) | (1u << 23) | (1u << 26); /* PCLMUL CX16 POPCNT XSAVE */
+		/* PCLMUL CX16 x2APIC POPCNT XSAVE */
+		out[2] = (1u << 1) | (1u << 13) | (1u << 21) | (1u << 23) | (1u << 26);
 		out[3] = (1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) |
 			 (1u << 8) | (1u << 9) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) |
 			 (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
@@ -215,6 +216,11 @@ static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool wri
 	struct emu_accel *a = opaque;
 	struct emu_cpu *c = &a->cpu;
 
+	if (index >= 0x800 && index <= 0x8ff) /* x2APIC registers */
+		return (write ? lapic_msr_write(&a->lapic, index, *value)
+			      : lapic_msr_read(&a->lapic, index, value))
+			   ? -ENOENT
+			   : 0;
 	switch (index) {
 	case MSR_TSC:
 		if (write)
@@ -242,16 +248,20 @@ static int emu_accel_msr(void *opaque, uint32_t index, uint64_t *value, bool wri
 			*value = 0;
 		return 0;
 	case MSR_APIC_BASE:
-		/* The xAPIC at its usual address: no relocation, no x2APIC (EXTD), BSP fixed. */
+		/* The APIC at its usual address (no relocation), BSP fixed; EN and EXTD (x2APIC)
+		 * change as lapic_set_mode allows. */
 		if (!write) {
 			*value = LAYOUT_LAPIC | (a->index ? 0 : APIC_BASE_BSP) |
-				 (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
+				 (a->lapic.hw_enabled ? APIC_BASE_EN : 0) |
+				 (a->lapic.x2apic ? APIC_BASE_EXTD : 0);
 			return 0;
 		}
-		if ((*value & ~(uint64_t)(APIC_BASE_BSP | APIC_BASE_EN)) != LAYOUT_LAPIC)
+		if ((*value & ~(uint64_t)(APIC_BASE_BSP | APIC_BASE_EN | APIC_BASE_EXTD)) !=
+		    LAYOUT_LAPIC)
 			return -ENOENT;
-		lapic_set_hw_enabled(&a->lapic, *value & APIC_BASE_EN);
-		return 0;
+		return lapic_set_mode(&a->lapic, *value & APIC_BASE_EN, *value & APIC_BASE_EXTD)
+			   ? -ENOENT
+			   : 0;
 	case MSR_TSC_AUX:
 		if (write && (*value >> 32))
 			return -ENOENT;
@@ -486,7 +496,8 @@ void emu_accel_get_regs(const struct emu_accel *a, struct x86_regs *r)
 	r->cr4 = c->cr4;
 	r->cr8 = lapic_cr8(&a->lapic);
 	r->apic_base = LAYOUT_LAPIC | (a->index ? 0 : APIC_BASE_BSP) |
-		       (a->lapic.hw_enabled ? APIC_BASE_EN : 0);
+		       (a->lapic.hw_enabled ? APIC_BASE_EN : 0) |
+		       (a->lapic.x2apic ? APIC_BASE_EXTD : 0);
 	r->efer = c->efer;
 	r->xcr0 = c->xcr0;
 	memcpy(r->dr, c->dr, sizeof(r->dr));
