@@ -61,7 +61,7 @@ const char config_usage_text[] =
     "  --syscall-completion on|off  on kvm_pvm, complete the guest's SYSCALLs in kvmbox (an\n"
     "                       unmodified Linux's user space; default off, not yet verified there)\n"
     "  --accel kvm|emu      kvm (default), or emu: no /dev/kvm, every instruction in kvmbox's\n"
-    "                       x86 emulator (multiboot guests, one vCPU, no virtio or interrupts)\n"
+    "                       x86 emulator (multiboot guests, SMP, APICs; no virtio)\n"
     "  -v, --verbose        more log output (repeat for debug)\n"
     "\n"
     "Console keys: Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A a sends Ctrl-A.\n"

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +18,15 @@
 #include "arch/x86/syscall_kvm.h"
 #include "guest_mem.h"
 #include "log.h"
+#include "../unit/fake_kvm.h"
 
 #define FUZZ_FD 970
 #define MEM (64u << 10)
 
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
-
 static uint64_t msr[3]; /* LSTAR, STAR, FMASK */
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+static int fake_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	if (fd != FUZZ_FD)
 		return __real_ioctl(fd, req, arg);
 	if (req == KVM_SET_GUEST_DEBUG)

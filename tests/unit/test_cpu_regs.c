@@ -6,14 +6,11 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include "arch/x86/cpu.h"
+#include "fake_kvm.h"
 #include "test.h"
-
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
 
 #define VCPU_FD 951
 
@@ -27,46 +24,26 @@ static struct kvm_fpu fpu;
 static struct kvm_xcrs xcrs;
 static unsigned sets;
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+static int fake_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	if (fd != VCPU_FD)
 		return __real_ioctl(fd, req, arg);
 	switch (req) {
-	case KVM_GET_REGS:
-		memcpy(arg, &regs, sizeof(regs));
-		return 0;
 	case KVM_SET_REGS:
-		memcpy(&regs, arg, sizeof(regs));
-		sets++;
-		return 0;
-	case KVM_GET_SREGS:
-		memcpy(arg, &sregs, sizeof(sregs));
-		return 0;
 	case KVM_SET_SREGS:
-		memcpy(&sregs, arg, sizeof(sregs));
 		sets++;
+		if (req == KVM_SET_REGS)
+			memcpy(&regs, arg, sizeof(regs));
+		else
+			memcpy(&sregs, arg, sizeof(sregs));
 		return 0;
-	case KVM_GET_DEBUGREGS:
-		memcpy(arg, &dregs, sizeof(dregs));
-		return 0;
-	case KVM_GET_VCPU_EVENTS:
-		memcpy(arg, &events, sizeof(events));
-		return 0;
-	case KVM_GET_MP_STATE:
-		memcpy(arg, &mp, sizeof(mp));
-		return 0;
-	case KVM_GET_FPU:
-		memcpy(arg, &fpu, sizeof(fpu));
-		return 0;
-	case KVM_GET_XCRS:
-		memcpy(arg, &xcrs, sizeof(xcrs));
-		return 0;
+		FAKE_KVM_GET(KVM_GET_REGS, regs)
+		FAKE_KVM_GET(KVM_GET_SREGS, sregs)
+		FAKE_KVM_GET(KVM_GET_DEBUGREGS, dregs)
+		FAKE_KVM_GET(KVM_GET_VCPU_EVENTS, events)
+		FAKE_KVM_GET(KVM_GET_MP_STATE, mp)
+		FAKE_KVM_GET(KVM_GET_FPU, fpu)
+		FAKE_KVM_GET(KVM_GET_XCRS, xcrs)
 	default:
 		return errno = ENOTTY, -1;
 	}

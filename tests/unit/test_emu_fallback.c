@@ -7,16 +7,13 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/emu_fallback.h"
 #include "guest_mem.h"
+#include "fake_kvm.h"
 #include "test.h"
-
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
 
 #define VCPU_FD 952
 #define MEM (1u << 20)
@@ -33,48 +30,20 @@ static unsigned set_xsaves;
 static uint8_t *ram;
 static struct guest_mem gm;
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+static int fake_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	if (fd != VCPU_FD)
 		return __real_ioctl(fd, req, arg);
 	switch (req) {
-	case KVM_GET_REGS:
-		memcpy(arg, &regs, sizeof(regs));
-		return 0;
-	case KVM_SET_REGS:
-		memcpy(&regs, arg, sizeof(regs));
-		return 0;
-	case KVM_GET_SREGS:
-		memcpy(arg, &sregs, sizeof(sregs));
-		return 0;
-	case KVM_SET_SREGS:
-		memcpy(&sregs, arg, sizeof(sregs));
-		return 0;
-	case KVM_GET_XSAVE:
-		memcpy(arg, &xsave, sizeof(xsave));
-		return 0;
 	case KVM_SET_XSAVE:
 		memcpy(&xsave, arg, sizeof(xsave));
 		set_xsaves++;
 		return 0;
-	case KVM_GET_VCPU_EVENTS:
-		memcpy(arg, &events, sizeof(events));
-		return 0;
-	case KVM_SET_VCPU_EVENTS:
-		memcpy(&events, arg, sizeof(events));
-		return 0;
-	case KVM_GET_DEBUGREGS:
-		memcpy(arg, &dregs, sizeof(dregs));
-		return 0;
-	case KVM_SET_DEBUGREGS:
-		memcpy(&dregs, arg, sizeof(dregs));
-		return 0;
+		FAKE_KVM_GET(KVM_GET_XSAVE, xsave)
+		FAKE_KVM_GETSET(KVM_GET_REGS, KVM_SET_REGS, regs)
+		FAKE_KVM_GETSET(KVM_GET_SREGS, KVM_SET_SREGS, sregs)
+		FAKE_KVM_GETSET(KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, events)
+		FAKE_KVM_GETSET(KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, dregs)
 	default:
 		return errno = ENOTTY, -1;
 	}

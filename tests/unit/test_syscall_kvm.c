@@ -10,17 +10,14 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/syscall_kvm.h"
 #include "guest_mem.h"
 #include "log.h"
+#include "fake_kvm.h"
 #include "test.h"
-
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
 
 #define VCPU_FD 960
 #define IDT 0xffffffff81000000ull
@@ -39,14 +36,8 @@ static int set_debug_calls, msr_calls;
 static uint64_t lstar = LSTAR;
 static struct kvm_guest_debug last_debug;
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+static int fake_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	if (fd != VCPU_FD)
 		return __real_ioctl(fd, req, arg);
 	if (req == KVM_SET_GUEST_DEBUG) {

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +19,10 @@
 
 #include "bus.h"
 #include "log.h"
+#include "fake_kvm.h"
 #include "test.h"
 #include "vcpu.h"
 #include "vm.h"
-
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
 
 #define VCPU_FD 950
 #define PORT 0x510
@@ -55,14 +52,8 @@ static void io_exit(unsigned n)
 	((uint8_t *)run)[4096] = (uint8_t)n;
 }
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+static int fake_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	if (fd != VCPU_FD)
 		return __real_ioctl(fd, req, arg);
 	if (req == KVM_KVMCLOCK_CTRL)

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +22,10 @@
 #include "bus.h"
 #include "log.h"
 #include "snapshot/state.h"
+#include "fake_kvm.h"
 #include "test.h"
 #include "vm.h"
 #include "vm_snapshot.h"
-
-int __real_ioctl(int fd, unsigned long req, ...);
-int __wrap_ioctl(int fd, unsigned long req, ...);
 
 #define KVM_FD 900
 #define VM_A 901
@@ -105,21 +102,14 @@ static void log_call(int fd, unsigned long req, uint32_t msr0)
 static int fake_vcpu_ioctl(struct fake_vcpu *v, unsigned long req, void *arg)
 {
 	switch (req) {
-#define GETSET(G, S, field)                                                                        \
-	case G:                                                                                    \
-		memcpy(arg, &v->field, sizeof(v->field));                                          \
-		return 0;                                                                          \
-	case S:                                                                                    \
-		memcpy(&v->field, arg, sizeof(v->field));                                          \
-		return 0;
-		GETSET(KVM_GET_REGS, KVM_SET_REGS, regs)
-		GETSET(KVM_GET_SREGS, KVM_SET_SREGS, sregs)
-		GETSET(KVM_GET_XSAVE, KVM_SET_XSAVE, xsave)
-		GETSET(KVM_GET_XCRS, KVM_SET_XCRS, xcrs)
-		GETSET(KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, dregs)
-		GETSET(KVM_GET_LAPIC, KVM_SET_LAPIC, lapic)
-		GETSET(KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, events)
-		GETSET(KVM_GET_MP_STATE, KVM_SET_MP_STATE, mp)
+		FAKE_KVM_GETSET(KVM_GET_REGS, KVM_SET_REGS, v->regs)
+		FAKE_KVM_GETSET(KVM_GET_SREGS, KVM_SET_SREGS, v->sregs)
+		FAKE_KVM_GETSET(KVM_GET_XSAVE, KVM_SET_XSAVE, v->xsave)
+		FAKE_KVM_GETSET(KVM_GET_XCRS, KVM_SET_XCRS, v->xcrs)
+		FAKE_KVM_GETSET(KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, v->dregs)
+		FAKE_KVM_GETSET(KVM_GET_LAPIC, KVM_SET_LAPIC, v->lapic)
+		FAKE_KVM_GETSET(KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, v->events)
+		FAKE_KVM_GETSET(KVM_GET_MP_STATE, KVM_SET_MP_STATE, v->mp)
 #undef GETSET
 	case KVM_GET_SREGS2: {
 		struct kvm_sregs2 *s2 = arg;
@@ -226,16 +216,10 @@ static int fake_vm_ioctl(struct fake_vm *m, unsigned long req, void *arg)
 	return errno = ENOTTY, -1;
 }
 
-int __wrap_ioctl(int fd, unsigned long req, ...)
+static int fake_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-	void *arg;
-	struct fake_vcpu *v;
+	struct fake_vcpu *v = vcpu_of(fd);
 
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	v = vcpu_of(fd);
 	log_call(fd, req, req == KVM_SET_MSRS ? ((struct kvm_msrs *)arg)->entries[0].index : 0);
 	if (v)
 		return fake_vcpu_ioctl(v, req, arg);
