@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "arch/x86/emu/decode.h"
 #include "arch/x86/emu/emu.h"
@@ -227,6 +228,17 @@ static inline void fake_put_desc(uint64_t gdt, uint16_t sel, uint8_t type, unsig
 	d[2] = d[3] = d[4] = d[7] = 0;
 	d[5] = (uint8_t)(type | 0x10 | dpl << 5 | (present ? 0x80 : 0));
 	d[6] = (uint8_t)(0x80 | (l ? 0x20 : 0) | (db ? 0x40 : 0) | 0xf); /* G, limit 19:16 */
+}
+
+/* A host page the differential tests run instruction bytes in (read, write, execute); NULL after
+ * a failed check. munmap(page, PAGE) when done. */
+static inline uint8_t *native_page(void)
+{
+	void *page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(page != MAP_FAILED);
+	return page == MAP_FAILED ? NULL : page;
 }
 
 /* Put the instruction at RIP in memory and hand all of it to the emulator, as KVM's exit does. */

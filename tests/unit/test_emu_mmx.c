@@ -4,7 +4,6 @@
  * written register all ones, EMMS, the #UD/#NM/#MF checks and faults that change nothing; and every
  * MMX arithmetic form run natively on the host CPU and compared.
  */
-#include <sys/mman.h>
 
 #include "emu_fake.h"
 
@@ -266,13 +265,11 @@ static void test_differential(void)
 		0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef, 0xf1, 0xf2, 0xf3, 0xf4,
 		0xf5, 0xf6, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe,
 	};
-	uint8_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *page = native_page();
 	uint64_t seed = 0x2545f4914f6cdd1dull;
 	unsigned compared = 0;
 
-	CHECK(page != MAP_FAILED);
-	if (page == MAP_FAILED)
+	if (!page)
 		return;
 	fake_reset();
 	for (unsigned round = 0; round < 300; round++) {
