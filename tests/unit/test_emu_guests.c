@@ -46,7 +46,7 @@ static int m_access(uint64_t la, void *buf, unsigned len, unsigned access, bool 
 		    struct emu_pf *pf)
 {
 	const struct emu_cpu *c = m.cpu;
-	struct emu_mmu mmu = { c->cr0, c->cr3, c->cr4, c->efer, c->rflags, 0, m_pt, NULL };
+	struct emu_mmu mmu = { c->cr0, c->cr3, c->cr4, c->efer, c->rflags, 0, m_pt, NULL, NULL };
 	uint8_t *p = buf;
 
 	for (unsigned done = 0; done < len;) {

@@ -93,6 +93,65 @@ static uint64_t map(uint64_t cr3, unsigned levels, uint64_t la, uint64_t pa, uns
 	return table;
 }
 
+/*
+ * The software TLB: a cached translation is used until a flush, even after its PTE changed (as a
+ * CPU's may be); what it does not allow, or a write through a clean entry, walks again, so a PTE
+ * made writable takes effect at once and the dirty bit is set; not-present entries are never
+ * cached; a debugger's peek bypasses it.
+ */
+static void test_tlb(void)
+{
+	const uint64_t la = 0x00007f1234567abcull;
+	struct emu_tlb tlb;
+	uint64_t cr3, leaf, gpa = 0;
+	struct emu_mmu m;
+	struct emu_pf pf;
+
+	reset();
+	emu_tlb_flush(&tlb);
+	cr3 = new_table();
+	m = mmu_long(cr3);
+	m.tlb = &tlb;
+	leaf = map(cr3, 4, la, 0x200000, 1, P | US, P | RW | US); /* a read-only user page */
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_USER, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x200abc);
+	*e64(leaf) = 0x300000 | P | US | A; /* moved, no flush: the cached translation stays */
+	CHECK_EQ(emu_mmu_translate(&m, la + 1, EMU_ACC_USER, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x200abd);
+	/* The cached U/S bit still meets SMAP: a supervisor read walks, and faults. */
+	m.cr4 |= EMU_CR4_SMAP;
+	CHECK_EQ(emu_mmu_translate(&m, la, 0, &gpa, &pf), EMU_MEM_FAULT);
+	CHECK_EQ(pf.error_code, EMU_PFEC_P);
+	m.cr4 &= ~EMU_CR4_SMAP;
+	/* A write through the read-only entry walks: the new PTE is read-only too. */
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_WRITE | EMU_ACC_USER, &gpa, &pf), EMU_MEM_FAULT);
+	CHECK_EQ(pf.error_code, EMU_PFEC_P | EMU_PFEC_W | EMU_PFEC_U);
+	/* Made writable (no flush): the write walks, succeeds, sets D, and is cached. */
+	*e64(leaf) = 0x300000 | P | US | RW;
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_WRITE | EMU_ACC_USER, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x300abc);
+	CHECK_EQ(*e64(leaf) & (A | D), A | D);
+	*e64(leaf) = 0x400000 | P | US | RW;
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_WRITE, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x300abc); /* from the cache */
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_PEEK, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x400abc); /* a peek walks */
+	emu_tlb_flush(&tlb);
+	/* A read fills a clean entry; the write after it walks to set D. */
+	CHECK_EQ(emu_mmu_translate(&m, la, 0, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x400abc);
+	CHECK_EQ(*e64(leaf) & D, 0);
+	CHECK_EQ(emu_mmu_translate(&m, la, EMU_ACC_WRITE, &gpa, &pf), 0);
+	CHECK_EQ(*e64(leaf) & D, D);
+	/* Not present: not cached, so a PTE filled in later is seen without a flush. */
+	emu_tlb_flush(&tlb);
+	*e64(leaf) = 0;
+	CHECK_EQ(emu_mmu_translate(&m, la, 0, &gpa, &pf), EMU_MEM_FAULT);
+	*e64(leaf) = 0x500000 | P;
+	CHECK_EQ(emu_mmu_translate(&m, la, 0, &gpa, &pf), 0);
+	CHECK_EQ(gpa, 0x500abc);
+}
+
 static void test_paging_off(void)
 {
 	struct emu_mmu m = { .cr0 = EMU_CR0_PE, .pt = pt_ptr, .opaque = &gm };
@@ -395,6 +454,7 @@ int main(void)
 	RUN_TEST(test_pae);
 	RUN_TEST(test_legacy_32bit);
 	RUN_TEST(test_peek);
+	RUN_TEST(test_tlb);
 	free(mem);
 	TEST_EXIT();
 }

@@ -87,6 +87,7 @@ struct emu_accel {
 	const int *stopping;
 	struct emu_ops ops; /* emu_phys's memory and port callbacks, this CPU's CPUID, MSRs, HLT */
 	struct lapic lapic; /* its local APIC at LAYOUT_LAPIC (emu_phys's local device) */
+	struct emu_tlb tlb; /* its translations (emu_mmu), flushed as the CPU would */
 	unsigned index;	    /* the APIC ID; 0 is the BSP */
 	bool wait_sipi;	    /* INIT received (or an AP at power-up): waiting for a SIPI */
 	/* Several CPUs: end the slice after this instruction, so that another CPU runs soon (it
@@ -550,13 +551,23 @@ static void emu_accel_xstate_in(struct emu_accel *a)
 static void emu_accel_sync_mmu(struct emu_accel *a)
 {
 	const struct emu_cpu *c = &a->cpu;
+	struct emu_tlb *t = &a->tlb;
 
+	/* A new paging context (MOV CR*, EFER, set_regs, INIT): the TLB's entries are void. */
+	if (t->cr0 != c->cr0 || t->cr3 != c->cr3 || t->cr4 != c->cr4 || t->efer != c->efer) {
+		emu_tlb_flush(t);
+		t->cr0 = c->cr0;
+		t->cr3 = c->cr3;
+		t->cr4 = c->cr4;
+		t->efer = c->efer;
+	}
 	a->phys.mmu = (struct emu_mmu){
 		.cr0 = c->cr0,
 		.cr3 = c->cr3,
 		.cr4 = c->cr4,
 		.efer = c->efer,
 		.rflags = c->rflags,
+		.tlb = t,
 		.maxphyaddr = EMU_ACCEL_MAXPHYADDR,
 		.pt = emu_phys_pt,
 		.opaque = (void *)a->phys.gm,
@@ -715,6 +726,9 @@ static int emu_accel_step(struct emu_accel *a)
 		a->watch = true;
 		ret = emu_execute(c, &insn, &a->ops, a, &exc);
 		a->watch = false;
+		if (!ret && (c->dirty & EMU_DIRTY_TLB))
+			emu_tlb_flush(
+			    &a->tlb); /* MOV CR3 (even of the same value), INVLPG, INVPCID */
 		if (!ret && (c->dirty & EMU_DIRTY_XSTATE))
 			emu_accel_xstate_in(a);
 		c->cpl = emu_accel_cpl(c);

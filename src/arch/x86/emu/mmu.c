@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 #define PTE_P (1ull << 0)
 #define PTE_RW (1ull << 1)
@@ -183,15 +184,65 @@ static bool emu_mmu_allowed(const struct emu_mmu *mmu, const struct emu_mmu_walk
 	return !(write && !w->rw && (mmu->cr0 & EMU_CR0_WP));
 }
 
+#define EMU_TLB_RW 1u
+#define EMU_TLB_US 2u
+#define EMU_TLB_NX 4u
+#define EMU_TLB_DIRTY 8u
+
+void emu_tlb_flush(struct emu_tlb *t)
+{
+	memset(t->e, 0, sizeof(t->e));
+}
+
+/* A TLB hit that allows this access: 0 with *gpa; 1 when the walk must decide. */
+static int emu_tlb_lookup(const struct emu_mmu *mmu, uint64_t la, unsigned access, uint64_t *gpa)
+{
+	uint64_t vpn = la >> 12;
+	const struct emu_tlb *t = mmu->tlb;
+	unsigned i = vpn % EMU_TLB_SIZE, perm;
+	struct emu_mmu_walk w;
+
+	if (t->e[i].vpn != vpn + 1)
+		return 1;
+	perm = t->e[i].perm;
+	if ((access & EMU_ACC_WRITE) && !(perm & EMU_TLB_DIRTY))
+		return 1;
+	w = (struct emu_mmu_walk){ .rw = perm & EMU_TLB_RW,
+				   .us = perm & EMU_TLB_US,
+				   .nx = perm & EMU_TLB_NX };
+	if (!emu_mmu_allowed(mmu, &w, access))
+		return 1;
+	*gpa = t->e[i].gfn << 12 | (la & 0xfff);
+	return 0;
+}
+
+static void emu_tlb_fill(const struct emu_mmu *mmu, uint64_t la, uint64_t gpa,
+			 const struct emu_mmu_walk *w, bool write)
+{
+	uint64_t vpn = la >> 12;
+	unsigned i = vpn % EMU_TLB_SIZE;
+	bool dirty = write || (w->n && (w->e[w->n - 1].val & PTE_D));
+
+	mmu->tlb->e[i].vpn = vpn + 1;
+	mmu->tlb->e[i].gfn = gpa >> 12;
+	mmu->tlb->e[i].perm = (uint8_t)((w->rw ? EMU_TLB_RW : 0) | (w->us ? EMU_TLB_US : 0) |
+					(w->nx ? EMU_TLB_NX : 0) | (dirty ? EMU_TLB_DIRTY : 0));
+}
+
 int emu_mmu_translate(const struct emu_mmu *mmu, uint64_t la, unsigned access, uint64_t *gpa,
 		      struct emu_pf *pf)
 {
 	unsigned ec = access & (EMU_ACC_WRITE | EMU_ACC_USER);
+	bool cached = mmu->tlb && !(access & EMU_ACC_PEEK);
 
 	if (!(mmu->cr0 & EMU_CR0_PG)) {
 		*gpa = (mmu->efer & EMU_EFER_LMA) ? la : la & 0xffffffffull;
 		return 0;
 	}
+	if (!(mmu->efer & EMU_EFER_LMA))
+		la &= 0xffffffffull;
+	if (cached && emu_tlb_lookup(mmu, la, access, gpa) == 0)
+		return 0;
 	/* I/D is reported only where execute-disable exists (NX with PAE/4-level paging, SMEP). */
 	if ((access & EMU_ACC_FETCH) &&
 	    ((mmu->cr4 & EMU_CR4_SMEP) || ((mmu->cr4 & EMU_CR4_PAE) && (mmu->efer & EMU_EFER_NXE))))
@@ -218,6 +269,8 @@ int emu_mmu_translate(const struct emu_mmu *mmu, uint64_t la, unsigned access, u
 			return EMU_MEM_FAULT;
 		}
 		ret = emu_mmu_set_ad(&w, access & EMU_ACC_WRITE);
+		if (!ret && cached)
+			emu_tlb_fill(mmu, la, *gpa, &w, access & EMU_ACC_WRITE);
 		if (ret != -EAGAIN)
 			return ret;
 	}

@@ -12,6 +12,24 @@
 #define EMU_PFEC_RSVD (1u << 3)
 #define EMU_PFEC_ID (1u << 4)
 
+/*
+ * A software TLB for a CPU that keeps running in the emulator (--accel emu): translations a walk
+ * allowed, one per 4 KiB linear page, with the permissions the walk gathered. Its owner flushes it
+ * where the CPU would (MOV to CR0/CR3/CR4, EFER, INVLPG, INVPCID). As on the CPU, a stale entry may
+ * be used until then; an access the entry does not allow, or a write through an entry whose page
+ * is not yet dirty, walks again (so a PTE made more permissive takes effect at once, and the
+ * dirty bit is set).
+ */
+#define EMU_TLB_SIZE 256
+struct emu_tlb {
+	struct {
+		uint64_t vpn, gfn; /* linear page (+1: 0 is empty), physical frame */
+		uint8_t perm;	   /* EMU_TLB_RW, _US, _NX, _DIRTY */
+	} e[EMU_TLB_SIZE];
+	uint64_t cr0, cr3, cr4, efer; /* the context its entries were made in */
+};
+void emu_tlb_flush(struct emu_tlb *t);
+
 struct emu_mmu {
 	uint64_t cr0, cr3, cr4, efer, rflags; /* rflags: AC, for SMAP */
 	unsigned maxphyaddr;		      /* physical address bits; 0 means 52 */
@@ -21,6 +39,7 @@ struct emu_mmu {
 	 */
 	void *(*pt)(void *opaque, uint64_t gpa, unsigned len);
 	void *opaque;
+	struct emu_tlb *tlb; /* NULL: every translation walks */
 };
 
 /*
