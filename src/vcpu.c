@@ -99,7 +99,7 @@ int vcpu_create_emu(struct vcpu *vcpu, const struct vcpu_ctx *ctx, unsigned inde
 	if (regs)
 		emu_accel_set_regs(vcpu->emu, regs);
 	else
-		emu_accel_ipi_receive(vcpu->emu, EMU_ACCEL_ICR_INIT); /* an AP at power-up */
+		emu_accel_init(vcpu->emu); /* an AP at power-up */
 	return emu_smp_add(ctx->smp, vcpu->emu);
 }
 
@@ -403,6 +403,10 @@ static void vcpu_emu_loop(struct vcpu *vcpu)
 		vcpu->stats.run_ns += vm_now_ns() - t0;
 		if (why == EMU_ACCEL_HALT) {
 			vcpu_emu_halt(vcpu, wake);
+		} else if (why == EMU_ACCEL_RESET) {
+			log_info("vCPU %u: INIT on the boot CPU: reset", vcpu->index);
+			vcpu_stop_vm(vcpu, VM_EXIT_REBOOT);
+			break;
 		} else if (why == EMU_ACCEL_SHUTDOWN) {
 			vcpu_fatal(vcpu, VM_EXIT_TRIPLE_FAULT, "triple fault (shutdown)");
 			break;

@@ -28,11 +28,12 @@ void ioapic_init(struct ioapic *io, void (*send)(void *opaque, uint32_t lo, uint
 	io->opaque = opaque;
 }
 
+/* The callers' level is the line's assertion (as KVM_IRQ_LINE's): the entry's polarity says how
+ * the wire is driven, which the interrupt source has already accounted for (KVM and QEMU do the
+ * same). An active-low level pin would otherwise storm while idle. */
 static bool ioapic_active(const struct ioapic *io, unsigned pin)
 {
-	bool high = (io->lines >> pin) & 1;
-
-	return high != !!(io->redir[pin] & RE_POLARITY);
+	return (io->lines >> pin) & 1;
 }
 
 static void ioapic_send(struct ioapic *io, unsigned pin)

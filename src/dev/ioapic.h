@@ -2,7 +2,8 @@
  * An I/O APIC (82093AA-style, version 0x11, 24 pins) for machines kvmbox runs itself (--accel
  * emu; under KVM the in-kernel one is used). Registers through IOREGSEL (0x00) and IOWIN (0x10):
  * the ID (bits 27:24 writable), the version, the arbitration ID (the ID, read-only) and the 24
- * redirection entries. A pin's line (ioapic_set_irq) becomes an interrupt message, edge-triggered
+ * redirection entries. A pin's line (ioapic_set_irq: asserted or not, whatever the entry's
+ * polarity, as under KVM) becomes an interrupt message, edge-triggered
  * on its rising edge, level-triggered while it is active and the entry's remote IRR is clear; the
  * local APIC's EOI of that vector (ioapic_eoi) clears remote IRR and re-sends a line still active.
  * Messages leave as (low, high) words in the local APIC's ICR format, which the machine delivers.

@@ -600,7 +600,7 @@ static void test_smp_init_sipi_nmi(void)
 	CHECK(b != NULL);
 	if (!b)
 		return;
-	emu_accel_ipi_receive(b, EMU_ACCEL_ICR_INIT); /* an AP at power-up, as vcpu.c makes it */
+	emu_accel_init(b); /* an AP at power-up, as vcpu.c makes it */
 	emu_smp_init(&s, fake_wake, NULL);
 	CHECK_EQ(emu_smp_add(&s, a), 0);
 	CHECK_EQ(emu_smp_add(&s, b), 0);
@@ -698,6 +698,53 @@ static void test_smp_ioapic(void)
 	CHECK(io.redir[3] & 0x4000);
 	emu_accel_destroy(a);
 	emu_smp_destroy(&s);
+}
+
+/* An INIT the BSP sends itself takes effect after that instruction: the machine resets. */
+static void test_smp_init_bsp(void)
+{
+	static const uint8_t bsp[] = { MOVD(0xfee00300u, 0x00044500u), 0xf4 }; /* INIT, self */
+	struct emu_accel *a = machine(bsp, sizeof(bsp), 0x7ff);
+	struct emu_smp s;
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	emu_smp_init(&s, fake_wake, NULL);
+	CHECK_EQ(emu_smp_add(&s, a), 0);
+	CHECK_EQ(run_smp(a), EMU_ACCEL_RESET);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.rip, CODE + 10); /* the store completed, nothing after it */
+	emu_accel_destroy(a);
+	emu_smp_destroy(&s);
+}
+
+/* A REP STOS that hits a data breakpoint stops after that element: #DB with RCX and RDI there. */
+static void test_rep_data_breakpoint(void)
+{
+	static const uint8_t code[] = { 0xf3, 0xab, 0xf4 }; /* rep stosd; hlt */
+	static const uint8_t isr[] = { 0x41, 0xf4 };	    /* inc ecx; hlt */
+	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
+	struct x86_regs r;
+
+	if (!a)
+		return;
+	gate(1, 0);
+	memcpy(ram + HANDLER, isr, sizeof(isr));
+	emu_accel_get_regs(a, &r);
+	r.gpr[EMU_RCX] = 100;
+	r.gpr[EMU_RDI] = 0x20000;
+	r.dr[1] = 0x2000c;			   /* the 4th dword */
+	r.dr7 = 0x400 | 0x4 | 1u << 20 | 3u << 22; /* L1, writes, 4 bytes */
+	emu_accel_set_regs(a, &r);
+	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
+	emu_accel_get_regs(a, &r);
+	CHECK_EQ(r.rip, HANDLER + 2);
+	CHECK_EQ(stack_word(&r, 0), CODE); /* the frame's EIP: still on the rep stosd */
+	CHECK_EQ(r.gpr[EMU_RDI], 0x20010);
+	CHECK_EQ(r.gpr[EMU_RCX], 96 + 1); /* 96 left, then the handler's inc */
+	CHECK_EQ(r.dr6 & 0xf, 2);
+	emu_accel_destroy(a);
 }
 
 /* The machine's lock: whoever holds it knows; others queue in turn. */
@@ -909,6 +956,8 @@ int main(void)
 	RUN_TEST(test_smp_init_sipi_nmi);
 	RUN_TEST(test_smp_ioapic);
 	RUN_TEST(test_smp_lock);
+	RUN_TEST(test_smp_init_bsp);
+	RUN_TEST(test_rep_data_breakpoint);
 	RUN_TEST(test_locked_mmio);
 	RUN_TEST(test_apic_timer_wakes_hlt);
 	RUN_TEST(test_unimplemented_stops);

@@ -188,6 +188,11 @@ static void test_faults(void)
 		CHECK_EXC(exc, cases[k].vector, -1);
 		CHECK(!memcmp(saved, image, sizeof(image)));
 	}
+	/* A pending x87 error with CR0.NE clear goes out as FERR#/IRQ 13: not emulated. */
+	c = mmx64();
+	c.cr0 &= ~EMU_CR0_NE;
+	c.fsw = 0x84;
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x77), -ENOTSUP);
 	/* CR4.OSFXSR does not matter to MMX. */
 	c = mmx64();
 	c.cr4 &= ~EMU_CR4_OSFXSR;

@@ -1,7 +1,8 @@
 /*
  * The I/O APIC model (src/dev/ioapic.c): its registers and their writable bits, edge pins (rising
  * edges only, lost while masked), level pins (remote IRR until the EOI, re-sent while the line
- * stays active, coalesced otherwise, sent on unmasking), polarity, the message format the machine
+ * stays active, coalesced otherwise, sent on unmasking), polarity (not applied to the input), the
+ * message format the machine
  * delivers, and snapshot save/load.
  */
 #include <string.h>
@@ -105,13 +106,17 @@ static void test_edge(void)
 	wr(&io, 0x10 + 2 * 5, 0x941);
 	ioapic_set_irq(&io, 5, 1);
 	CHECK_EQ(last_lo, 0x941);
-	/* Active low: the falling edge sends. */
+	/* Active low: the caller's level is the assertion, so an assertion sends; a level pin
+	 * idle at 0 sends nothing (no storm). */
 	wr(&io, 0x10 + 2 * 6, 0x2042);
 	ioapic_set_irq(&io, 6, 1);
-	CHECK_EQ(nsent, 3);
-	ioapic_set_irq(&io, 6, 0);
 	CHECK_EQ(nsent, 4);
 	CHECK_EQ(last_lo, 0x42);
+	ioapic_set_irq(&io, 6, 0);
+	CHECK_EQ(nsent, 4);
+	wr(&io, 0x10 + 2 * 7, 0xa043); /* level, active low, unmasked, line idle */
+	ioapic_eoi(&io, 0x43);
+	CHECK_EQ(nsent, 4);
 	ioapic_set_irq(&io, IOAPIC_PINS, 1); /* no such pin */
 	CHECK_EQ(nsent, 4);
 }

@@ -90,6 +90,10 @@ struct emu_accel {
 	struct emu_tlb tlb; /* its translations (emu_mmu), flushed as the CPU would */
 	unsigned index;	    /* the APIC ID; 0 is the BSP */
 	bool wait_sipi;	    /* INIT received (or an AP at power-up): waiting for a SIPI */
+	/* INIT and SIPI arrive during some CPU's instruction (this one's too, a self-INIT) and
+	 * take effect at this CPU's next instruction boundary: the SIPI vector + 1, or 0. */
+	bool init_pending;
+	unsigned sipi_pending;
 	/* Several CPUs: end the slice after this instruction, so that another CPU runs soon (it
 	 * sent an IPI, or PAUSE says it spins on a lock or a flag another CPU will set). */
 	bool yield;
@@ -310,9 +314,15 @@ static void emu_accel_lapic_nmi(void *opaque)
 static void emu_accel_watch(struct emu_accel *a, uint64_t la, unsigned len, unsigned access,
 			    bool write)
 {
-	if (a->watch && (a->cpu.dr7 & 0xff) &&
-	    !(access & (EMU_ACC_FETCH | EMU_ACC_PEEK | EMU_ACC_PROBE)))
-		a->db_hits |= emu_dr_data_hits(&a->cpu, la, len, write);
+	uint8_t hits;
+
+	if (!a->watch || !(a->cpu.dr7 & 0xff) ||
+	    (access & (EMU_ACC_FETCH | EMU_ACC_PEEK | EMU_ACC_PROBE)))
+		return;
+	hits = emu_dr_data_hits(&a->cpu, la, len, write);
+	a->db_hits |= hits;
+	if (hits)
+		a->cpu.db_hit = true;
 }
 
 static int emu_accel_read(void *opaque, uint64_t la, void *dst, unsigned len, unsigned access,
@@ -472,6 +482,8 @@ void emu_accel_set_regs(struct emu_accel *a, const struct x86_regs *r)
 	a->nmi_blocked = r->nmi.masked;
 	a->shadow = r->shadow & 3;
 	a->db_held = 0;
+	a->init_pending = false;
+	a->sipi_pending = 0;
 	if (r->nmi.pending)
 		emu_accel_nmi(a);
 }
@@ -724,6 +736,7 @@ static int emu_accel_step(struct emu_accel *a)
 			c->xstate = a->xstate;
 		}
 		a->watch = true;
+		c->db_hit = false;
 		ret = emu_execute(c, &insn, &a->ops, a, &exc);
 		a->watch = false;
 		if (!ret && (c->dirty & EMU_DIRTY_TLB))
@@ -818,6 +831,55 @@ static int emu_accel_events(struct emu_accel *a)
 	return emu_accel_deliver_exit(a, event, false, true);
 }
 
+/* INIT: the CPU's reset state (SDM vol. 3, table 9-1: x87/SSE state and MSRs kept), waiting for
+ * a SIPI; its local APIC reset but for the ID. */
+void emu_accel_init(struct emu_accel *a)
+{
+	const struct emu_seg data = { .limit = 0xffff, .type = 3, .s = true, .present = true };
+	unsigned sipi = a->sipi_pending; /* a SIPI right behind the INIT: set_regs clears it */
+	struct x86_regs r;
+
+	emu_accel_get_regs(a, &r);
+	memset(r.gpr, 0, sizeof(r.gpr));
+	r.rflags = 2;
+	r.rip = 0xfff0;
+	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
+		r.seg[i] = data;
+	r.seg[EMU_CS].selector = 0xf000;
+	r.seg[EMU_CS].base = 0xffff0000;
+	r.seg[EMU_CS].type = 0xb;
+	r.ldtr = (struct emu_seg){ .limit = 0xffff, .type = 2, .present = true };
+	r.tr = (struct emu_seg){ .limit = 0xffff, .type = 0xb, .present = true };
+	r.gdt_base = r.idt_base = 0;
+	r.gdt_limit = r.idt_limit = 0xffff;
+	r.cr0 = 0x60000010; /* CD NW ET */
+	r.cr2 = r.cr3 = r.cr4 = r.cr8 = r.efer = 0;
+	r.xcr0 = 1;
+	memset(r.dr, 0, sizeof(r.dr));
+	r.dr6 = 0xffff0ff0;
+	r.dr7 = 0x400;
+	r.mp_state = X86_MP_INIT_RECEIVED;
+	r.shadow = 0;
+	memset(&r.nmi, 0, sizeof(r.nmi));
+	emu_accel_set_regs(a, &r);
+	a->sipi_pending = sipi;
+	__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELEASE);
+	lapic_reset(&a->lapic);
+}
+
+/* SIPI: real mode at vector:0000 (CS base vector << 12). */
+static void emu_accel_sipi(struct emu_accel *a, uint8_t vector)
+{
+	struct x86_regs r;
+
+	emu_accel_get_regs(a, &r);
+	r.seg[EMU_CS].selector = (uint16_t)(vector << 8);
+	r.seg[EMU_CS].base = (uint64_t)vector << 12;
+	r.rip = 0;
+	r.mp_state = X86_MP_RUNNABLE;
+	emu_accel_set_regs(a, &r);
+}
+
 enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 {
 	enum emu_accel_exit why = EMU_ACCEL_BUDGET;
@@ -826,6 +888,21 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	for (i = 0; i < budget; i++) {
 		int ret;
 
+		if (a->init_pending) {
+			a->init_pending = false;
+			if (!a->index) {
+				/* The BSP restarts at the reset vector: with no firmware there, a
+				 * machine reset is what a guest can mean by it. */
+				why = EMU_ACCEL_RESET;
+				break;
+			}
+			emu_accel_init(a);
+		}
+		if (a->sipi_pending) {
+			if (a->wait_sipi)
+				emu_accel_sipi(a, (uint8_t)(a->sipi_pending - 1));
+			a->sipi_pending = 0;
+		}
 		if (a->wait_sipi) {
 			why = EMU_ACCEL_HALT; /* nothing but a SIPI (or INIT) does anything now */
 			break;
@@ -867,53 +944,6 @@ enum emu_accel_exit emu_accel_run(struct emu_accel *a, uint64_t budget)
 	return why;
 }
 
-/* INIT: the CPU's reset state (SDM vol. 3, table 9-1: x87/SSE state and MSRs kept), waiting for
- * a SIPI; its local APIC reset but for the ID. */
-static void emu_accel_init(struct emu_accel *a)
-{
-	const struct emu_seg data = { .limit = 0xffff, .type = 3, .s = true, .present = true };
-	struct x86_regs r;
-
-	emu_accel_get_regs(a, &r);
-	memset(r.gpr, 0, sizeof(r.gpr));
-	r.rflags = 2;
-	r.rip = 0xfff0;
-	for (unsigned i = 0; i < EMU_NR_SREGS; i++)
-		r.seg[i] = data;
-	r.seg[EMU_CS].selector = 0xf000;
-	r.seg[EMU_CS].base = 0xffff0000;
-	r.seg[EMU_CS].type = 0xb;
-	r.ldtr = (struct emu_seg){ .limit = 0xffff, .type = 2, .present = true };
-	r.tr = (struct emu_seg){ .limit = 0xffff, .type = 0xb, .present = true };
-	r.gdt_base = r.idt_base = 0;
-	r.gdt_limit = r.idt_limit = 0xffff;
-	r.cr0 = 0x60000010; /* CD NW ET */
-	r.cr2 = r.cr3 = r.cr4 = r.cr8 = r.efer = 0;
-	r.xcr0 = 1;
-	memset(r.dr, 0, sizeof(r.dr));
-	r.dr6 = 0xffff0ff0;
-	r.dr7 = 0x400;
-	r.mp_state = X86_MP_INIT_RECEIVED;
-	r.shadow = 0;
-	memset(&r.nmi, 0, sizeof(r.nmi));
-	emu_accel_set_regs(a, &r);
-	__atomic_store_n(&a->nmi_pending, 0, __ATOMIC_RELEASE);
-	lapic_reset(&a->lapic);
-}
-
-/* SIPI: real mode at vector:0000 (CS base vector << 12). */
-static void emu_accel_sipi(struct emu_accel *a, uint8_t vector)
-{
-	struct x86_regs r;
-
-	emu_accel_get_regs(a, &r);
-	r.seg[EMU_CS].selector = (uint16_t)(vector << 8);
-	r.seg[EMU_CS].base = (uint64_t)vector << 12;
-	r.rip = 0;
-	r.mp_state = X86_MP_RUNNABLE;
-	emu_accel_set_regs(a, &r);
-}
-
 bool emu_accel_ipi_match(const struct emu_accel *a, unsigned from, uint32_t icr_lo, uint32_t icr_hi)
 {
 	return lapic_ipi_match(&a->lapic, icr_lo, icr_hi, from == a->index);
@@ -934,11 +964,12 @@ void emu_accel_ipi_receive(struct emu_accel *a, uint32_t icr_lo)
 		/* INIT level de-assert (level 0, level-triggered) is a no-op since the P4. */
 		if (!(icr_lo & 0x4000) && (icr_lo & 0x8000))
 			break;
-		emu_accel_init(a);
+		a->init_pending = true;
+		a->sipi_pending = 0;
 		break;
 	case 6:
-		if (a->wait_sipi)
-			emu_accel_sipi(a, (uint8_t)icr_lo);
+		if (a->wait_sipi || a->init_pending)
+			a->sipi_pending = (uint8_t)icr_lo + 1u;
 		break;
 	default: /* SMI, ExtINT: nothing here sends them */
 		break;

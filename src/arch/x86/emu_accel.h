@@ -25,6 +25,7 @@ enum emu_accel_exit {
 	EMU_ACCEL_HALT,	    /* halted (HLT), with nothing that can wake the vCPU */
 	EMU_ACCEL_SHUTDOWN, /* triple fault: the CPU shuts down */
 	EMU_ACCEL_FAIL,	    /* an instruction the emulator cannot execute (logged) */
+	EMU_ACCEL_RESET,    /* an INIT reached the BSP: the machine resets */
 };
 
 struct emu_accel_stats {
@@ -72,7 +73,8 @@ void emu_accel_connect(struct emu_accel *a,
 		       void (*ipi)(void *opaque, unsigned from, uint32_t icr_lo, uint32_t icr_hi),
 		       void (*eoi)(void *opaque, uint8_t vector), void *opaque);
 void emu_accel_ipi_receive(struct emu_accel *a, uint32_t icr_lo);
-#define EMU_ACCEL_ICR_INIT 0x4500u /* delivery mode INIT, level assert */
+/* The INIT signal now: reset state, waiting for a SIPI (an AP at power-up). */
+void emu_accel_init(struct emu_accel *a);
 /* Whether an IPI reaches this CPU's APIC (from the CPU with APIC ID from). */
 bool emu_accel_ipi_match(const struct emu_accel *a, unsigned from, uint32_t icr_lo,
 			 uint32_t icr_hi);

@@ -46,8 +46,9 @@ int emu_smp_add(struct emu_smp *s, struct emu_accel *a)
  * edge (several coalesce, as on a wire sampled late), then every pin its last level. Lock held. */
 static void emu_smp_drain(struct emu_smp *s)
 {
-	uint32_t rises = __atomic_exchange_n(&s->irq_rises, 0, __ATOMIC_ACQ_REL);
-	uint32_t levels = __atomic_load_n(&s->irq_levels, __ATOMIC_ACQUIRE);
+	/* One word: a level and the rise that came with it are never seen apart. */
+	uint64_t w = __atomic_fetch_and(&s->irq_lines, 0xffffffffull, __ATOMIC_ACQ_REL);
+	uint32_t rises = (uint32_t)(w >> 32), levels = (uint32_t)w;
 
 	if (!s->ioapic)
 		return;
@@ -117,17 +118,18 @@ void emu_smp_message(void *smp, uint32_t lo, uint32_t hi)
 
 void emu_smp_irq(struct emu_smp *s, unsigned gsi, int level)
 {
-	uint32_t bit = 1u << gsi, old;
+	uint64_t bit = 1ull << gsi, old, new;
 
 	if (!s->ioapic || gsi >= IOAPIC_PINS)
 		return;
-	if (level) {
-		old = __atomic_fetch_or(&s->irq_levels, bit, __ATOMIC_ACQ_REL);
-		if (!(old & bit))
-			__atomic_fetch_or(&s->irq_rises, bit, __ATOMIC_ACQ_REL);
-	} else {
-		__atomic_fetch_and(&s->irq_levels, ~bit, __ATOMIC_ACQ_REL);
-	}
+	old = __atomic_load_n(&s->irq_lines, __ATOMIC_ACQUIRE);
+	do {
+		if (level) /* a rise only from low; the drain clears the rise bits */
+			new = old | bit | ((old & bit) ? 0 : bit << 32);
+		else
+			new = old & ~bit;
+	} while (!__atomic_compare_exchange_n(&s->irq_lines, &old, new, true, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
 	if (emu_smp_owned(s))
 		emu_smp_drain(s);
 	else if (s->wake)

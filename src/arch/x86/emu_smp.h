@@ -37,7 +37,7 @@ struct emu_smp {
 	 * could deadlock): the levels asked for and the rising edges since, per pin, applied
 	 * by the next holder of the lock. Atomic.
 	 */
-	uint32_t irq_levels, irq_rises;
+	uint64_t irq_lines; /* bits 31:0 the levels asked for, 63:32 rises since the last drain */
 };
 
 void emu_smp_init(struct emu_smp *s, void (*wake)(void *opaque, unsigned index), void *opaque);

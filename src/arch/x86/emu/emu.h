@@ -191,6 +191,9 @@ struct emu_cpu {
 	const struct emu_xlayout *xlayout;
 	uint64_t xss;
 	unsigned dirty; /* EMU_DIRTY_*: set by instructions, cleared by the caller */
+	/* Set by the caller's memory callbacks when an access hit a data breakpoint: a REP string
+	 * instruction stops after that iteration (the #DB trap comes between iterations). */
+	bool db_hit;
 };
 
 /*

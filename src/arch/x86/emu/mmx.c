@@ -26,8 +26,12 @@ int emu_mmx_checks(struct emu_run *r)
 		return emu_raise(r->exc, EMU_X_NM, -1);
 	if (!cpu->xstate)
 		return -ENOTSUP;
-	if (cpu->fsw & EMU_FSW_ES)
+	if (cpu->fsw & EMU_FSW_ES) {
+		/* With CR0.NE clear the error goes out as FERR#/IRQ 13: not ours to model. */
+		if (!(cpu->cr0 & EMU_CR0_NE))
+			return -ENOTSUP;
 		return emu_raise(r->exc, EMU_X_MF, -1);
+	}
 	return 0;
 }
 

@@ -149,6 +149,10 @@ int emu_string_execute(struct emu_run *r)
 		emu_set_gpr(cpu, EMU_RCX, ad, (cpu->gpr[EMU_RCX] - 1) & amask);
 		if (stop)
 			break;
+		/* A data breakpoint hit: its #DB comes after this iteration, RIP on the
+		 * instruction unless the count ran out. */
+		if (cpu->db_hit && (cpu->gpr[EMU_RCX] & amask))
+			return 0;
 	}
 	emu_complete(r);
 	return 0;
