@@ -128,6 +128,20 @@ static void handler(unsigned n, unsigned reg, uint32_t value)
 	p[5] = 0xf4;
 }
 
+/* A fresh machine running code, with isr as its #DB handler (vector 1), the registers in *r. */
+static struct emu_accel *db_machine(const uint8_t *code, size_t len, const uint8_t *isr,
+				    size_t isr_len, struct x86_regs *r)
+{
+	struct emu_accel *a = machine(code, len, 0x7ff);
+
+	if (!a)
+		return NULL;
+	gate(1, 0);
+	memcpy(ram + HANDLER, isr, isr_len);
+	emu_accel_get_regs(a, r);
+	return a;
+}
+
 static uint32_t stack_word(const struct x86_regs *r, int i)
 {
 	uint32_t v;
@@ -419,14 +433,11 @@ static void test_instruction_breakpoint(void)
 		0x81, 0x4c, 0x24, 0x08, 0x00, 0x00, 0x01, 0x00, /* or dword [esp+8], RF */
 		0x41, 0xcf,					/* inc ecx; iret */
 	};
-	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
 	struct x86_regs r;
+	struct emu_accel *a = db_machine(code, sizeof(code), isr, sizeof(isr), &r);
 
 	if (!a)
 		return;
-	gate(1, 0);
-	memcpy(ram + HANDLER, isr, sizeof(isr));
-	emu_accel_get_regs(a, &r);
 	r.dr[0] = CODE + 1;
 	r.dr7 = 0x401; /* L0, execute */
 	emu_accel_set_regs(a, &r);
@@ -440,12 +451,9 @@ static void test_instruction_breakpoint(void)
 	emu_accel_destroy(a);
 
 	/* A breakpoint after a HLT does not end the HLT. */
-	a = machine((const uint8_t[]){ 0xf4, 0x90 }, 2, 0x7ff);
+	a = db_machine((const uint8_t[]){ 0xf4, 0x90 }, 2, isr, sizeof(isr), &r);
 	if (!a)
 		return;
-	gate(1, 0);
-	memcpy(ram + HANDLER, isr, sizeof(isr));
-	emu_accel_get_regs(a, &r);
 	r.dr[0] = CODE + 1;
 	r.dr7 = 0x401;
 	emu_accel_set_regs(a, &r);
@@ -461,12 +469,10 @@ static void test_instruction_breakpoint(void)
 	for (unsigned at = 4; at <= 5; at++) {
 		static const uint8_t ss[] = { 0x8c, 0xd0, 0x8e, 0xd0, 0x43, 0x43, 0xf4 };
 
-		a = machine(ss, sizeof(ss), 0x7ff); /* mov %ss,%eax; mov %eax,%ss; inc; inc; hlt */
+		a = db_machine(ss, sizeof(ss), isr, sizeof(isr),
+			       &r); /* mov %ss,%eax; mov %eax,%ss; inc; inc; hlt */
 		if (!a)
 			return;
-		gate(1, 0);
-		memcpy(ram + HANDLER, isr, sizeof(isr));
-		emu_accel_get_regs(a, &r);
 		r.dr[0] = CODE + at;
 		r.dr7 = 0x401;
 		emu_accel_set_regs(a, &r);
@@ -498,15 +504,12 @@ static void test_data_breakpoint(void)
 	};
 
 	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		struct emu_accel *a = machine(cases[k].code, cases[k].len, 0x7ff);
 		struct x86_regs r;
+		struct emu_accel *a = db_machine(cases[k].code, cases[k].len, isr, sizeof(isr), &r);
 		uint32_t ss;
 
 		if (!a)
 			return;
-		gate(1, 0);
-		memcpy(ram + HANDLER, isr, sizeof(isr));
-		emu_accel_get_regs(a, &r);
 		ss = r.seg[EMU_SS].selector;
 		memcpy(ram + 0x2000, &ss, 4);
 		r.dr[1] = 0x2000;
@@ -724,14 +727,11 @@ static void test_rep_data_breakpoint(void)
 {
 	static const uint8_t code[] = { 0xf3, 0xab, 0xf4 }; /* rep stosd; hlt */
 	static const uint8_t isr[] = { 0x41, 0xf4 };	    /* inc ecx; hlt */
-	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
 	struct x86_regs r;
+	struct emu_accel *a = db_machine(code, sizeof(code), isr, sizeof(isr), &r);
 
 	if (!a)
 		return;
-	gate(1, 0);
-	memcpy(ram + HANDLER, isr, sizeof(isr));
-	emu_accel_get_regs(a, &r);
 	r.gpr[EMU_RCX] = 100;
 	r.gpr[EMU_RDI] = 0x20000;
 	r.dr[1] = 0x2000c;			   /* the 4th dword */
@@ -770,14 +770,11 @@ static void test_single_step_hlt(void)
 		0x81, 0x64, 0x24, 0x08, 0xff, 0xfe, 0xff, 0xff, /* and dword [esp+8], ~TF */
 		0x41, 0xcf,					/* inc ecx; iret */
 	};
-	struct emu_accel *a = machine(code, sizeof(code), 0x7ff);
 	struct x86_regs r;
+	struct emu_accel *a = db_machine(code, sizeof(code), isr, sizeof(isr), &r);
 
 	if (!a)
 		return;
-	gate(1, 0);
-	memcpy(ram + HANDLER, isr, sizeof(isr));
-	emu_accel_get_regs(a, &r);
 	r.rflags |= EMU_RFLAGS_TF;
 	emu_accel_set_regs(a, &r);
 	CHECK_EQ(emu_accel_run(a, 100), EMU_ACCEL_HALT);
