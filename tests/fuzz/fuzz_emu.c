@@ -122,6 +122,12 @@ static int fuzz_pio(void *opaque, uint16_t port, void *data, unsigned len, bool 
 static const struct emu_ops fuzz_ops = {
 	.read = fuzz_read, .write = fuzz_write, .cmpxchg = fuzz_cmpxchg, .pio = fuzz_pio
 };
+/* The same with the decoder's page-at-once fetches (struct emu_ops.prefetch). */
+static const struct emu_ops fuzz_ops_prefetch = { .read = fuzz_read,
+						  .write = fuzz_write,
+						  .cmpxchg = fuzz_cmpxchg,
+						  .pio = fuzz_pio,
+						  .prefetch = true };
 
 /* CPUID leaf 0xd of a CPU with AVX, AVX-512 and XSAVES (supervisor component 11, CET_U). */
 static int fuzz_leaf(void *opaque, uint32_t function, uint32_t index, uint32_t out[4])
@@ -265,7 +271,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	before = cpu;
-	ret = emu_step(&cpu, data + FUZZ_INSN, nbytes, &fuzz_ops, NULL, &insn, &exc);
+	ret = emu_step(&cpu, data + FUZZ_INSN, nbytes,
+		       (data[101] & 0x80) ? &fuzz_ops_prefetch : &fuzz_ops, NULL, &insn, &exc);
 	if (ret > 0)
 		abort();
 	if (ret < 0 || (exc.valid && exc.vector != EMU_X_BP && exc.vector != EMU_X_DB)) {

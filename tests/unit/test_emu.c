@@ -1151,6 +1151,58 @@ static void test_fetch(void)
 	CHECK_EXC(exc, EMU_X_GP, 0);
 }
 
+/*
+ * struct emu_ops.prefetch: the decoder asks for the rest of the page at once, so an instruction in
+ * RAM is one fetch; never past the page (an instruction ending at a page's last byte does not
+ * fault on the next page) or CS's limit; a crossing instruction faults as before.
+ */
+static void test_prefetch(void)
+{
+	struct emu_ops ops = fake_ops;
+	struct emu_cpu c;
+	struct emu_exception exc;
+
+	ops.prefetch = true;
+	fake_reset();
+	c = cpu64();
+	memcpy(fake.mem + CODE, "\x48\xb8\x01\x02\x03\x04\x05\x06\x07\x08", 10); /* movabs */
+	fake.fetches = 0;
+	CHECK_EQ(emu_step(&c, NULL, 0, &ops, NULL, NULL, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(fake.fetches, 1);
+	CHECK_EQ(c.gpr[EMU_RAX], 0x0807060504030201ull);
+	CHECK_EQ(c.rip, CODE + 10);
+	c.rip = CODE;
+	fake.fetches = 0;
+	CHECK_EQ(emu_step(&c, NULL, 0, &fake_ops, NULL, NULL, &exc), 0);
+	CHECK(fake.fetches > 1); /* without: what the decoder needs, as it goes */
+
+	/* A NOP in a page's last byte, the next page not present: no fault. */
+	fake.fault_lo = 0x3000, fake.fault_hi = 0x4000;
+	fake.mem[0x2fff] = 0x90;
+	c = cpu64();
+	c.rip = 0x2fff;
+	CHECK_EQ(emu_step(&c, NULL, 0, &ops, NULL, NULL, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x3000);
+	/* ud2 across the boundary: the #PF on the second byte's page. */
+	fake.mem[0x2fff] = 0x0f;
+	c.rip = 0x2fff;
+	CHECK_EQ(emu_step(&c, NULL, 0, &ops, NULL, NULL, &exc), 0);
+	CHECK_EXC(exc, EMU_X_PF, 0x10);
+	CHECK_EQ(exc.cr2, 0x3000);
+	fake.fault_lo = fake.fault_hi = 0;
+
+	/* CS's limit ends at the NOP: no #GP for the bytes after it. */
+	c = cpu32();
+	c.seg[EMU_CS].limit = 0x1000;
+	c.rip = 0x1000;
+	fake.mem[0x1000] = 0x90;
+	CHECK_EQ(emu_step(&c, NULL, 0, &ops, NULL, NULL, &exc), 0);
+	CHECK(!exc.valid);
+	CHECK_EQ(c.rip, 0x1001);
+}
+
 static void test_unknown(void)
 {
 	struct emu_cpu c;
@@ -1350,6 +1402,7 @@ int main(void)
 	RUN_TEST(test_length_limit);
 	RUN_TEST(test_fetch);
 	RUN_TEST(test_unknown);
+	RUN_TEST(test_prefetch);
 	RUN_TEST(test_lengths);
 	RUN_TEST(test_modes);
 	free(fake.mem);

@@ -145,6 +145,14 @@ static void test_mmio(void)
 	dev.reads = dev.writes = 0;
 	CHECK_EQ(emu_phys_ops.read(&phys, MMIO_BASE, out, 1, EMU_ACC_PROBE, &pf), 0);
 	CHECK_EQ(dev.reads + dev.writes, 0);
+	/* A prefetch (optional instruction bytes) reads RAM only: a device answers -EAGAIN. */
+	CHECK_EQ(emu_phys_ops.read(&phys, MMIO_BASE, out, 8, EMU_ACC_FETCH | EMU_ACC_PREFETCH, &pf),
+		 -EAGAIN);
+	CHECK_EQ(dev.reads + dev.writes, 0);
+	ram[0x3000] = 0x90;
+	CHECK_EQ(emu_phys_ops.read(&phys, 0x3000, out, 8, EMU_ACC_FETCH | EMU_ACC_PREFETCH, &pf),
+		 0);
+	CHECK_EQ(out[0], 0x90);
 	/* Without an MMIO bus an operand outside RAM cannot be emulated. */
 	setup(false);
 	CHECK_EQ(emu_phys_ops.read(&phys, MMIO_BASE, out, 4, 0, &pf), -EFAULT);

@@ -406,6 +406,7 @@ struct emu_accel *emu_accel_create(const struct guest_mem *gm, struct bus *pio, 
 	a->ops.cpuid = emu_accel_cpuid_op;
 	a->ops.msr = emu_accel_msr;
 	a->ops.halt = emu_accel_halt;
+	a->ops.prefetch = true;
 	a->phys = (struct emu_phys){ .gm = gm, .mmio = mmio, .pio = pio, .single_cpu = true };
 	a->index = index;
 	lapic_init(&a->lapic, index, emu_accel_clock, emu_accel_lapic_nmi, a);

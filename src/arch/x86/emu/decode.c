@@ -617,6 +617,27 @@ static int emu_decode_need(struct emu_decoder *d, unsigned n)
 		if (la + cnt - 1 > 0xffffffffull)
 			return -ENOTSUP;
 	}
+	if (d->ops->prefetch) {
+		/* The rest of the page, within CS's limit: no fault the needed bytes do not have.
+		 */
+		unsigned want = EMU_MAX_INSN_LEN - d->have;
+		uint64_t left = 4096 - (la & 4095);
+
+		if (d->insn->code_size != 8) {
+			uint64_t off = (cpu->rip + d->have) & 0xffffffffull;
+
+			left = left < cpu->seg[EMU_CS].limit - off + 1
+				   ? left
+				   : cpu->seg[EMU_CS].limit - off + 1;
+		}
+		if (want > left)
+			want = (unsigned)left;
+		if (want > cnt && d->ops->read(d->opaque, la, d->insn->bytes + d->have, want,
+					       access | EMU_ACC_PREFETCH, &pf) == 0) {
+			d->have += want;
+			return 0;
+		}
+	}
 	ret = d->ops->read(d->opaque, la, d->insn->bytes + d->have, cnt, access, &pf);
 	if (ret == EMU_MEM_FAULT) {
 		emu_raise(d->exc, EMU_X_PF, pf.error_code);

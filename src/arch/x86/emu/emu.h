@@ -237,6 +237,8 @@ struct emu_exception {
  * read; the cmpxchg that follows for the same operand then writes without reading again.
  */
 #define EMU_ACC_RMW_FIRST (1u << 11)
+/* A fetch of bytes the instruction may not need (struct emu_ops.prefetch): RAM only. */
+#define EMU_ACC_PREFETCH (1u << 12)
 
 /* A memory callback's third kind of answer, besides 0 and a negative errno (cannot emulate). */
 #define EMU_MEM_FAULT 1
@@ -282,6 +284,13 @@ struct emu_ops {
 	/* HLT at CPL 0: the vCPU waits for an interrupt. 0 or a negative errno; NULL: not emulated.
 	 */
 	int (*halt)(void *opaque);
+	/*
+	 * read accepts EMU_ACC_PREFETCH: the decoder then asks for the rest of the instruction's
+	 * page at once (up to 15 bytes) instead of byte by byte. The callback must read only RAM
+	 * for such a request and answer anything else (a device, a fault) with a non-zero return
+	 * and no side effect; the decoder then reads just what it needs.
+	 */
+	bool prefetch;
 };
 
 /* What an instruction is. Names index stats; keep emu_op_name() in sync. */

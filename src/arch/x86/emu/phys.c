@@ -105,7 +105,11 @@ static int emu_phys_read(void *opaque, uint64_t la, void *dst, unsigned len, uns
 
 	if (access & EMU_ACC_PROBE)
 		return emu_phys_probe(opaque, la, len, access, pf);
-	ret = emu_phys_map(opaque, la, len, access, host, gpas, part, &n, pf);
+	ret = emu_phys_map(opaque, la, len, access & ~EMU_ACC_PREFETCH, host, gpas, part, &n, pf);
+	/* Optional bytes come from RAM only: a device is not read for them. */
+	for (unsigned i = 0; !ret && (access & EMU_ACC_PREFETCH) && i < n; i++)
+		if (!host[i])
+			return -EAGAIN;
 	for (unsigned i = 0; !ret && i < n; d += part[i], i++) {
 		if (host[i])
 			memcpy(d, host[i], part[i]);
