@@ -1,7 +1,8 @@
 /*
  * SYSCALL, SYSRET and SWAPGS (syscall.c) as Intel defines them: the MSRs through the callback,
  * RCX/R11, FMASK, the flat CS/SS they load, every #UD/#GP; and without an MSR callback (the KVM
- * glue) they are not emulated. Also INVLPG, CLTS, INVD and VMX/SVM instructions (#UD here).
+ * glue) they are not emulated. Also INVLPG, CLTS, INVD, VMX/SVM instructions (#UD here) and RDPMC
+ * (#GP: no counters).
  */
 #include "emu_fake.h"
 
@@ -202,8 +203,14 @@ static void test_system_misc(void)
 	CHECK_EXC(exc, EMU_X_UD, -1);
 	CHECK_EQ(RUNM(&c, &exc, 0x0f, 0x01, 0xd9), 0); /* vmmcall: no SVM */
 	CHECK_EXC(exc, EMU_X_UD, -1);
-	/* Under KVM (no MSR callback) they are KVM's hypercalls: not kvmbox's to answer. */
+	/* RDPMC: no performance counters, so #GP(0) for any counter. */
+	c.gpr[EMU_RCX] = 0;
+	CHECK_EQ(RUNM(&c, &exc, 0x0f, 0x33), 0);
+	CHECK_EXC(exc, EMU_X_GP, 0);
+	CHECK_EQ(c.rip, CODE);
+	/* Under KVM (no MSR callback) they are KVM's: hypercalls, its PMU. */
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0xc1), -ENOTSUP);
+	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x33), -ENOTSUP);
 	c.cpl = 3;
 	CHECK_EQ(RUN(&c, &exc, 0x0f, 0x01, 0x38), 0);
 	CHECK_EXC(exc, EMU_X_GP, 0);

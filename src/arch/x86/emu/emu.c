@@ -638,6 +638,7 @@ static const struct {
 	[EMU_OP_INVD] = { "invd", 0, emu_sys_execute },
 	[EMU_OP_CLTS] = { "clts", 0, emu_sys_execute },
 	[EMU_OP_VMX] = { "vmx", 0, emu_sys_execute },
+	[EMU_OP_RDPMC] = { "rdpmc", 0, emu_sys_execute },
 	[EMU_OP_SVM] = { "svm", 0, emu_sys_execute },
 	[EMU_OP_FNINIT] = { "fninit", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },
 	[EMU_OP_FNCLEX] = { "fnclex", EMU_NEED_FPU | EMU_NEED_XSTATE, emu_x87_execute },

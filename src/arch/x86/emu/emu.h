@@ -490,6 +490,7 @@ enum emu_op {
 	EMU_OP_INVD,   /* 0F 08 */
 	EMU_OP_CLTS,   /* 0F 06 */
 	EMU_OP_VMX,    /* VMCALL, VMLAUNCH, VMRESUME, VMXOFF (0F 01 C1-C4): no VMX here, #UD */
+	EMU_OP_RDPMC,  /* 0F 33: no performance counters here, #GP(0) */
 	EMU_OP_SVM,    /* VMRUN ... INVLPGA (0F 01 D8-DF): no SVM here, #UD */
 	/* x87 control (x87.c): what system code runs without computing on the FPU. */
 	EMU_OP_FNINIT, /* DB E3 */

@@ -307,6 +307,12 @@ int emu_sys_execute(struct emu_run *r)
 			r->cpu->dirty |= EMU_DIRTY_SREGS;
 		}
 		return emu_done(r, ret);
+	case EMU_OP_RDPMC:
+		/* A CPU with no performance counters (CPUID leaf 0xa absent): every ECX names an
+		 * invalid counter, #GP(0), as does CPL > 0 without CR4.PCE. Under KVM, KVM's. */
+		if (!r->ops->msr)
+			return -ENOTSUP;
+		return emu_raise(r->exc, EMU_X_GP, 0);
 	case EMU_OP_VMX: /* the guest's CPU has neither VMX nor SVM (no CPU template offers them) */
 	case EMU_OP_SVM:
 		/* Under KVM, VMCALL/VMMCALL are hypercalls: KVM's, never kvmbox's to answer. The
